@@ -1,0 +1,686 @@
+"""Every event the workbench records, declared once.
+
+An event on disk (one line of ``events.jsonl``) is an :class:`Event`: the envelope (``schema``, ``session_id``,
+``seq``, ``t_mono_ns``, ``t_wall``, ``source``, ``type``, ``call_id``) and ``data``, the payload of its type. Each
+payload type below is a frozen dataclass whose ``TYPE`` is the event's ``type`` string and whose attributes carry
+docstrings; ``codebook.md`` is generated from those docstrings (:func:`describe_event_types`). Nobody invents
+event names elsewhere: emit one of these classes.
+
+Errors: :class:`EventValidationError` (a ``ValueError``) for an unknown type, a wrong source, a missing, extra or
+mistyped field.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import inspect
+import json
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from workbench.domain.taxonomy import (
+    DISAGREEMENT_ASPECTS,
+    INCIDENT_TYPES,
+    INFORMATION_ITEMS,
+    Modality,
+    Urgency,
+    validate_rsme,
+)
+
+EVENT_SCHEMA = 1
+"""Version of the event envelope and payload declarations; bump on any incompatible change."""
+
+SOURCES = ("ingest", "runner", "console", "caller", "simulator")
+"""Who can be the ``source`` of an event: the ingest itself, the scenario runner, the dispatcher console, the
+caller's page (relayed by the ingest), and the synthetic-participant simulator."""
+
+
+class EventValidationError(ValueError):
+    """An event or payload does not match its declaration; the message says which field and what was expected."""
+
+
+@dataclass(frozen=True)
+class Payload:
+    """Base of all payloads. Subclasses set ``TYPE`` (the event type), ``SOURCES`` (who may emit it) and
+    ``CALL_SCOPED`` (whether the envelope must carry a ``call_id``)."""
+
+    TYPE: ClassVar[str] = ""
+    SOURCES: ClassVar[tuple[str, ...]] = SOURCES
+    CALL_SCOPED: ClassVar[bool] = True
+
+    def check(self) -> None:
+        """Raise :class:`EventValidationError` when a value is out of its domain (beyond its Python type)."""
+
+
+# --- session and blocks -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SessionStarted(Payload):
+    """A session's log was opened (first event of every session)."""
+
+    TYPE: ClassVar[str] = "session.started"
+    SOURCES: ClassVar[tuple[str, ...]] = ("ingest", "simulator")
+    CALL_SCOPED: ClassVar[bool] = False
+
+    participant: str
+    """Participant pseudonym (never a name)."""
+    scenario_id: str
+    """Id of the scenario played, or ``adhoc`` for calls without a scenario."""
+    scenario_sha256: str
+    """SHA-256 (hex) of the scenario file's bytes; empty for ad-hoc sessions."""
+    seed: int
+    """Seed of every random choice in the session (block order, jitter)."""
+    block_order: list[str]
+    """Block ids in the order this participant works them."""
+    software_version: str
+    """Version of the workbench that recorded the session."""
+
+
+@dataclass(frozen=True)
+class SessionEnded(Payload):
+    """A session ended."""
+
+    TYPE: ClassVar[str] = "session.ended"
+    SOURCES: ClassVar[tuple[str, ...]] = ("ingest", "runner", "console", "simulator")
+    CALL_SCOPED: ClassVar[bool] = False
+
+    reason: str
+    """``completed``, ``aborted`` or ``server_stopped``."""
+
+
+@dataclass(frozen=True)
+class BlockStarted(Payload):
+    """The runner started a block of calls."""
+
+    TYPE: ClassVar[str] = "block.started"
+    SOURCES: ClassVar[tuple[str, ...]] = ("runner", "simulator")
+    CALL_SCOPED: ClassVar[bool] = False
+
+    block_id: str
+    """Id of the block in the scenario."""
+    modality: str
+    """Block condition: ``audio``, ``photo`` or ``video``."""
+    position: int
+    """0-based position of the block in this session's order."""
+
+    def check(self) -> None:
+        _check_enum("modality", self.modality, Modality)
+
+
+@dataclass(frozen=True)
+class BlockEnded(Payload):
+    """The runner ended a block."""
+
+    TYPE: ClassVar[str] = "block.ended"
+    SOURCES: ClassVar[tuple[str, ...]] = ("runner", "simulator")
+    CALL_SCOPED: ClassVar[bool] = False
+
+    block_id: str
+    """Id of the block in the scenario."""
+
+
+# --- the call and its media, recorded by the ingest -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CallCreated(Payload):
+    """A call (report) arrived in the queue and its one-time caller link was issued."""
+
+    TYPE: ClassVar[str] = "call.created"
+    SOURCES: ClassVar[tuple[str, ...]] = ("ingest", "simulator")
+
+    scenario_call_id: str
+    """Id of the call in the scenario; empty for an ad-hoc call."""
+    block_id: str
+    """Block the call belongs to; empty for an ad-hoc call."""
+    modality: str
+    """Media the dispatcher receives: ``audio``, ``photo`` or ``video``."""
+    caller_label: str
+    """How the queue shows the caller (for example a phone number or a name from the scenario)."""
+
+    def check(self) -> None:
+        _check_enum("modality", self.modality, Modality)
+
+
+@dataclass(frozen=True)
+class CallLinkOpened(Payload):
+    """A browser opened the caller link for the first time and was bound to it."""
+
+    TYPE: ClassVar[str] = "call.link_opened"
+    SOURCES: ClassVar[tuple[str, ...]] = ("ingest",)
+
+    user_agent: str
+    """The browser's User-Agent header."""
+
+
+@dataclass(frozen=True)
+class WebrtcOfferReceived(Payload):
+    """The caller sent an SDP offer and the ingest answered it."""
+
+    TYPE: ClassVar[str] = "webrtc.offer_received"
+    SOURCES: ClassVar[tuple[str, ...]] = ("ingest",)
+
+    video_codec: str
+    """Negotiated video codec (``VP8``, ``H264``), empty when the offer had no video."""
+    has_audio: bool
+    """Whether the offer carried an audio track."""
+    attempt: int
+    """1 for the first offer of the call, 2 or more for reconnects."""
+
+
+@dataclass(frozen=True)
+class WebrtcStateChanged(Payload):
+    """The peer connection's state changed (``connecting``, ``connected``, ``failed``, ``closed``)."""
+
+    TYPE: ClassVar[str] = "webrtc.state_changed"
+    SOURCES: ClassVar[tuple[str, ...]] = ("ingest",)
+
+    state: str
+    """New ``RTCPeerConnection.connectionState``."""
+
+
+@dataclass(frozen=True)
+class MediaFirstFrame(Payload):
+    """The first decoded frame of a track arrived."""
+
+    TYPE: ClassVar[str] = "media.first_frame"
+    SOURCES: ClassVar[tuple[str, ...]] = ("ingest",)
+
+    kind: str
+    """``video`` or ``audio``."""
+    codec: str
+    """Codec name of the track (``VP8``, ``H264``, ``opus``)."""
+    width: int
+    """Frame width, px (0 for audio)."""
+    height: int
+    """Frame height, px (0 for audio)."""
+    ms_since_offer: float
+    """Time from receiving the offer to this frame, ms."""
+
+
+@dataclass(frozen=True)
+class MediaSnapshot(Payload):
+    """A still of the live video was stored."""
+
+    TYPE: ClassVar[str] = "media.snapshot"
+    SOURCES: ClassVar[tuple[str, ...]] = ("ingest",)
+
+    file: str
+    """Path of the JPEG relative to the session folder."""
+    sha256: str
+    """SHA-256 (hex) of the stored file."""
+    width: int
+    """Width, px."""
+    height: int
+    """Height, px."""
+    frame_index: int
+    """1-based index of the video frame the still was taken from."""
+    reason: str
+    """``first_frame``, ``periodic`` or ``request``."""
+
+
+@dataclass(frozen=True)
+class MediaPhotoReceived(Payload):
+    """The caller attached a photo; the original bytes and a normalised display copy were stored."""
+
+    TYPE: ClassVar[str] = "media.photo_received"
+    SOURCES: ClassVar[tuple[str, ...]] = ("ingest",)
+
+    photo_id: str
+    """Id of the photo within the call (``p1``, ``p2``, ...)."""
+    file_original: str
+    """Path of the original bytes relative to the session folder."""
+    file_display: str
+    """Path of the display copy (upright 8-bit RGB JPEG) relative to the session folder."""
+    sha256: str
+    """SHA-256 (hex) of the original bytes."""
+    size_bytes: int
+    """Size of the original, bytes."""
+    image_format: str
+    """Format detected from the bytes (``JPEG``, ``PNG``, ``HEIF``), not from the file name."""
+    width: int
+    """Display width, px (after orientation)."""
+    height: int
+    """Display height, px (after orientation)."""
+    client_filename: str
+    """File name the caller's device gave (untrusted, for display only)."""
+
+
+@dataclass(frozen=True)
+class MediaStreamEnded(Payload):
+    """A track of the caller ended (hang-up, disconnect or server stop); its counters."""
+
+    TYPE: ClassVar[str] = "media.stream_ended"
+    SOURCES: ClassVar[tuple[str, ...]] = ("ingest",)
+
+    kind: str
+    """``video`` or ``audio``."""
+    frames_received: int
+    """Decoded frames received (audio frames are 20 ms each for Opus)."""
+    frames_dropped: int
+    """Frames not processed because a newer one was already waiting."""
+    duration_s: float
+    """Time from first to last frame, s."""
+
+
+@dataclass(frozen=True)
+class CallEnded(Payload):
+    """The caller's side of the call ended (the caller hung up or the connection closed)."""
+
+    TYPE: ClassVar[str] = "call.ended"
+    SOURCES: ClassVar[tuple[str, ...]] = ("ingest", "runner")
+
+    reason: str
+    """``caller_hung_up``, ``connection_closed``, ``dispatcher_closed`` or ``server_stopped``."""
+
+
+# --- scripted caller ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CallerUtterance(Payload):
+    """The caller said a scripted line (shown to the dispatcher as transcript)."""
+
+    TYPE: ClassVar[str] = "caller.utterance"
+    SOURCES: ClassVar[tuple[str, ...]] = ("runner", "simulator")
+
+    index: int
+    """0-based index of the line in the call's script."""
+    text: str
+    """What the caller says."""
+    at_s: float
+    """Scripted time after the call was answered, s."""
+
+
+# --- the dispatcher -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CallAnswered(Payload):
+    """The dispatcher answered the call (handling time starts here)."""
+
+    TYPE: ClassVar[str] = "call.answered"
+    SOURCES: ClassVar[tuple[str, ...]] = ("console", "simulator")
+
+    station: str
+    """Id of the dispatcher station (console instance)."""
+
+
+@dataclass(frozen=True)
+class IntakeIncidentType(Payload):
+    """The dispatcher chose or changed the incident type."""
+
+    TYPE: ClassVar[str] = "intake.incident_type"
+    SOURCES: ClassVar[tuple[str, ...]] = ("console", "simulator")
+
+    incident_type: str
+    """Key from the incident-type taxonomy."""
+
+    def check(self) -> None:
+        _check_key("incident_type", self.incident_type, INCIDENT_TYPES)
+
+
+@dataclass(frozen=True)
+class IntakeUrgency(Payload):
+    """The dispatcher classified (or re-classified) the urgency."""
+
+    TYPE: ClassVar[str] = "intake.urgency"
+    SOURCES: ClassVar[tuple[str, ...]] = ("console", "simulator")
+
+    urgency: str
+    """``spoed``, ``nu`` or ``later``."""
+
+    def check(self) -> None:
+        _check_enum("urgency", self.urgency, Urgency)
+
+
+@dataclass(frozen=True)
+class IntakeLocation(Payload):
+    """The dispatcher entered or changed the incident location."""
+
+    TYPE: ClassVar[str] = "intake.location"
+    SOURCES: ClassVar[tuple[str, ...]] = ("console", "simulator")
+
+    location: str
+    """Free-text location as typed."""
+
+
+@dataclass(frozen=True)
+class IntakeItemChecked(Payload):
+    """The dispatcher ticked or unticked a required information item."""
+
+    TYPE: ClassVar[str] = "intake.item_checked"
+    SOURCES: ClassVar[tuple[str, ...]] = ("console", "simulator")
+
+    item: str
+    """Key from the information-item taxonomy."""
+    checked: bool
+    """True when ticked."""
+
+    def check(self) -> None:
+        _check_key("item", self.item, INFORMATION_ITEMS)
+
+
+@dataclass(frozen=True)
+class IntakeDisagreementFlag(Payload):
+    """The dispatcher set or cleared the flag "what the caller says and what the image shows disagree"."""
+
+    TYPE: ClassVar[str] = "intake.disagreement_flag"
+    SOURCES: ClassVar[tuple[str, ...]] = ("console", "simulator")
+
+    flagged: bool
+    """True when the dispatcher perceives a disagreement."""
+    aspect: str
+    """Aspect key (``people``, ``fire_smoke_size``, ...), empty when not given."""
+
+    def check(self) -> None:
+        if self.aspect:
+            _check_key("aspect", self.aspect, DISAGREEMENT_ASPECTS)
+
+
+@dataclass(frozen=True)
+class CallClosed(Payload):
+    """The dispatcher closed the call with the final intake (handling time ends here)."""
+
+    TYPE: ClassVar[str] = "call.closed"
+    SOURCES: ClassVar[tuple[str, ...]] = ("console", "simulator")
+
+    incident_type: str
+    """Final incident type key; empty when none was chosen."""
+    urgency: str
+    """Final urgency (``spoed``, ``nu``, ``later``); empty when none was chosen."""
+    location: str
+    """Final location text."""
+    items_gathered: list[str]
+    """Information item keys ticked at close."""
+    disagreement_flagged: bool
+    """Whether the disagreement flag was set at close."""
+    disagreement_aspect: str
+    """Aspect flagged; empty when none."""
+    notes: str
+    """Free notes."""
+
+    def check(self) -> None:
+        if self.incident_type:
+            _check_key("incident_type", self.incident_type, INCIDENT_TYPES)
+        if self.urgency:
+            _check_enum("urgency", self.urgency, Urgency)
+        for item in self.items_gathered:
+            _check_key("items_gathered", item, INFORMATION_ITEMS)
+        if self.disagreement_aspect:
+            _check_key("disagreement_aspect", self.disagreement_aspect, DISAGREEMENT_ASPECTS)
+
+
+@dataclass(frozen=True)
+class RatingRsme(Payload):
+    """The dispatcher rated the mental effort of the call just closed on the RSME."""
+
+    TYPE: ClassVar[str] = "rating.rsme"
+    SOURCES: ClassVar[tuple[str, ...]] = ("console", "simulator")
+
+    value: float
+    """Rating on the RSME scale, 0-150 (stored exactly as given)."""
+
+    def check(self) -> None:
+        try:
+            validate_rsme(self.value)
+        except ValueError as exc:
+            raise EventValidationError(str(exc)) from exc
+
+
+PAYLOAD_TYPES: tuple[type[Payload], ...] = (
+    SessionStarted,
+    SessionEnded,
+    BlockStarted,
+    BlockEnded,
+    CallCreated,
+    CallLinkOpened,
+    WebrtcOfferReceived,
+    WebrtcStateChanged,
+    MediaFirstFrame,
+    MediaSnapshot,
+    MediaPhotoReceived,
+    MediaStreamEnded,
+    CallEnded,
+    CallerUtterance,
+    CallAnswered,
+    IntakeIncidentType,
+    IntakeUrgency,
+    IntakeLocation,
+    IntakeItemChecked,
+    IntakeDisagreementFlag,
+    CallClosed,
+    RatingRsme,
+)
+"""Every declared payload type, in codebook order."""
+
+
+def payload_class(event_type: str) -> type[Payload]:
+    """The payload class declared for ``event_type``; raises :class:`EventValidationError` if unknown."""
+    for cls in PAYLOAD_TYPES:
+        if cls.TYPE == event_type:
+            return cls
+    known = ", ".join(c.TYPE for c in PAYLOAD_TYPES)
+    raise EventValidationError(f"unknown event type {event_type!r}; known types: {known}")
+
+
+def payload_from_dict(event_type: str, data: Any) -> Payload:
+    """Build and validate the payload of ``event_type`` from a JSON object.
+
+    Raises :class:`EventValidationError` naming the field when a field is missing, unexpected or of the wrong type,
+    or a value is outside its vocabulary.
+    """
+    cls = payload_class(event_type)
+    if not isinstance(data, dict):
+        raise EventValidationError(f"{event_type}: data must be a JSON object, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    missing = [n for n in names if n not in data]
+    extra = [k for k in data if k not in names]
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing field(s) {', '.join(missing)}")
+        if extra:
+            parts.append(f"unexpected field(s) {', '.join(sorted(extra))}")
+        raise EventValidationError(f"{event_type}: {'; '.join(parts)} (expected fields: {', '.join(names)})")
+    values = {}
+    for name in names:
+        values[name] = _coerce(f"{event_type}.{name}", data[name], hints[name])
+    payload = cls(**values)
+    payload.check()
+    return payload
+
+
+@dataclass(frozen=True)
+class Event:
+    """One recorded event: the envelope and the payload.
+
+    ``t_mono_ns`` is the ingest's ``time.monotonic_ns()`` when the event was appended (ns, comparable within one
+    ingest run only); ``t_wall`` is UTC ISO 8601 with microseconds.
+    """
+
+    schema: int
+    session_id: str
+    seq: int
+    t_mono_ns: int
+    t_wall: str
+    source: str
+    type: str
+    call_id: str | None
+    data: Payload
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object written as one line of ``events.jsonl``."""
+        return {
+            "schema": self.schema,
+            "session_id": self.session_id,
+            "seq": self.seq,
+            "t_mono_ns": self.t_mono_ns,
+            "t_wall": self.t_wall,
+            "source": self.source,
+            "type": self.type,
+            "call_id": self.call_id,
+            "data": dataclasses.asdict(self.data),
+        }
+
+    def to_json_line(self) -> str:
+        """One line of JSON (no newline), UTF-8 safe, keys in declaration order."""
+        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
+
+
+def event_from_dict(obj: Any) -> Event:
+    """Validate a decoded line of ``events.jsonl`` into an :class:`Event`.
+
+    Raises :class:`EventValidationError` naming what is wrong (envelope field, unknown type, payload field).
+    """
+    if not isinstance(obj, dict):
+        raise EventValidationError(f"an event must be a JSON object, got {type(obj).__name__}")
+    envelope = {
+        "schema": int,
+        "session_id": str,
+        "seq": int,
+        "t_mono_ns": int,
+        "t_wall": str,
+        "source": str,
+        "type": str,
+    }
+    for name, kind in envelope.items():
+        if name not in obj:
+            raise EventValidationError(f"event is missing envelope field {name!r}")
+        if not isinstance(obj[name], kind) or isinstance(obj[name], bool):
+            raise EventValidationError(f"envelope field {name!r} must be {kind.__name__}, got {obj[name]!r}")
+    if obj["schema"] != EVENT_SCHEMA:
+        raise EventValidationError(f"event schema {obj['schema']} is not supported (this version reads {EVENT_SCHEMA})")
+    payload = payload_from_dict(obj["type"], obj.get("data"))
+    call_id = obj.get("call_id")
+    if call_id is not None and not isinstance(call_id, str):
+        raise EventValidationError(f"envelope field 'call_id' must be a string or null, got {call_id!r}")
+    check_envelope(type(payload), obj["source"], call_id)
+    return Event(
+        schema=obj["schema"],
+        session_id=obj["session_id"],
+        seq=obj["seq"],
+        t_mono_ns=obj["t_mono_ns"],
+        t_wall=obj["t_wall"],
+        source=obj["source"],
+        type=obj["type"],
+        call_id=call_id,
+        data=payload,
+    )
+
+
+def check_envelope(cls: type[Payload], source: str, call_id: str | None) -> None:
+    """Raise :class:`EventValidationError` if ``source`` may not emit ``cls`` or ``call_id`` is missing/unexpected."""
+    if source not in cls.SOURCES:
+        raise EventValidationError(
+            f"{cls.TYPE}: source {source!r} may not emit this event (allowed: {', '.join(cls.SOURCES)})"
+        )
+    if cls.CALL_SCOPED and not call_id:
+        raise EventValidationError(f"{cls.TYPE}: call_id is required")
+    if not cls.CALL_SCOPED and call_id:
+        raise EventValidationError(f"{cls.TYPE}: is a session-level event and takes no call_id")
+
+
+# --- codebook -------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FieldDoc:
+    """One documented payload field: name, JSON type and the attribute docstring."""
+
+    name: str
+    json_type: str
+    doc: str
+
+
+@dataclass(frozen=True)
+class EventTypeDoc:
+    """One documented event type: ``type`` string, class docstring, allowed sources and fields."""
+
+    event_type: str
+    doc: str
+    sources: tuple[str, ...]
+    call_scoped: bool
+    fields: tuple[FieldDoc, ...]
+
+
+def describe_event_types() -> list[EventTypeDoc]:
+    """Read the declarations above (class and attribute docstrings) into a list for the codebook."""
+    tree = ast.parse(inspect.getsource(typing.cast(types.ModuleType, inspect.getmodule(Payload))))
+    attribute_docs: dict[str, dict[str, str]] = {}
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef):
+            docs: dict[str, str] = {}
+            body = node.body
+            for current, following in zip(body, body[1:]):
+                if (
+                    isinstance(current, ast.AnnAssign)
+                    and isinstance(current.target, ast.Name)
+                    and isinstance(following, ast.Expr)
+                    and isinstance(following.value, ast.Constant)
+                    and isinstance(following.value.value, str)
+                ):
+                    docs[current.target.id] = inspect.cleandoc(following.value.value)
+            attribute_docs[node.name] = docs
+    result = []
+    for cls in PAYLOAD_TYPES:
+        hints = typing.get_type_hints(cls)
+        fields = tuple(
+            FieldDoc(f.name, _json_type_name(hints[f.name]), attribute_docs[cls.__name__].get(f.name, ""))
+            for f in dataclasses.fields(cls)
+        )
+        result.append(EventTypeDoc(cls.TYPE, inspect.cleandoc(cls.__doc__ or ""), cls.SOURCES, cls.CALL_SCOPED, fields))
+    return result
+
+
+# --- helpers --------------------------------------------------------------------------------------------------------
+
+
+def _check_enum(name: str, value: str, enum_cls: type) -> None:
+    allowed = [m.value for m in enum_cls]  # type: ignore[attr-defined]
+    if value not in allowed:
+        raise EventValidationError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+
+
+def _check_key(name: str, value: str, vocabulary: dict[str, str]) -> None:
+    if value not in vocabulary:
+        raise EventValidationError(f"{name} must be one of {', '.join(vocabulary)}, got {value!r}")
+
+
+def _json_type_name(hint: Any) -> str:
+    if hint is bool:
+        return "boolean"
+    if hint is int:
+        return "integer"
+    if hint is float:
+        return "number"
+    if hint is str:
+        return "string"
+    if typing.get_origin(hint) is list:
+        return f"array of {_json_type_name(typing.get_args(hint)[0])}"
+    return str(hint)
+
+
+def _coerce(path: str, value: Any, hint: Any) -> Any:
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif hint is str:
+        if isinstance(value, str):
+            return value
+    elif typing.get_origin(hint) is list:
+        if isinstance(value, list):
+            inner = typing.get_args(hint)[0]
+            return [_coerce(f"{path}[{i}]", v, inner) for i, v in enumerate(value)]
+    raise EventValidationError(f"{path} must be {_json_type_name(hint)}, got {value!r}")

@@ -1,0 +1,118 @@
+"""A scenario: the calls of a simulated shift, their script, media and ground truth, grouped in blocks.
+
+Plain frozen dataclasses; the TOML loader (``workbench.store.scenarios``) validates files into these.
+Times are seconds: ``arrival_s`` from the start of the block, utterance ``at_s`` from the moment the dispatcher
+answers, media ``at_s`` from the call's arrival.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from workbench.domain.taxonomy import Modality, Urgency
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """A scripted line of the caller, said ``at_s`` seconds after the dispatcher answers."""
+
+    at_s: float
+    text: str
+
+
+@dataclass(frozen=True)
+class PhotoSpec:
+    """A photo the caller attaches ``at_s`` seconds after the call arrives. ``file`` is absolute or ``builtin:NAME``."""
+
+    file: str
+    at_s: float
+
+
+@dataclass(frozen=True)
+class CallMedia:
+    """Media a simulated caller sends. ``video``/``audio`` are absolute paths or ``builtin:NAME`` (generated demo
+    media); empty when absent. Live video starts ``video_at_s`` seconds after arrival."""
+
+    video: str = ""
+    audio: str = ""
+    video_at_s: float = 0.0
+    photos: tuple[PhotoSpec, ...] = ()
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    """What is really going on in a call, for scoring the dispatcher.
+
+    ``congruence`` maps an aspect key (see ``taxonomy.DISAGREEMENT_ASPECTS``) to True when what the caller says and
+    what the image shows agree on it, False when they disagree by design.
+    """
+
+    incident_type: str
+    urgency: Urgency
+    location: str
+    required_items: tuple[str, ...]
+    congruence: dict[str, bool] = field(default_factory=dict)
+
+    @property
+    def congruent(self) -> bool:
+        """True when speech and image agree on every aspect listed."""
+        return all(self.congruence.values())
+
+    @property
+    def incongruent_aspects(self) -> tuple[str, ...]:
+        """Aspects on which speech and image disagree by design, in file order."""
+        return tuple(a for a, agree in self.congruence.items() if not agree)
+
+
+@dataclass(frozen=True)
+class CallSpec:
+    """One call (report) of a scenario."""
+
+    id: str
+    arrival_s: float
+    caller_label: str
+    utterances: tuple[Utterance, ...]
+    media: CallMedia
+    truth: GroundTruth
+
+
+@dataclass(frozen=True)
+class Block:
+    """A block of calls worked under one modality condition."""
+
+    id: str
+    modality: Modality
+    call_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A whole scenario. ``sha256`` is the hash of the file's bytes, recorded in ``session.json``."""
+
+    id: str
+    title: str
+    description: str
+    blocks: tuple[Block, ...]
+    calls: tuple[CallSpec, ...]
+    sha256: str = ""
+
+    def call(self, call_id: str) -> CallSpec:
+        """The call with id ``call_id``; raises ``KeyError`` if the scenario has none."""
+        for c in self.calls:
+            if c.id == call_id:
+                return c
+        raise KeyError(f"scenario {self.id!r} has no call {call_id!r}")
+
+    def block(self, block_id: str) -> Block:
+        """The block with id ``block_id``; raises ``KeyError`` if the scenario has none."""
+        for b in self.blocks:
+            if b.id == block_id:
+                return b
+        raise KeyError(f"scenario {self.id!r} has no block {block_id!r}")
+
+    def block_of(self, call_id: str) -> Block:
+        """The block that contains call ``call_id``; raises ``KeyError`` if none does."""
+        for b in self.blocks:
+            if call_id in b.call_ids:
+                return b
+        raise KeyError(f"call {call_id!r} is in no block of scenario {self.id!r}")

@@ -1,0 +1,174 @@
+"""The replay of a session's events into its state: pure, so the console, the analysis and the tests agree.
+
+``replay(events)`` folds a sequence of :class:`~workbench.domain.events.Event` into a :class:`SessionState`.
+Times kept here are the events' ``t_mono_ns`` (ns) so durations are exact within one ingest run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from workbench.domain import events as ev
+
+
+@dataclass
+class PhotoState:
+    """A photo as the dispatcher sees it: id and the session-relative paths of original and display copy."""
+
+    photo_id: str
+    file_display: str
+    file_original: str
+    width: int
+    height: int
+    t_mono_ns: int
+
+
+@dataclass
+class TranscriptLine:
+    """One line of the caller's transcript as shown."""
+
+    index: int
+    text: str
+    t_mono_ns: int
+
+
+@dataclass
+class CallState:
+    """Everything known about one call after replaying the log up to some point."""
+
+    call_id: str
+    scenario_call_id: str
+    block_id: str
+    modality: str
+    caller_label: str
+    created_ns: int
+    answered_ns: int | None = None
+    closed_ns: int | None = None
+    ended_ns: int | None = None
+    video_codec: str = ""
+    video_width: int = 0
+    video_height: int = 0
+    first_video_frame_ns: int | None = None
+    transcript: list[TranscriptLine] = field(default_factory=list)
+    photos: list[PhotoState] = field(default_factory=list)
+    snapshots: list[str] = field(default_factory=list)
+    incident_type: str = ""
+    urgency: str = ""
+    first_urgency_ns: int | None = None
+    location: str = ""
+    items_checked: set[str] = field(default_factory=set)
+    disagreement_flagged: bool = False
+    disagreement_aspect: str = ""
+    closed: ev.CallClosed | None = None
+    rsme: float | None = None
+
+    @property
+    def status(self) -> str:
+        """``waiting`` (in the queue), ``active`` (answered), ``closed`` (awaiting RSME) or ``done`` (rated)."""
+        if self.rsme is not None:
+            return "done"
+        if self.closed is not None:
+            return "closed"
+        if self.answered_ns is not None:
+            return "active"
+        return "waiting"
+
+    @property
+    def handling_time_s(self) -> float | None:
+        """Seconds from answer to close, or None while the call is not closed."""
+        if self.answered_ns is None or self.closed_ns is None:
+            return None
+        return (self.closed_ns - self.answered_ns) / 1e9
+
+
+@dataclass
+class SessionState:
+    """A session after replay: header fields, calls in arrival order, and the last ``seq`` seen."""
+
+    session_id: str = ""
+    participant: str = ""
+    scenario_id: str = ""
+    block_order: list[str] = field(default_factory=list)
+    current_block: str = ""
+    ended: bool = False
+    last_seq: int = 0
+    calls: dict[str, CallState] = field(default_factory=dict)
+
+    def queue(self) -> list[CallState]:
+        """Calls waiting to be answered, oldest first."""
+        return [c for c in self.calls.values() if c.status == "waiting"]
+
+
+def replay(events: Iterable[ev.Event], state: SessionState | None = None) -> SessionState:
+    """Fold ``events`` (in ``seq`` order) into ``state`` (a new one when None) and return it.
+
+    Events for unknown calls are ignored rather than raised: a reader must survive a log cut by a crash.
+    """
+    state = state or SessionState()
+    for event in events:
+        apply(state, event)
+    return state
+
+
+def apply(state: SessionState, event: ev.Event) -> None:
+    """Apply one event to ``state`` in place."""
+    state.last_seq = max(state.last_seq, event.seq)
+    state.session_id = state.session_id or event.session_id
+    data = event.data
+    if isinstance(data, ev.SessionStarted):
+        state.participant = data.participant
+        state.scenario_id = data.scenario_id
+        state.block_order = list(data.block_order)
+        return
+    if isinstance(data, ev.SessionEnded):
+        state.ended = True
+        return
+    if isinstance(data, ev.BlockStarted):
+        state.current_block = data.block_id
+        return
+    if isinstance(data, ev.CallCreated):
+        assert event.call_id is not None  # guaranteed by check_envelope for call-scoped events
+        state.calls[event.call_id] = CallState(
+            call_id=event.call_id,
+            scenario_call_id=data.scenario_call_id,
+            block_id=data.block_id,
+            modality=data.modality,
+            caller_label=data.caller_label,
+            created_ns=event.t_mono_ns,
+        )
+        return
+    call = state.calls.get(event.call_id or "")
+    if call is None:
+        return
+    t = event.t_mono_ns
+    if isinstance(data, ev.CallAnswered):
+        call.answered_ns = call.answered_ns or t
+    elif isinstance(data, ev.CallerUtterance):
+        call.transcript.append(TranscriptLine(data.index, data.text, t))
+    elif isinstance(data, ev.MediaFirstFrame) and data.kind == "video":
+        call.first_video_frame_ns = t
+        call.video_codec, call.video_width, call.video_height = data.codec, data.width, data.height
+    elif isinstance(data, ev.MediaPhotoReceived):
+        call.photos.append(
+            PhotoState(data.photo_id, data.file_display, data.file_original, data.width, data.height, t)
+        )
+    elif isinstance(data, ev.MediaSnapshot):
+        call.snapshots.append(data.file)
+    elif isinstance(data, ev.IntakeIncidentType):
+        call.incident_type = data.incident_type
+    elif isinstance(data, ev.IntakeUrgency):
+        call.urgency = data.urgency
+        call.first_urgency_ns = call.first_urgency_ns or t
+    elif isinstance(data, ev.IntakeLocation):
+        call.location = data.location
+    elif isinstance(data, ev.IntakeItemChecked):
+        (call.items_checked.add if data.checked else call.items_checked.discard)(data.item)
+    elif isinstance(data, ev.IntakeDisagreementFlag):
+        call.disagreement_flagged, call.disagreement_aspect = data.flagged, data.aspect
+    elif isinstance(data, ev.CallClosed):
+        call.closed, call.closed_ns = data, t
+    elif isinstance(data, ev.RatingRsme):
+        call.rsme = data.value
+    elif isinstance(data, ev.CallEnded):
+        call.ended_ns = call.ended_ns or t

@@ -1,0 +1,53 @@
+"""Settings of the ingest server, passed in (never read from module globals)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ICE_MODES = ("lan", "stun", "loopback")
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    """How the ingest listens, builds caller links and negotiates ICE.
+
+    ``ice_mode``: ``lan`` (host candidates of this machine, no STUN), ``stun`` (the given STUN/TURN servers),
+    ``loopback`` (127.0.0.1 only, for tests and a single-machine demo). ``public_url`` is the base of caller links
+    (``http(s)://host:port`` as phones reach it); when empty, ``http://{host}:{port}``.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    recordings: Path = Path("recordings")
+    public_url: str = ""
+    ice_mode: str = "loopback"
+    stun_urls: tuple[str, ...] = ()
+    turn_url: str = ""
+    turn_user: str = ""
+    turn_password: str = ""
+    upload_limit_bytes: int = 25 * 1024 * 1024
+    """Largest accepted request body (photos), bytes. aiohttp's default of 1 MiB is too small for phone photos."""
+    link_ttl_s: float = 4 * 3600.0
+    """A caller link expires this many seconds after it was issued."""
+    snapshot_interval_s: float = 5.0
+    """A periodic still of the live video every this many seconds (plus one at the first frame)."""
+    viewer_fps: float = 15.0
+    """Most JPEG frames per second the live viewer stream sends (one encode per call, shared by all viewers)."""
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    cors_origins: tuple[str, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        if self.ice_mode not in ICE_MODES:
+            raise ValueError(f"ice_mode must be one of {', '.join(ICE_MODES)}, got {self.ice_mode!r}")
+        if self.upload_limit_bytes <= 0:
+            raise ValueError("upload_limit_bytes must be positive")
+
+    @property
+    def base_url(self) -> str:
+        """Absolute base URL for links, without a trailing slash."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        scheme = "https" if self.tls_cert else "http"
+        return f"{scheme}://{self.host}:{self.port}"

@@ -1,0 +1,201 @@
+"""Load a scenario TOML file, validated at the edge, into the domain's plain dataclasses.
+
+The file format is documented in ``docs/scenario-format.md`` and by ``experiments/demo/scenario.toml``. Validation
+uses pydantic; every error names the file, the field path and what was expected (:class:`ScenarioError`).
+Media paths are resolved relative to the scenario file; ``builtin:NAME`` names generated demo media.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from workbench.domain.scenario import Block, CallMedia, CallSpec, GroundTruth, PhotoSpec, Scenario, Utterance
+from workbench.domain.taxonomy import DISAGREEMENT_ASPECTS, INCIDENT_TYPES, INFORMATION_ITEMS, Modality, Urgency
+
+IDENT = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+class ScenarioError(ValueError):
+    """A scenario file that cannot be used; ``str()`` lists every problem as ``file: field: message``."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Utterance(_Model):
+    at_s: float = Field(ge=0, description="seconds after the dispatcher answers")
+    text: str = Field(min_length=1)
+
+
+class _Photo(_Model):
+    file: str = Field(min_length=1)
+    at_s: float = Field(default=0.0, ge=0)
+
+
+class _Media(_Model):
+    video: str = ""
+    audio: str = ""
+    video_at_s: float = Field(default=0.0, ge=0)
+    photos: list[_Photo] = []
+
+
+class _Truth(_Model):
+    incident_type: str
+    urgency: Literal["spoed", "nu", "later"]
+    location: str = ""
+    required_items: list[str] = []
+    congruence: dict[str, bool] = {}
+
+    @field_validator("incident_type")
+    @classmethod
+    def _known_type(cls, v: str) -> str:
+        if v not in INCIDENT_TYPES:
+            raise ValueError(f"unknown incident type {v!r}; expected one of {', '.join(INCIDENT_TYPES)}")
+        return v
+
+    @field_validator("required_items")
+    @classmethod
+    def _known_items(cls, v: list[str]) -> list[str]:
+        unknown = [i for i in v if i not in INFORMATION_ITEMS]
+        if unknown:
+            raise ValueError(f"unknown item(s) {', '.join(unknown)}; expected from {', '.join(INFORMATION_ITEMS)}")
+        if len(set(v)) != len(v):
+            raise ValueError("required_items lists an item twice")
+        return v
+
+    @field_validator("congruence")
+    @classmethod
+    def _known_aspects(cls, v: dict[str, bool]) -> dict[str, bool]:
+        unknown = [a for a in v if a not in DISAGREEMENT_ASPECTS]
+        if unknown:
+            raise ValueError(f"unknown aspect(s) {', '.join(unknown)}; expected from {', '.join(DISAGREEMENT_ASPECTS)}")
+        return v
+
+
+class _Call(_Model):
+    id: str = Field(pattern=IDENT)
+    arrival_s: float = Field(ge=0, description="seconds after the block starts")
+    caller_label: str = ""
+    utterances: list[_Utterance] = []
+    media: _Media = _Media()
+    truth: _Truth
+
+
+class _Block(_Model):
+    id: str = Field(pattern=IDENT)
+    modality: Literal["audio", "photo", "video"]
+    calls: list[str] = Field(min_length=1)
+
+
+class _Scenario(_Model):
+    id: str = Field(pattern=IDENT)
+    title: str = ""
+    description: str = ""
+    blocks: list[_Block] = Field(min_length=1)
+    calls: list[_Call] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> "_Scenario":
+        call_ids = [c.id for c in self.calls]
+        if len(set(call_ids)) != len(call_ids):
+            raise ValueError("two calls share an id; call ids must be unique")
+        block_ids = [b.id for b in self.blocks]
+        if len(set(block_ids)) != len(block_ids):
+            raise ValueError("two blocks share an id; block ids must be unique")
+        placed: list[str] = []
+        for b in self.blocks:
+            for cid in b.calls:
+                if cid not in call_ids:
+                    raise ValueError(f"block {b.id!r} lists call {cid!r}, which is not defined under [[calls]]")
+                placed.append(cid)
+        if len(set(placed)) != len(placed):
+            raise ValueError("a call is listed in more than one block (or twice in one)")
+        unplaced = [c for c in call_ids if c not in placed]
+        if unplaced:
+            raise ValueError(f"call(s) {', '.join(unplaced)} are in no block; add them to a block's calls")
+        return self
+
+
+def _resolve(base: Path, ref: str, where: str, errors: list[str], source: str, check_media: bool) -> str:
+    if not ref or ref.startswith("builtin:"):
+        return ref
+    path = Path(ref)
+    if not path.is_absolute():
+        path = (base / path).resolve()
+    if check_media and not path.is_file():
+        errors.append(f"{source}: {where}: media file {ref!r} not found (looked for {path})")
+    return str(path)
+
+
+def parse_scenario(
+    text_bytes: bytes, source: str = "<scenario>", base_dir: Path | None = None, *, check_media: bool = True
+) -> Scenario:
+    """Validate scenario TOML bytes; ``base_dir`` resolves relative media paths. With ``check_media`` False, media
+    files need not exist (the analysis reads a session's scenario copy only for its ground truth).
+
+    Raises :class:`ScenarioError` with one line per problem (``source: field.path: message``).
+    """
+    try:
+        raw = tomllib.loads(text_bytes.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"{source}: not UTF-8 text ({exc})") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{source}: not valid TOML: {exc}") from exc
+    try:
+        model = _Scenario.model_validate(raw)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+            msg = err["msg"].removeprefix("Value error, ")
+            lines.append(f"{source}: {loc}: {msg}")
+        raise ScenarioError("\n".join(lines)) from None
+    base = base_dir or Path.cwd()
+    errors: list[str] = []
+    calls = []
+    for i, c in enumerate(model.calls):
+        where = f"calls.{i}.media"
+        media = CallMedia(
+            video=_resolve(base, c.media.video, f"{where}.video", errors, source, check_media),
+            audio=_resolve(base, c.media.audio, f"{where}.audio", errors, source, check_media),
+            video_at_s=c.media.video_at_s,
+            photos=tuple(
+                PhotoSpec(_resolve(base, p.file, f"{where}.photos.{j}.file", errors, source, check_media), p.at_s)
+                for j, p in enumerate(c.media.photos)
+            ),
+        )
+        truth = GroundTruth(
+            incident_type=c.truth.incident_type,
+            urgency=Urgency(c.truth.urgency),
+            location=c.truth.location,
+            required_items=tuple(c.truth.required_items),
+            congruence=dict(c.truth.congruence),
+        )
+        utterances = tuple(Utterance(u.at_s, u.text) for u in sorted(c.utterances, key=lambda u: u.at_s))
+        calls.append(CallSpec(c.id, c.arrival_s, c.caller_label or c.id, utterances, media, truth))
+    if errors:
+        raise ScenarioError("\n".join(errors))
+    blocks = tuple(Block(b.id, Modality(b.modality), tuple(b.calls)) for b in model.blocks)
+    return Scenario(
+        id=model.id,
+        title=model.title,
+        description=model.description,
+        blocks=blocks,
+        calls=tuple(calls),
+        sha256=hashlib.sha256(text_bytes).hexdigest(),
+    )
+
+
+def load_scenario(path: Path) -> Scenario:
+    """Read and validate a scenario file. Raises :class:`ScenarioError` (also for a missing or unreadable file)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ScenarioError(f"{path}: cannot read scenario file: {exc.strerror}") from exc
+    return parse_scenario(data, str(path), path.parent)
