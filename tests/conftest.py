@@ -1,0 +1,54 @@
+"""Shared fixtures: where the real data lies, the browser, and the network-namespace check."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+REAL_DATA = REPO.parent / "shared" / "data" / "real"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+CHROMIUM_BASE_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+"""Flags every test browser gets (DESIGN.md: without the networking ones Chromium dials out at start-up)."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def real_data() -> Path:
+    """``../shared/data/real``; skips the test when the shared data is not beside the clone."""
+    if not REAL_DATA.is_dir():
+        pytest.skip(f"real data not found at {REAL_DATA}")
+    return REAL_DATA
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    """Path of Debian's Chromium; skips when it is not installed (make test installs it as root)."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("chromium is not installed (run make test as root, or apt-get install chromium)")
+    return CHROMIUM
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    isolated = os.environ.get("WORKBENCH_NETNS") == "1"
+    return f"network: {'private loopback-only namespace' if isolated else 'HOST network (not isolated)'}"
