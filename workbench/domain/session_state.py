@@ -142,8 +142,10 @@ def apply(state: SessionState, event: ev.Event) -> None:
     if call is None:
         return
     t = event.t_mono_ns
+    # ``is None`` checks, not ``or``: a monotonic clock may read 0 (a fake clock in tests, a fresh container).
     if isinstance(data, ev.CallAnswered):
-        call.answered_ns = call.answered_ns or t
+        if call.answered_ns is None:
+            call.answered_ns = t
     elif isinstance(data, ev.CallerUtterance):
         call.transcript.append(TranscriptLine(data.index, data.text, t))
     elif isinstance(data, ev.MediaFirstFrame) and data.kind == "video":
@@ -159,7 +161,8 @@ def apply(state: SessionState, event: ev.Event) -> None:
         call.incident_type = data.incident_type
     elif isinstance(data, ev.IntakeUrgency):
         call.urgency = data.urgency
-        call.first_urgency_ns = call.first_urgency_ns or t
+        if call.first_urgency_ns is None:
+            call.first_urgency_ns = t
     elif isinstance(data, ev.IntakeLocation):
         call.location = data.location
     elif isinstance(data, ev.IntakeItemChecked):
@@ -171,4 +174,5 @@ def apply(state: SessionState, event: ev.Event) -> None:
     elif isinstance(data, ev.RatingRsme):
         call.rsme = data.value
     elif isinstance(data, ev.CallEnded):
-        call.ended_ns = call.ended_ns or t
+        if call.ended_ns is None:
+            call.ended_ns = t

@@ -8,6 +8,7 @@ rewritten. :class:`MemoryEventLog` is the same port in memory, for tests.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import threading
@@ -57,7 +58,9 @@ class _LogBase:
 
     def _make(self, source: str, payload: ev.Payload, call_id: str | None) -> ev.Event:
         ev.check_envelope(type(payload), source, call_id)
-        payload.check()
+        # Validate exactly as the reader will (field types, vocabularies, ranges), so nothing is written that
+        # read_events would later reject: dataclasses do not check types at construction.
+        ev.payload_from_dict(payload.TYPE, dataclasses.asdict(payload))
         seq = self._events[-1].seq + 1 if self._events else 1
         return ev.Event(
             schema=ev.EVENT_SCHEMA,

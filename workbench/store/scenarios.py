@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import tomllib
+import typing
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from workbench.domain.scenario import Block, CallMedia, CallSpec, GroundTruth, PhotoSpec, Scenario, Utterance
 from workbench.domain.taxonomy import DISAGREEMENT_ASPECTS, INCIDENT_TYPES, INFORMATION_ITEMS, Modality, Urgency
@@ -100,26 +101,59 @@ class _Scenario(_Model):
     blocks: list[_Block] = Field(min_length=1)
     calls: list[_Call] = Field(min_length=1)
 
-    @model_validator(mode="after")
-    def _cross_references(self) -> "_Scenario":
-        call_ids = [c.id for c in self.calls]
-        if len(set(call_ids)) != len(call_ids):
-            raise ValueError("two calls share an id; call ids must be unique")
-        block_ids = [b.id for b in self.blocks]
-        if len(set(block_ids)) != len(block_ids):
-            raise ValueError("two blocks share an id; block ids must be unique")
-        placed: list[str] = []
-        for b in self.blocks:
-            for cid in b.calls:
-                if cid not in call_ids:
-                    raise ValueError(f"block {b.id!r} lists call {cid!r}, which is not defined under [[calls]]")
-                placed.append(cid)
-        if len(set(placed)) != len(placed):
-            raise ValueError("a call is listed in more than one block (or twice in one)")
-        unplaced = [c for c in call_ids if c not in placed]
-        if unplaced:
-            raise ValueError(f"call(s) {', '.join(unplaced)} are in no block; add them to a block's calls")
-        return self
+
+def _cross_reference_errors(model: _Scenario, source: str) -> list[str]:
+    """Problems between blocks and calls, each as ``source: field.path: message (expected ...)``."""
+    errors: list[str] = []
+    call_ids = [c.id for c in model.calls]
+    seen: set[str] = set()
+    for i, cid in enumerate(call_ids):
+        if cid in seen:
+            errors.append(f"{source}: calls.{i}.id: call id {cid!r} is used twice; expected unique call ids")
+        seen.add(cid)
+    seen = set()
+    for i, b in enumerate(model.blocks):
+        if b.id in seen:
+            errors.append(f"{source}: blocks.{i}.id: block id {b.id!r} is used twice; expected unique block ids")
+        seen.add(b.id)
+    placed: dict[str, str] = {}
+    for i, b in enumerate(model.blocks):
+        for j, cid in enumerate(b.calls):
+            where = f"{source}: blocks.{i}.calls.{j}"
+            if cid not in call_ids:
+                errors.append(
+                    f"{where}: block {b.id!r} lists call {cid!r}, which is not defined under [[calls]]; "
+                    f"expected one of {', '.join(call_ids)}"
+                )
+            elif cid in placed:
+                errors.append(
+                    f"{where}: call {cid!r} is listed again (already in block {placed[cid]!r}); "
+                    "expected each call in exactly one block"
+                )
+            else:
+                placed[cid] = b.id
+    for i, cid in enumerate(call_ids):
+        if cid not in placed:
+            errors.append(
+                f"{source}: calls.{i}.id: call {cid!r} is in no block; expected it in the calls of one [[blocks]] entry"
+            )
+    return errors
+
+
+def _allowed_keys(loc: tuple[int | str, ...]) -> list[str]:
+    """The keys allowed in the table that holds ``loc``'s last key, by walking the pydantic models."""
+    node: Any = _Scenario
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            args = typing.get_args(node)
+            node = args[0] if args else None
+        elif isinstance(node, type) and issubclass(node, BaseModel) and part in node.model_fields:
+            node = node.model_fields[part].annotation
+        else:
+            return []
+    if isinstance(node, type) and issubclass(node, BaseModel):
+        return list(node.model_fields)
+    return []
 
 
 def _resolve(base: Path, ref: str, where: str, errors: list[str], source: str, check_media: bool) -> str:
@@ -154,10 +188,15 @@ def parse_scenario(
         for err in exc.errors():
             loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
             msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                allowed = _allowed_keys(tuple(err["loc"]))
+                msg = f"unknown key {str(err['loc'][-1])!r}; expected one of {', '.join(allowed)}"
             lines.append(f"{source}: {loc}: {msg}")
         raise ScenarioError("\n".join(lines)) from None
+    errors = _cross_reference_errors(model, source)
+    if errors:
+        raise ScenarioError("\n".join(errors))
     base = base_dir or Path.cwd()
-    errors: list[str] = []
     calls = []
     for i, c in enumerate(model.calls):
         where = f"calls.{i}.media"
