@@ -1,0 +1,326 @@
+"""The ``workbench`` command: demo, serve, run, caller, analyze, verify, bench.
+
+Every sub-command explains itself with ``--help``. Exit codes: 0 success, 1 a check failed (verify) or the work
+failed, 2 bad usage or bad input (argparse's convention).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from workbench import __version__
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEMO_SCENARIO = REPO_ROOT / "experiments" / "demo" / "scenario.toml"
+
+
+def default_media_cache() -> Path:
+    """Where generated demo media are cached: ``$XDG_CACHE_HOME/workbench112/media`` (``~/.cache`` by default)."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "workbench112" / "media"
+
+
+def _add_ingest_options(p: argparse.ArgumentParser, *, default_port: int = 8080) -> None:
+    p.add_argument("--host", default="127.0.0.1", help="address the ingest listens on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=default_port, help=f"ingest port (default {default_port})")
+    p.add_argument("--console-port", type=int, default=8501, help="dispatcher console port (default 8501)")
+    p.add_argument("--recordings", type=Path, default=Path("recordings"), help="recordings folder (default recordings/)")
+    p.add_argument(
+        "--ice",
+        choices=("lan", "stun", "loopback"),
+        default="loopback",
+        help="ICE mode: loopback (one machine), lan (host candidates, phones on the lab network), stun (--stun/--turn)",
+    )
+    p.add_argument("--no-console", action="store_true", help="start the ingest alone")
+    p.add_argument("--public-url", default="", help="base URL phones use to reach the ingest, e.g. https://10.0.0.5:8080")
+    p.add_argument("--tls", action="store_true", help="serve HTTPS (needs --cert and --key)")
+    p.add_argument("--cert", type=Path, help="TLS certificate (PEM)")
+    p.add_argument("--key", type=Path, help="TLS private key (PEM)")
+    p.add_argument("--stun", action="append", default=[], metavar="URL", help="STUN server for --ice stun (repeatable)")
+    p.add_argument("--turn", default="", metavar="URL", help="TURN server for --ice stun")
+    p.add_argument("--turn-user", default="", metavar="U")
+    p.add_argument("--turn-password", default="", metavar="P")
+    p.add_argument("--upload-limit-mb", type=float, default=25.0, help="largest photo upload, MB (default 25)")
+
+
+def _settings(args: argparse.Namespace):
+    from workbench.ingest.settings import IngestSettings
+
+    if args.tls and not (args.cert and args.key):
+        raise SystemExit("workbench: --tls needs --cert FILE and --key FILE (PEM)")
+    return IngestSettings(
+        host=args.host,
+        port=args.port,
+        recordings=args.recordings,
+        public_url=args.public_url,
+        ice_mode=args.ice,
+        stun_urls=tuple(args.stun),
+        turn_url=args.turn,
+        turn_user=args.turn_user,
+        turn_password=args.turn_password,
+        upload_limit_bytes=int(args.upload_limit_mb * 1024 * 1024),
+        tls_cert=args.cert if args.tls else None,
+        tls_key=args.key if args.tls else None,
+    )
+
+
+def _stop_on_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+
+async def _serve(args: argparse.Namespace, scenario_path: Path | None, duration_s: float | None) -> int:
+    """Start the ingest (and the console), optionally play a scenario, until a signal or ``duration_s``."""
+    import aiohttp
+
+    from workbench.ingest.server import start_ingest
+    from workbench.store.recordings import verify_session
+    from workbench.store.scenarios import load_scenario
+
+    scenario = load_scenario(scenario_path) if scenario_path else None
+    settings = _settings(args)
+    stop = asyncio.Event()
+    _stop_on_signals(stop)
+    handle = await start_ingest(settings)
+    console = None
+    exit_code = 0
+    try:
+        print(f"Ingest:  {handle.url}  (recordings in {settings.recordings.resolve()})", flush=True)
+        if not args.no_console:
+            from workbench.console.launch import start_console, wait_until_ready
+
+            console = start_console(
+                handle.url,
+                port=args.console_port,
+                host=args.host,
+                public_ingest_url=settings.base_url,
+                recordings=settings.recordings,
+            )
+            console_url = f"http://{args.host}:{args.console_port}"
+            await asyncio.get_running_loop().run_in_executor(None, wait_until_ready, console_url, 60.0)
+            print(f"Console: {console_url}   <- open this in a browser to work as the dispatcher", flush=True)
+        if duration_s is not None:
+            asyncio.get_running_loop().call_later(duration_s, stop.set)
+        if scenario is None:
+            await stop.wait()
+            return 0
+        from workbench.runner.demo_media import ensure_demo_media
+        from workbench.runner.player import IngestApi, ScenarioPlayer
+
+        cache = default_media_cache()
+        await asyncio.get_running_loop().run_in_executor(None, ensure_demo_media, cache)
+        async with aiohttp.ClientSession() as http:
+            player = ScenarioPlayer(
+                IngestApi(handle.url, http),
+                scenario,
+                scenario_path.read_bytes(),  # type: ignore[union-attr]
+                participant=args.participant,
+                seed=args.seed,
+                media_cache=cache,
+                ice_mode=args.ice,
+                on_session=lambda sid: print(f"Session: {sid}  scenario {scenario.id!r}", flush=True),
+            )
+            report = await player.run(stop)
+        print(f"Session {report.session_id} {'completed' if report.completed else 'stopped'}", flush=True)
+        for sc_id, call_id in report.call_ids.items():
+            print(f"  call {sc_id}: {call_id}  caller exit {report.caller_exit_codes.get(call_id, 'running')}")
+        verdict = verify_session(settings.recordings / report.session_id)
+        print(f"verify: {'OK' if verdict.ok else 'PROBLEMS'} ({verdict.events} events, {verdict.files_checked} files)")
+        for problem in verdict.problems:
+            print(f"  {problem}")
+        exit_code = 0 if verdict.ok else 1
+    finally:
+        if console is not None:
+            console.terminate()
+            try:
+                console.wait(10)
+            except Exception:  # noqa: BLE001 - a stuck console must not keep the demo alive
+                console.kill()
+        await handle.stop()
+    return exit_code
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    return asyncio.run(_serve(args, DEMO_SCENARIO, args.duration))
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    return asyncio.run(_serve(args, None, None))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from workbench.store.scenarios import ScenarioError, load_scenario
+
+    try:
+        load_scenario(args.scenario)
+    except ScenarioError as exc:
+        print(f"workbench run: invalid scenario:\n{exc}", file=sys.stderr)
+        return 2
+    return asyncio.run(_serve(args, args.scenario, args.duration))
+
+
+def _parse_photo(value: str):
+    from workbench.runner.caller import PhotoUpload
+
+    path, _, at = value.rpartition("@") if "@" in value else (value, "", "0")
+    try:
+        at_s = float(at)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--photo {value!r}: expected PATH or PATH@SECONDS") from None
+    if not Path(path).is_file():
+        raise argparse.ArgumentTypeError(f"--photo {value!r}: file {path!r} not found")
+    return PhotoUpload(Path(path), at_s)
+
+
+def cmd_caller(args: argparse.Namespace) -> int:
+    from workbench.runner.caller import CallerError, stream_call
+
+    for name in ("video", "audio"):
+        path = getattr(args, name)
+        if path is not None and not path.is_file():
+            print(f"workbench caller: --{name} {path}: file not found", file=sys.stderr)
+            return 2
+
+    async def main() -> int:
+        stop = asyncio.Event()
+        _stop_on_signals(stop)
+        try:
+            report = await stream_call(
+                args.url,
+                video=args.video,
+                audio=args.audio,
+                photos=args.photo,
+                video_at_s=args.video_at,
+                duration_s=args.duration,
+                ice_mode=args.ice,
+                stop=stop,
+            )
+        except CallerError as exc:
+            print(f"workbench caller: {exc}", file=sys.stderr)
+            return 1
+        print(
+            f"caller done: state {report.connection_state}, connected after {report.connected_after_s} s, "
+            f"video {report.video_sent}, audio {report.audio_sent}, photos {len(report.photos)}"
+        )
+        return 0
+
+    return asyncio.run(main())
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from analysis.run import AnalysisError, analyze
+
+    try:
+        result = analyze(args.recordings, args.out)
+    except AnalysisError as exc:
+        print(f"workbench analyze: {exc}", file=sys.stderr)
+        return 2
+    print(f"{result.sessions_loaded} session(s), {len(result.trials)} trial row(s) -> {args.out}")
+    for session_id, problems in result.sessions_with_problems.items():
+        for problem in problems:
+            print(f"  {session_id}: {problem}", file=sys.stderr)
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from workbench.store.recordings import verify_session
+
+    report = verify_session(args.session_dir)
+    for problem in report.problems:
+        print(f"PROBLEM {problem}")
+    for warning in report.warnings:
+        print(f"warning {warning}")
+    print(
+        f"{args.session_dir}: {'OK' if report.ok else 'FAILED'} "
+        f"({report.events} events, {report.files_checked} files checked, {len(report.problems)} problems)"
+    )
+    return 0 if report.ok else 1
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from benchmarks.run import main as bench_main
+
+    return bench_main(args.names)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="workbench", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"workbench {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="start ingest + console and play the built-in demo scenario with simulated callers",
+                       description="Starts the ingest and the dispatcher console, prints the console URL, and plays "
+                       "experiments/demo/scenario.toml: simulated callers stream generated video and audio and attach "
+                       "photos. Ctrl-C stops it; --duration runs unattended and exits (then verifies the session).")
+    _add_ingest_options(p)
+    p.add_argument("--duration", type=float, help="stop after this many seconds, verify the session and exit")
+    p.add_argument("--participant", default="demo", help="participant pseudonym recorded in session.json")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("serve", help="start the ingest (and the console) and wait",
+                       description="Starts the ingest HTTP/WebRTC server and the dispatcher console until Ctrl-C. "
+                       "Create calls with POST /api/calls or play scenarios with `workbench run`.")
+    _add_ingest_options(p)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("run", help="play a scenario file with simulated callers (starts its own ingest + console)",
+                       description="Validates SCENARIO, starts ingest and console, and plays the scenario: calls "
+                       "arrive at their offsets, simulated callers stream the scenario's media as the block's modality "
+                       "allows, and scripted lines appear once the dispatcher answers.")
+    p.add_argument("scenario", type=Path, help="scenario TOML file")
+    _add_ingest_options(p)
+    p.add_argument("--participant", default="P01", help="participant pseudonym")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("caller", help="one simulated caller (aiortc client) on a caller link",
+                       description="Opens a one-time caller link like a browser, streams --video/--audio as live "
+                       "WebRTC tracks and uploads --photo files, until --duration or Ctrl-C.")
+    p.add_argument("url", help="caller_url from POST /api/calls")
+    p.add_argument("--video", type=Path, help="video file to stream (looped)")
+    p.add_argument("--audio", type=Path, help="audio file to stream (played once)")
+    p.add_argument("--photo", action="append", default=[], type=_parse_photo, metavar="PATH[@S]",
+                   help="photo to attach, optionally S seconds after opening the link (repeatable)")
+    p.add_argument("--video-at", type=float, default=0.0, metavar="S", help="start live media S seconds after opening")
+    p.add_argument("--duration", type=float, help="hang up after this many seconds (default: on Ctrl-C/SIGTERM)")
+    p.add_argument("--ice", choices=("lan", "stun", "loopback"), default="loopback")
+    p.set_defaults(func=cmd_caller)
+
+    p = sub.add_parser("analyze", help="tables and codebook from recorded sessions",
+                       description="Reads every session under RECORDINGS (or one session folder) and writes "
+                       "trials.csv, sessions.csv and codebook.md to --out.")
+    p.add_argument("recordings", type=Path)
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(func=cmd_analyze)
+
+    p = sub.add_parser("verify", help="check a session folder against its manifest and event schema",
+                       description="Checks session.json, every line of events.jsonl (schema, gapless seq) and every "
+                       "file in manifest.json (size and SHA-256). Exit 0 when all is sound, 1 otherwise.")
+    p.add_argument("session_dir", type=Path)
+    p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("bench", help="run the benchmarks and print their figures against a same-run baseline")
+    p.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``workbench`` command; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
