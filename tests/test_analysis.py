@@ -1,0 +1,375 @@
+"""analysis.run.analyze on recordings written by the real store code with a fake clock, so every measure is exact."""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from analysis.codebook import render_codebook
+from analysis.load import AnalysisInputError
+from analysis.run import AnalysisResult, analyze
+from analysis.trials import SESSION_COLUMNS, TRIAL_COLUMNS, Column, frame
+from workbench.domain import events as ev
+from workbench.domain.session_state import replay
+from workbench.store.eventlog import MemoryEventLog
+from workbench.store.recordings import Recordings, SessionHeader, sha256_hex
+
+SCENARIO = b"""
+id = "lab1"
+title = "Two blocks: photo and live video"
+
+[[blocks]]
+id = "b-photo"
+modality = "photo"
+calls = ["p-theft", "p-medical"]
+
+[[blocks]]
+id = "b-video"
+modality = "video"
+calls = ["v-fire", "v-crash"]
+
+[[calls]]
+id = "p-theft"
+arrival_s = 0
+media.photos = [{ file = "photos/bike.jpg", at_s = 2 }]
+[calls.truth]
+incident_type = "theft"
+urgency = "nu"
+required_items = ["location", "suspect", "direction", "callback_number"]
+congruence = { people = true, location = true }
+
+[[calls]]
+id = "p-medical"
+arrival_s = 10
+[calls.truth]
+incident_type = "medical"
+urgency = "spoed"
+required_items = ["location", "people_involved", "injuries"]
+congruence = { people = false, location = true, injuries = false }
+
+[[calls]]
+id = "v-fire"
+arrival_s = 0
+media.video = "videos/fire.mp4"
+[calls.truth]
+incident_type = "fire"
+urgency = "spoed"
+required_items = ["location", "trapped", "fire_size", "caller_safe"]
+congruence = { fire_smoke_size = false }
+
+[[calls]]
+id = "v-crash"
+arrival_s = 10
+[calls.truth]
+incident_type = "traffic_accident"
+urgency = "nu"
+required_items = ["location", "injuries", "vehicles"]
+congruence = { vehicle = true }
+"""
+"""The scenario copy of the test sessions; its media files do not exist (the analysis must not need them)."""
+
+TRIAL_NAMES = [c.name for c in TRIAL_COLUMNS]
+
+
+class FakeClock:
+    """Monotonic ns starting at 0 (the replay must not mistake 0 for "unset"), advanced by the test."""
+
+    def __init__(self) -> None:
+        self.ns = 0
+
+    def advance(self, seconds: float) -> None:
+        self.ns += round(seconds * 1_000_000_000)
+
+    def monotonic_ns(self) -> int:
+        return self.ns
+
+    def now_utc(self) -> datetime:
+        return datetime(2025, 3, 1, 9, 0, tzinfo=timezone.utc) + timedelta(microseconds=self.ns // 1000)
+
+
+def make_session(root: Path, session_id: str, participant: str, block_order: list[str], clock: FakeClock,
+                 scenario: bytes | None = SCENARIO):
+    header = SessionHeader(
+        session_id=session_id,
+        participant=participant,
+        scenario_id="lab1",
+        scenario_sha256=sha256_hex(SCENARIO),
+        block_order=block_order,
+        seed=7,
+        software_version="0.1.0",
+        started_at="2025-03-01T09:00:00+00:00",
+    )
+    folder = Recordings(root, clock=clock).create_session(header, scenario_bytes=scenario)
+    log = folder.event_log()
+    log.append("ingest", ev.SessionStarted(participant, "lab1", sha256_hex(SCENARIO), 7, block_order, "0.1.0"))
+    return folder, log
+
+
+def created(log, call_id: str, scenario_call_id: str, block_id: str, modality: str) -> None:
+    log.append("ingest", ev.CallCreated(scenario_call_id, block_id, modality, f"06-{call_id}"), call_id=call_id)
+
+
+def closed(log, call_id: str, *, urgency: str, incident_type: str, items: list[str], flagged: bool = False,
+           aspect: str = "") -> None:
+    log.append(
+        "console",
+        ev.CallClosed(incident_type, urgency, "somewhere", items, flagged, aspect, ""),
+        call_id=call_id,
+    )
+
+
+def record_full_session(root: Path) -> None:
+    """Participant P01: photo block first (k1 congruent, k2 incongruent), then video (k3 incongruent, k4 never
+    answered). Fake clock in seconds: see the comments."""
+    clock = FakeClock()
+    folder, log = make_session(root, "s1", "P01", ["b-photo", "b-video"], clock)
+    log.append("runner", ev.BlockStarted("b-photo", "photo", 0))
+    created(log, "k1", "p-theft", "b-photo", "photo")  # t=0
+    clock.advance(2.0)
+    log.append("ingest", ev.MediaPhotoReceived("p1", "media/k1/p1.jpg", "media/k1/p1_display.jpg", "a" * 64, 1000,
+                                               "JPEG", 640, 480, "IMG_1.jpg"), call_id="k1")
+    clock.advance(3.25)
+    log.append("console", ev.CallAnswered("st1"), call_id="k1")  # t=5.25
+    clock.advance(3.5)
+    log.append("console", ev.IntakeUrgency("nu"), call_id="k1")  # t=8.75: first urgency 3.5 s after answer
+    log.append("console", ev.IntakeIncidentType("theft"), call_id="k1")
+    clock.advance(1.25)
+    created(log, "k2", "p-medical", "b-photo", "photo")  # t=10
+    for item in ["location", "suspect", "direction", "animals", "injuries"]:
+        log.append("console", ev.IntakeItemChecked(item, True), call_id="k1")
+    log.append("console", ev.IntakeItemChecked("injuries", False), call_id="k1")
+    clock.advance(37.75)
+    closed(log, "k1", urgency="nu", incident_type="theft", items=["location", "suspect", "direction", "animals"])
+    # t=47.75: handling 42.5 s; 3 of 4 required items (animals is not required)
+    log.append("console", ev.RatingRsme(37.5), call_id="k1")
+    for n in (1, 2):
+        log.append("ingest", ev.MediaPhotoReceived(f"p{n}", f"media/k2/p{n}.jpg", f"media/k2/p{n}_d.jpg", "b" * 64,
+                                                   10, "PNG", 10, 10, ""), call_id="k2")
+    clock.advance(2.25)
+    log.append("console", ev.CallAnswered("st1"), call_id="k2")  # t=50: queue time 40 s
+    clock.advance(1.0)
+    log.append("console", ev.IntakeUrgency("spoed"), call_id="k2")
+    clock.advance(1.0)
+    log.append("console", ev.IntakeUrgency("nu"), call_id="k2")
+    log.append("console", ev.IntakeDisagreementFlag(True, "people"), call_id="k2")
+    clock.advance(59.25)
+    closed(log, "k2", urgency="nu", incident_type="medical", items=["location", "injuries"], flagged=True,
+           aspect="people")  # t=111.25: handling 61.25 s, urgency wrong (truth spoed), 2 of 3 items
+    log.append("console", ev.RatingRsme(85), call_id="k2")
+    log.append("runner", ev.BlockEnded("b-photo"))
+    clock.advance(8.75)
+    log.append("runner", ev.BlockStarted("b-video", "video", 1))
+    created(log, "k3", "v-fire", "b-video", "video")  # t=120
+    clock.advance(1.2)
+    log.append("ingest", ev.MediaFirstFrame("video", "VP8", 640, 480, 310.0), call_id="k3")  # t=121.2
+    clock.advance(0.0005)  # sub-millisecond: rounds away in the 3-decimal outputs
+    log.append("console", ev.CallAnswered("st1"), call_id="k3")
+    clock.advance(2.0)
+    log.append("console", ev.IntakeUrgency("spoed"), call_id="k3")
+    clock.advance(8.0)
+    created(log, "k4", "v-crash", "b-video", "video")  # never answered
+    clock.advance(20.0)
+    closed(log, "k3", urgency="spoed", incident_type="other",
+           items=["location", "trapped", "fire_size", "caller_safe"])  # handling 30.0 s
+    log.append("console", ev.RatingRsme(150), call_id="k3")
+    log.append("runner", ev.BlockEnded("b-video"))
+    log.append("runner", ev.SessionEnded("completed"))
+    folder.close()
+
+
+def record_torn_session(root: Path) -> None:
+    """Participant P02: one sound call (handling 12.0 s), then the writer dies mid-line; never ended."""
+    clock = FakeClock()
+    clock.advance(100.0)
+    folder, log = make_session(root, "s2", "P02", ["b-video", "b-photo"], clock)
+    log.append("runner", ev.BlockStarted("b-video", "video", 0))
+    created(log, "k1", "v-crash", "b-video", "video")
+    clock.advance(4.0)
+    log.append("console", ev.CallAnswered("st2"), call_id="k1")
+    clock.advance(12.0)
+    closed(log, "k1", urgency="nu", incident_type="traffic_accident", items=["location"])
+    folder.close()
+    with open(folder.events_path, "ab") as fh:
+        fh.write(b'{"schema":1,"session_id":"s2","seq":6,"t_mono_ns":1169')
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.fixture
+def two_sessions(tmp_path: Path) -> tuple[AnalysisResult, Path]:
+    root = tmp_path / "recordings"
+    record_full_session(root)
+    record_torn_session(root)
+    out = tmp_path / "out"
+    return analyze(root, out), out
+
+
+def test_trials_literal_values(two_sessions) -> None:
+    result, out = two_sessions
+    rows = read_csv(out / "trials.csv")
+    assert [(r["session_id"], r["call_id"]) for r in rows] == [("s1", "k1"), ("s1", "k2"), ("s1", "k3"),
+                                                               ("s1", "k4"), ("s2", "k1")]
+    k1, k2, k3, k4, s2k1 = rows
+    assert k1 == {
+        "participant": "P01", "session_id": "s1", "scenario_id": "lab1", "block_id": "b-photo",
+        "block_position": "0", "modality": "photo", "call_id": "k1", "scenario_call_id": "p-theft",
+        "congruent": "True", "incongruent_aspects": "", "answered": "True", "closed": "True",
+        "queue_time_s": "5.25", "handling_time_s": "42.5", "time_to_first_urgency_s": "3.5",
+        "urgency_given": "nu", "urgency_true": "nu", "urgency_correct": "True",
+        "incident_type_given": "theft", "incident_type_true": "theft", "incident_type_correct": "True",
+        "items_ticked": "4", "items_gathered": "3", "items_required": "4", "completeness": "0.75",
+        "disagreement_flagged": "False", "disagreement_aspect_flagged": "", "disagreement_designed": "False",
+        "rsme": "37.5", "video_first_frame_s": "", "photos_received": "1",
+    }
+    assert (k2["congruent"], k2["incongruent_aspects"], k2["disagreement_designed"]) == ("False", "people;injuries",
+                                                                                         "True")
+    assert (k2["queue_time_s"], k2["handling_time_s"], k2["time_to_first_urgency_s"]) == ("40.0", "61.25", "1.0")
+    assert (k2["urgency_given"], k2["urgency_true"], k2["urgency_correct"]) == ("nu", "spoed", "False")
+    assert (k2["items_gathered"], k2["items_required"], k2["completeness"]) == ("2", "3", "0.667")
+    assert (k2["disagreement_flagged"], k2["disagreement_aspect_flagged"]) == ("True", "people")
+    assert (k2["rsme"], k2["photos_received"]) == ("85.0", "2")
+    assert (k3["block_id"], k3["block_position"], k3["modality"]) == ("b-video", "1", "video")
+    assert (k3["video_first_frame_s"], k3["queue_time_s"], k3["handling_time_s"]) == ("1.2", "1.2", "30.0")
+    assert (k3["incident_type_given"], k3["incident_type_correct"], k3["completeness"]) == ("other", "False", "1.0")
+    assert k3["rsme"] == "150.0"
+    # Never answered: ground truth is there, every measure is empty.
+    assert (k4["answered"], k4["closed"], k4["congruent"], k4["urgency_true"]) == ("False", "False", "True", "nu")
+    for name in ["queue_time_s", "handling_time_s", "time_to_first_urgency_s", "urgency_given", "urgency_correct",
+                 "items_gathered", "completeness", "disagreement_flagged", "rsme", "video_first_frame_s"]:
+        assert k4[name] == "", name
+    assert (k4["items_required"], k4["photos_received"]) == ("3", "0")
+    # The damaged session still contributes its sound call, with its own block order.
+    assert (s2k1["participant"], s2k1["block_position"], s2k1["handling_time_s"]) == ("P02", "0", "12.0")
+    assert (s2k1["items_gathered"], s2k1["completeness"], s2k1["urgency_correct"]) == ("1", "0.333", "True")
+
+
+def test_trials_header_is_the_declared_columns(two_sessions) -> None:
+    result, out = two_sessions
+    with open(out / "trials.csv", encoding="utf-8") as fh:
+        assert fh.readline().rstrip("\n").split(",") == TRIAL_NAMES
+    with open(out / "sessions.csv", encoding="utf-8") as fh:
+        assert fh.readline().rstrip("\n").split(",") == [c.name for c in SESSION_COLUMNS]
+    assert list(result.trials.columns) == TRIAL_NAMES
+    assert str(result.trials["handling_time_s"].dtype) == "Float64"
+    assert str(result.trials["block_position"].dtype) == "Int64"
+    assert result.trials["handling_time_s"].tolist()[:3] == [42.5, 61.25, 30.0]
+    assert result.files == [out / "trials.csv", out / "sessions.csv", out / "codebook.md"]
+
+
+def test_damaged_session_is_reported_not_dropped(two_sessions) -> None:
+    result, out = two_sessions
+    assert result.sessions_loaded == 2
+    assert list(result.sessions_with_problems) == ["s2"]
+    problems = result.sessions_with_problems["s2"]
+    assert problems == [
+        "events.jsonl line 6: torn last line (the writer stopped mid-line)",
+        "not ended: no session.ended event (the session was cut off or is still running)",
+    ]
+    assert "s2: events.jsonl line 6: torn last line" in result.problems_text
+    sessions = {r["session_id"]: r for r in read_csv(out / "sessions.csv")}
+    assert sessions["s1"] == {
+        "session_id": "s1", "participant": "P01", "scenario_id": "lab1", "scenario_sha256": sha256_hex(SCENARIO),
+        "seed": "7", "block_order": "b-photo;b-video", "software_version": "0.1.0",
+        "started_at": "2025-03-01T09:00:00+00:00", "events": "35", "calls": "4", "ended": "True", "problems": "",
+    }
+    assert (sessions["s2"]["events"], sessions["s2"]["calls"], sessions["s2"]["ended"]) == ("5", "1", "False")
+    assert sessions["s2"]["problems"] == " | ".join(problems)
+
+
+def test_session_without_scenario_copy_and_with_a_seq_gap(tmp_path: Path) -> None:
+    clock = FakeClock()
+    folder, log = make_session(tmp_path / "rec", "s9", "P09", ["b-photo", "b-video"], clock, scenario=None)
+    created(log, "k1", "p-theft", "b-photo", "photo")
+    clock.advance(1.0)
+    log.append("console", ev.CallAnswered("st"), call_id="k1")
+    clock.advance(9.0)
+    closed(log, "k1", urgency="nu", incident_type="theft", items=["location"])
+    gap = log.append("console", ev.RatingRsme(13), call_id="k1").to_dict() | {"seq": 9}
+    folder.close()
+    with open(folder.events_path, "ab") as fh:
+        fh.write(json.dumps(gap).encode() + b"\n")
+        fh.write(b'{"not an event": true}\n')
+    # A single session folder is accepted as well as a recordings root.
+    result = analyze(folder.path, tmp_path / "out")
+    assert result.sessions_loaded == 1
+    assert result.sessions_with_problems["s9"] == [
+        "events.jsonl line 6: seq gap: expected 6, found 9",
+        "events.jsonl line 7: event is missing envelope field 'schema'",
+        "no scenario.toml copy: ground-truth columns are empty",
+        "not ended: no session.ended event (the session was cut off or is still running)",
+    ]
+    (row,) = read_csv(tmp_path / "out" / "trials.csv")
+    assert (row["handling_time_s"], row["items_ticked"], row["rsme"]) == ("9.0", "1", "13.0")
+    for name in ["congruent", "urgency_true", "urgency_correct", "items_gathered", "items_required", "completeness",
+                 "disagreement_designed", "incident_type_correct"]:
+        assert row[name] == "", name
+
+
+def test_changed_scenario_copy_is_reported(tmp_path: Path) -> None:
+    clock = FakeClock()
+    folder, log = make_session(tmp_path, "s3", "P03", ["b-photo", "b-video"], clock,
+                               scenario=SCENARIO.replace(b'urgency = "nu"', b'urgency = "later"', 1))
+    log.append("runner", ev.SessionEnded("completed"))
+    folder.close()
+    result = analyze(tmp_path, tmp_path / "out")
+    assert result.sessions_with_problems == {"s3": [
+        "scenario.toml: SHA-256 differs from scenario_sha256 in session.json (the copy changed); "
+        "its ground truth is used anyway"
+    ]}
+    assert result.trials.empty and list(result.trials.columns) == TRIAL_NAMES
+
+
+def test_no_sessions_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(AnalysisInputError, match="no sessions found") as info:
+        analyze(tmp_path / "empty", tmp_path / "out")
+    assert isinstance(info.value, ValueError)
+    assert str(tmp_path / "empty") in str(info.value)
+    with pytest.raises(AnalysisInputError, match="no such folder"):
+        analyze(tmp_path / "missing", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_codebook_lists_every_column_and_event_type(two_sessions) -> None:
+    result, out = two_sessions
+    text = (out / "codebook.md").read_text(encoding="utf-8")
+    assert text == render_codebook()
+    for column in TRIAL_COLUMNS + SESSION_COLUMNS:
+        assert f"| `{column.name}` | {column.dtype} |" in text, column.name
+    assert "| `handling_time_s` | number | s | Answer (call.answered) to close" in text
+    for payload in ev.PAYLOAD_TYPES:
+        assert f"### `{payload.TYPE}`" in text, payload.TYPE
+    assert "| `value` | number | Rating on the RSME scale, 0-150 (stored exactly as given). |" in text
+    assert "## Events" in text and "## trials.csv" in text and "## sessions.csv" in text
+
+
+def test_frame_rejects_undeclared_columns() -> None:
+    cols = (Column("a", "integer", "", "A."), Column("b", "boolean", "", "B."))
+    df = frame([{"a": 1, "b": None}, {"a": None, "b": True}], cols)
+    assert df["a"].tolist()[0] == 1 and df["a"].isna().tolist() == [False, True]
+    with pytest.raises(ValueError, match=r"undeclared column\(s\) \['c'\]"):
+        frame([{"a": 1, "b": True, "c": 2}], cols)
+    with pytest.raises(ValueError, match="column a: expected integer"):
+        frame([{"a": 1.5, "b": True}], cols)
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        Column("x", "float", "", "")
+
+
+def test_replay_keeps_timestamps_at_zero() -> None:
+    clock = FakeClock()
+    log = MemoryEventLog("s", clock)
+    log.append("ingest", ev.CallCreated("", "", "audio", "x"), call_id="c")
+    log.append("console", ev.CallAnswered("st"), call_id="c")  # t=0
+    log.append("console", ev.IntakeUrgency("nu"), call_id="c")  # t=0
+    clock.advance(5.0)
+    log.append("console", ev.CallAnswered("st"), call_id="c")  # a second answer does not restart the clock
+    log.append("console", ev.IntakeUrgency("later"), call_id="c")
+    call = replay(log.events()).calls["c"]
+    assert (call.answered_ns, call.first_urgency_ns, call.urgency) == (0, 0, "later")
