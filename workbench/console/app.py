@@ -1,0 +1,381 @@
+"""The dispatcher console page (``streamlit run workbench/console/app.py``; settings from the environment, see
+:class:`workbench.console.launch.ConsoleConfig`).
+
+Thin by design: it fetches the session's new events from the ingest, folds them into a
+:class:`~workbench.domain.session_state.SessionState` kept in ``st.session_state``, asks
+:mod:`workbench.console.viewmodel` what to show, draws it, and posts every dispatcher action as an event.
+
+Live parts poll with ``st.fragment(run_every=...)`` (queue, transcript, photos); the live viewer's iframe lives
+outside every polling fragment so it is never reloaded, and the intake form is its own (non-polling) fragment so a
+widget change reruns only the form.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import streamlit as st
+
+from workbench.console import viewmodel as vm
+from workbench.console.ingest_client import IngestClient, IngestError
+from workbench.console.launch import ConsoleConfig
+from workbench.domain import events as ev
+from workbench.domain.scenario import Scenario
+from workbench.domain.session_state import CallState, SessionState, apply
+from workbench.domain.taxonomy import DISAGREEMENT_ASPECTS, INCIDENT_TYPES, INFORMATION_ITEMS, RSME_MAX, RSME_MIN
+from workbench.store.scenarios import ScenarioError, parse_scenario
+
+ss = st.session_state
+
+# st.session_state keys of the page's own (non-widget) state.
+K_SID, K_STATE, K_OFFSET, K_SCREEN = "wb_session_id", "wb_state", "wb_clock_offset", "wb_screen"
+K_FORM_CALL, K_RSME_CALL, K_RSME_TOUCHED, K_ERROR = "wb_form_call", "wb_rsme_call", "wb_rsme_touched", "wb_error"
+K_SCENARIO = "wb_scenario"
+
+
+# --- data -----------------------------------------------------------------------------------------------------------
+
+
+def session_id(cfg: ConsoleConfig, client: IngestClient) -> str | None:
+    """The session shown: configured, else ``?session=``, else the one picked before (while live), else the newest."""
+    if cfg.session_id:
+        return cfg.session_id
+    if st.query_params.get("session"):
+        return str(st.query_params["session"])
+    current = ss.get(K_SID)
+    state = ss.get(K_STATE)
+    if current and not (state is not None and state.ended):
+        return current
+    return vm.pick_session(client.list_sessions())
+
+
+def sync(client: IngestClient, sid: str) -> SessionState:
+    """Fetch the events after the last one seen and fold them into the session's state (a new state per session)."""
+    if ss.get(K_SID) != sid or K_STATE not in ss:
+        ss[K_SID], ss[K_STATE] = sid, SessionState()
+    state: SessionState = ss[K_STATE]
+    new = client.events(sid, after=state.last_seq)
+    for event in new:
+        apply(state, event)
+    if new:
+        ss[K_OFFSET] = vm.clock_offset_ns(new[-1])
+    return state
+
+
+def ingest_now() -> int:
+    """The ingest's monotonic clock, now (estimated; see :func:`viewmodel.clock_offset_ns`)."""
+    return vm.ingest_now_ns(time.time_ns(), ss.get(K_OFFSET, 0))
+
+
+def scenario_of(cfg: ConsoleConfig, sid: str) -> Scenario | None:
+    """The session's scenario copy (for the checklist only), read once per session; None without one."""
+    cached = ss.get(K_SCENARIO)
+    if cached is not None and cached[0] == sid:
+        return cached[1]
+    scenario = None
+    if cfg.recordings is not None:
+        path = Path(cfg.recordings) / sid / "scenario.toml"
+        try:
+            scenario = parse_scenario(path.read_bytes(), str(path), check_media=False)
+        except (OSError, ScenarioError):
+            scenario = None
+    ss[K_SCENARIO] = (sid, scenario)
+    return scenario
+
+
+def post(client: IngestClient, sid: str, call_id: str | None, payload: ev.Payload) -> bool:
+    """Post one dispatcher event; on failure keep the message for the banner and return False."""
+    try:
+        client.post_event(sid, call_id, payload)
+        return True
+    except (IngestError, ev.EventValidationError) as exc:
+        ss[K_ERROR] = f"Could not record {payload.TYPE}: {exc}"
+        return False
+
+
+def rerun_if_screen_changed(state: SessionState) -> None:
+    """From a polling fragment: redraw the whole page when the screen it was drawn for is no longer current."""
+    if vm.current_screen(state) != ss.get(K_SCREEN):
+        st.rerun(scope="app")
+
+
+# --- form state ---------------------------------------------------------------------------------------------------
+
+
+def init_form(call: CallState) -> None:
+    """Set the form widgets from the log when a call becomes active (a reloaded page keeps its intake)."""
+    form = vm.form_state(call)
+    ss["incident_type"] = form.incident_type
+    ss["urgency"] = form.urgency
+    ss["location"] = form.location
+    for key in INFORMATION_ITEMS:
+        ss[f"item_{key}"] = key in form.items_checked
+    ss["disagree_flag"] = form.disagreement_flagged
+    ss["disagree_aspect"] = form.disagreement_aspect
+    ss["notes"] = ""
+    ss[K_FORM_CALL] = call.call_id
+
+
+def widget_form(checklist: list[tuple[str, str]]) -> vm.FormState:
+    """The form as the widgets hold it now."""
+    flagged = bool(ss.get("disagree_flag"))
+    return vm.FormState(
+        incident_type=ss.get("incident_type"),
+        urgency=ss.get("urgency"),
+        location=ss.get("location") or "",
+        items_checked=frozenset(k for k, _ in checklist if ss.get(f"item_{k}")),
+        disagreement_flagged=flagged,
+        disagreement_aspect=ss.get("disagree_aspect") if flagged else None,
+    )
+
+
+# --- callbacks (each posts the event of one widget change) ----------------------------------------------------------
+
+
+def on_incident_type(client: IngestClient, sid: str, cid: str) -> None:
+    if ss.get("incident_type"):
+        post(client, sid, cid, ev.IntakeIncidentType(ss["incident_type"]))
+
+
+def on_urgency(client: IngestClient, sid: str, cid: str) -> None:
+    if ss.get("urgency"):
+        post(client, sid, cid, ev.IntakeUrgency(ss["urgency"]))
+
+
+def on_location(client: IngestClient, sid: str, cid: str) -> None:
+    post(client, sid, cid, ev.IntakeLocation(ss.get("location") or ""))
+
+
+def on_item(client: IngestClient, sid: str, cid: str, item: str) -> None:
+    post(client, sid, cid, ev.IntakeItemChecked(item, bool(ss.get(f"item_{item}"))))
+
+
+def on_disagreement(client: IngestClient, sid: str, cid: str) -> None:
+    flagged = bool(ss.get("disagree_flag"))
+    aspect = (ss.get("disagree_aspect") or "") if flagged else ""
+    post(client, sid, cid, ev.IntakeDisagreementFlag(flagged, aspect))
+
+
+def on_rsme_slider() -> None:
+    ss["rsme_number"] = ss["rsme"]
+    ss[K_RSME_TOUCHED] = True
+
+
+def on_rsme_number() -> None:
+    ss["rsme"] = int(ss["rsme_number"])
+    ss[K_RSME_TOUCHED] = True
+
+
+def on_submit_rsme(client: IngestClient, sid: str, cid: str) -> None:
+    post(client, sid, cid, vm.rsme_payload(ss["rsme"]))
+
+
+# --- sections -------------------------------------------------------------------------------------------------------
+
+
+def render_queue_rows(state: SessionState, *, answer_button: bool, client: IngestClient, cfg: ConsoleConfig) -> None:
+    """The queue as lines (caller, waiting time, status); with ``answer_button``, an Answer button on the oldest."""
+    rows = vm.queue_rows(state, ingest_now())
+    if not rows:
+        st.caption("No calls in the queue.")
+    for row in rows:
+        icon = {"waiting": ":material/ring_volume:", "active": ":material/call:", "closed": ":material/rate_review:"}
+        st.markdown(f"{icon.get(row.status, '')} **{row.caller_label}** · {row.status} · waited {row.waiting_s} s")
+    nxt = vm.next_waiting(state)
+    if answer_button and nxt is not None:
+        if st.button(f"Answer {nxt.caller_label}", key="answer_next", type="primary", icon=":material/call:"):
+            if post(client, state.session_id, nxt.call_id, ev.CallAnswered(cfg.station)):
+                sync(client, state.session_id)
+            st.rerun(scope="app")
+
+
+@st.fragment(run_every=1.0)
+def queue_fragment(client: IngestClient, cfg: ConsoleConfig, sid: str, answer_button: bool) -> None:
+    """Polls the log every second and redraws the queue (the page reruns when the screen changes)."""
+    try:
+        state = sync(client, sid)
+    except IngestError as exc:
+        st.warning(f"Ingest unreachable: {exc}")
+        return
+    rerun_if_screen_changed(state)
+    render_queue_rows(state, answer_button=answer_button, client=client, cfg=cfg)
+
+
+@st.fragment(run_every=1.0)
+def transcript_fragment(client: IngestClient, sid: str, cid: str) -> None:
+    """Polls the log every second and redraws the transcript of the active call."""
+    try:
+        state = sync(client, sid)
+    except IngestError as exc:
+        st.warning(f"Ingest unreachable: {exc}")
+        return
+    rerun_if_screen_changed(state)
+    call = state.calls[cid]
+    rows = vm.transcript_rows(call)
+    with st.container(height=230, key="transcript"):
+        if not rows:
+            st.caption("The caller has not said anything yet.")
+        for row in rows:
+            st.markdown(row.render())
+
+
+@st.fragment(run_every=2.0)
+def media_fragment(client: IngestClient, cfg: ConsoleConfig, sid: str, cid: str) -> None:
+    """Polls every two seconds: the connection line under the live view and the caller's photos."""
+    try:
+        state = sync(client, sid)
+        status = client.call_status(cid)
+    except IngestError as exc:
+        st.caption(f"Media status unavailable: {exc}")
+        return
+    call = state.calls[cid]
+    if call.modality == "video":
+        st.caption(vm.media_status_line(status))
+    photos = vm.photo_views(call, cfg.public_ingest_url)
+    st.markdown(f"**Photos** ({len(photos)})")
+    if not photos:
+        st.caption("No photos yet.")
+    cols = st.columns(2)
+    for i, photo in enumerate(photos):
+        with cols[i % 2]:
+            st.image(photo.url, caption=photo.caption, width="stretch")
+
+
+@st.fragment
+def intake_form(client: IngestClient, sid: str, cid: str, checklist: list[tuple[str, str]]) -> None:
+    """The intake form. Every change posts its event; "Close call" posts ``call.closed`` with the final values."""
+    args = (client, sid, cid)
+    st.selectbox("Incident type", options=list(INCIDENT_TYPES), format_func=vm.incident_type_label, index=None,
+                 placeholder="Choose the incident type", key="incident_type", on_change=on_incident_type, args=args)
+    st.radio("Urgency", options=vm.urgency_options(), format_func=vm.urgency_label, index=None, horizontal=True,
+             key="urgency", on_change=on_urgency, args=args)
+    st.text_input("Location", key="location", placeholder="Street, number, place", on_change=on_location, args=args)
+    st.markdown("**Information gathered**")
+    cols = st.columns(2)
+    for i, (key, label) in enumerate(checklist):
+        with cols[i % 2]:
+            st.checkbox(label, key=f"item_{key}", on_change=on_item, args=(*args, key))
+    flag_col, aspect_col = st.columns([3, 2], vertical_alignment="bottom")
+    with flag_col:
+        st.checkbox("What the caller says and what the image shows disagree", key="disagree_flag",
+                    on_change=on_disagreement, args=args)
+    with aspect_col:
+        st.selectbox("Aspect", options=list(DISAGREEMENT_ASPECTS), format_func=vm.aspect_label, index=None,
+                     placeholder="On what?", key="disagree_aspect", on_change=on_disagreement, args=args,
+                     disabled=not ss.get("disagree_flag"))
+    st.text_area("Notes", key="notes", height=80)
+    if st.button("Close call", key="close_call", type="primary", icon=":material/call_end:"):
+        form = widget_form(checklist)
+        ok = all(post(client, sid, cid, p) for p in vm.sync_payloads(call_from_log(client, sid, cid), form))
+        if ok and post(client, sid, cid, vm.close_payload(form, [k for k, _ in checklist], ss.get("notes") or "")):
+            sync(client, sid)
+        st.rerun(scope="app")
+
+
+def call_from_log(client: IngestClient, sid: str, cid: str) -> CallState:
+    """The call as the log holds it right now (synced first), to compare the widgets against before closing."""
+    return sync(client, sid).calls[cid]
+
+
+def render_active(client: IngestClient, cfg: ConsoleConfig, state: SessionState, cid: str) -> None:
+    """The call being handled: live view and photos left; transcript and intake form right."""
+    call = state.calls[cid]
+    if ss.get(K_FORM_CALL) != cid:
+        init_form(call)
+    st.subheader(f"Call with {call.caller_label}")
+    left, right = st.columns([5, 4], gap="medium")
+    with left:
+        if call.modality == "video":
+            # Outside every polling fragment: a rerun keeps the same element, so the viewer is never reloaded.
+            st.iframe(vm.viewer_url(cfg.public_ingest_url, cid), height=380)
+        else:
+            st.info(f"{call.modality.capitalize()} report: no live video in this condition.")
+        media_fragment(client, cfg, state.session_id, cid)
+    with right:
+        st.markdown("**Transcript**")
+        transcript_fragment(client, state.session_id, cid)
+        checklist = vm.checklist_items(scenario_of(cfg, state.session_id), call)
+        intake_form(client, state.session_id, cid, checklist)
+
+
+def render_rsme(client: IngestClient, state: SessionState, cid: str) -> None:
+    """The RSME rating of the call just closed: labelled scale, slider and exact number, Submit."""
+    call = state.calls[cid]
+    if ss.get(K_RSME_CALL) != cid:
+        ss["rsme"], ss["rsme_number"], ss[K_RSME_TOUCHED], ss[K_RSME_CALL] = RSME_MIN, RSME_MIN, False, cid
+    st.subheader("How much effort did this call cost you?")
+    st.caption(f"Call with {call.caller_label}, just closed. Rating Scale Mental Effort, {RSME_MIN} to {RSME_MAX}.")
+    scale_col, input_col = st.columns([2, 3], gap="large")
+    with scale_col:
+        st.html(vm.rsme_scale_html(ss["rsme"] if ss.get(K_RSME_TOUCHED) else None))
+    with input_col:
+        st.slider("Mental effort", min_value=RSME_MIN, max_value=RSME_MAX, step=1, key="rsme", on_change=on_rsme_slider)
+        st.number_input("Exact value", min_value=RSME_MIN, max_value=RSME_MAX, step=1, key="rsme_number",
+                        on_change=on_rsme_number)
+        touched = bool(ss.get(K_RSME_TOUCHED))
+        if not touched:
+            st.caption("Move the slider or type a value to rate.")
+        st.button("Submit rating", key="submit_rsme", type="primary", disabled=not touched,
+                  on_click=on_submit_rsme, args=(client, state.session_id, cid))
+
+
+def render_sidebar(client: IngestClient, cfg: ConsoleConfig, state: SessionState, screen: vm.Screen) -> None:
+    """Session line, and the queue (polling) unless the main area shows it."""
+    with st.sidebar:
+        st.markdown(f"**Session** `{state.session_id}`")
+        st.caption(f"Participant {state.participant or '?'} · scenario {state.scenario_id or '?'} · {cfg.station}")
+        if state.ended:
+            st.warning("This session has ended.")
+        if screen.kind != "queue":
+            st.markdown("**Queue**")
+            queue_fragment(client, cfg, state.session_id, False)
+
+
+def render_queue(client: IngestClient, cfg: ConsoleConfig, state: SessionState) -> None:
+    """No call in hand: the queue, with the Answer button on the oldest waiting call."""
+    st.subheader("Queue")
+    queue_fragment(client, cfg, state.session_id, True)
+
+
+@st.fragment(run_every=2.0)
+def wait_for_session(client: IngestClient, cfg: ConsoleConfig) -> None:
+    """No live session yet: poll the session list and redraw the page when one appears."""
+    try:
+        if session_id(cfg, client) is not None:
+            st.rerun(scope="app")
+    except IngestError as exc:
+        st.warning(f"Ingest unreachable: {exc}")
+    st.info("Waiting for a session to start…")
+
+
+def main() -> None:
+    """Draw the page for the current state of the session."""
+    st.set_page_config(page_title="112 dispatcher console", page_icon=":material/emergency:", layout="wide")
+    cfg = ConsoleConfig.from_env(os.environ)
+    client = IngestClient(cfg.ingest_url)
+    try:
+        sid = session_id(cfg, client)
+        state = sync(client, sid) if sid else None
+    except IngestError as exc:
+        st.error(f"The ingest is not reachable: {exc}")
+        wait_for_session(client, cfg)
+        return
+    if state is None:
+        wait_for_session(client, cfg)
+        return
+    if ss.get(K_ERROR):
+        st.error(ss.pop(K_ERROR))
+    screen = vm.current_screen(state)
+    ss[K_SCREEN] = screen
+    render_sidebar(client, cfg, state, screen)
+    if screen.kind == "active":
+        render_active(client, cfg, state, screen.call_id)
+    elif screen.kind == "rsme":
+        render_rsme(client, state, screen.call_id)
+    else:
+        render_queue(client, cfg, state)
+
+
+main()

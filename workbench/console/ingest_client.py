@@ -1,0 +1,108 @@
+"""A small synchronous client of the ingest's JSON API (stdlib ``urllib`` only), as the console uses it.
+
+The console never writes files: every dispatcher action is an event posted to the ingest, the only writer of a
+session's log. Errors: :class:`IngestError` (HTTP 4xx/5xx with the ingest's ``{"error": ...}`` message, or the
+ingest unreachable).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+from urllib.parse import quote
+
+from workbench.domain import events as ev
+
+
+class IngestError(Exception):
+    """A request to the ingest failed. ``status`` is the HTTP status (0 when the ingest could not be reached)."""
+
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class IngestClient:
+    """Synchronous JSON client of the ingest at ``base_url`` (``http://host:port``, server-side address)."""
+
+    def __init__(self, base_url: str, *, timeout_s: float = 5.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout_s = timeout_s
+
+    # --- plumbing -------------------------------------------------------------------------------------------------
+
+    def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        data = None if body is None else json.dumps(body).encode("utf-8")
+        req = urllib.request.Request(self.base_url + path, data=data, method=method)
+        req.add_header("Accept", "application/json")
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
+                raw = resp.read()
+        except urllib.error.HTTPError as exc:
+            raw = exc.read()
+            try:
+                message = json.loads(raw.decode("utf-8"))["error"]
+            except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+                message = raw.decode("utf-8", "replace")[:200] or exc.reason
+            raise IngestError(f"{method} {path}: {exc.code} {message}", exc.code) from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise IngestError(f"{method} {path}: ingest at {self.base_url} unreachable ({reason})") from None
+        try:
+            return json.loads(raw.decode("utf-8")) if raw else None
+        except ValueError as exc:
+            raise IngestError(f"{method} {path}: response is not JSON ({exc})") from None
+
+    # --- API ------------------------------------------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        """``GET /healthz``."""
+        return self._request("GET", "/healthz") or {}
+
+    def list_sessions(self) -> list[dict[str, Any]]:
+        """``GET /api/sessions``: ``[{session_id, participant, scenario_id, last_seq, ended}, ...]``."""
+        return list((self._request("GET", "/api/sessions") or {}).get("sessions", []))
+
+    def create_session(
+        self,
+        participant: str,
+        *,
+        scenario_toml: str | None = None,
+        session_id: str | None = None,
+        seed: int | None = None,
+    ) -> str:
+        """``POST /api/sessions``; returns the new session's id."""
+        body: dict[str, Any] = {"participant": participant}
+        for name, value in (("scenario_toml", scenario_toml), ("session_id", session_id), ("seed", seed)):
+            if value is not None:
+                body[name] = value
+        return str(self._request("POST", "/api/sessions", body)["session_id"])
+
+    def events(self, session_id: str, after: int = 0) -> list[ev.Event]:
+        """``GET /api/sessions/{sid}/events?after=N``: the validated events with ``seq > after``, in order."""
+        reply = self._request("GET", f"/api/sessions/{quote(session_id, safe='')}/events?after={int(after)}")
+        return [ev.event_from_dict(obj) for obj in (reply or {}).get("events", [])]
+
+    def post_event(self, session_id: str, call_id: str | None, payload: ev.Payload, source: str = "console") -> ev.Event:
+        """``POST /api/sessions/{sid}/events``; validates locally first, returns the event as the ingest logged it."""
+        ev.check_envelope(type(payload), source, call_id)
+        payload.check()
+        body = {"source": source, "type": payload.TYPE, "call_id": call_id, "data": dataclasses.asdict(payload)}
+        reply = self._request("POST", f"/api/sessions/{quote(session_id, safe='')}/events", body)
+        return ev.event_from_dict(reply["event"])
+
+    def create_call(self, session_id: str | None = None, **fields: Any) -> dict[str, Any]:
+        """``POST /api/calls``: ``{call_id, session_id, caller_url}``."""
+        body = dict(fields)
+        if session_id is not None:
+            body["session_id"] = session_id
+        return dict(self._request("POST", "/api/calls", body))
+
+    def call_status(self, call_id: str) -> dict[str, Any]:
+        """``GET /api/calls/{call_id}``: ``{state, connected, video_codec, width, height, frames_received, ...}``."""
+        return dict(self._request("GET", f"/api/calls/{quote(call_id, safe='')}") or {})

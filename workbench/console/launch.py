@@ -1,0 +1,123 @@
+"""Start the dispatcher console (a Streamlit server) as a child process, and wait until it answers.
+
+The console's configuration travels in environment variables (:class:`ConsoleConfig`), so the page script reads
+it the same way whether started here, by ``workbench serve`` or by hand (``streamlit run workbench/console/app.py``).
+Streamlit runs headless, without usage statistics and without development mode, and loads nothing remote.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Mapping
+
+APP_PATH = pathlib.Path(__file__).with_name("app.py")
+"""The page script Streamlit runs."""
+
+
+@dataclass(frozen=True)
+class ConsoleConfig:
+    """The console's settings.
+
+    ``ingest_url`` is how the console's server reaches the ingest; ``public_ingest_url`` how the dispatcher's browser
+    reaches it (iframes, images); ``recordings`` the recordings root (to read a session's ``scenario.toml`` copy for
+    the checklist), None when not shared; ``session_id`` pins the session (else ``?session=``, else the newest live).
+    """
+
+    ingest_url: str
+    public_ingest_url: str
+    recordings: pathlib.Path | None = None
+    station: str = "station-1"
+    session_id: str | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> "ConsoleConfig":
+        """Read ``WORKBENCH_INGEST_URL`` (default ``http://127.0.0.1:8080``), ``WORKBENCH_INGEST_PUBLIC_URL``
+        (default: the ingest URL), ``WORKBENCH_RECORDINGS``, ``WORKBENCH_STATION`` and ``WORKBENCH_SESSION``."""
+        ingest = environ.get("WORKBENCH_INGEST_URL") or "http://127.0.0.1:8080"
+        recordings = environ.get("WORKBENCH_RECORDINGS")
+        return cls(
+            ingest_url=ingest.rstrip("/"),
+            public_ingest_url=(environ.get("WORKBENCH_INGEST_PUBLIC_URL") or ingest).rstrip("/"),
+            recordings=pathlib.Path(recordings) if recordings else None,
+            station=environ.get("WORKBENCH_STATION") or "station-1",
+            session_id=environ.get("WORKBENCH_SESSION") or None,
+        )
+
+    def to_env(self) -> dict[str, str]:
+        """The environment variables that :meth:`from_env` reads back into this configuration."""
+        env = {
+            "WORKBENCH_INGEST_URL": self.ingest_url,
+            "WORKBENCH_INGEST_PUBLIC_URL": self.public_ingest_url,
+            "WORKBENCH_STATION": self.station,
+        }
+        if self.recordings is not None:
+            env["WORKBENCH_RECORDINGS"] = str(self.recordings)
+        if self.session_id:
+            env["WORKBENCH_SESSION"] = self.session_id
+        return env
+
+
+def streamlit_command(port: int, host: str = "127.0.0.1") -> list[str]:
+    """The command line that serves the console page on ``host:port``."""
+    return [
+        sys.executable, "-m", "streamlit", "run", str(APP_PATH),
+        "--server.port", str(port),
+        "--server.address", host,
+        "--server.headless", "true",
+        "--browser.gatherUsageStats", "false",
+        "--global.developmentMode", "false",
+        "--server.fileWatcherType", "none",
+        "--server.runOnSave", "false",
+    ]
+
+
+def start_console(
+    ingest_url: str,
+    *,
+    port: int,
+    host: str = "127.0.0.1",
+    public_ingest_url: str | None = None,
+    recordings: pathlib.Path | None = None,
+    station: str = "station-1",
+    session_id: str | None = None,
+) -> subprocess.Popen:
+    """Start ``streamlit run app.py`` on ``host:port`` talking to the ingest at ``ingest_url``; returns the process.
+
+    The caller owns the process (``terminate()`` and ``wait()`` it). Use :func:`wait_until_ready` before opening it.
+    """
+    config = ConsoleConfig(
+        ingest_url=ingest_url.rstrip("/"),
+        public_ingest_url=(public_ingest_url or ingest_url).rstrip("/"),
+        recordings=recordings,
+        station=station,
+        session_id=session_id,
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WORKBENCH_") or k == "WORKBENCH_NETNS"}
+    env.update(config.to_env())
+    return subprocess.Popen(streamlit_command(port, host), env=env, stdin=subprocess.DEVNULL)
+
+
+def wait_until_ready(url: str, timeout_s: float = 30) -> None:
+    """Poll ``{url}/_stcore/health`` until it answers 200; raise ``TimeoutError`` after ``timeout_s`` seconds."""
+    health = url.rstrip("/") + "/_stcore/health"
+    deadline = time.monotonic() + timeout_s
+    last = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(health, timeout=2) as resp:
+                if resp.status == 200:
+                    return
+                last = f"HTTP {resp.status}"
+        except urllib.error.HTTPError as exc:
+            last = f"HTTP {exc.code}"
+        except (urllib.error.URLError, OSError) as exc:
+            last = str(getattr(exc, "reason", exc))
+        time.sleep(0.2)
+    raise TimeoutError(f"console at {url} not ready after {timeout_s:.0f} s (last: {last})")
