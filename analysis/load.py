@@ -162,7 +162,10 @@ def _check_header_against_log(session: LoadedSession) -> None:
 def _load_scenario_copy(session: LoadedSession) -> Scenario | None:
     copy = session.path / "scenario.toml"
     if not copy.is_file():
-        session.problems.append("no scenario.toml copy: ground-truth columns are empty")
+        if session.scenario_id == "adhoc":
+            session.problems.append("ad-hoc session (no scenario): ground-truth columns are empty")
+        else:
+            session.problems.append("no scenario.toml copy: ground-truth columns are empty")
         return None
     data = copy.read_bytes()
     started = session.started

@@ -43,7 +43,7 @@ class Column:
 
 TRIAL_COLUMNS: tuple[Column, ...] = (
     Column("participant", "string", "", "Participant pseudonym from session.json."),
-    Column("session_id", "string", "", "Session folder name (recordings/<session_id>/)."),
+    Column("session_id", "string", "", "Session folder name (`recordings/<session_id>/`)."),
     Column("scenario_id", "string", "", "Id of the scenario played (session.json); 'adhoc' without a scenario."),
     Column("block_id", "string", "", "Block the call belongs to (call.created); empty for an ad-hoc call."),
     Column(

@@ -373,3 +373,21 @@ def test_replay_keeps_timestamps_at_zero() -> None:
     log.append("console", ev.IntakeUrgency("later"), call_id="c")
     call = replay(log.events()).calls["c"]
     assert (call.answered_ns, call.first_urgency_ns, call.urgency) == (0, 0, "later")
+
+
+def test_session_whose_header_was_lost_is_still_analysed(tmp_path: Path) -> None:
+    clock = FakeClock()
+    folder, log = make_session(tmp_path / "rec", "s5", "P05", ["b-video", "b-photo"], clock)
+    created(log, "k1", "v-fire", "b-video", "video")
+    log.append("runner", ev.SessionEnded("aborted"))
+    folder.close()
+    folder.header_path.unlink()
+    (tmp_path / "rec" / "stray-folder").mkdir()
+    result = analyze(tmp_path / "rec", tmp_path / "out")
+    assert result.sessions_loaded == 1
+    assert result.sessions_with_problems == {"s5": ["session.json is missing; header fields taken from session.started"]}
+    (row,) = read_csv(tmp_path / "out" / "trials.csv")
+    assert (row["participant"], row["block_position"], row["urgency_true"], row["answered"]) == ("P05", "0", "spoed",
+                                                                                                 "False")
+    (session,) = read_csv(tmp_path / "out" / "sessions.csv")
+    assert (session["seed"], session["block_order"], session["started_at"]) == ("7", "b-video;b-photo", "")
