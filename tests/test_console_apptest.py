@@ -1,0 +1,259 @@
+"""The dispatcher page under ``streamlit.testing.v1.AppTest``, against a small fake ingest (a real aiohttp server
+on loopback, in a thread, backed by a :class:`MemoryEventLog`): every dispatcher action must arrive as exactly one
+event with exactly the values chosen."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import REPO, free_port
+from workbench.console.ingest_client import IngestClient, IngestError
+from workbench.console.launch import APP_PATH
+from workbench.domain import events as ev
+from workbench.store.eventlog import MemoryEventLog
+
+SID = "s-apptest"
+
+
+@dataclass
+class FakeIngest:
+    """The few ingest endpoints the console uses, over in-memory logs. ``posted`` lists every POSTed event body."""
+
+    logs: dict[str, MemoryEventLog] = field(default_factory=dict)
+    posted: list[dict] = field(default_factory=list)
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/healthz", self.healthz)
+        app.router.add_get("/api/sessions", self.sessions)
+        app.router.add_get("/api/sessions/{sid}/events", self.get_events)
+        app.router.add_post("/api/sessions/{sid}/events", self.post_event)
+        app.router.add_get("/api/calls/{cid}", self.call)
+        return app
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    async def sessions(self, request: web.Request) -> web.Response:
+        rows = []
+        for sid, log in self.logs.items():
+            events = log.events()
+            rows.append({"session_id": sid, "participant": "P01", "scenario_id": "demo",
+                         "last_seq": events[-1].seq if events else 0,
+                         "ended": any(e.type == "session.ended" for e in events)})
+        return web.json_response({"sessions": rows})
+
+    async def get_events(self, request: web.Request) -> web.Response:
+        log = self.logs.get(request.match_info["sid"])
+        if log is None:
+            return web.json_response({"error": "no such session"}, status=404)
+        after = int(request.query.get("after", "0"))
+        return web.json_response({"events": [e.to_dict() for e in log.events(after)]})
+
+    async def post_event(self, request: web.Request) -> web.Response:
+        log = self.logs.get(request.match_info["sid"])
+        if log is None:
+            return web.json_response({"error": "no such session"}, status=404)
+        body = await request.json()
+        self.posted.append(body)
+        try:
+            payload = ev.payload_from_dict(body["type"], body["data"])
+            event = log.append(body["source"], payload, body.get("call_id"))
+        except ev.EventValidationError as exc:
+            return web.json_response({"error": str(exc)}, status=422)
+        return web.json_response({"event": event.to_dict()}, status=201)
+
+    async def call(self, request: web.Request) -> web.Response:
+        return web.json_response({"state": "connected", "connected": True, "video_codec": "VP8", "width": 640,
+                                  "height": 480, "frames_received": 42, "photos": [], "answered": True})
+
+
+@pytest.fixture()
+def fake_ingest() -> Iterator[tuple[FakeIngest, str]]:
+    """A :class:`FakeIngest` served on 127.0.0.1 from a thread; yields it and its base URL."""
+    fake = FakeIngest()
+    port = free_port()
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+    runner = web.AppRunner(fake.app())
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(runner.setup())
+        loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
+        started.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    assert started.wait(10)
+    yield fake, f"http://127.0.0.1:{port}"
+    asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+    loop.close()
+
+
+@pytest.fixture()
+def console_env(fake_ingest, tmp_path, monkeypatch) -> tuple[FakeIngest, MemoryEventLog]:
+    """A session with the demo scenario's house-fire call waiting, and the console configured for it."""
+    fake, url = fake_ingest
+    log = MemoryEventLog(SID)
+    log.append("ingest", ev.SessionStarted("P01", "demo", "00" * 32, 3, ["live-video"], "0.1.0"))
+    log.append("ingest", ev.CallCreated("house-fire", "live-video", "video", "06-1234 5678"), "c1")
+    fake.logs[SID] = log
+    (tmp_path / SID).mkdir()
+    shutil.copy(REPO / "experiments/demo/scenario.toml", tmp_path / SID / "scenario.toml")
+    for name in ("WORKBENCH_SESSION", "WORKBENCH_INGEST_PUBLIC_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("WORKBENCH_INGEST_URL", url)
+    monkeypatch.setenv("WORKBENCH_RECORDINGS", str(tmp_path))
+    monkeypatch.setenv("WORKBENCH_STATION", "station-7")
+    return fake, log
+
+
+def new_app() -> AppTest:
+    return AppTest.from_file(str(APP_PATH), default_timeout=20)
+
+
+def console_events(log: MemoryEventLog) -> list[tuple[str, dict]]:
+    return [(e.type, json.loads(json.dumps(e.to_dict()["data"]))) for e in log.events() if e.source == "console"]
+
+
+def test_dispatcher_handles_a_call_and_every_action_is_logged_exactly(console_env):
+    fake, log = console_env
+    at = new_app().run()
+    assert not at.exception
+    assert at.button(key="answer_next").label == "Answer 06-1234 5678"
+
+    at.button(key="answer_next").click().run()
+    assert not at.exception
+    # The scenario's four required items, in two columns (column 1 first in the element tree).
+    assert [c.key for c in at.checkbox if c.key.startswith("item_")] == [
+        "item_location", "item_fire_size", "item_trapped", "item_caller_safe",
+    ]
+    assert at.radio(key="urgency").options == ["spoed (urgent, prio 1)", "nu (now, prio 2)", "later (later, prio 3)"]
+    # The checklist is the only ground truth the page shows.
+    page_text = " ".join(str(m.value) for m in at.markdown)
+    assert "Kerkstraat 12, Delft" not in page_text
+
+    log.append("runner", ev.CallerUtterance(0, "There is smoke coming from the house.", 0.0), "c1")
+    at.run()
+    assert any("[+0 s] There is smoke coming from the house." in str(m.value) for m in at.markdown)
+
+    at.selectbox(key="incident_type").set_value("fire").run()
+    at.radio(key="urgency").set_value("nu").run()
+    at.radio(key="urgency").set_value("spoed").run()
+    at.text_input(key="location").input("Kerkstraat 12, Delft").run()
+    at.checkbox(key="item_location").check().run()
+    at.checkbox(key="item_fire_size").check().run()
+    at.checkbox(key="item_trapped").check().run()
+    at.checkbox(key="item_trapped").uncheck().run()
+    assert at.selectbox(key="disagree_aspect").disabled
+    at.checkbox(key="disagree_flag").check().run()
+    at.selectbox(key="disagree_aspect").set_value("fire_smoke_size").run()
+    at.text_area(key="notes").input("more smoke on video than described").run()
+    assert not at.exception
+    at.button(key="close_call").click().run()
+    assert not at.exception
+
+    assert at.button(key="submit_rsme").disabled
+    at.slider(key="rsme").set_value(57).run()
+    assert at.number_input(key="rsme_number").value == 57
+    assert not at.button(key="submit_rsme").disabled
+    at.button(key="submit_rsme").click().run()
+    assert not at.exception
+    assert any("No calls in the queue." in str(c.value) for c in at.caption)
+
+    assert console_events(log) == [
+        ("call.answered", {"station": "station-7"}),
+        ("intake.incident_type", {"incident_type": "fire"}),
+        ("intake.urgency", {"urgency": "nu"}),
+        ("intake.urgency", {"urgency": "spoed"}),
+        ("intake.location", {"location": "Kerkstraat 12, Delft"}),
+        ("intake.item_checked", {"item": "location", "checked": True}),
+        ("intake.item_checked", {"item": "fire_size", "checked": True}),
+        ("intake.item_checked", {"item": "trapped", "checked": True}),
+        ("intake.item_checked", {"item": "trapped", "checked": False}),
+        ("intake.disagreement_flag", {"flagged": True, "aspect": ""}),
+        ("intake.disagreement_flag", {"flagged": True, "aspect": "fire_smoke_size"}),
+        ("call.closed", {
+            "incident_type": "fire", "urgency": "spoed", "location": "Kerkstraat 12, Delft",
+            "items_gathered": ["location", "fire_size"], "disagreement_flagged": True,
+            "disagreement_aspect": "fire_smoke_size", "notes": "more smoke on video than described",
+        }),
+        ("rating.rsme", {"value": 57.0}),
+    ]
+    assert all(body["source"] == "console" and body["call_id"] == "c1" for body in fake.posted)
+
+
+def test_exact_value_box_drives_the_rating(console_env):
+    fake, log = console_env
+    log.append("console", ev.CallAnswered("station-1"), "c1")
+    log.append("console", ev.CallClosed("", "", "", [], False, "", ""), "c1")
+    at = new_app().run()
+    at.number_input(key="rsme_number").set_value(113).run()
+    assert at.slider(key="rsme").value == 113
+    at.button(key="submit_rsme").click().run()
+    assert console_events(log)[-1] == ("rating.rsme", {"value": 113.0})
+
+
+def test_a_reloaded_page_restores_the_intake_from_the_log_and_an_ad_hoc_call_gets_the_whole_taxonomy(console_env):
+    fake, log = console_env
+    log.append("ingest", ev.CallCreated("", "", "video", "walk-in"), "c2")
+    log.append("console", ev.CallAnswered("station-1"), "c2")
+    log.append("console", ev.IntakeUrgency("later"), "c2")
+    log.append("console", ev.IntakeItemChecked("animals", True), "c2")
+    log.append("console", ev.IntakeDisagreementFlag(True, "people"), "c2")
+    at = new_app().run()
+    assert not at.exception
+    assert at.radio(key="urgency").value == "later"
+    assert at.checkbox(key="item_animals").value is True
+    assert len([c for c in at.checkbox if c.key.startswith("item_")]) == 12
+    assert at.selectbox(key="disagree_aspect").value == "people"
+    # Closing without touching anything posts the close with the restored values and nothing else.
+    at.button(key="close_call").click().run()
+    assert console_events(log)[-1] == ("call.closed", {
+        "incident_type": "", "urgency": "later", "location": "", "items_gathered": ["animals"],
+        "disagreement_flagged": True, "disagreement_aspect": "people", "notes": "",
+    })
+    assert [t for t, _ in console_events(log)].count("call.closed") == 1
+
+
+def test_session_from_query_param_and_waiting_page_without_a_session(console_env, monkeypatch):
+    fake, log = console_env
+    other = MemoryEventLog("s-other")
+    other.append("ingest", ev.SessionStarted("P02", "adhoc", "", 0, [], "0.1.0"))
+    fake.logs["s-other"] = other
+    at = new_app()
+    at.query_params["session"] = SID
+    at.run()
+    assert any(f"`{SID}`" in str(m.value) for m in at.sidebar.markdown)
+
+    at = new_app().run()  # newest live session
+    assert any("`s-other`" in str(m.value) for m in at.sidebar.markdown)
+
+    fake.logs.clear()
+    at = new_app().run()
+    assert not at.exception
+    assert any("Waiting for a session" in str(i.value) for i in at.info)
+
+
+def test_ingest_client_reports_the_ingests_error_message(fake_ingest):
+    fake, url = fake_ingest
+    client = IngestClient(url)
+    with pytest.raises(IngestError, match="404 no such session") as info:
+        client.events("missing")
+    assert info.value.status == 404
+    with pytest.raises(IngestError, match="unreachable"):
+        IngestClient(f"http://127.0.0.1:{free_port()}", timeout_s=1).health()
