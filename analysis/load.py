@@ -23,7 +23,11 @@ SESSION_MARKERS = ("session.json", "events.jsonl")
 """A folder holding either of these files is a session folder (a session whose header was lost still counts)."""
 
 
-class AnalysisInputError(ValueError):
+class AnalysisError(ValueError):
+    """Base of the analysis' own errors (the ``workbench analyze`` command prints the message and exits 2)."""
+
+
+class AnalysisInputError(AnalysisError):
     """The path given to the analysis holds no session to analyse (missing, not a folder, or no session folders).
     The message says which path and what was expected."""
 

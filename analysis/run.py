@@ -12,10 +12,10 @@ from typing import Any
 import pandas as pd
 
 from analysis.codebook import render_codebook
-from analysis.load import AnalysisInputError, LoadedSession, find_sessions, load_session
+from analysis.load import AnalysisError, AnalysisInputError, LoadedSession, find_sessions, load_session
 from analysis.trials import SESSION_COLUMNS, TRIAL_COLUMNS, frame, trial_rows
 
-__all__ = ["AnalysisInputError", "AnalysisResult", "analyze", "session_row"]
+__all__ = ["AnalysisError", "AnalysisInputError", "AnalysisResult", "analyze", "session_row"]
 
 PROBLEM_SEPARATOR = " | "
 """Joins a session's problems in the ``problems`` column of ``sessions.csv``."""
@@ -73,7 +73,7 @@ def analyze(recordings: Path, out_dir: Path) -> AnalysisResult:
     earlier outputs. Times are seconds (3 decimals). A damaged session is reported, not dropped: its sound calls
     are still rows and its problems go to ``sessions.csv`` and :attr:`AnalysisResult.problems_text`.
 
-    Raises :class:`AnalysisInputError` (a ``ValueError``) when ``recordings`` is missing or holds no session,
+    Raises :class:`AnalysisInputError` (an :class:`AnalysisError`, a ``ValueError``) when ``recordings`` is missing or holds no session,
     and ``OSError`` when ``out_dir`` cannot be written.
     """
     loaded = [load_session(path) for path in find_sessions(Path(recordings))]

@@ -11,7 +11,7 @@ import pytest
 
 from analysis.codebook import render_codebook
 from analysis.load import AnalysisInputError
-from analysis.run import AnalysisResult, analyze
+from analysis.run import AnalysisError, AnalysisResult, analyze
 from analysis.trials import SESSION_COLUMNS, TRIAL_COLUMNS, Column, frame
 from workbench.domain import events as ev
 from workbench.domain.session_state import replay
@@ -330,7 +330,7 @@ def test_no_sessions_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(AnalysisInputError, match="no sessions found") as info:
         analyze(tmp_path / "empty", tmp_path / "out")
-    assert isinstance(info.value, ValueError)
+    assert isinstance(info.value, AnalysisError) and isinstance(info.value, ValueError)
     assert str(tmp_path / "empty") in str(info.value)
     with pytest.raises(AnalysisInputError, match="no such folder"):
         analyze(tmp_path / "missing", tmp_path / "out")
