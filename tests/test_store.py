@@ -255,3 +255,17 @@ def test_verify_reports_size_header_and_missing_log(tmp_path: Path) -> None:
         "media/c1/p1.jpg: SHA-256 does not match the manifest (file changed or damaged)",
     ]
     assert verify_session(tmp_path / "nothing").problems == [f"{tmp_path / 'nothing'} is not a folder"]
+
+
+def test_writer_accepts_what_the_reader_accepts(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    log = FileEventLog(path, "s1", FakeClock())
+    # A tuple becomes a JSON array on disk, which the reader accepts; an int RSME is a JSON number.
+    log.append("ingest", ev.SessionStarted("P1", "demo", "", 1, ("b1", "b2"), "0.1"))  # type: ignore[arg-type]
+    log.append("ingest", ev.CallCreated("", "", "audio", "x"), call_id="c1")
+    log.append("console", ev.RatingRsme(40), call_id="c1")
+    log.close()
+    events, problems = read_events(path)
+    assert problems == []
+    assert events[0].data.block_order == ["b1", "b2"]  # type: ignore[attr-defined]
+    assert events[2].data == ev.RatingRsme(40.0)

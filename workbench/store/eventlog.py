@@ -58,9 +58,9 @@ class _LogBase:
 
     def _make(self, source: str, payload: ev.Payload, call_id: str | None) -> ev.Event:
         ev.check_envelope(type(payload), source, call_id)
-        # Validate exactly as the reader will (field types, vocabularies, ranges), so nothing is written that
-        # read_events would later reject: dataclasses do not check types at construction.
-        ev.payload_from_dict(payload.TYPE, dataclasses.asdict(payload))
+        # Validate the JSON that will be written exactly as the reader will (field types, vocabularies, ranges),
+        # so nothing is written that read_events would later reject: dataclasses do not check types themselves.
+        ev.payload_from_dict(payload.TYPE, json.loads(json.dumps(dataclasses.asdict(payload))))
         seq = self._events[-1].seq + 1 if self._events else 1
         return ev.Event(
             schema=ev.EVENT_SCHEMA,
