@@ -1,0 +1,677 @@
+"""The ingest's aiohttp application: JSON API, caller page and signalling, photo intake, live viewer.
+
+``create_app(settings, recordings=...)`` builds everything; all state (sessions, calls, peer connections, viewer
+sockets) lives in one :class:`Ingest` object stored on the app (``app[INGEST]``), none at module level. Endpoints
+are listed in DESIGN.md ("Ingest HTTP") and in :func:`create_app`.
+
+Errors are JSON ``{"error": "..."}`` with a 4xx status, except the caller link itself (``GET /c/{token}``), which
+answers a human with an HTML page. A rejected request writes nothing to the recordings tree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import logging
+import re
+import secrets
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+from aiohttp import web
+from aiortc import RTCPeerConnection, RTCSessionDescription
+
+import workbench
+from workbench.domain import events as ev
+from workbench.domain.taxonomy import Modality
+from workbench.ingest import webrtc
+from workbench.ingest.calls import Call, Calls, Conflict, NotFound, Sessions, new_call_id
+from workbench.ingest.live import CallMedia
+from workbench.ingest.settings import IngestSettings
+from workbench.store.eventlog import Clock, SystemClock
+from workbench.store.recordings import Recordings, RecordingsError, check_id
+from workbench.store.scenarios import ScenarioError, parse_scenario
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+COOKIE = "wb_caller"
+"""Name of the HttpOnly cookie that binds a caller link to the first browser that opened it."""
+RECONNECT_GRACE_S = 10.0
+"""After a peer connection fails, the caller has this long to offer again before the call is ended."""
+EXTERNAL_SOURCES = ("console", "runner", "simulator")
+"""Sources that may post events through the API (the ingest's own events are written only by the ingest)."""
+_PHOTO_ID = re.compile(r"^p[0-9]{1,6}$")
+
+
+class ApiError(Exception):
+    """A request the API rejects: HTTP ``status`` and a message saying what was wrong and what to do."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class Ingest:
+    """Everything one running ingest holds: settings, recordings, sessions, calls and open viewer sockets."""
+
+    def __init__(self, settings: IngestSettings, recordings: Recordings, clock: Clock) -> None:
+        self.settings = settings
+        self.recordings = recordings
+        self.clock = clock
+        self.sessions = Sessions(recordings, clock)
+        self.calls = Calls()
+        self.sessions.listeners.append(self.calls.on_event)
+        self.websockets: set[web.WebSocketResponse] = set()
+        self.stopping = False
+        self._background: set[asyncio.Task[Any]] = set()
+
+    def spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # --- calls ----------------------------------------------------------------------------------------------------
+
+    def create_call(
+        self, session_id: str, *, scenario_call_id: str, block_id: str, modality: str, caller_label: str
+    ) -> Call:
+        call_id = new_call_id()
+
+        def emit(payload: ev.Payload) -> None:
+            self.sessions.append(session_id, "ingest", payload, call_id)
+
+        def store(name: str, data: bytes) -> tuple[str, str]:
+            return self.sessions.get(session_id).store_media(call_id, name, data)
+
+        call = Call(
+            call_id=call_id,
+            session_id=session_id,
+            token=secrets.token_urlsafe(24),
+            created_ns=self.clock.monotonic_ns(),
+            modality=modality,
+            media=CallMedia(settings=self.settings, clock=self.clock, emit=emit, store=store),
+        )
+        self.sessions.append(
+            session_id, "ingest", ev.CallCreated(scenario_call_id, block_id, modality, caller_label), call_id
+        )
+        self.calls.add(call)
+        return call
+
+    def caller_url(self, call: Call) -> str:
+        return f"{self.settings.base_url}/c/{call.token}"
+
+    def link_expired(self, call: Call) -> bool:
+        return (self.clock.monotonic_ns() - call.created_ns) / 1e9 > self.settings.link_ttl_s
+
+    def emit(self, call: Call, payload: ev.Payload) -> None:
+        self.sessions.append(call.session_id, "ingest", payload, call.call_id)
+
+    async def answer_offer(self, call: Call, offer: RTCSessionDescription) -> dict[str, str]:
+        """Negotiate a new peer connection for ``call`` (closing a previous one: reconnect) and return the answer."""
+        async with call.lock:
+            if call.ended:
+                raise ApiError(410, "this call has ended; ask the control room for a new link")
+            offer_ns = self.clock.monotonic_ns()
+            old, call.pc = call.pc, None
+            if old is not None:
+                await old.close()  # reconnect: the old connection's streams end, the call goes on
+            sdp = offer.sdp
+            if self.settings.ice_mode == "loopback":
+                sdp = webrtc.keep_loopback_candidates(sdp)
+            pc = RTCPeerConnection(webrtc.rtc_configuration(self.settings))
+            tracks: list[Any] = []
+            pc.on("track", tracks.append)
+            accepted = False  # a refused offer must leave no event behind (not even its "closed" state)
+
+            def on_state() -> None:
+                if accepted:
+                    self._on_state(call, pc)
+
+            pc.on("connectionstatechange", on_state)
+            try:
+                await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+                await pc.setLocalDescription(await pc.createAnswer())
+            except Exception as exc:  # aiortc raises ValueError and others for offers it cannot take
+                await pc.close()
+                raise ApiError(400, f"the offer could not be negotiated: {exc}") from exc
+            accepted = True
+            call.pc = pc
+            call.offers += 1
+            answer_sdp = pc.localDescription.sdp
+            call.codecs = webrtc.negotiated_codecs(answer_sdp)
+            kinds = webrtc.offer_media(sdp)
+            self.emit(call, ev.WebrtcOfferReceived(call.codecs.get("video", ""), kinds["audio"], call.offers))
+            for track in tracks:
+                call.media.consume(track, offer_ns, lambda kind: call.codecs.get(kind, ""))
+            return {"sdp": webrtc.add_bitrate_hints(answer_sdp), "type": "answer"}
+
+    def _on_state(self, call: Call, pc: RTCPeerConnection) -> None:
+        state = pc.connectionState
+        if not (call.ended and state != "closed"):
+            self.emit(call, ev.WebrtcStateChanged(state))
+        if call.pc is not pc or call.ended or self.stopping:
+            return
+        if state == "connected" and call.state == "created":
+            call.state = "connected"
+        elif state == "closed":
+            self.spawn(self.end_call(call, "connection_closed"))
+        elif state == "failed":
+            self.spawn(self._end_after_grace(call, pc))
+
+    async def _end_after_grace(self, call: Call, pc: RTCPeerConnection) -> None:
+        await asyncio.sleep(RECONNECT_GRACE_S)
+        if call.pc is pc:
+            await self.end_call(call, "connection_closed")
+
+    async def end_call(self, call: Call, reason: str) -> None:
+        """Close the call's peer connection, wait for its streams' ``media.stream_ended`` and write
+        ``call.ended`` (once)."""
+        async with call.lock:
+            if call.ended:
+                return
+            pc, call.pc = call.pc, None
+            if pc is not None:
+                await pc.close()
+            await call.media.wait_streams()
+            call.end_reason = reason
+            call.state = "ended"
+            self.emit(call, ev.CallEnded(reason))
+
+    async def stop(self) -> None:
+        """Close every viewer socket and peer connection, write the end events, close the logs."""
+        if self.stopping:
+            return
+        self.stopping = True
+        for ws in list(self.websockets):
+            await ws.close(code=1001, message=b"server stopping")
+        for call in self.calls.all():
+            await self.end_call(call, "server_stopped")
+            await call.media.close()
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        adhoc = self.sessions.adhoc_id
+        if adhoc is not None and not self.sessions.is_ended(adhoc):
+            self.sessions.append(adhoc, "ingest", ev.SessionEnded("server_stopped"))
+        self.sessions.close_all()
+
+
+INGEST = web.AppKey("ingest", Ingest)
+
+
+def _ingest(request: web.Request) -> Ingest:
+    return request.app[INGEST]
+
+
+# --- helpers -----------------------------------------------------------------------------------------------------
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status)
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+async def _json_body(request: web.Request, *, optional: bool = False) -> dict[str, Any]:
+    raw = await request.read()
+    if not raw.strip():
+        if optional:
+            return {}
+        raise ApiError(400, "the request body is empty; send a JSON object")
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ApiError(400, f"the request body is not valid JSON ({exc}); send a JSON object") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, f"the request body must be a JSON object, got {type(body).__name__}")
+    return body
+
+
+def _opt_str(body: dict[str, Any], name: str, default: str = "") -> str:
+    value = body.get(name, default)
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise ApiError(400, f'"{name}" must be a string, got {value!r}')
+    return value
+
+
+def _too_large_message(limit: int) -> str:
+    return (
+        f"the upload is too large: this server accepts at most {limit} bytes ({limit / 1e6:.1f} MB) per request; "
+        "send fewer or smaller photos"
+    )
+
+
+@web.middleware
+async def _errors_and_cors(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
+    try:
+        response = await handler(request)
+    except ApiError as exc:
+        response = _error(exc.status, exc.message)
+    except NotFound as exc:
+        response = _error(404, str(exc))
+    except Conflict as exc:
+        response = _error(409, str(exc))
+    except web.HTTPRequestEntityTooLarge:
+        response = _error(413, _too_large_message(_ingest(request).settings.upload_limit_bytes))
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        if exc.status == 404:
+            response = _error(404, f"no such endpoint: {request.method} {request.path}")
+        elif exc.status == 405:
+            response = _error(405, f"{request.method} is not allowed on {request.path}")
+        else:
+            response = _error(exc.status, exc.text or exc.reason)
+    if request.method == "GET" and request.path.startswith("/api/") and not response.prepared:
+        response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+def _page(status: int, title: str, message: str) -> web.Response:
+    body = (
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        '<meta name=viewport content="width=device-width, initial-scale=1">'
+        f"<title>{html.escape(title)}</title>"
+        "<style>body{font-family:system-ui,sans-serif;margin:2em;font-size:1.2em;max-width:40em}</style></head>"
+        f"<body><h1>{html.escape(title)}</h1><p>{html.escape(message)}</p></body></html>"
+    )
+    return web.Response(status=status, text=body, content_type="text/html")
+
+
+def _script_json(data: Any) -> str:
+    """JSON safe to put inside a ``<script>`` element."""
+    return json.dumps(data).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+# --- health and sessions -------------------------------------------------------------------------------------------
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return _json({"status": "ok", "version": workbench.__version__})
+
+
+async def create_session(request: web.Request) -> web.Response:
+    ingest = _ingest(request)
+    body = await _json_body(request)
+    participant = body.get("participant")
+    if not isinstance(participant, str) or not participant.strip():
+        raise ApiError(400, '"participant" is required: a non-empty string (a pseudonym, never a name)')
+    scenario_toml = body.get("scenario_toml")
+    scenario = None
+    scenario_bytes = None
+    if scenario_toml is not None:
+        if not isinstance(scenario_toml, str):
+            raise ApiError(400, '"scenario_toml" must be the scenario file\'s text (a string)')
+        scenario_bytes = scenario_toml.encode("utf-8")
+        try:
+            scenario = parse_scenario(scenario_bytes, "scenario_toml", check_media=False)
+        except ScenarioError as exc:
+            raise ApiError(400, f"the scenario is not valid: {exc}") from None
+    session_id = body.get("session_id")
+    if session_id is not None:
+        if not isinstance(session_id, str):
+            raise ApiError(400, '"session_id" must be a string')
+        try:
+            check_id(session_id, "session_id")
+        except RecordingsError as exc:
+            raise ApiError(400, str(exc)) from None
+        if session_id in ingest.recordings.session_ids() or (ingest.recordings.root / session_id).exists():
+            raise ApiError(409, f"session {session_id!r} exists already; choose another session_id or omit it")
+    seed = body.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise ApiError(400, f'"seed" must be an integer, got {seed!r}')
+    scenario_blocks = [b.id for b in scenario.blocks] if scenario else []
+    block_order = body.get("block_order", scenario_blocks)
+    if not isinstance(block_order, list) or not all(isinstance(b, str) for b in block_order):
+        raise ApiError(400, '"block_order" must be a list of block ids (strings)')
+    if scenario is not None and sorted(block_order) != sorted(scenario_blocks):
+        raise ApiError(
+            400,
+            f'"block_order" must list each block of the scenario once ({", ".join(scenario_blocks)}), '
+            f"got {block_order!r}",
+        )
+    try:
+        folder = ingest.sessions.create(
+            participant=participant,
+            scenario_id=scenario.id if scenario else "adhoc",
+            scenario_bytes=scenario_bytes,
+            scenario_sha256=scenario.sha256 if scenario else "",
+            session_id=session_id,
+            seed=seed,
+            block_order=block_order,
+        )
+    except RecordingsError as exc:
+        raise ApiError(409, str(exc)) from None
+    return _json({"session_id": folder.session_id}, status=201)
+
+
+async def list_sessions(request: web.Request) -> web.Response:
+    return _json({"sessions": _ingest(request).sessions.summaries()})
+
+
+def _after(request: web.Request) -> int:
+    raw = request.query.get("after", "0")
+    try:
+        return int(raw)
+    except ValueError:
+        raise ApiError(400, f'"after" must be an integer seq, got {raw!r}') from None
+
+
+async def get_events(request: web.Request) -> web.Response:
+    ingest = _ingest(request)
+    sid = request.match_info["sid"]
+    events = ingest.sessions.events(sid, _after(request))
+    return _json({"events": [e.to_dict() for e in events]})
+
+
+async def post_event(request: web.Request) -> web.Response:
+    ingest = _ingest(request)
+    sid = request.match_info["sid"]
+    ingest.sessions.get(sid)  # 404 before looking at the body
+    body = await _json_body(request)
+    source, event_type, call_id = body.get("source"), body.get("type"), body.get("call_id")
+    if source not in EXTERNAL_SOURCES:
+        raise ApiError(
+            400,
+            f'"source" must be one of {", ".join(EXTERNAL_SOURCES)}, got {source!r} '
+            "(the ingest writes its own events itself)",
+        )
+    if not isinstance(event_type, str):
+        raise ApiError(400, f'"type" must be an event type string, got {event_type!r}')
+    if call_id is not None and not isinstance(call_id, str):
+        raise ApiError(400, f'"call_id" must be a string or null, got {call_id!r}')
+    try:
+        payload = ev.payload_from_dict(event_type, body.get("data"))
+        ev.check_envelope(type(payload), source, call_id)
+    except ev.EventValidationError as exc:
+        raise ApiError(400, f"invalid event: {exc}") from None
+    event = ingest.sessions.append(sid, source, payload, call_id)
+    return _json({"event": event.to_dict()}, status=201)
+
+
+async def control(request: web.Request) -> web.Response:
+    ingest = _ingest(request)
+    sid = request.match_info["sid"]
+    ingest.sessions.get(sid)
+    body = await _json_body(request)
+    action = body.get("action")
+    reasons = {"end": "completed", "abort": "aborted"}
+    if action not in reasons:
+        raise ApiError(400, f'"action" must be one of {", ".join(reasons)}, got {action!r}')
+    if ingest.sessions.is_ended(sid):
+        raise ApiError(409, f"session {sid!r} has ended already")
+    event = ingest.sessions.append(sid, "ingest", ev.SessionEnded(reasons[action]))
+    return _json({"event": event.to_dict()})
+
+
+# --- calls -----------------------------------------------------------------------------------------------------------
+
+
+async def create_call(request: web.Request) -> web.Response:
+    ingest = _ingest(request)
+    body = await _json_body(request, optional=True)
+    session_id = _opt_str(body, "session_id")
+    modality = _opt_str(body, "modality", "video")
+    allowed = [m.value for m in Modality]
+    if modality not in allowed:
+        raise ApiError(400, f'"modality" must be one of {", ".join(allowed)}, got {modality!r}')
+    scenario_call_id = _opt_str(body, "scenario_call_id")
+    block_id = _opt_str(body, "block_id")
+    caller_label = _opt_str(body, "caller_label")
+    if session_id:
+        ingest.sessions.get(session_id)
+        if ingest.sessions.is_ended(session_id):
+            raise ApiError(409, f"session {session_id!r} has ended; create calls in a running session")
+    else:
+        session_id = ingest.sessions.adhoc().session_id
+    call = ingest.create_call(
+        session_id, scenario_call_id=scenario_call_id, block_id=block_id, modality=modality, caller_label=caller_label
+    )
+    return _json(
+        {"call_id": call.call_id, "session_id": session_id, "caller_url": ingest.caller_url(call)}, status=201
+    )
+
+
+async def get_call(request: web.Request) -> web.Response:
+    call = _ingest(request).calls.by_id(request.match_info["call_id"])
+    return _json(call.status())
+
+
+async def get_photo(request: web.Request) -> web.Response:
+    ingest = _ingest(request)
+    call = ingest.calls.by_id(request.match_info["call_id"])
+    photo_id = request.match_info["photo_id"]
+    if not _PHOTO_ID.match(photo_id):
+        raise ApiError(404, f"unknown photo {photo_id!r}; photo ids look like p1, p2, ...")
+    path = ingest.sessions.get(call.session_id).path / "media" / call.call_id / f"photo-{photo_id}-display.jpg"
+    if not path.is_file():
+        raise ApiError(404, f"call {call.call_id} has no photo {photo_id!r}")
+    return web.Response(body=path.read_bytes(), content_type="image/jpeg")
+
+
+async def get_frame(request: web.Request) -> web.Response:
+    call = _ingest(request).calls.by_id(request.match_info["call_id"])
+    data = await call.media.frame_jpeg()
+    if data is None:
+        raise ApiError(404, f"call {call.call_id} has no video frame yet; try again once the caller is connected")
+    return web.Response(body=data, content_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+
+async def viewer_page(request: web.Request) -> web.Response:
+    call = _ingest(request).calls.by_id(request.match_info["call_id"])
+    page = (STATIC_DIR / "viewer.html").read_text(encoding="utf-8")
+    config = {"callId": call.call_id, "liveUrl": f"/api/calls/{call.call_id}/live"}
+    return web.Response(text=page.replace("__VIEWER_CONFIG__", _script_json(config)), content_type="text/html")
+
+
+async def live_socket(request: web.Request) -> web.StreamResponse:
+    ingest = _ingest(request)
+    call = ingest.calls.by_id(request.match_info["call_id"])
+    ws = web.WebSocketResponse(heartbeat=20.0)
+    await ws.prepare(request)
+    ingest.websockets.add(ws)
+
+    async def read() -> None:
+        async for _msg in ws:  # viewers send nothing; reading handles ping/close
+            pass
+
+    reader = asyncio.ensure_future(read())
+    sender = asyncio.ensure_future(call.media.serve_viewer(ws.send_bytes))
+    try:
+        await asyncio.wait([reader, sender], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (reader, sender):
+            task.cancel()
+        await asyncio.gather(reader, sender, return_exceptions=True)
+        ingest.websockets.discard(ws)
+        if not ws.closed:
+            await ws.close()
+    return ws
+
+
+# --- the caller's link -------------------------------------------------------------------------------------------
+
+
+async def caller_page(request: web.Request) -> web.Response:
+    ingest = _ingest(request)
+    try:
+        call = ingest.calls.by_token(request.match_info["token"])
+    except NotFound:
+        return _page(404, "Unknown link", "This link is not known. Please ask the control room for a new link.")
+    if call.ended:
+        return _page(410, "This call has ended", "The call has ended. If you still need help, call 112 again.")
+    if ingest.link_expired(call):
+        return _page(410, "This link has expired", "This link is no longer valid. Ask the control room for a new link.")
+    cookie = request.cookies.get(COOKIE)
+    new_binding = call.browser_secret is None
+    if not new_binding and cookie != call.browser_secret:
+        return _page(
+            409,
+            "Link already in use",
+            "This link was already opened on another device or browser. Each link works in one browser only; "
+            "ask the control room for a new link.",
+        )
+    config = {
+        "callId": call.call_id,
+        "offerUrl": f"/c/{call.token}/offer",
+        "photosUrl": f"/c/{call.token}/photos",
+        "hangupUrl": f"/c/{call.token}/hangup",
+        "iceServers": webrtc.browser_ice_servers(ingest.settings),
+        "modality": call.modality,
+    }
+    page = (STATIC_DIR / "caller.html").read_text(encoding="utf-8")
+    response = web.Response(text=page.replace("__CALLER_CONFIG__", _script_json(config)), content_type="text/html")
+    response.headers["Cache-Control"] = "no-store"
+    if new_binding:
+        call.browser_secret = secrets.token_urlsafe(24)
+        ingest.emit(call, ev.CallLinkOpened(request.headers.get("User-Agent", "")))
+    response.set_cookie(
+        COOKIE,
+        call.browser_secret or "",
+        path=f"/c/{call.token}",
+        httponly=True,
+        samesite="Lax",
+        secure=bool(ingest.settings.tls_cert),
+        max_age=int(ingest.settings.link_ttl_s),
+    )
+    return response
+
+
+def _bound_call(request: web.Request) -> Call:
+    """The call of ``/c/{token}/...`` when this browser is bound to it; else the JSON error to return."""
+    ingest = _ingest(request)
+    call = ingest.calls.by_token(request.match_info["token"])
+    if call.ended:
+        raise ApiError(410, "this call has ended; ask the control room for a new link")
+    if ingest.link_expired(call):
+        raise ApiError(410, "this link has expired; ask the control room for a new link")
+    cookie = request.cookies.get(COOKIE)
+    if call.browser_secret is None or cookie != call.browser_secret:
+        raise ApiError(
+            409,
+            "this browser is not bound to the link: open the caller link in this browser first "
+            "(a link works in the one browser that opened it first)",
+        )
+    return call
+
+
+async def offer(request: web.Request) -> web.Response:
+    ingest = _ingest(request)
+    call = _bound_call(request)
+    raw = await request.read()
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ApiError(400, 'the offer is not JSON; send {"sdp": "...", "type": "offer"}') from None
+    try:
+        description = webrtc.parse_offer(body)
+    except webrtc.OfferError as exc:
+        raise ApiError(400, f"malformed offer: {exc}") from None
+    return _json(await ingest.answer_offer(call, description))
+
+
+async def hangup(request: web.Request) -> web.Response:
+    ingest = _ingest(request)
+    call = _bound_call(request)
+    await ingest.end_call(call, "caller_hung_up")
+    return _json({"state": call.state})
+
+
+async def upload_photos(request: web.Request) -> web.Response:
+    ingest = _ingest(request)
+    call = _bound_call(request)
+    if not request.content_type.startswith("multipart/"):
+        raise ApiError(400, 'send the photo as multipart/form-data with the file in the field "photo"')
+    form = await request.post()
+    parts = form.getall("photo", [])
+    if not parts:
+        raise ApiError(400, 'no "photo" field in the form; send the image file in a field named "photo"')
+    from workbench.ingest.photos import PhotoError, normalise_photo  # the photo developer's module
+
+    accepted = []
+    for part in parts:
+        if not isinstance(part, web.FileField):
+            raise ApiError(400, 'the "photo" field must be a file upload, not a text value')
+        data = part.file.read()
+        try:
+            photo = await asyncio.to_thread(normalise_photo, data)
+        except PhotoError as exc:
+            raise ApiError(415, f"{part.filename or 'upload'}: {exc}") from None
+        accepted.append((part.filename or "", data, photo))
+    # Every part is an image: only now is anything written.
+    folder = ingest.sessions.get(call.session_id)
+    results = []
+    for filename, data, photo in accepted:
+        call.photos += 1
+        photo_id = f"p{call.photos}"
+        original, digest = folder.store_media(call.call_id, f"photo-{photo_id}{photo.extension}", data)
+        display, _ = folder.store_media(call.call_id, f"photo-{photo_id}-display.jpg", photo.display_jpeg)
+        ingest.emit(
+            call,
+            ev.MediaPhotoReceived(
+                photo_id, original, display, digest, len(data), photo.image_format, photo.width, photo.height, filename
+            ),
+        )
+        results.append(
+            {
+                "photo_id": photo_id,
+                "image_format": photo.image_format,
+                "width": photo.width,
+                "height": photo.height,
+                "url": f"/api/calls/{call.call_id}/photos/{photo_id}",
+            }
+        )
+    return _json({"photos": results}, status=201)
+
+
+# --- the factory -------------------------------------------------------------------------------------------------
+
+
+def create_app(settings: IngestSettings, *, recordings: Recordings, clock: Clock | None = None) -> web.Application:
+    """The ingest application.
+
+    Endpoints: ``GET /healthz``; ``POST|GET /api/sessions``; ``GET|POST /api/sessions/{sid}/events``;
+    ``POST /api/sessions/{sid}/control``; ``POST /api/calls``; ``GET /api/calls/{call_id}``;
+    ``GET /api/calls/{call_id}/photos/{photo_id}``; ``GET /api/calls/{call_id}/frame.jpg``;
+    ``GET /api/calls/{call_id}/viewer`` (HTML) and ``GET /api/calls/{call_id}/live`` (WebSocket of JPEGs);
+    the caller link ``GET /c/{token}`` (HTML) with ``POST /c/{token}/offer``, ``/photos`` and ``/hangup``.
+
+    In ``loopback`` ICE mode this patches aioice once so it gathers 127.0.0.1 (:func:`webrtc.enable_loopback_ice`).
+    ``app.on_shutdown`` ends every call (``server_stopped``) and closes the logs.
+    """
+    if settings.ice_mode == "loopback":
+        webrtc.enable_loopback_ice()
+    app = web.Application(client_max_size=settings.upload_limit_bytes, middlewares=[_errors_and_cors])
+    ingest = Ingest(settings, recordings, clock or SystemClock())
+    app[INGEST] = ingest
+
+    async def on_shutdown(_app: web.Application) -> None:
+        await ingest.stop()
+
+    app.on_shutdown.append(on_shutdown)
+    r = app.router
+    r.add_get("/healthz", healthz)
+    r.add_post("/api/sessions", create_session)
+    r.add_get("/api/sessions", list_sessions)
+    r.add_get("/api/sessions/{sid}/events", get_events)
+    r.add_post("/api/sessions/{sid}/events", post_event)
+    r.add_post("/api/sessions/{sid}/control", control)
+    r.add_post("/api/calls", create_call)
+    r.add_get("/api/calls/{call_id}", get_call)
+    r.add_get("/api/calls/{call_id}/photos/{photo_id}", get_photo)
+    r.add_get("/api/calls/{call_id}/frame.jpg", get_frame)
+    r.add_get("/api/calls/{call_id}/viewer", viewer_page)
+    r.add_get("/api/calls/{call_id}/live", live_socket)
+    r.add_get("/c/{token}", caller_page)
+    r.add_post("/c/{token}/offer", offer)
+    r.add_post("/c/{token}/photos", upload_photos)
+    r.add_post("/c/{token}/hangup", hangup)
+    r.add_static("/static", STATIC_DIR, show_index=False)
+    return app
