@@ -1,0 +1,112 @@
+"""Test media: generated aiortc tracks (moving video, a tone) and cached y4m/WAV files for a fake browser camera."""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import math
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+from aiortc.mediastreams import MediaStreamTrack
+from av import AudioFrame, VideoFrame
+
+
+class MovingPatternTrack(MediaStreamTrack):
+    """Video: a square moving across a gradient with the frame number printed, ``width`` x ``height`` at ``fps``.
+
+    Every frame differs from the one before, so a viewer can count distinct frames.
+    """
+
+    kind = "video"
+
+    def __init__(self, width: int = 640, height: int = 480, fps: float = 15.0) -> None:
+        super().__init__()
+        self.width, self.height, self.fps = width, height, fps
+        self.frames_sent = 0
+        self._start: float | None = None
+        gradient = np.linspace(40, 200, width, dtype=np.uint8)
+        self._background = np.dstack([np.tile(gradient, (height, 1))] * 3)
+
+    async def recv(self) -> VideoFrame:
+        n = self.frames_sent
+        if self._start is None:
+            self._start = time.monotonic()
+        else:
+            delay = self._start + n / self.fps - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        image = self._background.copy()
+        x = int((n * 12) % (self.width - 80))
+        cv2.rectangle(image, (x, 180), (x + 80, 260), (0, 0, 255), -1)
+        cv2.putText(image, f"{n:05d}", (20, 60), cv2.FONT_HERSHEY_SIMPLEX, 1.5, (255, 255, 255), 3)
+        frame = VideoFrame.from_ndarray(image, format="bgr24")
+        frame.pts = int(n * 90000 / self.fps)
+        frame.time_base = fractions.Fraction(1, 90000)
+        self.frames_sent += 1
+        return frame
+
+
+class ToneTrack(MediaStreamTrack):
+    """Audio: a 440 Hz tone in 20 ms frames of 48 kHz mono s16, paced in real time."""
+
+    kind = "audio"
+    RATE = 48000
+    SAMPLES = 960
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.frames_sent = 0
+        self._start: float | None = None
+
+    async def recv(self) -> AudioFrame:
+        n = self.frames_sent
+        if self._start is None:
+            self._start = time.monotonic()
+        else:
+            delay = self._start + n * self.SAMPLES / self.RATE - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        t = (np.arange(self.SAMPLES) + n * self.SAMPLES) / self.RATE
+        samples = (np.sin(2 * math.pi * 440 * t) * 8000).astype(np.int16).reshape(1, -1)
+        frame = AudioFrame.from_ndarray(samples, format="s16", layout="mono")
+        frame.sample_rate = self.RATE
+        frame.pts = n * self.SAMPLES
+        frame.time_base = fractions.Fraction(1, self.RATE)
+        self.frames_sent += 1
+        return frame
+
+
+def make_y4m(source: Path, target: Path, *, seconds: float = 8, width: int = 640, height: int = 480, fps: int = 15) -> Path:
+    """Convert ``source`` to a y4m a fake Chromium camera can play (scaled, constant frame rate); cached."""
+    if target.exists():
+        return target
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        raise FileNotFoundError("ffmpeg is not installed")
+    tmp = target.with_suffix(".tmp.y4m")
+    subprocess.run(
+        [ffmpeg, "-nostdin", "-loglevel", "error", "-y", "-i", str(source), "-t", str(seconds),
+         "-vf", f"scale={width}:{height},fps={fps}", "-pix_fmt", "yuv420p", str(tmp)],
+        check=True,
+        timeout=120,
+    )
+    tmp.rename(target)
+    return target
+
+
+def make_speech_wav(text: str, target: Path) -> Path:
+    """Speak ``text`` with espeak-ng into a WAV (the fake microphone); cached."""
+    if target.exists():
+        return target
+    espeak = shutil.which("espeak-ng")
+    if espeak is None:
+        raise FileNotFoundError("espeak-ng is not installed")
+    tmp = target.with_suffix(".tmp.wav")
+    subprocess.run([espeak, "-w", str(tmp), text], check=True, timeout=60)
+    tmp.rename(target)
+    return target
