@@ -135,7 +135,8 @@ class CallMedia:
                 stats.frames_received += 1
                 # aiortc's receive queue is unbounded and private; if we fell behind, newer frames are waiting:
                 # skip to the newest and count the skipped ones as dropped.
-                queue = getattr(track, "_queue", None)
+                # Audio is only counted, so nothing is skipped there.
+                queue = getattr(track, "_queue", None) if track.kind == "video" else None
                 while queue is not None and queue.qsize() > 0:
                     frame = await track.recv()
                     stats.frames_received += 1

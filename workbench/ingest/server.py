@@ -4,6 +4,7 @@ blocking :func:`run_ingest` for ``workbench serve``."""
 from __future__ import annotations
 
 import asyncio
+import signal
 import ssl
 from dataclasses import dataclass
 
@@ -66,10 +67,14 @@ def run_ingest(settings: IngestSettings) -> None:
     """Serve until interrupted (Ctrl-C / SIGTERM), then end every call and close the logs."""
 
     async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
         handle = await start_ingest(settings)
         print(f"ingest listening on {handle.url} (caller links: {settings.base_url}/c/...)", flush=True)
         try:
-            await asyncio.Event().wait()
+            await stop.wait()
         finally:
             await handle.stop()
 
