@@ -168,3 +168,36 @@ async def _chromium_caller(tmp_path: Path, chromium: str, photo: Path, y4m: Path
         await handle.stop()
     report = verify_session(root / sid)
     assert report.ok, report.problems
+
+
+def test_camera_permission_denied_is_explained(tmp_path: Path, chromium_path: str) -> None:
+    """Without the fake-UI flag Playwright's Chromium denies the camera: the page says so, and no offer is sent."""
+    asyncio.run(_camera_denied(tmp_path, chromium_path))
+
+
+async def _camera_denied(tmp_path: Path, chromium: str) -> None:
+    from playwright.async_api import async_playwright
+
+    root = tmp_path / "rec"
+    handle = await start_ingest(IngestSettings(port=free_port(), recordings=root), Recordings(root))
+    try:
+        async with aiohttp.ClientSession() as api:
+            async with api.post(handle.url + "/api/calls") as resp:
+                call = await resp.json()
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(
+                executable_path=chromium, args=CHROMIUM_BASE_ARGS + ["--use-fake-device-for-media-stream"]
+            )
+            try:
+                page = await (await browser.new_context()).new_page()
+                await page.goto(call["caller_url"])
+                await page.wait_for_function("window.callerStatus !== 'starting'", timeout=10_000)
+                assert await page.evaluate("window.callerStatus") == "camera-denied"
+                assert "blocked" in (await page.text_content("#status"))
+                assert await page.is_visible("#start"), "the page offers to try again"
+            finally:
+                await browser.close()
+        events = [json.loads(line) for line in (root / call["session_id"] / "events.jsonl").read_text().splitlines()]
+        assert "webrtc.offer_received" not in [e["type"] for e in events]
+    finally:
+        await handle.stop()
