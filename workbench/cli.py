@@ -106,9 +106,9 @@ async def _serve(args: argparse.Namespace, scenario_path: Path | None, duration_
             console_url = f"http://{args.host}:{args.console_port}"
             await asyncio.get_running_loop().run_in_executor(None, wait_until_ready, console_url, 60.0)
             print(f"Console: {console_url}   <- open this in a browser to work as the dispatcher", flush=True)
-        if duration_s is not None:
-            asyncio.get_running_loop().call_later(duration_s, stop.set)
         if scenario is None:
+            if duration_s is not None:
+                asyncio.get_running_loop().call_later(duration_s, stop.set)
             await stop.wait()
             return 0
         from workbench.runner.demo_media import ensure_demo_media
@@ -116,6 +116,8 @@ async def _serve(args: argparse.Namespace, scenario_path: Path | None, duration_
 
         cache = default_media_cache()
         await asyncio.get_running_loop().run_in_executor(None, ensure_demo_media, cache)
+        if duration_s is not None:  # counted from the start of playback, not of the servers
+            asyncio.get_running_loop().call_later(duration_s, stop.set)
         async with aiohttp.ClientSession() as http:
             player = ScenarioPlayer(
                 IngestApi(handle.url, http),

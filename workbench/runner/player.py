@@ -195,7 +195,10 @@ class ScenarioPlayer:
             block = self.scenario.block(block_id)
             await self.api.post_event(session_id, ev.BlockStarted(block.id, block.modality.value, position))
             t_block = time.monotonic()
-            await asyncio.gather(*(self._play_call(session_id, block, self.scenario.call(c), t_block) for c in block.call_ids))
+            # A TaskGroup (not gather) so that on stop every call's cleanup, hanging up its caller, finishes first.
+            async with asyncio.TaskGroup() as calls:
+                for call_id in block.call_ids:
+                    calls.create_task(self._play_call(session_id, block, self.scenario.call(call_id), t_block))
             await self.api.post_event(session_id, ev.BlockEnded(block.id))
 
     async def _play_call(self, session_id: str, block: Block, spec: CallSpec, t_block: float) -> None:
