@@ -233,6 +233,20 @@ def test_cmyk_jpeg_colours(photos_dir: Path) -> None:
     assert (pixels[..., 2] - pixels[..., 0] > 60).mean() < 0.01, "nothing turned cyan or blue"
 
 
+def test_display_p3_profile_converted_to_srgb(photos_dir: Path) -> None:
+    """The iPhone's Display P3 profile (taken from the real HEIC) on an orange patch: in sRGB the same colour needs
+    more red and less blue (measured 213, 115, 42); without the profile the values pass through."""
+    ensure_heif_opener()
+    icc = Image.open(photos_dir / "heic_iphone8plus_arrow_irot_exif6.heic").info["icc_profile"]
+    patch = Image.new("RGB", (16, 16), (200, 120, 60))
+    out = io.BytesIO()
+    patch.save(out, "PNG", icc_profile=icc)
+    converted = np.asarray(_display(normalise_photo(out.getvalue())), dtype=np.int16)[8, 8]
+    plain = np.asarray(_display(normalise_photo(_png(patch))), dtype=np.int16)[8, 8]
+    assert np.abs(plain - (200, 120, 60)).max() <= 3
+    assert converted[0] >= 208 and converted[2] <= 48 and abs(converted[1] - 115) <= 4, converted
+
+
 def test_16bit_rgb_png_keeps_its_range(photos_dir: Path) -> None:
     photo = normalise_photo((photos_dir / "png_16bit_rgb_128x128.png").read_bytes())
     pixels = np.asarray(_display(photo), dtype=np.int16)

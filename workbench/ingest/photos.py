@@ -6,12 +6,13 @@ only decides what the bytes are and makes the display copy. It does no I/O.
 What the display copy gets right (DESIGN.md, photo lessons):
 
 - Orientation. JPEG/PNG/WebP/AVIF: the EXIF ``Orientation`` tag (1-8, mirrored 2/4/5/7 included) is applied with
-  :func:`PIL.ImageOps.exif_transpose`. HEIC/HEIF: pillow-heif (libheif) already applies the container's ``irot``/``imir``
-  transform, which the HEIF standard makes normative, and rewrites the EXIF tag to 1. The EXIF tag is therefore never
-  applied to a HEIF (an iPhone HEIC carries ``irot`` *and* EXIF 6: applying both would turn it twice).
-- Colour. CMYK (Adobe JPEGs included), palette, greyscale, 16-bit greyscale (``I;16``/``I``, scaled, not clipped to
-  white), and alpha (``LA``/``RGBA``/``PA``/palette transparency, composited over white) all end as 8-bit RGB. An embedded
-  ICC profile (Display P3 from iPhones, a CMYK press profile) is converted to sRGB, so the JPEG needs no profile.
+  :func:`PIL.ImageOps.exif_transpose`. HEIC/HEIF: pillow-heif (libheif) already applies the container's
+  ``irot``/``imir`` transform, which the HEIF standard makes normative, and rewrites the EXIF tag to 1. The EXIF
+  tag is therefore never applied to a HEIF (an iPhone HEIC carries ``irot`` *and* EXIF 6: both would turn it twice).
+- Colour. CMYK (Adobe JPEGs included), palette, greyscale, 16-bit greyscale (``I;16``/``I``, scaled, not clipped
+  to white), and alpha (``LA``/``RGBA``/``PA``/palette transparency, composited over white) all end as 8-bit RGB. An
+  embedded ICC profile (Display P3 from iPhones, a CMYK press profile) is converted to sRGB, so the JPEG needs no
+  profile.
 - Size: the longest side is at most ``max_side`` px (Lanczos); JPEGs are decoded at a reduced DCT scale first when
   that is enough (``draft``), which makes a 12 MP phone photo cheap.
 - Privacy: the display copy carries no metadata at all (no EXIF, no GPS, no ICC).
