@@ -204,7 +204,7 @@ def cmd_caller(args: argparse.Namespace) -> int:
                 ice_mode=args.ice,
                 stop=stop,
             )
-        except CallerError as exc:
+        except (CallerError, OSError) as exc:  # aiohttp's connection errors are OSErrors
             print(f"workbench caller: {exc}", file=sys.stderr)
             return 1
         print(
