@@ -67,10 +67,13 @@ DEMO_VOICE_TEXTS: Mapping[str, str] = MappingProxyType(
     {
         "demo_fire_voice": (
             "Hello, I'm calling because there is some smoke coming from the house across the street. "
-            "It's the corner house on Kerkstraat, number 12, in Delft. It's only a little bit of smoke I think."
+            "It's the corner house on Kerkstraat, number 12, in Delft. "
+            "It's only a little bit of smoke I think, from the back of the roof. "
+            "I don't know if anyone is inside. I'm standing on the pavement, I'm safe."
         ),
         "demo_collision_voice": (
-            "Two cars bumped into each other at the traffic lights on the Oostweg. Nobody seems hurt."
+            "Two cars bumped into each other at the traffic lights on the Oostweg. "
+            "Nobody seems hurt, the drivers are out of their cars and talking. The cars are blocking the right lane."
         ),
     }
 )
