@@ -432,7 +432,33 @@ class RatingRsme(Payload):
             raise EventValidationError(str(exc)) from exc
 
 
-PAYLOAD_TYPES: tuple[type[Payload], ...] = (
+# Each area below declares its own payloads right above its tuple, so work on one area never touches another's.
+
+# --- the caller's side: link lifecycle, permissions, geolocation, camera (issue 3) -----------------------------------
+
+CALLER_SIDE_TYPES: tuple[type[Payload], ...] = ()
+
+# --- the media pipeline: recording, viewers, dispatcher voice, requests to the caller (issue 4) ------------------------
+
+MEDIA_PIPELINE_TYPES: tuple[type[Payload], ...] = ()
+
+# --- the runner: pause/resume, manipulations, checkpoints, breaks (issue 5) --------------------------------------------
+
+RUNNER_TYPES: tuple[type[Payload], ...] = ()
+
+# --- the console and the instruments: hold, focus, photo views, NASA-TLX, DRT (issue 6) -------------------------------
+
+CONSOLE_TYPES: tuple[type[Payload], ...] = ()
+
+# --- trainers and participants: consent, questionnaire, withdrawal (issue 7) -------------------------------------------
+
+PARTICIPANT_TYPES: tuple[type[Payload], ...] = ()
+
+# --- incidents: links between reports, advice, screening (issues 10, 11) -----------------------------------------------
+
+INCIDENT_EVENT_TYPES: tuple[type[Payload], ...] = ()
+
+CORE_TYPES: tuple[type[Payload], ...] = (
     SessionStarted,
     SessionEnded,
     BlockStarted,
@@ -455,6 +481,17 @@ PAYLOAD_TYPES: tuple[type[Payload], ...] = (
     IntakeDisagreementFlag,
     CallClosed,
     RatingRsme,
+)
+"""The payloads of the first vertical slice (issue 2)."""
+
+PAYLOAD_TYPES: tuple[type[Payload], ...] = (
+    CORE_TYPES
+    + CALLER_SIDE_TYPES
+    + MEDIA_PIPELINE_TYPES
+    + RUNNER_TYPES
+    + CONSOLE_TYPES
+    + PARTICIPANT_TYPES
+    + INCIDENT_EVENT_TYPES
 )
 """Every declared payload type, in codebook order."""
 
