@@ -436,7 +436,141 @@ class RatingRsme(Payload):
 
 # --- the caller's side: link lifecycle, permissions, geolocation, camera (issue 3) -----------------------------------
 
-CALLER_SIDE_TYPES: tuple[type[Payload], ...] = ()
+@dataclass(frozen=True)
+class CallLinkRefused(Payload):
+    """A request on a known caller link was refused (another browser, expired or ended link).
+
+    A request with an unknown token (404) belongs to no call and no session; the ingest only logs it.
+    """
+
+    TYPE: ClassVar[str] = "call.link_refused"
+    SOURCES: ClassVar[tuple[str, ...]] = ("ingest",)
+
+    status: int
+    """HTTP status returned: 409 (bound to another browser) or 410 (expired or ended)."""
+    reason: str
+    """``other_browser``, ``expired`` or ``ended``."""
+    path: str
+    """What was requested: ``page``, ``offer``, ``photos``, ``events`` or ``hangup``."""
+    user_agent: str
+    """The refused browser's User-Agent header."""
+
+
+@dataclass(frozen=True)
+class CallerPermission(Payload):
+    """The caller's browser granted or refused a permission the caller page asked for (reported by the page)."""
+
+    TYPE: ClassVar[str] = "caller.permission"
+    SOURCES: ClassVar[tuple[str, ...]] = ("caller",)
+
+    permission: str
+    """``camera_microphone`` (one getUserMedia prompt), ``microphone`` (audio-only calls) or ``geolocation``."""
+    outcome: str
+    """``granted``, ``denied`` (the person or the browser's policy refused) or ``error`` (no device, busy, timeout)."""
+    error_name: str
+    """The browser's error name (``NotAllowedError``, ``NotFoundError``, ``NotReadableError``, geolocation code
+    name ``PERMISSION_DENIED``/``POSITION_UNAVAILABLE``/``TIMEOUT``); empty when granted."""
+    ms_since_page_load: float
+    """Time from the caller page loading to the answer, ms (the browser's clock: ``performance.now()``)."""
+
+    def check(self) -> None:
+        if self.permission not in ("camera_microphone", "microphone", "geolocation"):
+            raise EventValidationError(
+                f"permission must be camera_microphone, microphone or geolocation, got {self.permission!r}"
+            )
+        if self.outcome not in ("granted", "denied", "error"):
+            raise EventValidationError(f"outcome must be granted, denied or error, got {self.outcome!r}")
+
+
+@dataclass(frozen=True)
+class CallerGeolocation(Payload):
+    """The caller's browser reported its position (the caller agreed to share it; reported by the page)."""
+
+    TYPE: ClassVar[str] = "caller.geolocation"
+    SOURCES: ClassVar[tuple[str, ...]] = ("caller",)
+
+    latitude: float
+    """WGS 84 latitude, decimal degrees (-90 to 90)."""
+    longitude: float
+    """WGS 84 longitude, decimal degrees (-180 to 180)."""
+    accuracy_m: float
+    """Radius of 95% confidence around the position as the browser states it, metres."""
+    age_ms: float
+    """How old the position was when reported (report time minus the position's timestamp), ms."""
+
+    def check(self) -> None:
+        if not (-90.0 <= self.latitude <= 90.0 and -180.0 <= self.longitude <= 180.0):
+            raise EventValidationError(f"position out of range: {self.latitude}, {self.longitude}")
+        if self.accuracy_m < 0:
+            raise EventValidationError(f"accuracy_m must be >= 0, got {self.accuracy_m}")
+
+
+@dataclass(frozen=True)
+class CallerCameraSwitched(Payload):
+    """The caller switched between the front and the back camera (reported by the page)."""
+
+    TYPE: ClassVar[str] = "caller.camera_switched"
+    SOURCES: ClassVar[tuple[str, ...]] = ("caller",)
+
+    facing_mode: str
+    """Camera asked for: ``environment`` (back) or ``user`` (front)."""
+    reported_facing_mode: str
+    """``facingMode`` the new track reports; empty when the browser does not say (desktop webcams)."""
+    ok: bool
+    """False when the other camera could not be started (the previous one stays on)."""
+
+    def check(self) -> None:
+        if self.facing_mode not in ("environment", "user"):
+            raise EventValidationError(f"facing_mode must be environment or user, got {self.facing_mode!r}")
+
+
+@dataclass(frozen=True)
+class CallerConnection(Payload):
+    """The caller page's view of its connection changed (reported by the page; the ingest's own view is
+    ``webrtc.state_changed``)."""
+
+    TYPE: ClassVar[str] = "caller.connection"
+    SOURCES: ClassVar[tuple[str, ...]] = ("caller",)
+
+    state: str
+    """``connected``, ``disconnected`` (unstable), ``reconnecting`` (the page sends a new offer) or ``failed``."""
+    attempt: int
+    """1 for the first connection of the page, 2 or more for automatic reconnects."""
+
+
+@dataclass(frozen=True)
+class MediaPhotoMetadata(Payload):
+    """Where and when a received photo was taken, from its EXIF (follows its ``media.photo_received``)."""
+
+    TYPE: ClassVar[str] = "media.photo_metadata"
+    SOURCES: ClassVar[tuple[str, ...]] = ("ingest",)
+
+    photo_id: str
+    """Id of the photo within the call (``p1``, ...), as in ``media.photo_received``."""
+    has_gps: bool
+    """Whether the photo carries a usable GPS position (a GPS block without coordinates counts as none)."""
+    latitude: float
+    """WGS 84 latitude from EXIF GPS, decimal degrees; 0 when ``has_gps`` is false."""
+    longitude: float
+    """WGS 84 longitude from EXIF GPS, decimal degrees; 0 when ``has_gps`` is false."""
+    altitude_m: float
+    """Altitude above sea level from EXIF GPS, metres; 0 when absent."""
+    taken_at: str
+    """Capture time as the camera states it (EXIF DateTimeOriginal, ISO 8601, local time of the camera; with the
+    offset when EXIF OffsetTimeOriginal gives one); empty when absent."""
+
+
+CALLER_SIDE_TYPES: tuple[type[Payload], ...] = (
+    CallLinkRefused,
+    CallerPermission,
+    CallerGeolocation,
+    CallerCameraSwitched,
+    CallerConnection,
+    MediaPhotoMetadata,
+)
+"""Link lifecycle, what the caller's page reports, and photo metadata (issue 3). Link created, opened, first frame,
+photo received and ended are core types (``call.created``, ``call.link_opened``, ``media.first_frame``,
+``media.photo_received``, ``call.ended``)."""
 
 # --- the media pipeline: recording, viewers, dispatcher voice, requests to the caller (issue 4) ------------------------
 
