@@ -578,7 +578,149 @@ MEDIA_PIPELINE_TYPES: tuple[type[Payload], ...] = ()
 
 # --- the runner: pause/resume, manipulations, checkpoints, breaks (issue 5) --------------------------------------------
 
-RUNNER_TYPES: tuple[type[Payload], ...] = ()
+CONTROL_ACTIONS = ("start", "pause", "resume", "abort", "inject")
+"""Actions of ``POST /api/sessions/{id}/control`` recorded as ``session.control`` (``end`` writes ``session.ended``)."""
+
+ABORT_CHECKPOINTS = ("now", "call", "block")
+"""Where an abort takes effect: ``now`` (at once), ``call`` (when the calls in progress are done, no new calls),
+``block`` (at the end of the current block)."""
+
+MANIPULATION_KINDS = ("video_start", "video_drop", "bandwidth", "image", "photo_delay")
+"""Kinds of ``manipulation.applied``: see :class:`ManipulationApplied`."""
+
+
+@dataclass(frozen=True)
+class SessionControl(Payload):
+    """A trainer (or a script) steered the session through the control endpoint; the runner obeys it.
+
+    Pause stops the session clock (arrivals, utterances and photo times shift by the paused time); ``inject`` adds
+    a call now (a scenario call id, or an ad-hoc call with ``caller_label`` and ``utterances``).
+    """
+
+    TYPE: ClassVar[str] = "session.control"
+    SOURCES: ClassVar[tuple[str, ...]] = ("ingest",)
+    CALL_SCOPED: ClassVar[bool] = False
+
+    action: str
+    """``start``, ``pause``, ``resume``, ``abort`` or ``inject``."""
+    checkpoint: str
+    """For ``abort``: ``now``, ``call`` or ``block`` (see ``ABORT_CHECKPOINTS``); empty for other actions."""
+    scenario_call_id: str
+    """For ``inject``: the scenario call to add, or the id of an ad-hoc call; empty for other actions."""
+    caller_label: str
+    """For an ad-hoc ``inject``: how the queue shows the caller; empty otherwise."""
+    utterances: list[str]
+    """For an ad-hoc ``inject``: the caller's lines, said 0, 5, 10, ... s after the answer; empty otherwise."""
+
+    def check(self) -> None:
+        if self.action not in CONTROL_ACTIONS:
+            raise EventValidationError(f"action must be one of {', '.join(CONTROL_ACTIONS)}, got {self.action!r}")
+        if self.checkpoint and self.checkpoint not in ABORT_CHECKPOINTS:
+            raise EventValidationError(
+                f"checkpoint must be one of {', '.join(ABORT_CHECKPOINTS)}, got {self.checkpoint!r}"
+            )
+        if self.action == "inject" and not self.scenario_call_id:
+            raise EventValidationError("inject needs a scenario_call_id (a scenario call id or an ad-hoc id)")
+
+
+@dataclass(frozen=True)
+class BlockPractice(Payload):
+    """The block just started is a practice block (``practice = true`` in the scenario): exclude its calls from
+    analysis. Written right after its ``block.started``."""
+
+    TYPE: ClassVar[str] = "block.practice"
+    SOURCES: ClassVar[tuple[str, ...]] = ("runner", "simulator")
+    CALL_SCOPED: ClassVar[bool] = False
+
+    block_id: str
+    """Id of the practice block."""
+
+
+@dataclass(frozen=True)
+class BreakStarted(Payload):
+    """A break between blocks began (the block's ``break_s`` option); no calls arrive during it."""
+
+    TYPE: ClassVar[str] = "break.started"
+    SOURCES: ClassVar[tuple[str, ...]] = ("runner", "simulator")
+    CALL_SCOPED: ClassVar[bool] = False
+
+    after_block_id: str
+    """Id of the block the break follows."""
+    duration_s: float
+    """Planned length of the break in session time (pauses lengthen it), s."""
+
+
+@dataclass(frozen=True)
+class BreakEnded(Payload):
+    """A break between blocks ended."""
+
+    TYPE: ClassVar[str] = "break.ended"
+    SOURCES: ClassVar[tuple[str, ...]] = ("runner", "simulator")
+    CALL_SCOPED: ClassVar[bool] = False
+
+    after_block_id: str
+    """Id of the block the break followed."""
+
+
+@dataclass(frozen=True)
+class ManipulationApplied(Payload):
+    """The runner applied a manipulation of the scenario to this call's simulated caller (written when the call is
+    created, before the caller starts; the times are scenario times from the call's arrival)."""
+
+    TYPE: ClassVar[str] = "manipulation.applied"
+    SOURCES: ClassVar[tuple[str, ...]] = ("runner", "simulator")
+
+    kind: str
+    """``video_start`` (live video fails to start), ``video_drop`` (live video stops mid-call), ``bandwidth``
+    (reduced resolution and frame rate), ``image`` (degraded photos and/or video frames) or ``photo_delay``."""
+    value: str
+    """The setting in words, e.g. ``no_offer``, ``no_frames``, ``scale=0.5 fps=5``, ``blur=4 dark=0.3 partial=0.5
+    on=photos,video``, ``+20s``."""
+    at_s: float
+    """When it takes effect after the call arrives, s (0 when from the start)."""
+
+    def check(self) -> None:
+        if self.kind not in MANIPULATION_KINDS:
+            raise EventValidationError(f"kind must be one of {', '.join(MANIPULATION_KINDS)}, got {self.kind!r}")
+
+
+@dataclass(frozen=True)
+class CallInjected(Payload):
+    """The call was added on a trainer's ``inject`` request (not at a scripted arrival); written right after its
+    ``call.created``."""
+
+    TYPE: ClassVar[str] = "call.injected"
+    SOURCES: ClassVar[tuple[str, ...]] = ("runner", "simulator")
+
+    request_seq: int
+    """``seq`` of the ``session.control`` event that asked for it."""
+    adhoc: bool
+    """True for an ad-hoc call (not defined in the scenario; no ground truth)."""
+
+
+@dataclass(frozen=True)
+class RunnerResumed(Payload):
+    """A runner attached to a session it did not create (after a runner crash) and continues it from the log."""
+
+    TYPE: ClassVar[str] = "runner.resumed"
+    SOURCES: ClassVar[tuple[str, ...]] = ("runner",)
+    CALL_SCOPED: ClassVar[bool] = False
+
+    calls_done: list[str]
+    """Scenario call ids already created before the crash (not created again)."""
+    calls_in_progress: list[str]
+    """Of those, the ones not yet rated: followed to their end without a caller (their caller process is gone)."""
+
+
+RUNNER_TYPES: tuple[type[Payload], ...] = (
+    SessionControl,
+    BlockPractice,
+    BreakStarted,
+    BreakEnded,
+    ManipulationApplied,
+    CallInjected,
+    RunnerResumed,
+)
 
 # --- the console and the instruments: hold, focus, photo views, NASA-TLX, DRT (issue 6) -------------------------------
 
