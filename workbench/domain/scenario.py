@@ -52,6 +52,10 @@ class GroundTruth:
     location: str
     required_items: tuple[str, ...]
     congruence: dict[str, bool] = field(default_factory=dict)
+    lat: float | None = None
+    """Latitude of the location, degrees WGS84 (north positive); None when the scenario gives no coordinates."""
+    lon: float | None = None
+    """Longitude of the location, degrees WGS84 (east positive); None when the scenario gives no coordinates."""
 
     @property
     def congruent(self) -> bool:
@@ -65,6 +69,35 @@ class GroundTruth:
 
 
 @dataclass(frozen=True)
+class Manipulation:
+    """What the simulated caller does differently from a clean call (the study's manipulations). Times are seconds
+    after the call arrives; the defaults manipulate nothing.
+
+    ``video_start``: ``ok``; ``no_offer`` (the live video never starts: no WebRTC offer, so no live audio either);
+    ``no_frames`` (an offer with a video track that never sends a frame). ``video_drop_at_s``: live video stops at
+    this time (None: never). ``video_scale`` (0-1] scales both sides of the picture; ``video_fps`` caps the frame
+    rate (0: the source's). ``blur_px`` (Gaussian radius, px), ``brightness`` (factor (0-1]) and ``visible`` (the
+    centred share (0-1] of width and height left visible, the rest black) degrade the images named in
+    ``degrade`` (``photos``, ``video``). ``photo_delay_s`` is added to every photo's time.
+    """
+
+    video_start: str = "ok"
+    video_drop_at_s: float | None = None
+    video_scale: float = 1.0
+    video_fps: float = 0.0
+    blur_px: float = 0.0
+    brightness: float = 1.0
+    visible: float = 1.0
+    degrade: tuple[str, ...] = ("photos", "video")
+    photo_delay_s: float = 0.0
+
+    @property
+    def degrades_images(self) -> bool:
+        """True when any image degradation is set."""
+        return self.blur_px > 0 or self.brightness < 1 or self.visible < 1
+
+
+@dataclass(frozen=True)
 class CallSpec:
     """One call (report) of a scenario."""
 
@@ -74,15 +107,29 @@ class CallSpec:
     utterances: tuple[Utterance, ...]
     media: CallMedia
     truth: GroundTruth
+    manipulation: Manipulation = Manipulation()
 
 
 @dataclass(frozen=True)
 class Block:
-    """A block of calls worked under one modality condition."""
+    """A block of calls worked under one modality condition. A ``practice`` block comes first, is not
+    counterbalanced and is excluded from analysis (the runner writes ``block.practice``); ``break_s`` is a break
+    after the block, s."""
 
     id: str
     modality: Modality
     call_ids: tuple[str, ...]
+    practice: bool = False
+    break_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class Design:
+    """The experiment design of a scenario: how block order is counterbalanced (``none`` or ``latin_square``, see
+    ``workbench.domain.design``) and the participant pseudonyms in assignment order (may be empty)."""
+
+    counterbalance: str = "none"
+    participants: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -95,6 +142,7 @@ class Scenario:
     blocks: tuple[Block, ...]
     calls: tuple[CallSpec, ...]
     sha256: str = ""
+    design: Design = Design()
 
     def call(self, call_id: str) -> CallSpec:
         """The call with id ``call_id``; raises ``KeyError`` if the scenario has none."""

@@ -13,7 +13,7 @@ import typing
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from workbench.domain.scenario import Block, CallMedia, CallSpec, GroundTruth, PhotoSpec, Scenario, Utterance
 from workbench.domain.taxonomy import DISAGREEMENT_ASPECTS, INCIDENT_TYPES, INFORMATION_ITEMS, Modality, Urgency
@@ -52,6 +52,14 @@ class _Truth(_Model):
     location: str = ""
     required_items: list[str] = []
     congruence: dict[str, bool] = {}
+    lat: float | None = Field(default=None, ge=-90, le=90, description="degrees WGS84")
+    lon: float | None = Field(default=None, ge=-180, le=180, description="degrees WGS84")
+
+    @model_validator(mode="after")
+    def _both_coordinates(self) -> "_Truth":
+        if (self.lat is None) != (self.lon is None):
+            raise ValueError("lat and lon go together: give both (degrees WGS84) or neither")
+        return self
 
     @field_validator("incident_type")
     @classmethod
@@ -215,6 +223,8 @@ def parse_scenario(
             location=c.truth.location,
             required_items=tuple(c.truth.required_items),
             congruence=dict(c.truth.congruence),
+            lat=c.truth.lat,
+            lon=c.truth.lon,
         )
         utterances = tuple(Utterance(u.at_s, u.text) for u in sorted(c.utterances, key=lambda u: u.at_s))
         calls.append(CallSpec(c.id, c.arrival_s, c.caller_label or c.id, utterances, media, truth))
