@@ -15,7 +15,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from workbench.domain.scenario import Block, CallMedia, CallSpec, GroundTruth, PhotoSpec, Scenario, Utterance
+from workbench.domain.scenario import (
+    Block,
+    CallMedia,
+    CallSpec,
+    Design,
+    GroundTruth,
+    Manipulation,
+    PhotoSpec,
+    Scenario,
+    Utterance,
+)
 from workbench.domain.taxonomy import DISAGREEMENT_ASPECTS, INCIDENT_TYPES, INFORMATION_ITEMS, Modality, Urgency
 
 IDENT = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -87,6 +97,18 @@ class _Truth(_Model):
         return v
 
 
+class _Manipulation(_Model):
+    video_start: Literal["ok", "no_offer", "no_frames"] = "ok"
+    video_drop_at_s: float | None = Field(default=None, ge=0, description="seconds after the call arrives")
+    video_scale: float = Field(default=1.0, gt=0, le=1)
+    video_fps: float = Field(default=0.0, ge=0, description="0: the source's frame rate")
+    blur_px: float = Field(default=0.0, ge=0, le=50)
+    brightness: float = Field(default=1.0, gt=0, le=1)
+    visible: float = Field(default=1.0, gt=0, le=1)
+    degrade: list[Literal["photos", "video"]] = ["photos", "video"]
+    photo_delay_s: float = Field(default=0.0, ge=0)
+
+
 class _Call(_Model):
     id: str = Field(pattern=IDENT)
     arrival_s: float = Field(ge=0, description="seconds after the block starts")
@@ -94,12 +116,27 @@ class _Call(_Model):
     utterances: list[_Utterance] = []
     media: _Media = _Media()
     truth: _Truth
+    manipulation: _Manipulation = _Manipulation()
 
 
 class _Block(_Model):
     id: str = Field(pattern=IDENT)
     modality: Literal["audio", "photo", "video"]
     calls: list[str] = Field(min_length=1)
+    practice: bool = False
+    break_s: float = Field(default=0.0, ge=0, description="break after the block, s")
+
+
+class _Design(_Model):
+    counterbalance: Literal["none", "latin_square"] = "none"
+    participants: list[str] = []
+
+    @field_validator("participants")
+    @classmethod
+    def _unique(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("a participant is listed twice; expected unique pseudonyms")
+        return v
 
 
 class _Scenario(_Model):
@@ -108,6 +145,7 @@ class _Scenario(_Model):
     description: str = ""
     blocks: list[_Block] = Field(min_length=1)
     calls: list[_Call] = Field(min_length=1)
+    design: _Design = _Design()
 
 
 def _cross_reference_errors(model: _Scenario, source: str) -> list[str]:
@@ -227,10 +265,24 @@ def parse_scenario(
             lon=c.truth.lon,
         )
         utterances = tuple(Utterance(u.at_s, u.text) for u in sorted(c.utterances, key=lambda u: u.at_s))
-        calls.append(CallSpec(c.id, c.arrival_s, c.caller_label or c.id, utterances, media, truth))
+        m = c.manipulation
+        manipulation = Manipulation(
+            video_start=m.video_start,
+            video_drop_at_s=m.video_drop_at_s,
+            video_scale=m.video_scale,
+            video_fps=m.video_fps,
+            blur_px=m.blur_px,
+            brightness=m.brightness,
+            visible=m.visible,
+            degrade=tuple(m.degrade),
+            photo_delay_s=m.photo_delay_s,
+        )
+        calls.append(CallSpec(c.id, c.arrival_s, c.caller_label or c.id, utterances, media, truth, manipulation))
     if errors:
         raise ScenarioError("\n".join(errors))
-    blocks = tuple(Block(b.id, Modality(b.modality), tuple(b.calls)) for b in model.blocks)
+    blocks = tuple(
+        Block(b.id, Modality(b.modality), tuple(b.calls), practice=b.practice, break_s=b.break_s) for b in model.blocks
+    )
     return Scenario(
         id=model.id,
         title=model.title,
@@ -238,6 +290,7 @@ def parse_scenario(
         blocks=blocks,
         calls=tuple(calls),
         sha256=hashlib.sha256(text_bytes).hexdigest(),
+        design=Design(model.design.counterbalance, tuple(model.design.participants)),
     )
 
 
