@@ -67,15 +67,35 @@ class Ctx:
             data = json.loads(body) if ctype.startswith("application/json") else body
             return resp.status, data, resp.headers
 
-    async def rejected(self, expect_status: int, words: list[str], method: str, path: str, **kw: Any) -> str:
-        """Send a request that must be refused; check status, message, unchanged tree, healthy server."""
+    async def rejected(
+        self, expect_status: int, words: list[str], method: str, path: str, *, refused: tuple[str, str] | None = None,
+        **kw: Any,
+    ) -> str:
+        """Send a request that must be refused; check status, message, unchanged tree, healthy server.
+
+        ``refused=(reason, what)``: a refusal on a known caller link, which appends exactly one ``call.link_refused``
+        event with the status, ``reason`` and ``what`` and changes nothing else."""
         before = tree_digest(self.root)
+        logs = {p: p.read_bytes() for p in self.root.glob("*/events.jsonl")}
         status, data, _ = await self.request(method, path, **kw)
         assert status == expect_status, (status, data)
         assert isinstance(data, dict) and isinstance(data.get("error"), str), data
         for word in words:
             assert word.lower() in data["error"].lower(), (word, data["error"])
-        assert tree_digest(self.root) == before, "a rejected request changed the recordings tree"
+        after = tree_digest(self.root)
+        if refused is not None:
+            grown = [p for p in logs if p.read_bytes() != logs[p]]
+            assert len(grown) == 1, "a refusal on a caller link appends one event to its session's log"
+            added = grown[0].read_bytes()[len(logs[grown[0]]):].decode().splitlines()
+            assert grown[0].read_bytes().startswith(logs[grown[0]]) and len(added) == 1
+            event = json.loads(added[0])
+            assert event["type"] == "call.link_refused" and event["source"] == "ingest", event
+            assert (event["data"]["status"], event["data"]["reason"], event["data"]["path"]) == (
+                expect_status, *refused), event
+            key = grown[0].relative_to(self.root).as_posix()
+            before, after = dict(before), dict(after)
+            before.pop(key), after.pop(key)
+        assert after == before, "a rejected request changed the recordings tree"
         status, health, _ = await self.request("GET", "/healthz")
         assert status == 200 and health["status"] == "ok"
         return data["error"]
@@ -236,7 +256,11 @@ async def test_adhoc_call_link_binding_and_photo(ctx: Ctx) -> None:
     assert ended[0]["data"]["reason"] == "caller_hung_up"
     status, page, _ = await ctx.request("GET", call["caller_url"])
     assert status == 410 and b"ended" in page
-    await ctx.rejected(410, ["ended"], "POST", call["caller_url"] + "/offer", json={"sdp": "v=0", "type": "offer"})
+    await ctx.rejected(410, ["ended"], "POST", call["caller_url"] + "/offer", json={"sdp": "v=0", "type": "offer"},
+                       refused=("ended", "offer"))
+    refusals = [e["data"] for e in read_events(ctx.root, sid) if e["type"] == "call.link_refused"]
+    assert [(r["status"], r["reason"], r["path"]) for r in refusals] == [
+        (409, "other_browser", "page"), (410, "ended", "page"), (410, "ended", "offer")]
 
 
 # --- bad input ---------------------------------------------------------------------------------------------------------
@@ -248,10 +272,12 @@ MINIMAL_OFFER_NO_MEDIA = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
 async def test_malformed_offers_are_refused(ctx: Ctx) -> None:
     call = await new_call(ctx)
     offer_url = call["caller_url"] + "/offer"
-    await ctx.rejected(409, ["open the caller link"], "POST", offer_url, json={"sdp": "v=0", "type": "offer"})
+    await ctx.rejected(409, ["open the caller link"], "POST", offer_url, json={"sdp": "v=0", "type": "offer"},
+                       refused=("other_browser", "offer"))
     status, _, _ = await ctx.request("GET", call["caller_url"])
     assert status == 200
-    await ctx.rejected(409, ["not bound"], "POST", offer_url, client=ctx.other, json={"sdp": "v=0", "type": "offer"})
+    await ctx.rejected(409, ["not bound"], "POST", offer_url, client=ctx.other, json={"sdp": "v=0", "type": "offer"},
+                       refused=("other_browser", "offer"))
     await ctx.rejected(400, ["not json"], "POST", offer_url, data=b"sdp=hello")
     await ctx.rejected(400, ['"type" must be "offer"'], "POST", offer_url, json={"sdp": "v=0\r\n", "type": "answer"})
     await ctx.rejected(400, ['"sdp"'], "POST", offer_url, json={"type": "offer"})
@@ -275,14 +301,18 @@ async def test_unknown_expired_and_foreign_links(ctx: Ctx) -> None:
     assert status == 200
     form = aiohttp.FormData()
     form.add_field("photo", png_bytes(), filename="a.png", content_type="image/png")
-    await ctx.rejected(409, ["not bound"], "POST", call["caller_url"] + "/photos", client=ctx.other, data=form)
+    await ctx.rejected(409, ["not bound"], "POST", call["caller_url"] + "/photos", client=ctx.other, data=form,
+                       refused=("other_browser", "photos"))
 
     ctx.clock.offset_ns += int(5 * 3600 * 1e9)  # past the default 4 h link lifetime
-    before = tree_digest(ctx.root)
     status, page, _ = await ctx.request("GET", call["caller_url"])
     assert status == 410 and b"expired" in page
-    assert tree_digest(ctx.root) == before
-    await ctx.rejected(410, ["expired"], "POST", call["caller_url"] + "/offer", json={"sdp": "v=0", "type": "offer"})
+    await ctx.rejected(410, ["expired"], "POST", call["caller_url"] + "/offer", json={"sdp": "v=0", "type": "offer"},
+                       refused=("expired", "offer"))
+    refusals = [e["data"] for e in read_events(ctx.root, call["session_id"]) if e["type"] == "call.link_refused"]
+    assert [(r["status"], r["reason"], r["path"]) for r in refusals][-2:] == [(410, "expired", "page"),
+                                                                              (410, "expired", "offer")]
+    assert "photo" not in " ".join(p.name for p in ctx.root.rglob("*")), "the refused photo was not stored"
 
 
 @with_ingest(upload_limit_bytes=20_000)
@@ -359,3 +389,102 @@ async def test_stop_ends_calls_and_adhoc_session(ctx: Ctx) -> None:
     await ctx.handle.stop()
     types = [(e["type"], e["data"].get("reason")) for e in read_events(ctx.root, call["session_id"])]
     assert types[-2:] == [("call.ended", "server_stopped"), ("session.ended", "server_stopped")]
+
+
+# --- the caller page's own events, the QR code, photo metadata (issue 3) ---------------------------------------------
+
+
+@with_ingest()
+async def test_caller_page_events_are_whitelisted_and_bound(ctx: Ctx) -> None:
+    call = await new_call(ctx)
+    sid, cid = call["session_id"], call["call_id"]
+    url = call["caller_url"] + "/events"
+    permission = {"type": "caller.permission", "data": {"permission": "camera_microphone", "outcome": "denied",
+                                                        "error_name": "NotAllowedError", "ms_since_page_load": 812.5}}
+    await ctx.rejected(409, ["open the caller link"], "POST", url, json=permission, refused=("other_browser", "events"))
+    status, _, _ = await ctx.request("GET", call["caller_url"])
+    assert status == 200
+    status, data, _ = await ctx.request("POST", url, json=permission)
+    assert status == 201, data
+    geo = {"type": "caller.geolocation",
+           "data": {"latitude": 52.0907, "longitude": 5.1214, "accuracy_m": 35.0, "age_ms": 120.0}}
+    status, data, _ = await ctx.request("POST", url, json=geo)
+    assert status == 201, data
+    await ctx.rejected(409, ["not bound"], "POST", url, client=ctx.other, json=geo, refused=("other_browser", "events"))
+    # Only the page's own types, only valid data: the page cannot forge ingest or console events.
+    await ctx.rejected(400, ["must be one of", "caller.permission"], "POST", url,
+                       json={"type": "call.answered", "data": {"station": "x"}})
+    await ctx.rejected(400, ["must be one of"], "POST", url, json={"type": "media.photo_received", "data": {}})
+    await ctx.rejected(400, ["out of range"], "POST", url,
+                       json={**geo, "data": {**geo["data"], "latitude": 123.0}})
+    await ctx.rejected(400, ["outcome"], "POST", url,
+                       json={**permission, "data": {**permission["data"], "outcome": "maybe"}})
+    await ctx.rejected(400, ["missing field"], "POST", url, json={"type": "caller.camera_switched", "data": {}})
+    await ctx.rejected(400, ["json"], "POST", url, data=b"not json")
+
+    events = [e for e in read_events(ctx.root, sid) if e["source"] == "caller"]
+    assert [(e["type"], e["call_id"]) for e in events] == [("caller.permission", cid), ("caller.geolocation", cid)]
+    assert events[0]["data"] == permission["data"] and events[1]["data"]["accuracy_m"] == 35.0
+
+    status, data, _ = await ctx.request("POST", call["caller_url"] + "/hangup")
+    assert status == 200
+    await ctx.rejected(410, ["ended"], "POST", url, json=geo, refused=("ended", "events"))
+
+
+@with_ingest(public_url="https://lab.example:8443")
+async def test_qr_code_of_the_caller_link(ctx: Ctx) -> None:
+    import cv2
+    import numpy as np
+    import segno
+
+    call = await new_call(ctx)
+    assert call["caller_url"].startswith("https://lab.example:8443/c/")
+    status, svg, headers = await ctx.request("GET", f"/api/calls/{call['call_id']}/qr.svg")
+    assert status == 200 and headers["Content-Type"].startswith("image/svg+xml")
+    assert svg.startswith(b"<svg") and b"Caller link" in svg
+    # The symbol encodes the link: rebuild the module matrix segno drew and decode it with OpenCV's QR reader.
+    matrix = np.array([list(row) for row in segno.make(call["caller_url"], error="m", micro=False).matrix], bool)
+    image = np.pad(np.where(matrix, 0, 255).astype(np.uint8), 4, constant_values=255)
+    image = cv2.resize(image, None, fx=8, fy=8, interpolation=cv2.INTER_NEAREST)
+    text, _, _ = cv2.QRCodeDetector().detectAndDecode(image)
+    assert text == call["caller_url"]
+    from workbench.ingest.qr import qr_svg
+
+    assert svg.decode() == qr_svg(call["caller_url"]), "the endpoint serves exactly that symbol"
+    await ctx.rejected(404, ["unknown call"], "GET", "/api/calls/c-00000000/qr.svg")
+    link = call["caller_url"].removeprefix("https://lab.example:8443")  # the public URL is for phones, not here
+    await ctx.request("GET", link)
+    await ctx.request("POST", link + "/hangup")
+    await ctx.rejected(410, ["ended"], "GET", f"/api/calls/{call['call_id']}/qr.svg")
+
+
+@with_ingest()
+async def test_photo_gps_and_capture_time_are_recorded(ctx: Ctx) -> None:
+    from tests.conftest import REAL_DATA
+
+    photos = REAL_DATA / "photos"
+    files = ["jpeg_gps_nikon_coolpix_p6000_DSCN0010.jpg", "heif_hmd_nokia8.3_5g_hdr_gps.heif",
+             "jpeg_progressive_nikon_d300_empty_gps_ifd.jpeg", "still_test1_outdoor_fire_smoke_f000.jpg"]
+    if not all((photos / f).is_file() for f in files):
+        pytest.skip("real photos not found beside the clone")
+    call = await new_call(ctx)
+    await ctx.request("GET", call["caller_url"])
+    form = aiohttp.FormData()
+    for name in files:  # several at once, as a gallery pick sends them
+        form.add_field("photo", (photos / name).read_bytes(), filename=name, content_type="image/jpeg")
+    status, data, _ = await ctx.request("POST", call["caller_url"] + "/photos", data=form)
+    assert status == 201, data
+    events = read_events(ctx.root, call["session_id"])
+    meta = {e["data"]["photo_id"]: e["data"] for e in events if e["type"] == "media.photo_metadata"}
+    types = [e["type"] for e in events]
+    assert types.index("media.photo_metadata") == types.index("media.photo_received") + 1
+    # Expected values: SOURCES.md of the real photos (GPS 43.4674, 11.8851 and 40.6630, -3.7637, alt 940 m).
+    assert meta["p1"]["has_gps"] and meta["p1"]["latitude"] == pytest.approx(43.4674, abs=1e-4)
+    assert meta["p1"]["longitude"] == pytest.approx(11.8851, abs=1e-4) and meta["p1"]["taken_at"] == "2008-10-22T16:28:39"
+    assert meta["p2"]["has_gps"] and meta["p2"]["latitude"] == pytest.approx(40.6630, abs=1e-4)
+    assert meta["p2"]["longitude"] == pytest.approx(-3.7637, abs=1e-4)
+    assert meta["p2"]["altitude_m"] == pytest.approx(940, abs=1) and meta["p2"]["taken_at"].startswith("2022-01-12T")
+    assert not meta["p3"]["has_gps"] and meta["p3"]["latitude"] == 0.0, "a GPS block without a position is none"
+    assert meta["p3"]["taken_at"] == "2012-07-14T16:30:12"
+    assert meta["p4"] == {"photo_id": "p4", "has_gps": False, "latitude": 0.0, "longitude": 0.0, "altitude_m": 0.0,
+                          "taken_at": ""}

@@ -5,7 +5,8 @@ sockets) lives in one :class:`Ingest` object stored on the app (``app[INGEST]``)
 are listed in DESIGN.md ("Ingest HTTP") and in :func:`create_app`.
 
 Errors are JSON ``{"error": "..."}`` with a 4xx status, except the caller link itself (``GET /c/{token}``), which
-answers a human with an HTML page. A rejected request writes nothing to the recordings tree.
+answers a human with an HTML page. A rejected request writes nothing to the recordings tree, except the
+``call.link_refused`` event of a refused request on a known caller link (409/410), which the analysis counts.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from workbench.domain.taxonomy import Modality
 from workbench.ingest import webrtc
 from workbench.ingest.calls import Call, Calls, Conflict, NotFound, Sessions, new_call_id
 from workbench.ingest.live import CallMedia
+from workbench.ingest.qr import qr_svg
 from workbench.ingest.settings import IngestSettings
 from workbench.store.eventlog import Clock, SystemClock
 from workbench.store.recordings import Recordings, RecordingsError, check_id
@@ -43,6 +45,15 @@ RECONNECT_GRACE_S = 10.0
 EXTERNAL_SOURCES = ("console", "runner", "simulator")
 """Sources that may post events through the API (the ingest's own events are written only by the ingest)."""
 _PHOTO_ID = re.compile(r"^p[0-9]{1,6}$")
+CALLER_EVENT_TYPES = (
+    ev.CallerPermission,
+    ev.CallerGeolocation,
+    ev.CallerCameraSwitched,
+    ev.CallerConnection,
+)
+"""The only event types the caller page may post (``POST /c/{token}/events``, source ``caller``)."""
+MAX_CALLER_EVENTS = 200
+"""Most events one call's page may post; more are refused with 429 (a looping page must not flood the log)."""
 
 
 class ApiError(Exception):
@@ -120,7 +131,12 @@ class Ingest:
                 await old.close()  # reconnect: the old connection's streams end, the call goes on
             sdp = offer.sdp
             if self.settings.ice_mode == "loopback":
-                sdp = webrtc.keep_loopback_candidates(sdp)
+                sdp = webrtc.keep_loopback_candidates(sdp)  # drops .local candidates too
+            else:
+                sdp, mdns = await webrtc.resolve_mdns_candidates(sdp)  # bounded: MDNS_TIMEOUT_S
+                if mdns:
+                    log.info("call %s: mDNS candidates %s", call.call_id, mdns)
+            sdp, h264_profiles = webrtc.accept_h264_profiles(sdp)
             pc = RTCPeerConnection(webrtc.rtc_configuration(self.settings))
             tracks: list[Any] = []
             pc.on("track", tracks.append)
@@ -140,7 +156,7 @@ class Ingest:
             accepted = True
             call.pc = pc
             call.offers += 1
-            answer_sdp = pc.localDescription.sdp
+            answer_sdp = webrtc.restore_h264_profiles(pc.localDescription.sdp, h264_profiles)
             call.codecs = webrtc.negotiated_codecs(answer_sdp)
             kinds = webrtc.offer_media(sdp)
             self.emit(call, ev.WebrtcOfferReceived(call.codecs.get("video", ""), kinds["audio"], call.offers))
@@ -506,12 +522,15 @@ async def caller_page(request: web.Request) -> web.Response:
     except NotFound:
         return _page(404, "Unknown link", "This link is not known. Please ask the control room for a new link.")
     if call.ended:
+        _refused(request, call, 410, "ended", "page")
         return _page(410, "This call has ended", "The call has ended. If you still need help, call 112 again.")
     if ingest.link_expired(call):
+        _refused(request, call, 410, "expired", "page")
         return _page(410, "This link has expired", "This link is no longer valid. Ask the control room for a new link.")
     cookie = request.cookies.get(COOKIE)
     new_binding = call.browser_secret is None
     if not new_binding and cookie != call.browser_secret:
+        _refused(request, call, 409, "other_browser", "page")
         return _page(
             409,
             "Link already in use",
@@ -523,6 +542,7 @@ async def caller_page(request: web.Request) -> web.Response:
         "offerUrl": f"/c/{call.token}/offer",
         "photosUrl": f"/c/{call.token}/photos",
         "hangupUrl": f"/c/{call.token}/hangup",
+        "eventsUrl": f"/c/{call.token}/events",
         "iceServers": webrtc.browser_ice_servers(ingest.settings),
         "modality": call.modality,
     }
@@ -544,16 +564,25 @@ async def caller_page(request: web.Request) -> web.Response:
     return response
 
 
-def _bound_call(request: web.Request) -> Call:
-    """The call of ``/c/{token}/...`` when this browser is bound to it; else the JSON error to return."""
+def _refused(request: web.Request, call: Call, status: int, reason: str, what: str) -> None:
+    """Record a refused request on a known caller link (``call.link_refused``)."""
+    _ingest(request).emit(call, ev.CallLinkRefused(status, reason, what, request.headers.get("User-Agent", "")))
+
+
+def _bound_call(request: web.Request, what: str) -> Call:
+    """The call of ``/c/{token}/...`` when this browser is bound to it; else raises the :class:`ApiError` to return
+    (410 ended or expired, 409 another browser; each recorded as ``call.link_refused`` naming ``what``)."""
     ingest = _ingest(request)
     call = ingest.calls.by_token(request.match_info["token"])
     if call.ended:
+        _refused(request, call, 410, "ended", what)
         raise ApiError(410, "this call has ended; ask the control room for a new link")
     if ingest.link_expired(call):
+        _refused(request, call, 410, "expired", what)
         raise ApiError(410, "this link has expired; ask the control room for a new link")
     cookie = request.cookies.get(COOKIE)
     if call.browser_secret is None or cookie != call.browser_secret:
+        _refused(request, call, 409, "other_browser", what)
         raise ApiError(
             409,
             "this browser is not bound to the link: open the caller link in this browser first "
@@ -564,7 +593,7 @@ def _bound_call(request: web.Request) -> Call:
 
 async def offer(request: web.Request) -> web.Response:
     ingest = _ingest(request)
-    call = _bound_call(request)
+    call = _bound_call(request, "offer")
     raw = await request.read()
     try:
         body = json.loads(raw)
@@ -579,14 +608,51 @@ async def offer(request: web.Request) -> web.Response:
 
 async def hangup(request: web.Request) -> web.Response:
     ingest = _ingest(request)
-    call = _bound_call(request)
+    call = _bound_call(request, "hangup")
     await ingest.end_call(call, "caller_hung_up")
     return _json({"state": call.state})
 
 
+async def caller_event(request: web.Request) -> web.Response:
+    """``POST /c/{token}/events`` with ``{"type": ..., "data": {...}}``: an event the caller page reports about
+    itself (permission, geolocation, camera switch, its connection), written with source ``caller``.
+
+    Only :data:`CALLER_EVENT_TYPES` are accepted (400 otherwise, or for invalid data); at most
+    :data:`MAX_CALLER_EVENTS` per call (429 after that). Same-origin only: the link's cookie is required.
+    """
+    ingest = _ingest(request)
+    call = _bound_call(request, "events")
+    body = await _json_body(request)
+    event_type = body.get("type")
+    allowed = {cls.TYPE: cls for cls in CALLER_EVENT_TYPES}
+    if event_type not in allowed:
+        raise ApiError(400, f'"type" must be one of {", ".join(allowed)}, got {event_type!r}')
+    try:
+        payload = ev.payload_from_dict(event_type, body.get("data"))
+    except ev.EventValidationError as exc:
+        raise ApiError(400, f"invalid event: {exc}") from None
+    if call.caller_events >= MAX_CALLER_EVENTS:
+        raise ApiError(429, f"this call's page has reported {MAX_CALLER_EVENTS} events already; no more are recorded")
+    call.caller_events += 1
+    event = ingest.sessions.append(call.session_id, "caller", payload, call.call_id)
+    return _json({"seq": event.seq}, status=201)
+
+
+async def call_qr(request: web.Request) -> web.Response:
+    """``GET /api/calls/{call_id}/qr.svg``: the call's caller link as a QR code (SVG), for the dispatcher to show
+    to a caller who has the lab phone in hand. 410 once the call has ended (the link no longer works)."""
+    ingest = _ingest(request)
+    call = ingest.calls.by_id(request.match_info["call_id"])
+    if call.ended:
+        raise ApiError(410, f"call {call.call_id} has ended; its link no longer works")
+    return web.Response(
+        text=qr_svg(ingest.caller_url(call)), content_type="image/svg+xml", headers={"Cache-Control": "no-store"}
+    )
+
+
 async def upload_photos(request: web.Request) -> web.Response:
     ingest = _ingest(request)
-    call = _bound_call(request)
+    call = _bound_call(request, "photos")
     if not request.content_type.startswith("multipart/"):
         raise ApiError(400, 'send the photo as multipart/form-data with the file in the field "photo"')
     form = await request.post()
@@ -619,6 +685,8 @@ async def upload_photos(request: web.Request) -> web.Response:
                 photo_id, original, display, digest, len(data), photo.image_format, photo.width, photo.height, filename
             ),
         )
+        lat, lon, alt = photo.gps or (0.0, 0.0, 0.0)
+        ingest.emit(call, ev.MediaPhotoMetadata(photo_id, photo.gps is not None, lat, lon, alt, photo.taken_at))
         results.append(
             {
                 "photo_id": photo_id,
@@ -641,7 +709,9 @@ def create_app(settings: IngestSettings, *, recordings: Recordings, clock: Clock
     ``POST /api/sessions/{sid}/control``; ``POST /api/calls``; ``GET /api/calls/{call_id}``;
     ``GET /api/calls/{call_id}/photos/{photo_id}``; ``GET /api/calls/{call_id}/frame.jpg``;
     ``GET /api/calls/{call_id}/viewer`` (HTML) and ``GET /api/calls/{call_id}/live`` (WebSocket of JPEGs);
-    the caller link ``GET /c/{token}`` (HTML) with ``POST /c/{token}/offer``, ``/photos`` and ``/hangup``.
+    ``GET /api/calls/{call_id}/qr.svg`` (the caller link as a QR code);
+    the caller link ``GET /c/{token}`` (HTML) with ``POST /c/{token}/offer``, ``/photos``, ``/hangup`` and
+    ``/events`` (the page's own events, :data:`CALLER_EVENT_TYPES`).
 
     In ``loopback`` ICE mode this patches aioice once so it gathers 127.0.0.1 (:func:`webrtc.enable_loopback_ice`).
     ``app.on_shutdown`` ends every call (``server_stopped``) and closes the logs.
@@ -673,5 +743,7 @@ def create_app(settings: IngestSettings, *, recordings: Recordings, clock: Clock
     r.add_post("/c/{token}/offer", offer)
     r.add_post("/c/{token}/photos", upload_photos)
     r.add_post("/c/{token}/hangup", hangup)
+    r.add_post("/c/{token}/events", caller_event)
+    r.add_get("/api/calls/{call_id}/qr.svg", call_qr)
     r.add_static("/static", STATIC_DIR, show_index=False)
     return app

@@ -190,6 +190,8 @@ class Call:
     answered: bool = False
     offers: int = 0
     photos: int = 0
+    caller_events: int = 0
+    """Events the caller page has posted (``POST /c/{token}/events``), capped by the app."""
     pc: Any = None
     """The current ``RTCPeerConnection`` (None before the first offer and after the end)."""
     codecs: dict[str, str] = field(default_factory=dict)

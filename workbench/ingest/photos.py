@@ -85,6 +85,13 @@ class NormalisedPhoto:
     truncated: bool = False
     """True when the upload was a JPEG cut short that still decoded for at least :data:`MIN_DECODED_SHARE` of its
     rows; the missing part is flat grey (baseline) or less detailed (progressive)."""
+    gps: tuple[float, float, float] | None = None
+    """EXIF GPS position of the original: (latitude, longitude in WGS 84 decimal degrees, south/west negative;
+    altitude in metres above sea level, 0 when absent); None when the file has no usable position (a GPS block
+    holding only ``GPSVersionID`` counts as none)."""
+    taken_at: str = ""
+    """Capture time from EXIF ``DateTimeOriginal`` (or ``DateTime``) as ISO 8601 ``YYYY-MM-DDTHH:MM:SS``, camera
+    local time, with ``OffsetTimeOriginal`` appended when present; empty when absent or malformed."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.exif_orientation <= 8:
@@ -156,6 +163,7 @@ def normalise_photo(
         orientation = _valid_orientation(image.info.get("original_orientation"))
     else:
         orientation = _valid_orientation(image.getexif().get(0x0112))
+    gps, taken_at = exif_position_and_time(image.getexif())
     icc = image.info.get("icc_profile")
     if not is_heif:
         # HEIF: libheif applied irot/imir already (normative); the EXIF tag is informative and must not rotate again.
@@ -174,6 +182,8 @@ def normalise_photo(
         extension=extension,
         exif_orientation=orientation,
         truncated=truncated,
+        gps=gps,
+        taken_at=taken_at,
     )
 
 
@@ -314,6 +324,61 @@ def _icc_to_srgb(image: Image.Image, icc: bytes) -> Image.Image | None:
     except (ImageCms.PyCMSError, OSError, ValueError):
         return None
     return result
+
+
+_GPS_IFD = 0x8825
+_EXIF_IFD = 0x8769
+
+
+def exif_position_and_time(exif: Image.Exif) -> tuple[tuple[float, float, float] | None, str]:
+    """``(gps, taken_at)`` from a photo's EXIF, as :attr:`NormalisedPhoto.gps` and :attr:`NormalisedPhoto.taken_at`.
+
+    GPS (EXIF 2.32 GPS IFD): ``GPSLatitude``/``GPSLongitude`` are three rationals (degrees, minutes, seconds) with
+    ``GPSLatitudeRef`` ``N``/``S`` and ``GPSLongitudeRef`` ``E``/``W``; ``GPSAltitude`` a rational in metres with
+    ``GPSAltitudeRef`` 1 meaning below sea level. Positions out of range or with a missing part count as none.
+    Capture time: ``DateTimeOriginal`` (0x9003, Exif IFD) ``YYYY:MM:DD HH:MM:SS``, falling back to ``DateTime``
+    (0x0132, IFD0); ``OffsetTimeOriginal`` (0x9011) such as ``+02:00`` is appended. Never raises: damaged metadata
+    gives ``(None, "")`` for the damaged part.
+    """
+    gps: tuple[float, float, float] | None = None
+    try:
+        ifd = exif.get_ifd(_GPS_IFD)
+        lat = _dms(ifd.get(2), ifd.get(1), "S")
+        lon = _dms(ifd.get(4), ifd.get(3), "W")
+        if lat is not None and lon is not None and abs(lat) <= 90 and abs(lon) <= 180 and (lat, lon) != (0.0, 0.0):
+            alt = float(ifd[6]) if 6 in ifd else 0.0
+            if ifd.get(5) in (1, b"\x01"):
+                alt = -alt
+            gps = (round(lat, 7), round(lon, 7), round(alt, 2))
+    except Exception:  # noqa: BLE001 - untrusted metadata: any damage means "no position"
+        gps = None
+    taken_at = ""
+    try:
+        sub = exif.get_ifd(_EXIF_IFD)
+        raw = sub.get(0x9003) or exif.get(0x0132) or ""
+        raw = raw.decode("ascii", "replace") if isinstance(raw, bytes) else str(raw)
+        raw = raw.strip().strip("\x00")
+        date, _, time = raw.partition(" ")
+        parts = date.split(":") + time.split(":")
+        if len(parts) == 6 and all(p.isdigit() for p in parts) and parts[0] != "0000":
+            taken_at = f"{parts[0]}-{parts[1]}-{parts[2]}T{parts[3]}:{parts[4]}:{parts[5]}"
+            offset = str(sub.get(0x9011) or "").strip().strip("\x00")
+            if len(offset) == 6 and offset[0] in "+-" and offset[3] == ":":
+                taken_at += offset
+    except Exception:  # noqa: BLE001 - as above
+        taken_at = ""
+    return gps, taken_at
+
+
+def _dms(value: object, ref: object, negative: str) -> float | None:
+    """Degrees from EXIF (degrees, minutes, seconds) rationals and a hemisphere reference; None when incomplete."""
+    if not isinstance(value, tuple) or len(value) != 3 or ref is None:
+        return None
+    degrees = float(value[0]) + float(value[1]) / 60.0 + float(value[2]) / 3600.0
+    if degrees != degrees:  # NaN from a 0/0 rational
+        return None
+    ref_text = ref.decode("ascii", "replace") if isinstance(ref, bytes) else str(ref)
+    return -degrees if ref_text.strip().upper().startswith(negative) else degrees
 
 
 def _valid_orientation(value: object) -> int:
