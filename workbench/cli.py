@@ -246,6 +246,43 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_scenario_from_records(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from workbench.records.montco import MontcoFormatError, load_montco
+    from workbench.records.to_scenario import RecordsWindowError, records_to_scenario
+    from workbench.store.scenarios import ScenarioError, parse_scenario
+
+    try:
+        start, end = datetime.fromisoformat(args.start), datetime.fromisoformat(args.end)
+        loaded = load_montco(args.csv)
+        text = records_to_scenario(
+            loaded.records, start, end, modality=args.modality, time_scale=args.time_scale, source_name=args.csv.name
+        )
+        scenario = parse_scenario(text.encode("utf-8"), str(args.out), args.out.resolve().parent)
+    except (ValueError, MontcoFormatError, RecordsWindowError, ScenarioError, OSError) as exc:
+        print(f"workbench scenario-from-records: {exc}", file=sys.stderr)
+        return 2
+    args.out.write_text(text, encoding="utf-8")
+    print(f"{len(scenario.calls)} call(s) from {args.csv} ({loaded.layout} layout) -> {args.out}")
+    return 0
+
+
+def cmd_export_eido(args: argparse.Namespace) -> int:
+    import json
+
+    from analysis.eido import EidoExportError, export_eido
+
+    try:
+        documents = export_eido(args.session_dir)
+    except EidoExportError as exc:
+        print(f"workbench export-eido: {exc}", file=sys.stderr)
+        return 2
+    args.out.write_text(json.dumps(documents, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"{len(documents)} incident(s) from {args.session_dir} -> {args.out}")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from benchmarks.run import main as bench_main
 
@@ -310,6 +347,29 @@ def build_parser() -> argparse.ArgumentParser:
                        "file in manifest.json (size and SHA-256). Exit 0 when all is sound, 1 otherwise.")
     p.add_argument("session_dir", type=Path)
     p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("scenario-from-records", help="turn a time window of real 911 records into a scenario file",
+                       description="Reads Montgomery County 911 records (CSV with the canonical header, or the "
+                       "header-less 6-column variant) and writes a scenario with one call per record in "
+                       "[--start, --end): real arrival spacing, locations with coordinates, incident types and "
+                       "urgencies from the table in workbench/records/to_scenario.py. Times are the records' local "
+                       "time (America/New_York) unless the ISO time has an offset. Busy windows hold hundreds of "
+                       "calls: --modality audio plays them without simulated media.")
+    p.add_argument("csv", type=Path, help="records file (CSV)")
+    p.add_argument("--start", required=True, metavar="ISO", help="window start, e.g. 2016-01-15T12:00")
+    p.add_argument("--end", required=True, metavar="ISO", help="window end (exclusive)")
+    p.add_argument("--out", type=Path, required=True, help="scenario TOML file to write")
+    p.add_argument("--modality", choices=("audio", "photo", "video"), default="video", help="block condition")
+    p.add_argument("--time-scale", type=float, default=1.0, metavar="F",
+                   help="multiply arrival offsets by F (0.1 plays an hour in 6 minutes; default 1)")
+    p.set_defaults(func=cmd_scenario_from_records)
+
+    p = sub.add_parser("export-eido", help="export a session's incidents as NENA EIDO JSON",
+                       description="Writes one NENA-STA-021 EIDO JSON document per incident (for now one per call) "
+                       "of SESSION_DIR to --out (a JSON array), marked as exercise.")
+    p.add_argument("session_dir", type=Path)
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(func=cmd_export_eido)
 
     p = sub.add_parser("bench", help="run the benchmarks and print their figures against a same-run baseline")
     p.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
