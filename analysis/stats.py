@@ -1,0 +1,437 @@
+"""Statistics as functions on tidy data: a long DataFrame plus column names in, a documented DataFrame out.
+
+Nothing here prints, reads files or keeps state between calls. Every function returns a DataFrame whose columns are
+listed in its docstring; a result that cannot be computed (too few participants, no variance, a model that does not
+fit) is a row with empty (NaN) numbers and a ``note`` saying why, never an exception, so one bad measure never
+stops a whole analysis. Input that is wrong in kind (a column that does not exist, an unknown level) raises
+``ValueError`` naming it.
+
+Within-participant comparisons work on participant-level condition means (:func:`participant_means`): each
+participant contributes one mean per condition, and only participants with both conditions of a comparison enter
+it (complete pairs; the others are counted in the ``note``).
+
+Methods and sources
+-------------------
+- Paired t-test on participant means: Student (1908), via ``scipy.stats.ttest_rel``; CI of the mean difference
+  from the t distribution with n - 1 degrees of freedom.
+- Wilcoxon signed-rank test on the same paired differences: Wilcoxon, F. (1945). Individual comparisons by ranking
+  methods. *Biometrics Bulletin*, 1(6), 80-83; via ``scipy.stats.wilcoxon`` (zero differences dropped, the
+  "wilcox" method; exact null distribution when n <= 50 without ties, else the normal approximation).
+- Cohen's d_z (mean of the differences over their standard deviation): Cohen, J. (1988). *Statistical power
+  analysis for the behavioral sciences* (2nd ed.), Erlbaum, p. 48; Lakens, D. (2013). Calculating and reporting
+  effect sizes to facilitate cumulative science. *Frontiers in Psychology*, 4, 863. Its CI inverts the noncentral t
+  distribution: Steiger, J. H., & Fouladi, R. T. (1997). Noncentrality interval estimation and the evaluation of
+  statistical models. In L. L. Harlow, S. A. Mulaik & J. H. Steiger (Eds.), *What if there were no significance
+  tests?* (pp. 221-257). Erlbaum; Cumming, G., & Finch, S. (2001). A primer on the understanding, use, and
+  calculation of confidence intervals that are based on central and noncentral distributions. *Educational and
+  Psychological Measurement*, 61(4), 532-574.
+- Linear mixed model with crossed random intercepts for participant and scenario call (stimulus): Baayen, R. H.,
+  Davidson, D. J., & Bates, D. M. (2008). Mixed-effects modeling with crossed random effects for subjects and items.
+  *Journal of Memory and Language*, 59(4), 390-412; fitted by REML with ``statsmodels`` ``MixedLM`` (Seabold, S., &
+  Perktold, J. (2010). Statsmodels: Econometric and statistical modeling with Python. *Proc. 9th Python in Science
+  Conference*, 92-96), crossed effects as variance components within one group, as statsmodels documents them.
+  Fixed-effect CIs are Wald intervals (normal quantiles).
+- Holm correction: Holm, S. (1979). A simple sequentially rejective multiple test procedure. *Scandinavian Journal
+  of Statistics*, 6(2), 65-70; via ``statsmodels.stats.multitest.multipletests(method="holm")``.
+- Signal detection: d' = z(H) - z(F) and criterion c = -(z(H) + z(F)) / 2 (Macmillan, N. A., & Creelman, C. D.
+  (2005). *Detection theory: A user's guide* (2nd ed.). Erlbaum), with the log-linear correction of Hautus, M. J.
+  (1995). Corrections for extreme proportions and their biasing effects on estimated values of d'. *Behavior
+  Research Methods, Instruments, & Computers*, 27(1), 46-51: 0.5 is added to the hit and false-alarm counts and 1
+  to the numbers of signal and noise trials before the rates enter z.
+- Cohen's kappa: Cohen, J. (1960). A coefficient of agreement for nominal scales. *Educational and Psychological
+  Measurement*, 20(1), 37-46; via ``statsmodels.stats.inter_rater.cohens_kappa`` (asymptotic CI).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, stats
+
+CONFIDENCE = 0.95
+"""Confidence level of every interval reported by this module."""
+
+
+def _require_columns(data: pd.DataFrame, columns: Sequence[str]) -> None:
+    missing = [c for c in columns if c not in data.columns]
+    if missing:
+        raise ValueError(f"column(s) {', '.join(missing)} not in the data (columns: {', '.join(map(str, data.columns))})")
+
+
+def participant_means(data: pd.DataFrame, dv: str, within: str, subject: str) -> pd.DataFrame:
+    """Mean of ``dv`` per participant and condition, over the rows where ``dv`` is not missing.
+
+    Parameters: ``data`` long table (one row per observation); ``dv`` numeric column; ``within`` condition column;
+    ``subject`` participant column.
+
+    Returns a DataFrame with columns ``subject``, ``within``, ``mean`` (float, unit of ``dv``) and ``n_obs`` (int,
+    observations averaged), one row per participant x condition that has at least one observation.
+    Raises ``ValueError`` when a column is missing.
+    """
+    _require_columns(data, [dv, within, subject])
+    d = data[[subject, within, dv]].copy()
+    d[dv] = pd.to_numeric(d[dv], errors="coerce").astype(float)
+    d = d.dropna()
+    grouped = d.groupby([subject, within], sort=True, observed=True)[dv]
+    out = grouped.agg(["mean", "size"]).reset_index().rename(columns={"size": "n_obs"})
+    out["n_obs"] = out["n_obs"].astype(int)
+    return out
+
+
+def paired_differences(
+    data: pd.DataFrame, dv: str, within: str, subject: str, level: str, reference: str
+) -> tuple[pd.Series, int, str]:
+    """Participant-level differences ``mean(level) - mean(reference)`` for participants with both conditions.
+
+    Returns ``(differences indexed by participant, observations in those participants' two conditions, note)``;
+    the note counts participants left out for lacking a condition ("" when none were).
+    """
+    means = participant_means(data, dv, within, subject)
+    wide = means.pivot(index=subject, columns=within, values="mean")
+    counts = means.pivot(index=subject, columns=within, values="n_obs")
+    if level not in wide.columns or reference not in wide.columns:
+        return pd.Series(dtype=float), 0, f"no observations of {level if level not in wide.columns else reference}"
+    both = wide[[level, reference]].dropna()
+    dropped = len(wide) - len(both)
+    note = f"{dropped} participant(s) without both {level} and {reference} left out" if dropped else ""
+    n_obs = int(counts.loc[both.index, [level, reference]].sum().sum())
+    return (both[level] - both[reference]).astype(float), n_obs, note
+
+
+def cohens_dz_ci(differences: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float, float]:
+    """Cohen's d_z of paired differences with its noncentral-t confidence interval.
+
+    d_z = mean(d) / sd(d) (sd with n - 1). The CI inverts the noncentral t distribution of t = d_z * sqrt(n) with
+    n - 1 degrees of freedom (Steiger & Fouladi 1997; Cumming & Finch 2001; see the module docstring): the bounds
+    are the noncentrality parameters whose distribution puts the observed t at the upper and lower
+    (1 - confidence) / 2 tails, divided by sqrt(n).
+
+    Returns ``(d_z, ci_low, ci_high)``; all NaN for fewer than 2 differences or zero variance.
+    """
+    d = np.asarray(differences, dtype=float)
+    d = d[~np.isnan(d)]
+    n = len(d)
+    if n < 2:
+        return math.nan, math.nan, math.nan
+    sd = float(np.std(d, ddof=1))
+    if sd == 0 or not math.isfinite(sd):
+        return math.nan, math.nan, math.nan
+    dz = float(np.mean(d)) / sd
+    df = n - 1
+    t_obs = dz * math.sqrt(n)
+    tail = (1 - confidence) / 2
+
+    def solve(target: float) -> float:
+        # nct.cdf(t_obs, df, ncp) falls monotonically in ncp. Step out from t_obs in growing steps until the
+        # target is bracketed (small steps first: scipy's nct.cdf returns NaN far out in the tails).
+        def f(ncp: float) -> float:
+            return float(stats.nct.cdf(t_obs, df, ncp)) - target
+
+        lo = hi = t_obs
+        step = 0.5
+        for _ in range(60):
+            f_lo, f_hi = f(lo), f(hi)
+            if math.isnan(f_lo) or math.isnan(f_hi):
+                return math.nan
+            if f_lo >= 0 >= f_hi:
+                return float(optimize.brentq(f, lo, hi, xtol=1e-12)) if f_lo != f_hi else lo
+            if f_lo < 0:
+                lo -= step
+            if f_hi > 0:
+                hi += step
+            step *= 1.5
+        return math.nan
+
+    low = solve(1 - tail) / math.sqrt(n)
+    high = solve(tail) / math.sqrt(n)
+    return dz, low, high
+
+
+PAIRED_COLUMNS = (
+    "level", "reference", "n_participants", "n_obs", "mean_diff", "ci_low", "ci_high", "t", "df", "p",
+    "d_z", "d_z_ci_low", "d_z_ci_high", "note",
+)
+
+
+def paired_t(
+    data: pd.DataFrame, dv: str, within: str, subject: str, level: str, reference: str,
+    confidence: float = CONFIDENCE,
+) -> pd.DataFrame:
+    """Paired t-test of participant-level means, ``level`` minus ``reference``, with Cohen's d_z.
+
+    Returns one row with columns: ``level``, ``reference``; ``n_participants`` (complete pairs); ``n_obs``
+    (observations averaged into those pairs); ``mean_diff`` (mean paired difference, unit of ``dv``) with its t CI
+    ``ci_low``/``ci_high``; ``t``, ``df`` (n - 1), ``p`` (two-sided); ``d_z`` with its noncentral-t CI
+    ``d_z_ci_low``/``d_z_ci_high`` (:func:`cohens_dz_ci`); ``note`` (why numbers are missing, who was left out).
+    Fewer than 2 pairs, or differences without variance, give NaN statistics and a note.
+    """
+    diffs, n_obs, note = paired_differences(data, dv, within, subject, level, reference)
+    n = len(diffs)
+    row = dict.fromkeys(PAIRED_COLUMNS, math.nan) | {
+        "level": level, "reference": reference, "n_participants": n, "n_obs": n_obs, "note": note,
+    }
+    if n >= 1:
+        row["mean_diff"] = float(diffs.mean())
+    notes = [note] if note else []
+    if n < 2:
+        notes.append(f"paired t needs at least 2 participants with both conditions, found {n}")
+    elif float(np.std(diffs, ddof=1)) == 0:
+        notes.append("all paired differences are equal: t and d_z undefined")
+    else:
+        res = stats.ttest_rel(diffs.to_numpy() + 0.0, np.zeros(n))
+        ci = res.confidence_interval(confidence)
+        dz, dz_lo, dz_hi = cohens_dz_ci(diffs.to_numpy(), confidence)
+        row |= {
+            "ci_low": float(ci.low), "ci_high": float(ci.high), "t": float(res.statistic), "df": float(res.df),
+            "p": float(res.pvalue), "d_z": dz, "d_z_ci_low": dz_lo, "d_z_ci_high": dz_hi,
+        }
+    row["note"] = "; ".join(notes)
+    return pd.DataFrame([row], columns=list(PAIRED_COLUMNS))
+
+
+WILCOXON_COLUMNS = ("level", "reference", "n_participants", "n_obs", "median_diff", "statistic", "p", "method", "note")
+
+
+def wilcoxon_paired(data: pd.DataFrame, dv: str, within: str, subject: str, level: str, reference: str) -> pd.DataFrame:
+    """Wilcoxon signed-rank test of participant-level means, ``level`` minus ``reference``.
+
+    Returns one row: ``level``, ``reference``, ``n_participants`` (complete pairs, zero differences included),
+    ``n_obs``, ``median_diff`` (median paired difference, unit of ``dv``), ``statistic`` (W, the smaller of the
+    positive and negative rank sums, zero differences dropped), ``p`` (two-sided), ``method`` (``exact`` or
+    ``approx``, as scipy chose it), ``note``. Fewer than 1 non-zero difference gives NaN and a note.
+    """
+    diffs, n_obs, note = paired_differences(data, dv, within, subject, level, reference)
+    row: dict[str, object] = dict.fromkeys(WILCOXON_COLUMNS, math.nan) | {
+        "level": level, "reference": reference, "n_participants": len(diffs), "n_obs": n_obs, "method": "",
+    }
+    notes = [note] if note else []
+    nonzero = diffs[diffs != 0]
+    if len(diffs):
+        row["median_diff"] = float(diffs.median())
+    if len(nonzero) < 1:
+        notes.append("Wilcoxon needs at least 1 non-zero paired difference")
+    else:
+        values = nonzero.to_numpy()
+        ties = len(np.unique(np.abs(values))) < len(values)
+        method = "exact" if len(values) <= 50 and not ties else "approx"
+        res = stats.wilcoxon(values, zero_method="wilcox", method=method)
+        row |= {"statistic": float(res.statistic), "p": float(res.pvalue), "method": method}
+        if len(nonzero) < len(diffs):
+            notes.append(f"{len(diffs) - len(nonzero)} zero difference(s) dropped (Wilcoxon's method)")
+    row["note"] = "; ".join(notes)
+    return pd.DataFrame([row], columns=list(WILCOXON_COLUMNS))
+
+
+MIXED_COLUMNS = (
+    "level", "reference", "n_participants", "n_items", "n_obs", "coef", "se", "ci_low", "ci_high", "z", "p",
+    "converged", "note",
+)
+
+
+def mixed_model(
+    data: pd.DataFrame,
+    dv: str,
+    within: str,
+    subject: str,
+    reference: str,
+    item: str | None = None,
+    log: bool = False,
+    confidence: float = CONFIDENCE,
+) -> pd.DataFrame:
+    """Linear mixed model ``dv ~ within`` (treatment coding against ``reference``) with a random intercept per
+    participant and, when ``item`` is given and has at least 2 values, a crossed random intercept per item.
+
+    Fitted by REML with statsmodels ``MixedLM``; crossed effects are variance components in a single group
+    (Baayen et al. 2008; see the module docstring). With ``log=True`` the model is fitted to ``ln(dv)``, rows with
+    ``dv <= 0`` are left out (counted in the note) and ``coef``/``ci`` are on the log scale (exponentiate for the
+    ratio level/reference).
+
+    Returns one row per non-reference level: ``level``, ``reference``, ``n_participants``, ``n_items`` (0 when no
+    item effect was fitted), ``n_obs`` (rows in the model), ``coef`` (fixed effect, unit of ``dv`` or log units),
+    ``se``, Wald ``ci_low``/``ci_high``, ``z``, ``p``, ``converged`` (False when the optimiser reported a problem or
+    the fit failed) and ``note`` (the warnings or error, the random-effect structure). Never raises for a fit that
+    fails; raises ``ValueError`` for a missing column.
+    """
+    _require_columns(data, [dv, within, subject] + ([item] if item else []))
+    cols = [dv, within, subject] + ([item] if item else [])
+    d = data[cols].copy()
+    d[dv] = pd.to_numeric(d[dv], errors="coerce").astype(float)
+    d = d.dropna()
+    notes: list[str] = []
+    if log:
+        positive = d[dv] > 0
+        if (~positive).any():
+            notes.append(f"{int((~positive).sum())} row(s) with {dv} <= 0 left out of the log model")
+        d = d[positive]
+        d[dv] = np.log(d[dv])
+    levels = sorted(str(v) for v in d[within].unique() if v != reference)
+    frame = pd.DataFrame({
+        "y": d[dv].to_numpy(dtype=float),
+        "cond": pd.Categorical(d[within].astype(str), categories=[reference] + levels),
+        "subj": d[subject].astype(str).to_numpy(),
+        "grp": np.zeros(len(d), dtype=int),
+    })
+    use_item = bool(item) and d[item].nunique() >= 2
+    if use_item:
+        frame["item"] = d[item].astype(str).to_numpy()
+    n_items = int(frame["item"].nunique()) if use_item else 0
+    rows = []
+    base = {"reference": reference, "n_participants": int(frame["subj"].nunique()), "n_items": n_items,
+            "n_obs": len(frame)}
+    if not levels or (frame["cond"] == reference).sum() == 0:
+        notes.append(f"needs observations of {reference} and at least one other level")
+        return _mixed_rows(levels or [], base, None, notes, confidence)
+    structure = "random intercepts: participant" + (" and scenario call (crossed)" if use_item else "")
+    if item and not use_item:
+        notes.append(f"fewer than 2 values of {item}: no item random effect")
+    import statsmodels.formula.api as smf
+    from statsmodels.tools.sm_exceptions import ConvergenceWarning
+
+    vc = {"participant": "0 + C(subj)"}
+    if use_item:
+        vc["item"] = "0 + C(item)"
+    result = None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            model = smf.mixedlm("y ~ C(cond)", frame, groups="grp", re_formula="0", vc_formula=vc)
+            result = model.fit(reml=True)
+        except (ValueError, np.linalg.LinAlgError, ZeroDivisionError) as exc:
+            notes.append(f"fit failed: {type(exc).__name__}: {exc}")
+    messages = []
+    for w in caught:
+        text = " ".join(str(w.message).split())
+        if text not in messages and (issubclass(w.category, (ConvergenceWarning, RuntimeWarning, UserWarning))):
+            messages.append(text)
+    notes += messages
+    notes.append(structure)
+    return _mixed_rows(levels, base, result, notes, confidence, warned=bool(messages))
+
+
+def _mixed_rows(levels, base, result, notes, confidence, warned: bool = False) -> pd.DataFrame:
+    rows = []
+    for level in levels:
+        row = dict.fromkeys(MIXED_COLUMNS, math.nan) | base | {"level": level, "converged": False}
+        if result is not None:
+            name = f"C(cond)[T.{level}]"
+            ci = result.conf_int(alpha=1 - confidence)
+            row |= {
+                "coef": float(result.fe_params[name]),
+                "se": float(result.bse_fe[name]),
+                "ci_low": float(ci.loc[name, 0]),
+                "ci_high": float(ci.loc[name, 1]),
+                "z": float(result.tvalues[name]),
+                "p": float(result.pvalues[name]),
+                "converged": bool(result.converged) and not warned,
+            }
+        row["note"] = "; ".join(notes)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=list(MIXED_COLUMNS))
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm-adjusted p values (Holm 1979) in the input order; NaN inputs stay NaN and are not counted as tests."""
+    from statsmodels.stats.multitest import multipletests
+
+    p = np.asarray(pvalues, dtype=float)
+    out = np.full(len(p), math.nan)
+    ok = ~np.isnan(p)
+    if ok.any():
+        out[ok] = multipletests(p[ok], method="holm")[1]
+    return out.tolist()
+
+
+SDT_COLUMNS = (
+    "subject", "n_signal", "n_noise", "hits", "false_alarms", "hit_rate", "false_alarm_rate",
+    "hit_rate_corrected", "false_alarm_rate_corrected", "dprime", "criterion",
+)
+
+
+def signal_detection(data: pd.DataFrame, signal: str, response: str, subject: str) -> pd.DataFrame:
+    """Hit and false-alarm rates, d' and criterion c per participant, with the log-linear correction.
+
+    ``signal`` is a boolean column (True: a signal trial, here a designed disagreement), ``response`` a boolean
+    column (True: the participant said "signal", here set the disagreement flag); rows where either is missing are
+    left out.
+
+    Returns one row per participant with columns ``subject``, ``n_signal``, ``n_noise`` (trial counts),
+    ``hits``, ``false_alarms`` (counts), ``hit_rate`` = hits / n_signal and ``false_alarm_rate`` =
+    false_alarms / n_noise (raw proportions; NaN without such trials), ``hit_rate_corrected`` =
+    (hits + 0.5) / (n_signal + 1) and ``false_alarm_rate_corrected`` = (false_alarms + 0.5) / (n_noise + 1)
+    (Hautus 1995), ``dprime`` = z(H) - z(F) and ``criterion`` = -(z(H) + z(F)) / 2 from the corrected rates
+    (Macmillan & Creelman 2005), NaN unless the participant had at least one signal and one noise trial.
+    """
+    _require_columns(data, [signal, response, subject])
+    d = data[[subject, signal, response]].dropna()
+    rows = []
+    for participant, g in d.groupby(subject, sort=True):
+        s = g[signal].astype(bool).to_numpy()
+        r = g[response].astype(bool).to_numpy()
+        n_signal, n_noise = int(s.sum()), int((~s).sum())
+        hits, fas = int((s & r).sum()), int((~s & r).sum())
+        h_corr = (hits + 0.5) / (n_signal + 1)
+        f_corr = (fas + 0.5) / (n_noise + 1)
+        usable = n_signal > 0 and n_noise > 0
+        zh, zf = stats.norm.ppf(h_corr), stats.norm.ppf(f_corr)
+        rows.append({
+            "subject": participant, "n_signal": n_signal, "n_noise": n_noise, "hits": hits, "false_alarms": fas,
+            "hit_rate": hits / n_signal if n_signal else math.nan,
+            "false_alarm_rate": fas / n_noise if n_noise else math.nan,
+            "hit_rate_corrected": h_corr, "false_alarm_rate_corrected": f_corr,
+            "dprime": float(zh - zf) if usable else math.nan,
+            "criterion": float(-(zh + zf) / 2) if usable else math.nan,
+        })
+    return pd.DataFrame(rows, columns=list(SDT_COLUMNS))
+
+
+def mean_ci(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple[int, float, float, float]:
+    """``(n, mean, ci_low, ci_high)`` of the non-missing ``values`` with a t interval (n - 1 df); the CI is NaN
+    for fewer than 2 values, the mean NaN for none."""
+    v = np.asarray(values, dtype=float)
+    v = v[~np.isnan(v)]
+    n = len(v)
+    if n == 0:
+        return 0, math.nan, math.nan, math.nan
+    mean = float(v.mean())
+    if n < 2:
+        return n, mean, math.nan, math.nan
+    half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * float(v.std(ddof=1)) / math.sqrt(n)
+    return n, mean, mean - half, mean + half
+
+
+KAPPA_COLUMNS = ("n_obs", "kappa", "se", "ci_low", "ci_high", "note")
+
+
+def cohens_kappa_table(table: pd.DataFrame, confidence: float = CONFIDENCE) -> pd.DataFrame:
+    """Cohen's kappa (Cohen 1960) of a square confusion table (rows: truth, columns: given, same categories in
+    the same order), with the asymptotic standard error from statsmodels and a Wald CI (kappa +- z * se).
+
+    Returns one row: ``n_obs`` (table total), ``kappa``, ``se``, ``ci_low``, ``ci_high``, ``note``. An empty table
+    or one whose chance agreement is 1 (a single category) gives NaN and a note. Raises ``ValueError`` when the
+    table is not square with matching labels.
+    """
+    if list(table.index) != list(table.columns):
+        raise ValueError(f"kappa needs a square table with the same categories on both axes, got rows "
+                         f"{list(table.index)} and columns {list(table.columns)}")
+    counts = table.to_numpy(dtype=float)
+    n = int(counts.sum())
+    row = dict.fromkeys(KAPPA_COLUMNS, math.nan) | {"n_obs": n, "note": ""}
+    if n == 0:
+        row["note"] = "no observations"
+    else:
+        expected = (counts.sum(1) * counts.sum(0)).sum() / n**2
+        if expected >= 1:
+            row["note"] = "a single category: chance agreement is 1, kappa undefined"
+        else:
+            from statsmodels.stats.inter_rater import cohens_kappa
+
+            res = cohens_kappa(counts)
+            # statsmodels fixes its own bounds at 95 %; the Wald bounds are rebuilt here for ``confidence``.
+            half = float(stats.norm.ppf(0.5 + confidence / 2)) * float(res.std_kappa)
+            row |= {"kappa": float(res.kappa), "se": float(res.std_kappa), "ci_low": float(res.kappa) - half,
+                    "ci_high": float(res.kappa) + half}
+    return pd.DataFrame([row], columns=list(KAPPA_COLUMNS))
