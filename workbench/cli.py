@@ -1,4 +1,4 @@
-"""The ``workbench`` command: demo, serve, run, caller, analyze, verify, bench.
+"""The ``workbench`` command: demo, serve, run, caller, analyze, simulate, verify, bench.
 
 Every sub-command explains itself with ``--help``. Exit codes: 0 success, 1 a check failed (verify) or the work
 failed, 2 bad usage or bad input (argparse's convention).
@@ -39,7 +39,10 @@ def _add_ingest_options(p: argparse.ArgumentParser, *, default_port: int = 8080)
     )
     p.add_argument("--no-console", action="store_true", help="start the ingest alone")
     p.add_argument("--public-url", default="", help="base URL phones use to reach the ingest, e.g. https://10.0.0.5:8080")
-    p.add_argument("--tls", action="store_true", help="serve HTTPS (needs --cert and --key)")
+    p.add_argument("--tls", action="store_true",
+                   help="serve HTTPS with --cert/--key, or without them with a self-signed lab certificate made in "
+                   "~/.cache/workbench112/tls (its SAN covers --host, --public-url's host, localhost, 127.0.0.1); "
+                   "prints how to trust it on phones")
     p.add_argument("--cert", type=Path, help="TLS certificate (PEM)")
     p.add_argument("--key", type=Path, help="TLS private key (PEM)")
     p.add_argument("--stun", action="append", default=[], metavar="URL", help="STUN server for --ice stun (repeatable)")
@@ -52,8 +55,12 @@ def _add_ingest_options(p: argparse.ArgumentParser, *, default_port: int = 8080)
 def _settings(args: argparse.Namespace):
     from workbench.ingest.settings import IngestSettings
 
+    cert, key = (args.cert, args.key) if args.tls else (None, None)
     if args.tls and not (args.cert and args.key):
-        raise SystemExit("workbench: --tls needs --cert FILE and --key FILE (PEM)")
+        if args.cert or args.key:
+            raise SystemExit("workbench: --tls takes both --cert FILE and --key FILE (PEM), or neither for a "
+                             "self-signed lab certificate")
+        cert, key = _lab_certificate(args)
     return IngestSettings(
         host=args.host,
         port=args.port,
@@ -65,9 +72,23 @@ def _settings(args: argparse.Namespace):
         turn_user=args.turn_user,
         turn_password=args.turn_password,
         upload_limit_bytes=int(args.upload_limit_mb * 1024 * 1024),
-        tls_cert=args.cert if args.tls else None,
-        tls_key=args.key if args.tls else None,
+        tls_cert=cert,
+        tls_key=key,
     )
+
+
+def _lab_certificate(args: argparse.Namespace) -> tuple[Path, Path]:
+    """Make or reuse the self-signed lab certificate for ``--tls`` without ``--cert``/``--key`` and print how to
+    trust it on phones (:mod:`workbench.ingest.tls`)."""
+    from urllib.parse import urlsplit
+
+    from workbench.ingest.tls import default_tls_dir, ensure_lab_certificate, lab_names, trust_instructions
+
+    public_host = urlsplit(args.public_url).hostname or ""
+    lab = ensure_lab_certificate(default_tls_dir(), lab_names(args.host, *([public_host] if public_host else [])))
+    base_url = args.public_url.rstrip("/") or f"https://{args.host}:{args.port}"
+    print(trust_instructions(lab, base_url), flush=True)
+    return lab.cert, lab.key
 
 
 def _stop_on_signals(stop: asyncio.Event) -> None:
@@ -231,6 +252,34 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from workbench.simulate import EffectsError, load_effects, simulate
+    from workbench.store.recordings import RecordingsError
+    from workbench.store.scenarios import ScenarioError, load_scenario
+
+    try:
+        scenario = load_scenario(args.scenario)
+        effects = load_effects(args.effects)
+    except (ScenarioError, EffectsError) as exc:
+        print(f"workbench simulate: invalid input:\n{exc}", file=sys.stderr)
+        return 2
+    try:
+        paths = simulate(
+            scenario,
+            args.scenario.read_bytes(),
+            effects,
+            participants=args.participants,
+            seed=args.seed,
+            out=args.out,
+            calls_per_block=args.calls_per_block,
+        )
+    except (ValueError, RecordingsError) as exc:
+        print(f"workbench simulate: {exc}", file=sys.stderr)
+        return 2
+    print(f"{len(paths)} simulated session(s) of scenario {scenario.id!r} -> {args.out}")
+    return 0
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     from workbench.store.recordings import verify_session
 
@@ -341,6 +390,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("recordings", type=Path)
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(func=cmd_analyze)
+
+    p = sub.add_parser("simulate", help="synthetic participants with known effects (complete session folders)",
+                       description="Writes one session folder per synthetic participant under --out, as if N "
+                       "dispatchers had worked SCENARIO, with the true effects, baselines and spread of the --effects "
+                       "TOML file (example: experiments/effects/example.toml; the model is documented in "
+                       "workbench/simulate/simulator.py). Block order is counterbalanced (Latin square from --seed); "
+                       "the same arguments give the same folders. Analyse them with `workbench analyze`.")
+    p.add_argument("--participants", type=int, required=True, metavar="N", help="number of synthetic participants")
+    p.add_argument("--scenario", type=Path, required=True, metavar="S", help="scenario TOML file")
+    p.add_argument("--effects", type=Path, required=True, metavar="FILE", help="effects TOML file")
+    p.add_argument("--seed", type=int, default=0, metavar="K", help="seed of every random choice (default 0)")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="recordings folder to write the sessions to")
+    p.add_argument("--calls-per-block", type=int, metavar="M",
+                   help="work M calls per block, repeating the block's scenario calls in turn (default: each once)")
+    p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("verify", help="check a session folder against its manifest and event schema",
                        description="Checks session.json, every line of events.jsonl (schema, gapless seq) and every "
