@@ -638,6 +638,19 @@ async def caller_event(request: web.Request) -> web.Response:
     return _json({"seq": event.seq}, status=201)
 
 
+async def lab_certificate(request: web.Request) -> web.Response:
+    """``GET /lab-cert.crt``: the server's own TLS certificate (public, PEM) for phones to install and trust
+    (:mod:`workbench.ingest.tls`); 404 when the ingest does not serve HTTPS."""
+    cert = _ingest(request).settings.tls_cert
+    if not cert:
+        raise ApiError(404, "this ingest serves plain HTTP and has no certificate; start it with --tls")
+    return web.Response(
+        body=Path(cert).read_bytes(),
+        content_type="application/x-x509-ca-cert",
+        headers={"Content-Disposition": 'attachment; filename="workbench-lab.crt"'},
+    )
+
+
 async def call_qr(request: web.Request) -> web.Response:
     """``GET /api/calls/{call_id}/qr.svg``: the call's caller link as a QR code (SVG), for the dispatcher to show
     to a caller who has the lab phone in hand. 410 once the call has ended (the link no longer works)."""
@@ -709,7 +722,7 @@ def create_app(settings: IngestSettings, *, recordings: Recordings, clock: Clock
     ``POST /api/sessions/{sid}/control``; ``POST /api/calls``; ``GET /api/calls/{call_id}``;
     ``GET /api/calls/{call_id}/photos/{photo_id}``; ``GET /api/calls/{call_id}/frame.jpg``;
     ``GET /api/calls/{call_id}/viewer`` (HTML) and ``GET /api/calls/{call_id}/live`` (WebSocket of JPEGs);
-    ``GET /api/calls/{call_id}/qr.svg`` (the caller link as a QR code);
+    ``GET /api/calls/{call_id}/qr.svg`` (the caller link as a QR code); ``GET /lab-cert.crt`` (the TLS certificate);
     the caller link ``GET /c/{token}`` (HTML) with ``POST /c/{token}/offer``, ``/photos``, ``/hangup`` and
     ``/events`` (the page's own events, :data:`CALLER_EVENT_TYPES`).
 
@@ -745,5 +758,6 @@ def create_app(settings: IngestSettings, *, recordings: Recordings, clock: Clock
     r.add_post("/c/{token}/hangup", hangup)
     r.add_post("/c/{token}/events", caller_event)
     r.add_get("/api/calls/{call_id}/qr.svg", call_qr)
+    r.add_get("/lab-cert.crt", lab_certificate)
     r.add_static("/static", STATIC_DIR, show_index=False)
     return app
