@@ -1,4 +1,4 @@
-"""The ``workbench`` command: demo, serve, run, caller, analyze, verify, bench.
+"""The ``workbench`` command: demo, serve, run, caller, analyze, simulate, verify, bench.
 
 Every sub-command explains itself with ``--help``. Exit codes: 0 success, 1 a check failed (verify) or the work
 failed, 2 bad usage or bad input (argparse's convention).
@@ -252,6 +252,34 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from workbench.simulate import EffectsError, load_effects, simulate
+    from workbench.store.recordings import RecordingsError
+    from workbench.store.scenarios import ScenarioError, load_scenario
+
+    try:
+        scenario = load_scenario(args.scenario)
+        effects = load_effects(args.effects)
+    except (ScenarioError, EffectsError) as exc:
+        print(f"workbench simulate: invalid input:\n{exc}", file=sys.stderr)
+        return 2
+    try:
+        paths = simulate(
+            scenario,
+            args.scenario.read_bytes(),
+            effects,
+            participants=args.participants,
+            seed=args.seed,
+            out=args.out,
+            calls_per_block=args.calls_per_block,
+        )
+    except (ValueError, RecordingsError) as exc:
+        print(f"workbench simulate: {exc}", file=sys.stderr)
+        return 2
+    print(f"{len(paths)} simulated session(s) of scenario {scenario.id!r} -> {args.out}")
+    return 0
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     from workbench.store.recordings import verify_session
 
@@ -362,6 +390,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("recordings", type=Path)
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(func=cmd_analyze)
+
+    p = sub.add_parser("simulate", help="synthetic participants with known effects (complete session folders)",
+                       description="Writes one session folder per synthetic participant under --out, as if N "
+                       "dispatchers had worked SCENARIO, with the true effects, baselines and spread of the --effects "
+                       "TOML file (example: experiments/effects/example.toml; the model is documented in "
+                       "workbench/simulate/simulator.py). Block order is counterbalanced (Latin square from --seed); "
+                       "the same arguments give the same folders. Analyse them with `workbench analyze`.")
+    p.add_argument("--participants", type=int, required=True, metavar="N", help="number of synthetic participants")
+    p.add_argument("--scenario", type=Path, required=True, metavar="S", help="scenario TOML file")
+    p.add_argument("--effects", type=Path, required=True, metavar="FILE", help="effects TOML file")
+    p.add_argument("--seed", type=int, default=0, metavar="K", help="seed of every random choice (default 0)")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="recordings folder to write the sessions to")
+    p.add_argument("--calls-per-block", type=int, metavar="M",
+                   help="work M calls per block, repeating the block's scenario calls in turn (default: each once)")
+    p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("verify", help="check a session folder against its manifest and event schema",
                        description="Checks session.json, every line of events.jsonl (schema, gapless seq) and every "
