@@ -712,6 +712,37 @@ async def upload_photos(request: web.Request) -> web.Response:
     return _json({"photos": results}, status=201)
 
 
+# --- maps (issue 10): thin handlers, the drawing is workbench/maps.py ----------------------------------------------
+
+
+def _svg(text: str) -> web.Response:
+    return web.Response(text=text, content_type="image/svg+xml", headers={"Cache-Control": "no-store"})
+
+
+async def session_map(request: web.Request) -> web.Response:
+    from workbench import maps
+
+    ingest = _ingest(request)
+    sid = request.match_info["sid"]
+    folder = ingest.sessions.get(sid)
+    try:
+        return _svg(maps.session_map_svg(ingest.sessions.events(sid), folder.path, request.query))
+    except ValueError as exc:
+        raise ApiError(400, str(exc)) from None
+
+
+async def heat_map(request: web.Request) -> web.Response:
+    from workbench import maps
+
+    ingest = _ingest(request)
+    ids = [s for s in request.query.get("sessions", "").split(",") if s] or ingest.recordings.session_ids()
+    sessions = [(ingest.sessions.events(sid), ingest.sessions.get(sid).path) for sid in ids]
+    try:
+        return _svg(maps.sessions_heat_map_svg(sessions, request.query))
+    except ValueError as exc:
+        raise ApiError(400, str(exc)) from None
+
+
 # --- the factory -------------------------------------------------------------------------------------------------
 
 
@@ -759,5 +790,7 @@ def create_app(settings: IngestSettings, *, recordings: Recordings, clock: Clock
     r.add_post("/c/{token}/events", caller_event)
     r.add_get("/api/calls/{call_id}/qr.svg", call_qr)
     r.add_get("/lab-cert.crt", lab_certificate)
+    r.add_get("/api/sessions/{sid}/map.svg", session_map)  # ?open=1&width=&height= (issue 10)
+    r.add_get("/api/map/heat.svg", heat_map)  # ?sessions=a,b (default: every session)
     r.add_static("/static", STATIC_DIR, show_index=False)
     return app
