@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
 import inspect
 import json
 import types
@@ -781,6 +782,18 @@ def payload_class(event_type: str) -> type[Payload]:
     raise EventValidationError(f"unknown event type {event_type!r}; known types: {known}")
 
 
+@functools.cache
+def _field_types(cls: type[Payload]) -> tuple[tuple[str, Any], ...]:
+    """``(name, resolved type)`` of each field of a payload class, in declaration order.
+
+    Memoised per class (classes are immutable declarations, so the memo changes no result): resolving the string
+    annotations with ``typing.get_type_hints`` costs about 0.2 ms per call and was 85% of the time spent reading a
+    log (every append and every line read validates its payload here).
+    """
+    hints = typing.get_type_hints(cls)
+    return tuple((f.name, hints[f.name]) for f in dataclasses.fields(cls))
+
+
 def payload_from_dict(event_type: str, data: Any) -> Payload:
     """Build and validate the payload of ``event_type`` from a JSON object.
 
@@ -790,8 +803,8 @@ def payload_from_dict(event_type: str, data: Any) -> Payload:
     cls = payload_class(event_type)
     if not isinstance(data, dict):
         raise EventValidationError(f"{event_type}: data must be a JSON object, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
+    fields = _field_types(cls)
+    names = [name for name, _ in fields]
     missing = [n for n in names if n not in data]
     extra = [k for k in data if k not in names]
     if missing or extra:
@@ -802,8 +815,8 @@ def payload_from_dict(event_type: str, data: Any) -> Payload:
             parts.append(f"unexpected field(s) {', '.join(sorted(extra))}")
         raise EventValidationError(f"{event_type}: {'; '.join(parts)} (expected fields: {', '.join(names)})")
     values = {}
-    for name in names:
-        values[name] = _coerce(f"{event_type}.{name}", data[name], hints[name])
+    for name, hint in fields:
+        values[name] = _coerce(f"{event_type}.{name}", data[name], hint)
     payload = cls(**values)
     payload.check()
     return payload
