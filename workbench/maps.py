@@ -225,7 +225,11 @@ def live_map_svg(
     parts = _svg_open(width, height, title)
     parts.append(f'<text x="12" y="20" font-size="14" font-weight="600" fill="#222">{html.escape(title)}</text>')
     order = sorted(range(len(points)), key=lambda i: points[i].is_open)  # open reports drawn last (on top)
-    placed: list[tuple[float, float]] = []
+    placed: list[tuple[float, float, float, float]] = [(0, 0, width, 50), (0, height - 30, width, height)]
+    for i in order:  # every point's own disc is taken before any label is placed
+        placed.append((px[i] - 9, py[i] - 9, px[i] + 9, py[i] + 9))
+    labels = {i: _short(points[i].label) for i in order}
+    spots = {i: _place_label(px[i], py[i], len(labels[i]), placed, width, height) for i in reversed(order)}
     for i in order:
         p = points[i]
         colour = URGENCY_COLOURS.get(p.urgency, URGENCY_COLOURS[""])
@@ -241,17 +245,39 @@ def live_map_svg(
         else:
             parts.append(f'<circle cx="{px[i]:.1f}" cy="{py[i]:.1f}" r="6" fill="#fff" stroke="{colour}" '
                          'stroke-width="2.5"/>')
-        # Labels go right of the point, or left of it in the right third of the map; co-located points stack.
-        right_side = px[i] < width * 0.66
-        dy = 14 * sum(1 for k in placed if abs(k[0] - px[i]) < 10 and abs(k[1] - py[i]) < 10)
-        placed.append((px[i], py[i]))
-        tx, anchor = (px[i] + 11, "start") if right_side else (px[i] - 11, "end")
-        parts.append(f'<text x="{tx:.1f}" y="{py[i] + 4 + dy:.1f}" text-anchor="{anchor}" '
-                     f'fill="#222" stroke="#f7f7f4" stroke-width="3" paint-order="stroke">'
-                     f"{html.escape(_short(p.label))}</text></g>")
+        label, spot = labels[i], spots[i]  # open reports chose their label spots first
+        if spot is not None:  # no free spot: the point keeps its tooltip but gets no text
+            tx, ty, anchor = spot
+            parts.append(f'<text x="{tx:.1f}" y="{ty:.1f}" text-anchor="{anchor}" fill="#222" stroke="#f7f7f4" '
+                         f'stroke-width="3" paint-order="stroke">{html.escape(label)}</text>')
+        parts.append("</g>")
     parts += _legend(width, open_count=sum(p.is_open for p in points), total=len(points))
     parts += _scale_bar(frame)
     return "\n".join(parts + ["</svg>"]) + "\n"
+
+
+_CHAR_PX = 7.2
+"""Approximate width of one label character at font-size 12, px (for label placement only)."""
+
+
+def _place_label(
+    x: float, y: float, chars: int, placed: list[tuple[float, float, float, float]], width: int, height: int
+) -> tuple[float, float, str] | None:
+    """A free spot for a label of ``chars`` characters beside the point at (``x``, ``y``) px: right, left, then
+    above or below on either side; the first whose box stays on the canvas and overlaps no box in ``placed``
+    (which it joins). Returns (text x, baseline y, text-anchor) or None."""
+    w, h = chars * _CHAR_PX, 14.0
+    for dx, dy, anchor in ((11, 4, "start"), (-11, 4, "end"), (8, -12, "start"), (-8, -12, "end"),
+                           (8, 24, "start"), (-8, 24, "end")):
+        tx, ty = x + dx, y + dy
+        box = (tx if anchor == "start" else tx - w, ty - 11, tx + w if anchor == "start" else tx, ty - 11 + h)
+        if box[0] < 2 or box[2] > width - 2 or box[1] < 0 or box[3] > height:
+            continue
+        if any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed):
+            continue
+        placed.append(box)
+        return tx, ty, anchor
+    return None
 
 
 def _short(text: str, limit: int = 36) -> str:
@@ -262,7 +288,7 @@ def _legend(width: int, *, open_count: int, total: int) -> list[str]:
     """One line under the title, outside the plot box: the urgency colours and the open/total count."""
     rows = [("spoed", "spoed (1)"), ("nu", "nu (2)"), ("later", "later (3)"), ("", "not classified")]
     parts = ['<g class="legend">', f'<text x="{width - 16}" y="20" text-anchor="end" fill="#222">'
-             f"{open_count} open / {total} reports</text>"]
+             f"{open_count} open / {total} report{'' if total == 1 else 's'}</text>"]
     x = 16
     for key, label in rows:
         parts.append(f'<circle cx="{x + 5}" cy="40" r="5" fill="{URGENCY_COLOURS[key]}"/>'
