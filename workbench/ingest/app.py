@@ -413,17 +413,41 @@ async def post_event(request: web.Request) -> web.Response:
 
 
 async def control(request: web.Request) -> web.Response:
+    """Steer a session: ``end`` and ``abort`` (checkpoint ``now``, the default) write ``session.ended``; ``start``,
+    ``pause``, ``resume``, ``abort`` at checkpoint ``call``/``block`` and ``inject`` (``scenario_call_id``; for an
+    ad-hoc call also ``caller_label`` and ``utterances``) write ``session.control``, which the runner obeys."""
     ingest = _ingest(request)
     sid = request.match_info["sid"]
     ingest.sessions.get(sid)
     body = await _json_body(request)
     action = body.get("action")
     reasons = {"end": "completed", "abort": "aborted"}
-    if action not in reasons:
-        raise ApiError(400, f'"action" must be one of {", ".join(reasons)}, got {action!r}')
+    actions = ["end", *ev.CONTROL_ACTIONS]
+    if action not in actions:
+        raise ApiError(400, f'"action" must be one of {", ".join(actions)}, got {action!r}')
+    checkpoint = _opt_str(body, "checkpoint")
+    if action == "abort" and checkpoint not in ("", *ev.ABORT_CHECKPOINTS):
+        raise ApiError(400, f'"checkpoint" must be one of {", ".join(ev.ABORT_CHECKPOINTS)}, got {checkpoint!r}')
     if ingest.sessions.is_ended(sid):
         raise ApiError(409, f"session {sid!r} has ended already")
-    event = ingest.sessions.append(sid, "ingest", ev.SessionEnded(reasons[action]))
+    if action == "end" or (action == "abort" and checkpoint in ("", "now")):
+        event = ingest.sessions.append(sid, "ingest", ev.SessionEnded(reasons[action]))
+        return _json({"event": event.to_dict()})
+    lines = body.get("utterances", [])
+    if not isinstance(lines, list) or not all(isinstance(x, str) for x in lines):
+        raise ApiError(400, '"utterances" must be a list of strings (the ad-hoc caller\'s lines)')
+    try:
+        payload = ev.SessionControl(
+            action=action,
+            checkpoint=checkpoint if action == "abort" else "",
+            scenario_call_id=_opt_str(body, "scenario_call_id") if action == "inject" else "",
+            caller_label=_opt_str(body, "caller_label") if action == "inject" else "",
+            utterances=list(lines) if action == "inject" else [],
+        )
+        payload.check()
+    except ev.EventValidationError as exc:
+        raise ApiError(400, f"invalid control: {exc}") from None
+    event = ingest.sessions.append(sid, "ingest", payload)
     return _json({"event": event.to_dict()})
 
 

@@ -3,20 +3,31 @@
 It GETs the caller URL (which binds the link to its cookie jar), offers live video and/or audio read from files,
 and uploads photos through the same multipart endpoint the caller page uses. Used by ``workbench caller`` and by
 the scenario runner (one ``workbench caller`` process per call, so media encoding spreads over the cores).
+
+The study's manipulations (:class:`CallerManipulation`) are applied here, to what the caller sends: live video that
+never starts (no offer, or a video track without frames), that drops at a time, reduced resolution and frame rate
+(:class:`ManipulatedVideoTrack` wraps the player's track), and degraded images (blur, dark, partial view) applied
+to photos before upload (:func:`degrade_image_bytes`) and/or to every video frame. Times run on a
+:class:`PausableClock`, so a paused session also holds the caller's photo and drop times.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fractions
+import io
 import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import aiohttp
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaPlayer
+from aiortc.mediastreams import MediaStreamError
+from av import VideoFrame
+from PIL import Image, ImageEnhance, ImageFilter, ImageOps
 
 from workbench.ice import rtc_configuration
 
@@ -25,6 +36,178 @@ log = logging.getLogger(__name__)
 
 class CallerError(RuntimeError):
     """The ingest refused the caller (bad link, refused offer or photo) or the connection did not come up."""
+
+
+class PausableClock:
+    """Seconds since :meth:`start` (or creation) minus the time spent paused; :meth:`sleep_until` waits for a clock
+    time and keeps waiting while paused. Poll step ``step_s`` (s) bounds how late a wake-up can be."""
+
+    def __init__(self, step_s: float = 0.02) -> None:
+        self._t0 = time.monotonic()
+        self._paused_at: float | None = None
+        self._paused_total = 0.0
+        self._step_s = step_s
+
+    def start(self) -> None:
+        """Restart at 0 (a pause already requested stays in force)."""
+        self._t0, self._paused_total = time.monotonic(), 0.0
+        if self._paused_at is not None:
+            self._paused_at = self._t0
+
+    @property
+    def paused(self) -> bool:
+        return self._paused_at is not None
+
+    def pause(self) -> None:
+        """Stop the clock (no-op when paused)."""
+        if self._paused_at is None:
+            self._paused_at = time.monotonic()
+
+    def resume(self) -> None:
+        """Let the clock run again (no-op when running)."""
+        if self._paused_at is not None:
+            self._paused_total += time.monotonic() - self._paused_at
+            self._paused_at = None
+
+    def now(self) -> float:
+        """Clock time, s."""
+        end = self._paused_at if self._paused_at is not None else time.monotonic()
+        return end - self._t0 - self._paused_total
+
+    async def sleep_until(self, t_s: float) -> None:
+        """Return once :meth:`now` >= ``t_s`` and the clock is running."""
+        while True:
+            remaining = t_s - self.now()
+            if remaining <= 0 and not self.paused:
+                return
+            await asyncio.sleep(self._step_s if self.paused else max(0.0, min(remaining, 0.25)))
+
+
+@dataclass(frozen=True)
+class CallerManipulation:
+    """What this caller sends differently (see ``workbench.domain.scenario.Manipulation``; same meanings).
+
+    ``video_start``: ``ok``, ``no_offer``, ``no_frames``; ``video_drop_at_s``: clock time the video track ends;
+    ``video_scale`` (0-1], ``video_fps`` (0 = source); ``blur_px``, ``brightness`` (0-1], ``visible`` (0-1];
+    ``degrade_photos``/``degrade_video``: where the image degradations apply.
+    """
+
+    video_start: str = "ok"
+    video_drop_at_s: float | None = None
+    video_scale: float = 1.0
+    video_fps: float = 0.0
+    blur_px: float = 0.0
+    brightness: float = 1.0
+    visible: float = 1.0
+    degrade_photos: bool = True
+    degrade_video: bool = True
+
+    def __post_init__(self) -> None:
+        if self.video_start not in ("ok", "no_offer", "no_frames"):
+            raise ValueError(f"video_start must be ok, no_offer or no_frames, got {self.video_start!r}")
+        for name in ("video_scale", "brightness", "visible"):
+            if not 0 < getattr(self, name) <= 1:
+                raise ValueError(f"{name} must be in (0, 1], got {getattr(self, name)!r}")
+        if self.video_fps < 0 or self.blur_px < 0:
+            raise ValueError("video_fps and blur_px must be >= 0")
+
+    @property
+    def degrades(self) -> bool:
+        return self.blur_px > 0 or self.brightness < 1 or self.visible < 1
+
+    @property
+    def touches_video(self) -> bool:
+        """True when the video track needs wrapping."""
+        return (
+            self.video_drop_at_s is not None
+            or self.video_scale < 1
+            or self.video_fps > 0
+            or (self.degrade_video and self.degrades)
+        )
+
+
+def degrade_image(image: Image.Image, m: CallerManipulation) -> Image.Image:
+    """``image`` (RGB) blurred by ``m.blur_px`` (Gaussian radius, px), scaled in brightness by ``m.brightness`` and
+    black outside the centred ``m.visible`` share of width and height. Returns a new RGB image, same size."""
+    out = image.convert("RGB")
+    if m.blur_px > 0:
+        out = out.filter(ImageFilter.GaussianBlur(m.blur_px))
+    if m.brightness < 1:
+        out = ImageEnhance.Brightness(out).enhance(m.brightness)
+    if m.visible < 1:
+        w, h = out.size
+        vw, vh = max(1, round(w * m.visible)), max(1, round(h * m.visible))
+        left, top = (w - vw) // 2, (h - vh) // 2
+        window = out.crop((left, top, left + vw, top + vh))
+        out = Image.new("RGB", (w, h))
+        out.paste(window, (left, top))
+    return out
+
+
+def degrade_image_bytes(data: bytes, m: CallerManipulation) -> bytes:
+    """A photo file's bytes degraded by :func:`degrade_image` (upright first, EXIF orientation applied), as JPEG
+    (quality 92). Raises ``PIL.UnidentifiedImageError`` for bytes that are not an image PIL reads."""
+    with Image.open(io.BytesIO(data)) as img:
+        upright = ImageOps.exif_transpose(img)
+        out = degrade_image(upright, m)
+    buf = io.BytesIO()
+    out.save(buf, format="JPEG", quality=92)
+    return buf.getvalue()
+
+
+class ManipulatedVideoTrack(MediaStreamTrack):
+    """A video track that passes ``source``'s frames through the manipulation: never a frame (``no_frames``), none
+    after ``video_drop_at_s`` on ``clock`` (the track ends), at most ``video_fps`` frames per second (others
+    dropped), scaled by ``video_scale`` (even sizes) and degraded (when ``degrade_video``). ``frames_sent`` and
+    ``frames_dropped`` count what it did."""
+
+    kind = "video"
+
+    def __init__(self, source: MediaStreamTrack, m: CallerManipulation, clock: PausableClock) -> None:
+        super().__init__()
+        self._source = source
+        self._m = m
+        self._clock = clock
+        self._stopped = asyncio.Event()
+        self._last_sent: float | None = None
+        self.frames_sent = 0
+        self.frames_dropped = 0
+
+    async def recv(self) -> Any:
+        if self._m.video_start == "no_frames":
+            await self._stopped.wait()
+            raise MediaStreamError
+        while True:
+            if self._m.video_drop_at_s is not None and self._clock.now() >= self._m.video_drop_at_s:
+                self.stop()
+                raise MediaStreamError
+            frame = await self._source.recv()
+            now = time.monotonic()
+            if self._m.video_fps > 0 and self._last_sent is not None and now - self._last_sent < 1 / self._m.video_fps - 0.005:
+                self.frames_dropped += 1
+                continue
+            self._last_sent = now
+            self.frames_sent += 1
+            return self._transform(frame)
+
+    def _transform(self, frame: VideoFrame) -> VideoFrame:
+        m = self._m
+        out = frame
+        if m.video_scale < 1:
+            w = max(2, int(frame.width * m.video_scale) // 2 * 2)
+            h = max(2, int(frame.height * m.video_scale) // 2 * 2)
+            out = out.reformat(width=w, height=h)
+        if m.degrade_video and m.degrades:
+            out = VideoFrame.from_image(degrade_image(out.to_image(), m))
+        if out is not frame:
+            out.pts = frame.pts
+            out.time_base = frame.time_base or fractions.Fraction(1, 90000)
+        return out
+
+    def stop(self) -> None:
+        super().stop()
+        self._stopped.set()
+        self._source.stop()
 
 
 @dataclass(frozen=True)
@@ -52,8 +235,19 @@ class SimulatedCaller:
     ``ice_mode`` as in ``workbench.ice.rtc_configuration``; ``loopback`` for a caller on the same machine.
     """
 
-    def __init__(self, caller_url: str, *, ice_mode: str = "loopback", connect_timeout_s: float = 20.0) -> None:
+    def __init__(
+        self,
+        caller_url: str,
+        *,
+        ice_mode: str = "loopback",
+        connect_timeout_s: float = 20.0,
+        manipulation: CallerManipulation | None = None,
+        clock: PausableClock | None = None,
+    ) -> None:
         self.caller_url = caller_url.rstrip("/")
+        self.manipulation = manipulation or CallerManipulation()
+        self.clock = clock or PausableClock()
+        self.video_track: ManipulatedVideoTrack | None = None
         self.report = CallerReport()
         self._ice_mode = ice_mode
         self._connect_timeout_s = connect_timeout_s
@@ -105,7 +299,11 @@ class SimulatedCaller:
             self._players.append(player)
             if player.video is None:
                 raise CallerError(f"{video} has no video stream")
-            pc.addTrack(player.video)
+            track = player.video
+            m = self.manipulation
+            if m.touches_video or m.video_start == "no_frames":
+                track = self.video_track = ManipulatedVideoTrack(player.video, m, self.clock)
+            pc.addTrack(track)
             self.report.video_sent = True
             if audio is None and player.audio is not None:
                 pc.addTrack(player.audio)
@@ -136,8 +334,13 @@ class SimulatedCaller:
         """Upload one photo (multipart field ``photo``); returns the ingest's JSON answer. Raises CallerError."""
         if self._http is None:
             raise CallerError("open() the link before sending photos")
+        data = path.read_bytes()
+        name = path.name
+        if self.manipulation.degrade_photos and self.manipulation.degrades:
+            data = await asyncio.to_thread(degrade_image_bytes, data, self.manipulation)
+            name = f"{path.stem}-degraded.jpg"
         form = aiohttp.FormData()
-        form.add_field("photo", path.read_bytes(), filename=path.name, content_type="application/octet-stream")
+        form.add_field("photo", data, filename=name, content_type="application/octet-stream")
         async with self._http.post(f"{self.caller_url}/photos", data=form) as resp:
             body = await resp.json(content_type=None)
             if resp.status not in (200, 201):
@@ -153,6 +356,9 @@ class SimulatedCaller:
             self._http = None
 
     async def _close_pc(self) -> None:
+        if self.video_track is not None:
+            self.video_track.stop()
+            self.video_track = None
         for player in self._players:
             for track in (player.audio, player.video):
                 if track is not None:
@@ -174,27 +380,36 @@ async def stream_call(
     duration_s: float | None = None,
     ice_mode: str = "loopback",
     stop: asyncio.Event | None = None,
+    manipulation: CallerManipulation | None = None,
+    clock: PausableClock | None = None,
 ) -> CallerReport:
     """Play one caller: open the link, start media ``video_at_s`` s after opening, upload ``photos`` at their
     times, and hang up after ``duration_s`` s or when ``stop`` is set (whichever first; forever when neither).
 
-    Raises :class:`CallerError` when the ingest refuses the link, the offer or a photo.
+    Photo, media-start and video-drop times run on ``clock`` (paused by whoever holds it; started at the link's
+    opening). ``manipulation`` changes what is sent (see :class:`CallerManipulation`); with ``no_offer`` no live
+    media is offered at all. Raises :class:`CallerError` when the ingest refuses the link, the offer or a photo.
     """
     stop = stop or asyncio.Event()
-    caller = SimulatedCaller(caller_url, ice_mode=ice_mode)
+    clock = clock or PausableClock()
+    m = manipulation or CallerManipulation()
+    caller = SimulatedCaller(caller_url, ice_mode=ice_mode, manipulation=m, clock=clock)
     await caller.open()
     try:
-        t0 = time.monotonic()
+        clock.start()
 
         async def photos_at_their_times() -> None:
             for photo in sorted(photos, key=lambda p: p.at_s):
-                await asyncio.sleep(max(0.0, photo.at_s - (time.monotonic() - t0)))
+                await clock.sleep_until(photo.at_s)
                 await caller.send_photo(photo.path)
 
         async def media_at_its_time() -> None:
             if video is None and audio is None:
                 return
-            await asyncio.sleep(video_at_s)
+            if m.video_start == "no_offer":
+                log.info("manipulation: live media never offered (video_start no_offer)")
+                return
+            await clock.sleep_until(video_at_s)
             await caller.start_media(video, audio)
 
         work = asyncio.ensure_future(asyncio.gather(photos_at_their_times(), media_at_its_time()))
@@ -213,3 +428,115 @@ async def stream_call(
     finally:
         await caller.hang_up()
     return caller.report
+
+
+# --- command line (the runner starts one such process per call) ------------------------------------------------------
+
+
+def build_parser() -> "argparse.ArgumentParser":
+    """Options of ``python -m workbench.runner.caller``: those of ``workbench caller`` plus the manipulations and
+    ``--control-stdin``."""
+    import argparse
+
+    def photo(value: str) -> PhotoUpload:
+        path, _, at = value.rpartition("@") if "@" in value else (value, "", "0")
+        try:
+            return PhotoUpload(Path(path), float(at))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"--photo {value!r}: expected PATH or PATH@SECONDS") from None
+
+    p = argparse.ArgumentParser(
+        prog="python -m workbench.runner.caller",
+        description="One simulated caller with the scenario's manipulations (started by the scenario runner).",
+    )
+    p.add_argument("url", help="caller_url from POST /api/calls")
+    p.add_argument("--video", type=Path, help="video file to stream (looped)")
+    p.add_argument("--audio", type=Path, help="audio file to stream (played once)")
+    p.add_argument("--photo", action="append", default=[], type=photo, metavar="PATH[@S]", help="photo at S s")
+    p.add_argument("--video-at", type=float, default=0.0, metavar="S", help="start live media at S s")
+    p.add_argument("--duration", type=float, help="hang up after this many seconds")
+    p.add_argument("--ice", choices=("lan", "stun", "loopback"), default="loopback")
+    p.add_argument("--video-start", choices=("ok", "no_offer", "no_frames"), default="ok",
+                   help="no_offer: never offer live media; no_frames: offer a video track that sends nothing")
+    p.add_argument("--video-drop-at", type=float, metavar="S", help="the video track ends at S s")
+    p.add_argument("--video-scale", type=float, default=1.0, metavar="F", help="scale the picture by F (0-1]")
+    p.add_argument("--video-fps", type=float, default=0.0, metavar="N", help="cap the frame rate at N (0: source)")
+    p.add_argument("--blur", type=float, default=0.0, metavar="PX", help="Gaussian blur radius, px")
+    p.add_argument("--brightness", type=float, default=1.0, metavar="F", help="brightness factor (0-1]")
+    p.add_argument("--visible", type=float, default=1.0, metavar="F", help="centred share left visible (0-1]")
+    p.add_argument("--degrade", default="photos,video", help="where degradations apply: photos,video")
+    p.add_argument("--control-stdin", action="store_true",
+                   help="read 'pause'/'resume' lines from stdin; hang up at end of input (the runner went away)")
+    return p
+
+
+async def _read_controls(clock: PausableClock, stop: asyncio.Event) -> None:
+    """Obey ``pause``/``resume`` lines on stdin; set ``stop`` at end of input (the parent runner died or ended)."""
+    import sys
+
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=4096)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    while True:
+        line = await reader.readline()
+        if not line:
+            stop.set()
+            return
+        command = line.decode(errors="replace").strip()
+        if command == "pause":
+            clock.pause()
+        elif command == "resume":
+            clock.resume()
+        log.info("control %r at clock %.3f s", command, clock.now())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one caller; exit 0 when it hung up normally, 1 when the ingest refused it, 2 for bad usage."""
+    import signal
+    import sys
+
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    places = {p.strip() for p in args.degrade.split(",") if p.strip()}
+    try:
+        manipulation = CallerManipulation(
+            video_start=args.video_start,
+            video_drop_at_s=args.video_drop_at,
+            video_scale=args.video_scale,
+            video_fps=args.video_fps,
+            blur_px=args.blur,
+            brightness=args.brightness,
+            visible=args.visible,
+            degrade_photos="photos" in places,
+            degrade_video="video" in places,
+        )
+    except ValueError as exc:
+        print(f"caller: {exc}", file=sys.stderr)
+        return 2
+
+    async def run() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        clock = PausableClock()
+        controls = asyncio.ensure_future(_read_controls(clock, stop)) if args.control_stdin else None
+        try:
+            report = await stream_call(
+                args.url, video=args.video, audio=args.audio, photos=args.photo, video_at_s=args.video_at,
+                duration_s=args.duration, ice_mode=args.ice, stop=stop, manipulation=manipulation, clock=clock,
+            )
+        except (CallerError, OSError) as exc:
+            print(f"caller: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            if controls is not None:
+                controls.cancel()
+        print(f"caller done: state {report.connection_state}, video {report.video_sent}, photos {len(report.photos)}")
+        return 0
+
+    return asyncio.run(run())
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
