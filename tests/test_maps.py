@@ -255,3 +255,15 @@ def test_maps_render_in_chromium_with_nothing_remote(recordings, chromium_path: 
     assert foreign == [], f"requests left 127.0.0.1: {foreign}"
     for name in ("live-map.png", "heat-map.png", "live-map-open.png"):
         assert (SHOTS / name).stat().st_size > 5000
+
+
+def test_heat_map_straight_from_the_recordings_folder(recordings, tmp_path: Path) -> None:
+    from workbench.maps import recordings_heat_map_svg
+
+    root, _ = recordings
+    svg, count = recordings_heat_map_svg(root)
+    assert count == 2 and "322 reports" in svg and 'width="960"' in svg
+    svg, count = recordings_heat_map_svg(root / "busy-hour", width=400, height=300)
+    assert count == 1 and "8 reports" in svg
+    with pytest.raises(FileNotFoundError, match="no sessions"):
+        recordings_heat_map_svg(tmp_path)

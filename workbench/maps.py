@@ -451,3 +451,22 @@ def sessions_heat_map_svg(sessions: Sequence[tuple[Sequence[ev.Event], Path]], q
         locations += report_locations(events, scenario_copy(folder))
     title = f"Report density, {len(sessions)} session(s)"
     return heat_map_svg(locations, width=int(opts["width"]), height=int(opts["height"]), title=title)
+
+
+def recordings_heat_map_svg(path: Path, *, width: int = 960, height: int = 720) -> tuple[str, int]:
+    """The heat map of every session under ``path`` (a recordings folder, or one session folder), read from the
+    files (no ingest needed): returns (SVG text, number of sessions). Unreadable log lines are skipped (``workbench
+    verify`` reports them). Raises ``FileNotFoundError`` when ``path`` holds no session."""
+    from workbench.store.eventlog import read_events
+
+    if (path / "events.jsonl").is_file():
+        folders = [path]
+    elif path.is_dir():
+        folders = sorted(p for p in path.iterdir() if (p / "events.jsonl").is_file())
+    else:
+        folders = []
+    if not folders:
+        raise FileNotFoundError(f"{path}: no sessions (folders with events.jsonl) found")
+    sessions = [(read_events(folder / "events.jsonl")[0], folder) for folder in folders]
+    query = {"width": str(width), "height": str(height)}
+    return sessions_heat_map_svg(sessions, query), len(folders)

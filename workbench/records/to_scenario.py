@@ -59,8 +59,8 @@ from zoneinfo import ZoneInfo
 from workbench.domain.taxonomy import INCIDENT_TYPES, Urgency
 from workbench.records.montco import CallRecord
 
-RECORDS_TIMEZONE = ZoneInfo("America/New_York")
-"""The wall clock of the Montgomery County records; aware window bounds are converted to it."""
+RECORDS_TIMEZONE = "America/New_York"
+"""IANA name of the wall clock of the Montgomery County records; aware window bounds are converted to it."""
 
 
 class RecordsWindowError(ValueError):
@@ -166,7 +166,7 @@ def to_local_naive(moment: datetime) -> datetime:
     """``moment`` on the records' wall clock (America/New_York), naive; naive input is taken as that clock."""
     if moment.tzinfo is None:
         return moment
-    return moment.astimezone(RECORDS_TIMEZONE).replace(tzinfo=None)
+    return moment.astimezone(ZoneInfo(RECORDS_TIMEZONE)).replace(tzinfo=None)
 
 
 def select_window(records: Sequence[CallRecord], start: datetime, end: datetime) -> list[CallRecord]:
