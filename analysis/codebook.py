@@ -5,14 +5,27 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from analysis.trials import SESSION_COLUMNS, TRIAL_COLUMNS, Column
+from analysis.summary import CONFUSION_COLUMNS, SUMMARY_COLUMNS
+from analysis.tables import event_columns
+from analysis.trials import QUALITY_COLUMNS, SESSION_COLUMNS, TRIAL_COLUMNS, Column
 from workbench.domain.events import EVENT_SCHEMA, describe_event_types
 
-TABLES: tuple[tuple[str, str, tuple[Column, ...]], ...] = (
-    ("trials.csv", "One row per participant x session x block x call, in session then call-creation order.", TRIAL_COLUMNS),
-    ("sessions.csv", "One row per session folder found, with what is wrong with it.", SESSION_COLUMNS),
-)
-"""Output tables described by the codebook: file name, what a row is, declared columns."""
+
+def tables() -> tuple[tuple[str, str, tuple[Column, ...]], ...]:
+    """Output tables described by the codebook: file name, what a row is, declared columns. Every table is also
+    written as Parquet (same name, ``.parquet``)."""
+    return (
+        ("trials.csv", "One row per participant x session x block x call, in session then call-creation order.",
+         TRIAL_COLUMNS),
+        ("sessions.csv", "One row per session folder found, with what is wrong with it.", SESSION_COLUMNS),
+        ("events.csv", "One row per sound event of every session, in session then seq order; payload fields "
+         "flattened into data_ columns.", event_columns()),
+        ("summary.csv", "One row per statistic: measure x contrast x level x method (see analysis/summary.py); "
+         "every number with its n.", SUMMARY_COLUMNS),
+        ("confusion.csv", "Confusion matrices (ground truth x given) of urgency and incident type, one row per cell, "
+         "over closed non-practice calls with ground truth.", CONFUSION_COLUMNS),
+        ("data_quality.csv", "Every excluded, repaired or reported record.", QUALITY_COLUMNS),
+    )
 
 
 def _cell(text: str) -> str:
@@ -64,7 +77,7 @@ def render_codebook() -> str:
         "Empty cells mean the value could not be computed (see each column); booleans are `True`/`False`; "
         "times are seconds rounded to 3 decimals.",
     ]
-    for name, row_meaning, columns in TABLES:
+    for name, row_meaning, columns in tables():
         parts += ["", f"## {name}", "", row_meaning, "", columns_table(columns)]
     parts += ["", events_section()]
     return "\n".join(parts) + "\n"

@@ -1,13 +1,16 @@
 """Read recorded sessions (read side of the store only) into :class:`LoadedSession` values, with their problems.
 
-Nothing here raises for damaged content: every problem (unreadable header, torn or invalid log lines, ``seq``
-gaps, missing or invalid scenario copy, hash mismatch, session not ended, calls unknown to the scenario) becomes a
+Nothing here raises for damaged content: every problem (unreadable header, torn or invalid log lines, lines of an
+unknown event type or another event schema, ``seq`` gaps, missing or invalid scenario copy, hash mismatch, header
+differing from the log, session not ended or aborted, calls unknown to the scenario or missing from it) becomes a
 line in ``LoadedSession.problems`` and the session is still returned, so no session is ever dropped silently.
+Problems across sessions (software versions that differ) are added by :func:`cross_session_problems`.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +18,7 @@ from typing import Any
 from workbench.domain import events as ev
 from workbench.domain.scenario import Scenario
 from workbench.domain.session_state import SessionState, replay
-from workbench.store.eventlog import read_events
+from workbench.store.eventlog import LogProblem, read_events
 from workbench.store.recordings import sha256_hex
 from workbench.store.scenarios import ScenarioError, parse_scenario
 
@@ -43,6 +46,38 @@ class LoadedSession:
     state: SessionState
     scenario: Scenario | None
     problems: list[str] = field(default_factory=list)
+    lines_skipped: int = 0
+    """Lines of events.jsonl that could not be used (torn, invalid, unknown type, other schema)."""
+
+    @property
+    def end_reason(self) -> str:
+        """Reason of the last session.ended event (``completed``, ``aborted``, ``server_stopped``); empty when the
+        session has none."""
+        reason = ""
+        for event in self.events:
+            if isinstance(event.data, ev.SessionEnded):
+                reason = event.data.reason
+        return reason
+
+    @property
+    def practice_blocks(self) -> set[str]:
+        """Ids of blocks the log marks as practice (block.practice events): their calls are not analysed."""
+        return {e.data.block_id for e in self.events if isinstance(e.data, ev.BlockPractice)}
+
+    @property
+    def missing_calls(self) -> list[str]:
+        """Scenario call ids of the blocks in the block order that never arrived (no call.created), in block
+        order; empty without a scenario."""
+        if self.scenario is None:
+            return []
+        arrived = {c.scenario_call_id for c in self.state.calls.values()}
+        known = {b.id: b for b in self.scenario.blocks}
+        missing = []
+        for block_id in self.block_order:
+            block = known.get(block_id)
+            if block is not None:
+                missing += [c for c in block.call_ids if c not in arrived and c not in missing]
+        return missing
 
     @property
     def started(self) -> ev.SessionStarted | None:
@@ -115,18 +150,27 @@ def load_session(path: Path) -> LoadedSession:
         problems.append(f"session.json is not valid JSON ({exc}); header fields taken from session.started")
 
     events: list[ev.Event] = []
+    lines_skipped = 0
     try:
         events, log_problems = read_events(path / "events.jsonl")
-        problems.extend(f"events.jsonl line {p.line}: {p.problem}" for p in log_problems)
+        problems.extend(_condense_log_problems(log_problems))
+        lines_skipped = sum(1 for p in log_problems if not p.problem.startswith("seq "))
     except FileNotFoundError:
         problems.append("events.jsonl is missing; the session has no calls")
     state = replay(events)
 
-    session = LoadedSession(path.name, path, header, events, state, None, problems)
+    session = LoadedSession(path.name, path, header, events, state, None, problems, lines_skipped=lines_skipped)
     _check_header_against_log(session)
     session.scenario = _load_scenario_copy(session)
     if not state.ended:
         problems.append("not ended: no session.ended event (the session was cut off or is still running)")
+    elif session.end_reason != "completed":
+        problems.append(f"{session.end_reason or 'ended'}: session.ended reason {session.end_reason!r} (the session "
+                        "did not run to completion; its calls so far are analysed)")
+    missing = session.missing_calls
+    if missing:
+        problems.append(f"missing calls: {len(missing)} scenario call(s) of the block order never arrived "
+                        f"({', '.join(missing)})")
     if session.scenario is not None:
         known = {c.id for c in session.scenario.calls}
         for call in state.calls.values():
@@ -142,6 +186,28 @@ def load_session(path: Path) -> LoadedSession:
     return session
 
 
+def _condense_log_problems(log_problems: list[LogProblem]) -> list[str]:
+    """One line per problem of the log, except that lines of an unknown event type or another event schema are
+    summarised per type/schema (a newer or foreign recorder writes many of them) with their line numbers."""
+    out: list[str] = []
+    grouped: dict[str, list[int]] = {}
+    for p in log_problems:
+        unknown = re.match(r"unknown event type '([^']*)'", p.problem)
+        schema = re.match(r"event schema (\S+) is not supported", p.problem)
+        if unknown:
+            key = f"unknown event type {unknown.group(1)!r} (not declared in this version)"
+        elif schema:
+            key = f"event schema {schema.group(1)} (this version reads {ev.EVENT_SCHEMA}): version mismatch"
+        else:
+            out.append(f"events.jsonl line {p.line}: {p.problem}")
+            continue
+        grouped.setdefault(key, []).append(p.line)
+    for key, lines in grouped.items():
+        shown = ", ".join(map(str, lines[:10])) + (", ..." if len(lines) > 10 else "")
+        out.append(f"events.jsonl: {len(lines)} line(s) of {key} skipped (lines {shown})")
+    return out
+
+
 def _check_header_against_log(session: LoadedSession) -> None:
     first = session.started
     if first is None:
@@ -155,6 +221,7 @@ def _check_header_against_log(session: LoadedSession) -> None:
         ("scenario_sha256", first.scenario_sha256),
         ("seed", first.seed),
         ("block_order", first.block_order),
+        ("software_version", first.software_version),
     ):
         if name in session.header and session.header[name] != logged:
             session.problems.append(
@@ -184,3 +251,27 @@ def _load_scenario_copy(session: LoadedSession) -> Scenario | None:
     except ScenarioError as exc:
         session.problems.append(f"scenario.toml is invalid, ground-truth columns are empty: {exc}")
         return None
+
+
+def cross_session_problems(sessions: list[LoadedSession]) -> None:
+    """Add, to every session whose software version differs from the most common one among ``sessions``, a
+    problem naming both versions (sessions recorded by different versions may not be comparable). Versions come
+    from session.json, else session.started. Modifies the sessions' ``problems`` in place."""
+    versions: dict[str, str] = {}
+    for s in sessions:
+        started = s.started
+        version = s.header.get("software_version") or (started.software_version if started else "")
+        versions[s.session_id] = str(version or "")
+    counts: dict[str, int] = {}
+    for v in versions.values():
+        if v:
+            counts[v] = counts.get(v, 0) + 1
+    if len(counts) < 2:
+        return
+    majority = max(counts, key=lambda v: (counts[v], v))
+    summary = ", ".join(f"{v} ({n} session(s))" for v, n in sorted(counts.items()))
+    for s in sessions:
+        v = versions[s.session_id]
+        if v and v != majority:
+            s.problems.append(f"version mismatch: recorded by software version {v}, most sessions by {majority} "
+                              f"(versions: {summary})")

@@ -1,21 +1,37 @@
-"""``analyze()``: recordings in, ``trials.csv``, ``sessions.csv`` and ``codebook.md`` out.
+"""``analyze()``: recordings (and ratings sheets) in; tidy tables, statistics, codebook and report out.
 
-Reads recordings only (the store's read side); never imports the ingest, runner or console.
+Reads recordings only (the store's read side); never imports the ingest, runner or console. Output files (CSV, and
+Parquet for every table): ``trials``, ``sessions``, ``events``, ``summary``, ``confusion``, ``data_quality``,
+``ratings_rsme``/``ratings_nasa_tlx`` (when sheets were given), ``codebook.md``, ``report.html`` and the plots in
+``plots/`` (PNG and SVG). ``blocks.csv`` and ``drt.csv`` are not written yet: the NASA-TLX and DRT events are not
+declared in ``workbench/domain/events.py`` (imported NASA-TLX sheets go to ``ratings_nasa_tlx``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import pandas as pd
 
 from analysis.codebook import render_codebook
-from analysis.load import AnalysisError, AnalysisInputError, LoadedSession, find_sessions, load_session
-from analysis.trials import SESSION_COLUMNS, TRIAL_COLUMNS, frame, trial_rows
+from analysis.imports import RatingsImportError, detect_kind, read_ratings_csv
+from analysis.load import (
+    AnalysisError,
+    AnalysisInputError,
+    LoadedSession,
+    cross_session_problems,
+    find_sessions,
+    load_session,
+)
+from analysis.summary import build_summary, confusion_tables
+from analysis.tables import event_rows, events_frame
+from analysis.trials import QUALITY_COLUMNS, SESSION_COLUMNS, TRIAL_COLUMNS, frame, trial_rows
 
-__all__ = ["AnalysisError", "AnalysisInputError", "AnalysisResult", "analyze", "session_row"]
+__all__ = [
+    "AnalysisError", "AnalysisInputError", "AnalysisResult", "RatingsImportError", "analyze", "session_row",
+]
 
 PROBLEM_SEPARATOR = " | "
 """Joins a session's problems in the ``problems`` column of ``sessions.csv``."""
@@ -25,8 +41,8 @@ PROBLEM_SEPARATOR = " | "
 class AnalysisResult:
     """What :func:`analyze` read and wrote.
 
-    ``sessions_with_problems`` maps a session id to its problems (only sessions with at least one);
-    ``trials`` and ``sessions`` are the tables as written; ``files`` the paths written, in writing order.
+    ``sessions_with_problems`` maps a session id to its problems (only sessions with at least one); the frames are
+    the tables as written; ``files`` the paths written, in writing order.
     """
 
     sessions_loaded: int
@@ -34,6 +50,11 @@ class AnalysisResult:
     trials: pd.DataFrame
     sessions: pd.DataFrame
     files: list[Path] = field(default_factory=list)
+    summary: pd.DataFrame | None = None
+    confusion: pd.DataFrame | None = None
+    events: pd.DataFrame | None = None
+    quality: pd.DataFrame | None = None
+    ratings: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     @property
     def problems_text(self) -> str:
@@ -49,6 +70,7 @@ def session_row(session: LoadedSession) -> dict[str, Any]:
     header = session.header
     started = session.started
     seed = header.get("seed", getattr(started, "seed", None))
+    practice = session.practice_blocks
     return {
         "session_id": session.session_id,
         "participant": session.participant,
@@ -61,23 +83,116 @@ def session_row(session: LoadedSession) -> dict[str, Any]:
         "events": len(session.events),
         "calls": len(session.state.calls),
         "ended": session.state.ended,
+        "end_reason": session.end_reason or None,
+        "lines_skipped": session.lines_skipped,
+        "calls_missing": len(session.missing_calls),
+        "practice_calls": sum(1 for c in session.state.calls.values() if c.block_id in practice),
         "problems": PROBLEM_SEPARATOR.join(session.problems),
     }
 
 
-def analyze(recordings: Path, out_dir: Path) -> AnalysisResult:
+def _quality_rows(sessions: Sequence[LoadedSession], trials: pd.DataFrame) -> list[dict[str, Any]]:
+    """Every excluded, repaired or suspicious record: session problems, practice calls, calls without a measure."""
+    rows: list[dict[str, Any]] = []
+    for s in sessions:
+        for problem in s.problems:
+            # A line of events.jsonl that could not be read is left out; everything else is analysed as it is.
+            handling = "excluded" if problem.startswith("events.jsonl") and ": seq " not in problem else "reported"
+            rows.append({"session_id": s.session_id, "call_id": None, "record": "session", "problem": problem,
+                         "handling": handling})
+    for r in trials.to_dict("records"):
+        where = {"session_id": r["session_id"], "call_id": r["call_id"], "record": "call"}
+        if r["practice"] is True:
+            rows.append(where | {"problem": f"practice block {r['block_id']}", "handling": "excluded"})
+        elif r["answered"] is not True:
+            rows.append(where | {"problem": "never answered: no measures", "handling": "excluded"})
+        elif r["closed"] is not True:
+            rows.append(where | {"problem": "answered but never closed: no handling time, accuracy or completeness",
+                                 "handling": "excluded"})
+        elif r["rsme"] is pd.NA or r["rsme"] is None:
+            rows.append(where | {"problem": "closed without an RSME rating", "handling": "reported"})
+    return rows
+
+
+def merge_rsme(trials: pd.DataFrame, ratings: pd.DataFrame) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """Fill empty ``rsme`` cells of ``trials`` from an imported RSME sheet (:func:`read_ratings_csv`, kind rsme).
+
+    A rating matches the trial with the same participant and scenario call (and session, when the sheet has one).
+    Ratings that match no trial, or several (a scenario call worked more than once), are not used; a rating for a
+    call that already has a recorded rating is not used either (the recording wins). Returns the new trials and
+    one data-quality row per rating not used or used (``handling`` ``repaired`` for filled cells).
+    """
+    trials = trials.copy()
+    quality: list[dict[str, Any]] = []
+    for r in ratings.to_dict("records"):
+        source = f"{r['source_file']} line {r['source_line']}"
+        mask = (trials["participant"] == r["participant"]) & (trials["scenario_call_id"] == r["scenario_call_id"])
+        if r.get("session_id") not in (None, pd.NA) and not pd.isna(r.get("session_id")):
+            mask &= trials["session_id"] == r["session_id"]
+        mask = mask.fillna(False).astype(bool)
+        matches = trials.index[mask].tolist()
+        base = {"session_id": None, "call_id": None, "record": "rating"}
+        if pd.isna(r["rsme"]):
+            quality.append(base | {"problem": f"{source}: empty rating", "handling": "excluded"})
+        elif len(matches) != 1:
+            what = "matches no call" if not matches else f"matches {len(matches)} calls (ambiguous)"
+            quality.append(base | {"problem": f"{source}: rating of {r['participant']}/{r['scenario_call_id']} "
+                                   f"{what}", "handling": "excluded"})
+        else:
+            i = matches[0]
+            where = base | {"session_id": trials.at[i, "session_id"], "call_id": trials.at[i, "call_id"]}
+            if pd.isna(trials.at[i, "rsme"]):
+                trials.at[i, "rsme"] = float(r["rsme"])
+                trials.at[i, "rsme_source"] = "import"
+                quality.append(where | {"problem": f"RSME {r['rsme']:g} taken from {source}", "handling": "repaired"})
+            elif float(trials.at[i, "rsme"]) != float(r["rsme"]):
+                quality.append(where | {"problem": f"{source}: RSME {r['rsme']:g} differs from the recorded "
+                                        f"{float(trials.at[i, 'rsme']):g}; the recording is used",
+                                        "handling": "excluded"})
+    return trials, quality
+
+
+def _write(table: pd.DataFrame, out_dir: Path, name: str, files: list[Path]) -> None:
+    csv_path, parquet_path = out_dir / f"{name}.csv", out_dir / f"{name}.parquet"
+    table.to_csv(csv_path, index=False, na_rep="", lineterminator="\n")
+    table.to_parquet(parquet_path, index=False)
+    files += [csv_path, parquet_path]
+
+
+def analyze(
+    recordings: Path,
+    out_dir: Path,
+    ratings: Sequence[Path] = (),
+    progress: Callable[[str], None] | None = None,
+) -> AnalysisResult:
     """Analyse every session under ``recordings`` (a recordings root or one session folder) into ``out_dir``.
 
-    Writes ``trials.csv`` (columns :data:`analysis.trials.TRIAL_COLUMNS`), ``sessions.csv``
-    (:data:`analysis.trials.SESSION_COLUMNS`) and ``codebook.md``, creating ``out_dir`` if needed and replacing
-    earlier outputs. Times are seconds (3 decimals). A damaged session is reported, not dropped: its sound calls
-    are still rows and its problems go to ``sessions.csv`` and :attr:`AnalysisResult.problems_text`.
+    Writes the tables listed in the module docstring (columns declared in :mod:`analysis.trials`,
+    :mod:`analysis.summary` and :mod:`analysis.tables`; described in ``codebook.md``), ``report.html`` and plots,
+    creating ``out_dir`` if needed and replacing earlier outputs. Times are seconds (3 decimals). A damaged session
+    is reported, not dropped: its sound calls are still rows and its problems go to ``sessions.csv``,
+    ``data_quality.csv``, the report and :attr:`AnalysisResult.problems_text`. ``ratings`` are sheets read by
+    :func:`analysis.imports.read_ratings_csv` (kind from their columns); RSME sheets fill missing ratings
+    (:func:`merge_rsme`). ``progress`` (optional) is called with one short line per step (a session loaded, a
+    statistic computed); nothing is printed here.
 
-    Raises :class:`AnalysisInputError` (an :class:`AnalysisError`, a ``ValueError``) when ``recordings`` is missing or holds no session,
-    and ``OSError`` when ``out_dir`` cannot be written.
+    Raises :class:`AnalysisInputError` (an :class:`AnalysisError`, a ``ValueError``) when ``recordings`` is missing
+    or holds no session, :class:`RatingsImportError` when a ratings sheet cannot be read (before anything is
+    written), and ``OSError`` when ``out_dir`` cannot be written.
     """
-    loaded = [load_session(path) for path in find_sessions(Path(recordings))]
+    paths = find_sessions(Path(recordings))
+    sheets: dict[str, list[pd.DataFrame]] = {}
+    for path in ratings:
+        kind = detect_kind(Path(path))
+        sheets.setdefault(kind, []).append(read_ratings_csv(path, kind))
+    loaded = []
+    for i, path in enumerate(paths, start=1):
+        if progress is not None:
+            progress(f"[{i}/{len(paths)}] {path.name}")
+        loaded.append(load_session(path))
+    cross_session_problems(loaded)
     rows: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
     for s in loaded:
         rows += trial_rows(
             s.state,
@@ -86,19 +201,53 @@ def analyze(recordings: Path, out_dir: Path) -> AnalysisResult:
             participant=s.participant,
             scenario_id=s.scenario_id,
             block_order=s.block_order,
+            events=s.events,
+            practice_blocks=s.practice_blocks,
         )
+        events += event_rows(s.session_id, s.participant, s.events)
     trials = frame(rows, TRIAL_COLUMNS)
+    quality = _quality_rows(loaded, trials)
+    tables: dict[str, pd.DataFrame] = {}
+    for kind, frames in sheets.items():
+        table = pd.concat(frames, ignore_index=True)
+        notes = [n for f in frames for n in f.attrs.get("notes", [])]
+        quality += [{"session_id": None, "call_id": None, "record": "rating", "problem": n, "handling": "repaired"}
+                    for n in notes]
+        if kind == "rsme":
+            trials, merged = merge_rsme(trials, table)
+            quality += merged
+        tables[f"ratings_{kind}"] = table
+    analysed = trials[trials["practice"] != True]  # noqa: E712 (nullable boolean)
+    summary = build_summary(analysed, progress=progress)
+    confusion = confusion_tables(analysed)
     sessions = frame([session_row(s) for s in loaded], SESSION_COLUMNS)
+    quality_frame = frame(quality, QUALITY_COLUMNS)
+    events_table = events_frame(events)
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    files = [out_dir / "trials.csv", out_dir / "sessions.csv", out_dir / "codebook.md"]
-    trials.to_csv(files[0], index=False, na_rep="", lineterminator="\n")
-    sessions.to_csv(files[1], index=False, na_rep="", lineterminator="\n")
-    files[2].write_text(render_codebook(), encoding="utf-8")
-    return AnalysisResult(
+    files: list[Path] = []
+    for name, table in (("trials", trials), ("sessions", sessions), ("events", events_table), ("summary", summary),
+                        ("confusion", confusion), ("data_quality", quality_frame), *tables.items()):
+        _write(table, out_dir, name, files)
+    codebook = out_dir / "codebook.md"
+    codebook.write_text(render_codebook(), encoding="utf-8")
+    files.append(codebook)
+    result = AnalysisResult(
         sessions_loaded=len(loaded),
         sessions_with_problems={s.session_id: list(s.problems) for s in loaded if s.problems},
         trials=trials,
         sessions=sessions,
         files=files,
+        summary=summary,
+        confusion=confusion,
+        events=events_table,
+        quality=quality_frame,
+        ratings=tables,
     )
+    if progress is not None:
+        progress("report")
+    from analysis.report import write_report
+
+    files += write_report(result, out_dir)
+    return result

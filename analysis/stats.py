@@ -255,6 +255,11 @@ def mixed_model(
     ``se``, Wald ``ci_low``/``ci_high``, ``z``, ``p``, ``converged`` (False when the optimiser reported a problem or
     the fit failed) and ``note`` (the warnings or error, the random-effect structure). Never raises for a fit that
     fails; raises ``ValueError`` for a missing column.
+
+    ``converged`` is True when the final optimisation converged (statsmodels retries with other optimisers when
+    the first fails; its warnings about the first attempt stay in the note) and the Hessian at the optimum is
+    positive definite (finite standard errors). A variance component estimated at zero ("on the boundary") is
+    noted but is not a convergence failure.
     """
     _require_columns(data, [dv, within, subject] + ([item] if item else []))
     cols = [dv, within, subject] + ([item] if item else [])
@@ -307,12 +312,37 @@ def mixed_model(
         text = " ".join(str(w.message).split())
         if text not in messages and (issubclass(w.category, (ConvergenceWarning, RuntimeWarning, UserWarning))):
             messages.append(text)
+    hessian_bad = any("Hessian" in m for m in messages)
+    messages = _plain_fit_messages(messages)
+    if result is not None and not result.converged:
+        notes.append("the optimiser did not converge (every method statsmodels tried)")
+    elif result is not None and hessian_bad:
+        notes.append("converged to a point whose Hessian is not positive definite: SEs are unreliable")
     notes += messages
     notes.append(structure)
-    return _mixed_rows(levels, base, result, notes, confidence, warned=bool(messages))
+    return _mixed_rows(levels, base, result, notes, confidence, hessian_bad=hessian_bad)
 
 
-def _mixed_rows(levels, base, result, notes, confidence, warned: bool = False) -> pd.DataFrame:
+_FIT_MESSAGES = (
+    ("Maximum Likelihood optimization failed to converge", "the first optimiser did not converge"),
+    ("Retrying MixedLM optimization with", "statsmodels retried with another optimiser"),
+    ("on the boundary of the parameter space", "a variance component is estimated at its boundary (0)"),
+    ("Hessian matrix at the estimated parameter values is not positive definite",
+     "Hessian not positive definite"),
+)
+
+
+def _plain_fit_messages(messages: list[str]) -> list[str]:
+    """statsmodels' fit warnings in short plain words (known ones), others as they are, without repeats."""
+    out: list[str] = []
+    for message in messages:
+        text = next((short for key, short in _FIT_MESSAGES if key in message), f"statsmodels: {message}")
+        if text not in out:
+            out.append(text)
+    return out
+
+
+def _mixed_rows(levels, base, result, notes, confidence, hessian_bad: bool = False) -> pd.DataFrame:
     rows = []
     for level in levels:
         row = dict.fromkeys(MIXED_COLUMNS, math.nan) | base | {"level": level, "converged": False}
@@ -326,7 +356,7 @@ def _mixed_rows(levels, base, result, notes, confidence, warned: bool = False) -
                 "ci_high": float(ci.loc[name, 1]),
                 "z": float(result.tvalues[name]),
                 "p": float(result.pvalues[name]),
-                "converged": bool(result.converged) and not warned,
+                "converged": bool(result.converged) and not hessian_bad and math.isfinite(float(result.bse_fe[name])),
             }
         row["note"] = "; ".join(notes)
         rows.append(row)
@@ -408,7 +438,8 @@ KAPPA_COLUMNS = ("n_obs", "kappa", "se", "ci_low", "ci_high", "note")
 
 def cohens_kappa_table(table: pd.DataFrame, confidence: float = CONFIDENCE) -> pd.DataFrame:
     """Cohen's kappa (Cohen 1960) of a square confusion table (rows: truth, columns: given, same categories in
-    the same order), with the asymptotic standard error from statsmodels and a Wald CI (kappa +- z * se).
+    the same order), with the asymptotic standard error from statsmodels and a Wald CI (kappa +- z * se, clipped to
+    [-1, 1], the range of kappa).
 
     Returns one row: ``n_obs`` (table total), ``kappa``, ``se``, ``ci_low``, ``ci_high``, ``note``. An empty table
     or one whose chance agreement is 1 (a single category) gives NaN and a note. Raises ``ValueError`` when the
@@ -429,9 +460,13 @@ def cohens_kappa_table(table: pd.DataFrame, confidence: float = CONFIDENCE) -> p
         else:
             from statsmodels.stats.inter_rater import cohens_kappa
 
-            res = cohens_kappa(counts)
+            with warnings.catch_warnings():
+                # statsmodels divides by the null-hypothesis SE, which is 0 for some perfect tables; that z is
+                # not used here.
+                warnings.simplefilter("ignore", RuntimeWarning)
+                res = cohens_kappa(counts)
             # statsmodels fixes its own bounds at 95 %; the Wald bounds are rebuilt here for ``confidence``.
             half = float(stats.norm.ppf(0.5 + confidence / 2)) * float(res.std_kappa)
-            row |= {"kappa": float(res.kappa), "se": float(res.std_kappa), "ci_low": float(res.kappa) - half,
-                    "ci_high": float(res.kappa) + half}
+            row |= {"kappa": float(res.kappa), "se": float(res.std_kappa),
+                    "ci_low": max(-1.0, float(res.kappa) - half), "ci_high": min(1.0, float(res.kappa) + half)}
     return pd.DataFrame([row], columns=list(KAPPA_COLUMNS))

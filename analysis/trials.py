@@ -11,12 +11,14 @@ is empty (``<NA>`` in the frame, an empty cell in the CSV), never 0 or False.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Collection, Sequence
 
 import pandas as pd
 
+from workbench.domain import events as ev
 from workbench.domain.scenario import Scenario
 from workbench.domain.session_state import CallState, SessionState
+from workbench.domain.taxonomy import Urgency, triage_change
 
 NS_PER_S = 1_000_000_000
 TIME_DECIMALS = 3
@@ -53,6 +55,12 @@ TRIAL_COLUMNS: tuple[Column, ...] = (
         "0-based position of the block in this session's block_order; empty when the block is not in the order.",
     ),
     Column("modality", "string", "", "Media the dispatcher received besides the voice: audio, photo or video."),
+    Column(
+        "practice",
+        "boolean",
+        "",
+        "The call belongs to a practice block (block.practice): listed here, left out of every statistic.",
+    ),
     Column("call_id", "string", "", "Id of the call in the recording (call.created envelope)."),
     Column("scenario_call_id", "string", "", "Id of the call in the scenario; empty for an ad-hoc call."),
     Column(
@@ -154,7 +162,10 @@ TRIAL_COLUMNS: tuple[Column, ...] = (
         "",
         "Designed disagreement: not congruent (ground truth); empty without ground truth.",
     ),
-    Column("rsme", "number", "RSME 0-150", "Mental-effort rating after the call (rating.rsme); empty when not rated."),
+    Column("rsme", "number", "RSME 0-150", "Mental-effort rating after the call (rating.rsme, else an imported "
+           "--ratings sheet); empty when not rated."),
+    Column("rsme_source", "string", "", "Where rsme comes from: event (rating.rsme) or import (a --ratings sheet); "
+           "empty when not rated."),
     Column(
         "video_first_frame_s",
         "number",
@@ -163,6 +174,28 @@ TRIAL_COLUMNS: tuple[Column, ...] = (
         "video frame arrived.",
     ),
     Column("photos_received", "integer", "count", "Photos the caller attached that were stored (media.photo_received)."),
+    Column(
+        "first_media_s",
+        "number",
+        "s",
+        "Arrival (call.created) to the first media of the call: the first stored photo (media.photo_received) or "
+        "the first decoded video frame (media.first_frame, kind video), whichever came first; empty when none came.",
+    ),
+    Column(
+        "urgency_before_media",
+        "string",
+        "",
+        "Urgency the dispatcher had set (last intake.urgency in log order) before the first media arrived; empty "
+        "when no media arrived or no urgency had been set by then (for example media that arrived before the "
+        "answer).",
+    ),
+    Column(
+        "triage_change",
+        "string",
+        "",
+        "urgency_before_media -> urgency_given: up (more urgent, spoed > nu > later), down or none; empty when "
+        "either is empty.",
+    ),
 )
 """Columns of ``trials.csv``, in file order. One row per participant x session x block x call."""
 
@@ -179,6 +212,13 @@ SESSION_COLUMNS: tuple[Column, ...] = (
     Column("events", "integer", "count", "Sound (valid) lines of events.jsonl."),
     Column("calls", "integer", "count", "Calls created in the session (rows in trials.csv)."),
     Column("ended", "boolean", "", "A session.ended event was recorded."),
+    Column("end_reason", "string", "", "Reason of session.ended (completed, aborted, server_stopped); empty when not "
+           "ended."),
+    Column("lines_skipped", "integer", "count", "Lines of events.jsonl that could not be used (torn, invalid, unknown "
+           "event type, other schema); their problems are in `problems`."),
+    Column("calls_missing", "integer", "count", "Scenario calls of the session's block order that never arrived."),
+    Column("practice_calls", "integer", "count", "Calls in practice blocks (kept in trials.csv, left out of the "
+           "statistics)."),
     Column(
         "problems",
         "string",
@@ -196,6 +236,42 @@ def _seconds(start_ns: int | None, end_ns: int | None) -> float | None:
     return round((end_ns - start_ns) / NS_PER_S, TIME_DECIMALS)
 
 
+@dataclass(frozen=True)
+class MediaContext:
+    """What the log says about a call's first media: when it arrived (``t_mono_ns``, None when no media came) and
+    the urgency the dispatcher had set before it (empty when none)."""
+
+    first_media_ns: int | None
+    urgency_before_media: str
+
+
+def media_contexts(events: Sequence[ev.Event]) -> dict[str, MediaContext]:
+    """For every call in ``events`` (in log order): the first media (a stored photo or the first decoded video
+    frame) and the last ``intake.urgency`` value set before it in log order. Calls without media map to
+    ``MediaContext(None, "")``. Pure; never raises."""
+    urgency: dict[str, str] = {}
+    result: dict[str, MediaContext] = {}
+    for event in events:
+        call_id = event.call_id
+        if not call_id:
+            continue
+        data = event.data
+        if isinstance(data, ev.IntakeUrgency) and call_id not in result:
+            urgency[call_id] = data.urgency
+        is_media = isinstance(data, ev.MediaPhotoReceived) or (
+            isinstance(data, ev.MediaFirstFrame) and data.kind == "video"
+        )
+        if is_media and call_id not in result:
+            result[call_id] = MediaContext(event.t_mono_ns, urgency.get(call_id, ""))
+    return result
+
+
+def _triage_change(before: str | None, after: str | None) -> str | None:
+    if not before or not after:
+        return None
+    return triage_change(Urgency(before), Urgency(after)) or None
+
+
 def trial_row(
     call: CallState,
     scenario: Scenario | None,
@@ -204,11 +280,14 @@ def trial_row(
     participant: str,
     scenario_id: str,
     block_order: Sequence[str],
+    media: MediaContext | None = None,
+    practice_blocks: Collection[str] = (),
 ) -> dict[str, Any]:
     """One ``trials.csv`` row (column name -> value or None) for a replayed call.
 
     ``scenario`` gives the ground truth; with None, or when it has no call ``call.scenario_call_id``, every
-    ground-truth column is None. Times are seconds rounded to :data:`TIME_DECIMALS`. Never raises for missing data.
+    ground-truth column is None. ``media`` (from :func:`media_contexts`) gives the triage-change columns; with None
+    they are empty. Times are seconds rounded to :data:`TIME_DECIMALS`. Never raises for missing data.
     """
     truth = None
     if scenario is not None and call.scenario_call_id:
@@ -231,6 +310,7 @@ def trial_row(
         "block_id": call.block_id,
         "block_position": list(block_order).index(call.block_id) if call.block_id in block_order else None,
         "modality": call.modality,
+        "practice": bool(call.block_id) and call.block_id in practice_blocks,
         "call_id": call.call_id,
         "scenario_call_id": call.scenario_call_id,
         "congruent": truth.congruent if truth is not None else None,
@@ -258,8 +338,15 @@ def trial_row(
         "disagreement_aspect_flagged": (closed.disagreement_aspect or None) if closed is not None else None,
         "disagreement_designed": (not truth.congruent) if truth is not None else None,
         "rsme": call.rsme,
+        "rsme_source": "event" if call.rsme is not None else None,
         "video_first_frame_s": _seconds(call.created_ns, call.first_video_frame_ns),
         "photos_received": len(call.photos),
+        "first_media_s": _seconds(call.created_ns, media.first_media_ns) if media is not None else None,
+        "urgency_before_media": (media.urgency_before_media or None) if media is not None else None,
+        "triage_change": _triage_change(
+            media.urgency_before_media if media is not None else None,
+            closed.urgency if closed is not None else None,
+        ),
     }
     return row
 
@@ -272,8 +359,12 @@ def trial_rows(
     participant: str,
     scenario_id: str,
     block_order: Sequence[str],
+    events: Sequence[ev.Event] = (),
+    practice_blocks: Collection[str] = (),
 ) -> list[dict[str, Any]]:
-    """Rows for every call of a replayed session, in call creation order; see :func:`trial_row`."""
+    """Rows for every call of a replayed session, in call creation order; see :func:`trial_row`. ``events`` (the
+    session's sound events in log order) give the triage-change columns (:func:`media_contexts`)."""
+    contexts = media_contexts(events)
     return [
         trial_row(
             call,
@@ -282,6 +373,8 @@ def trial_rows(
             participant=participant,
             scenario_id=scenario_id,
             block_order=block_order,
+            media=contexts.get(call.call_id, MediaContext(None, "")),
+            practice_blocks=practice_blocks,
         )
         for call in state.calls.values()
     ]
@@ -323,3 +416,15 @@ def _cast(value: Any, column: Column) -> Any:
     if column.dtype == "number" and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     raise ValueError(f"column {column.name}: expected {column.dtype}, got {value!r}")
+
+
+QUALITY_COLUMNS: tuple[Column, ...] = (
+    Column("session_id", "string", "", "Session the record belongs to; empty for a rating sheet line that matched no "
+           "call."),
+    Column("call_id", "string", "", "Call the record belongs to; empty for session-level problems."),
+    Column("record", "string", "", "session (a problem of the recording), call, or rating (an imported sheet)."),
+    Column("problem", "string", "", "What is wrong or was changed."),
+    Column("handling", "string", "", "excluded (left out of the statistics), repaired (used after a repair: an "
+           "imported rating, a decimal comma) or reported (analysed as it is)."),
+)
+"""Columns of ``data_quality.csv``: every excluded, repaired or reported record, one row each."""

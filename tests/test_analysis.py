@@ -7,6 +7,7 @@ import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from analysis.codebook import render_codebook
@@ -226,7 +227,8 @@ def test_trials_literal_values(two_sessions) -> None:
         "incident_type_given": "theft", "incident_type_true": "theft", "incident_type_correct": "True",
         "items_ticked": "4", "items_gathered": "3", "items_required": "4", "completeness": "0.75",
         "disagreement_flagged": "False", "disagreement_aspect_flagged": "", "disagreement_designed": "False",
-        "rsme": "37.5", "video_first_frame_s": "", "photos_received": "1",
+        "rsme": "37.5", "rsme_source": "event", "video_first_frame_s": "", "photos_received": "1",
+        "practice": "False", "first_media_s": "2.0", "urgency_before_media": "", "triage_change": "",
     }
     assert (k2["congruent"], k2["incongruent_aspects"], k2["disagreement_designed"]) == ("False", "people;injuries",
                                                                                          "True")
@@ -260,7 +262,12 @@ def test_trials_header_is_the_declared_columns(two_sessions) -> None:
     assert str(result.trials["handling_time_s"].dtype) == "Float64"
     assert str(result.trials["block_position"].dtype) == "Int64"
     assert result.trials["handling_time_s"].tolist()[:3] == [42.5, 61.25, 30.0]
-    assert result.files == [out / "trials.csv", out / "sessions.csv", out / "codebook.md"]
+    names = [p.relative_to(out).as_posix() for p in result.files]
+    for table in ("trials", "sessions", "events", "summary", "confusion", "data_quality"):
+        assert f"{table}.csv" in names and f"{table}.parquet" in names, table
+        assert pd.read_parquet(out / f"{table}.parquet").columns.tolist() == pd.read_csv(out / f"{table}.csv").columns.tolist()
+    assert {"codebook.md", "report.html", "plots/rsme_modality.png", "plots/rsme_modality.svg"} <= set(names)
+    assert all(p.is_file() for p in result.files)
 
 
 def test_damaged_session_is_reported_not_dropped(two_sessions) -> None:
@@ -271,15 +278,19 @@ def test_damaged_session_is_reported_not_dropped(two_sessions) -> None:
     assert problems == [
         "events.jsonl line 6: torn last line (the writer stopped mid-line)",
         "not ended: no session.ended event (the session was cut off or is still running)",
+        "missing calls: 3 scenario call(s) of the block order never arrived (v-fire, p-theft, p-medical)",
     ]
     assert "s2: events.jsonl line 6: torn last line" in result.problems_text
     sessions = {r["session_id"]: r for r in read_csv(out / "sessions.csv")}
     assert sessions["s1"] == {
         "session_id": "s1", "participant": "P01", "scenario_id": "lab1", "scenario_sha256": sha256_hex(SCENARIO),
         "seed": "7", "block_order": "b-photo;b-video", "software_version": "0.1.0",
-        "started_at": "2025-03-01T09:00:00+00:00", "events": "35", "calls": "4", "ended": "True", "problems": "",
+        "started_at": "2025-03-01T09:00:00+00:00", "events": "35", "calls": "4", "ended": "True",
+        "end_reason": "completed", "lines_skipped": "0", "calls_missing": "0", "practice_calls": "0", "problems": "",
     }
     assert (sessions["s2"]["events"], sessions["s2"]["calls"], sessions["s2"]["ended"]) == ("5", "1", "False")
+    assert (sessions["s2"]["end_reason"], sessions["s2"]["lines_skipped"], sessions["s2"]["calls_missing"]) == (
+        "", "1", "3")
     assert sessions["s2"]["problems"] == " | ".join(problems)
 
 
@@ -321,7 +332,8 @@ def test_changed_scenario_copy_is_reported(tmp_path: Path) -> None:
     result = analyze(tmp_path, tmp_path / "out")
     assert result.sessions_with_problems == {"s3": [
         "scenario.toml: SHA-256 differs from scenario_sha256 in session.json (the copy changed); "
-        "its ground truth is used anyway"
+        "its ground truth is used anyway",
+        "missing calls: 4 scenario call(s) of the block order never arrived (p-theft, p-medical, v-fire, v-crash)",
     ]}
     assert result.trials.empty and list(result.trials.columns) == TRIAL_NAMES
 
@@ -385,7 +397,12 @@ def test_session_whose_header_was_lost_is_still_analysed(tmp_path: Path) -> None
     (tmp_path / "rec" / "stray-folder").mkdir()
     result = analyze(tmp_path / "rec", tmp_path / "out")
     assert result.sessions_loaded == 1
-    assert result.sessions_with_problems == {"s5": ["session.json is missing; header fields taken from session.started"]}
+    assert result.sessions_with_problems == {"s5": [
+        "session.json is missing; header fields taken from session.started",
+        "aborted: session.ended reason 'aborted' (the session did not run to completion; its calls so far are "
+        "analysed)",
+        "missing calls: 3 scenario call(s) of the block order never arrived (v-crash, p-theft, p-medical)",
+    ]}
     (row,) = read_csv(tmp_path / "out" / "trials.csv")
     assert (row["participant"], row["block_position"], row["urgency_true"], row["answered"]) == ("P05", "0", "spoed",
                                                                                                  "False")
