@@ -105,6 +105,7 @@ async def _chromium_caller(tmp_path: Path, chromium: str, photo: Path, y4m: Path
                 page = await context.new_page()
                 response = await page.goto(call["caller_url"])
                 assert response is not None and response.status == 200
+                await page.click("#consent-accept")
                 await page.wait_for_function("window.callerStatus === 'connected'", timeout=15_000)
 
                 st = await poll(
@@ -138,8 +139,8 @@ async def _chromium_caller(tmp_path: Path, chromium: str, photo: Path, y4m: Path
         assert not foreign, f"the browser tried to reach hosts other than 127.0.0.1: {foreign}"
 
         events = [json.loads(line) for line in (root / sid / "events.jsonl").read_text().splitlines()]
-        types = [e["type"] for e in events if e["call_id"] == cid]
-        assert types[:3] == ["call.created", "call.link_opened", "webrtc.offer_received"]
+        types = [e["type"] for e in events if e["call_id"] == cid and e["type"] != "caller.connection"]
+        assert types[:4] == ["call.created", "call.link_opened", "caller.permission", "webrtc.offer_received"]
         user_agent = next(e for e in events if e["type"] == "call.link_opened")["data"]["user_agent"]
         assert "Chrome" in user_agent
         first_frames = [i for i, t in enumerate(types) if t == "media.first_frame"]
@@ -191,7 +192,8 @@ async def _camera_denied(tmp_path: Path, chromium: str) -> None:
             try:
                 page = await (await browser.new_context()).new_page()
                 await page.goto(call["caller_url"])
-                await page.wait_for_function("window.callerStatus !== 'starting'", timeout=10_000)
+                await page.click("#consent-accept")
+                await page.wait_for_function("!['consent', 'starting'].includes(window.callerStatus)", timeout=10_000)
                 assert await page.evaluate("window.callerStatus") == "camera-denied"
                 assert "blocked" in (await page.text_content("#status"))
                 assert await page.is_visible("#start"), "the page offers to try again"

@@ -1,24 +1,39 @@
-// Caller page: camera + microphone over WebRTC to the ingest, photo upload, hang-up.
-// Exposes window.callerStatus ("starting", "camera-denied", "connecting", "connected", "failed", "ended") for tests.
+// Caller page: consent, camera + microphone over WebRTC to the ingest (automatic reconnect), front/back camera
+// switch, photos (camera or several from the gallery), optional location, hang-up. Reports its own steps to the
+// ingest as caller events (POST cfg.eventsUrl; types caller.permission, caller.geolocation, caller.camera_switched,
+// caller.connection, declared in workbench/domain/events.py).
+//
+// For tests it exposes window.callerStatus: "consent", "starting", "camera-denied", "camera-error", "connecting",
+// "connected", "reconnecting", "failed", "ended"; window.callerAttempt (offers sent), window.photosSent,
+// window.facingMode and window.callerLocation.
 (function () {
   "use strict";
   const cfg = window.CALLER_CONFIG;
-  const statusEl = document.getElementById("status");
-  const preview = document.getElementById("preview");
-  const photoInput = document.getElementById("photo-input");
-  const photoMsg = document.getElementById("photo-msg");
-  const startBtn = document.getElementById("start");
-  const endBtn = document.getElementById("end");
-  const ICE_GATHER_TIMEOUT_MS = 3000;
-  let pc = null;
-  let stream = null;
-  let ended = false;
+  const $ = (id) => document.getElementById(id);
+  const statusEl = $("status"), preview = $("preview"), startBtn = $("start"), endBtn = $("end");
+  const switchBtn = $("switch-camera"), locationBtn = $("share-location"), locationMsg = $("location-msg");
+  const photoMsg = $("photo-msg");
+  const ICE_GATHER_TIMEOUT_MS = 3000;   // send the offer with what was gathered by then
+  const DISCONNECT_GRACE_MS = 3000;     // "disconnected" this long -> reconnect (ICE may recover by itself first)
+  const RETRY_DELAYS_MS = [1000, 2000, 4000, 8000, 10000];
+  let pc = null, stream = null, ended = false, attempt = 0, retries = 0;
+  let facing = "environment", reconnectTimer = null, connecting = false;
+  window.callerAttempt = 0;
+  window.photosSent = 0;
 
   function setStatus(status, text, kind) {
     window.callerStatus = status;
     statusEl.textContent = text;
     statusEl.className = "status" + (kind ? " " + kind : "");
   }
+
+  function report(type, data) {
+    // Best effort: a lost report must never disturb the call.
+    return fetch(cfg.eventsUrl, { method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ type: type, data: data }) }).catch(() => undefined);
+  }
+
+  function connectionEvent(state) { report("caller.connection", { state: state, attempt: Math.max(attempt, 1) }); }
 
   function waitForIceGathering(peer) {
     if (peer.iceGatheringState === "complete") return Promise.resolve();
@@ -30,29 +45,31 @@
     });
   }
 
-  async function getMedia() {
-    const wantVideo = cfg.modality !== "audio";
-    return navigator.mediaDevices.getUserMedia({
-      video: wantVideo ? { width: 640, height: 480 } : false,
-      audio: true,
-    });
+  function videoConstraints(mode) {
+    // No width/height: a phone then sends its camera's own orientation (portrait stays portrait).
+    return { facingMode: { ideal: mode } };
+  }
+
+  function showPreview() {
+    preview.srcObject = stream;
+    const v = stream.getVideoTracks()[0];
+    const reported = v && v.getSettings ? (v.getSettings().facingMode || "") : "";
+    preview.classList.toggle("mirrored", reported === "user"); // a selfie preview reads like a mirror
+    window.facingMode = reported || facing;
+  }
+
+  class OfferRefused extends Error {
+    constructor(status, message) { super(message); this.status = status; }
   }
 
   async function connect() {
-    if (pc) { pc.close(); pc = null; }
-    setStatus("connecting", "Connecting to the control room…");
-    pc = new RTCPeerConnection({ iceServers: cfg.iceServers || [] });
-    const peer = pc;
+    if (pc) { const old = pc; pc = null; old.close(); }
+    attempt += 1;
+    window.callerAttempt = attempt;
+    const peer = new RTCPeerConnection({ iceServers: cfg.iceServers || [] });
+    pc = peer;
     for (const track of stream.getTracks()) peer.addTrack(track, stream);
-    peer.addEventListener("connectionstatechange", () => {
-      if (ended || peer !== pc) return;
-      const s = peer.connectionState;
-      if (s === "connected") setStatus("connected", "Connected: the control room can see and hear you.", "ok");
-      else if (s === "failed") {
-        setStatus("failed", "The connection was lost. Tap \u201cStart video\u201d to try again.", "error");
-        startBtn.hidden = false;
-      } else if (s === "disconnected") setStatus("connecting", "Connection unstable, trying to recover…");
-    });
+    peer.addEventListener("connectionstatechange", () => onConnectionState(peer));
     await peer.setLocalDescription(await peer.createOffer());
     await waitForIceGathering(peer);
     const resp = await fetch(cfg.offerUrl, {
@@ -61,67 +78,202 @@
       body: JSON.stringify({ sdp: peer.localDescription.sdp, type: peer.localDescription.type }),
     });
     const body = await resp.json().catch(() => ({}));
-    if (!resp.ok) throw new Error(body.error || ("HTTP " + resp.status));
+    if (!resp.ok) throw new OfferRefused(resp.status, body.error || ("HTTP " + resp.status));
+    if (peer !== pc || ended) return;
     await peer.setRemoteDescription(body);
+  }
+
+  function onConnectionState(peer) {
+    if (ended || peer !== pc) return;
+    const s = peer.connectionState;
+    if (s === "connected") {
+      retries = 0;
+      clearTimeout(reconnectTimer); reconnectTimer = null;
+      setStatus("connected", "Connected: the control room can see and hear you.", "ok");
+      switchBtn.disabled = !stream || !stream.getVideoTracks().length;
+      connectionEvent("connected");
+    } else if (s === "disconnected") {
+      setStatus("reconnecting", "Connection unstable, trying to recover…", "warn");
+      connectionEvent("disconnected");
+      scheduleReconnect(DISCONNECT_GRACE_MS);
+    } else if (s === "failed") {
+      scheduleReconnect(0);
+    }
+  }
+
+  function scheduleReconnect(delayMs) {
+    if (ended || reconnectTimer) return;
+    reconnectTimer = setTimeout(() => { reconnectTimer = null; reconnect(); }, delayMs);
+  }
+
+  async function reconnect() {
+    if (ended || connecting) return;
+    if (pc && pc.connectionState === "connected") return; // recovered by itself
+    setStatus("reconnecting", "Connection lost. Reconnecting…", "warn");
+    connectionEvent("reconnecting");
+    await tryConnect();
+  }
+
+  async function tryConnect() {
+    connecting = true;
+    try {
+      await connect();
+    } catch (err) {
+      if (err instanceof OfferRefused && err.status === 410) return finish("The call has ended. If you still need help, call 112 again.");
+      if (err instanceof OfferRefused && err.status < 500) {
+        setStatus("failed", "Could not connect: " + err.message, "error");
+        connectionEvent("failed");
+        startBtn.hidden = false;
+        return;
+      }
+      // The network is down or the server is unreachable: keep trying, more slowly.
+      const delay = RETRY_DELAYS_MS[Math.min(retries, RETRY_DELAYS_MS.length - 1)];
+      retries += 1;
+      setStatus("reconnecting", "No connection to the control room. Trying again in " + Math.round(delay / 1000) + " s…", "warn");
+      scheduleReconnect(delay);
+    } finally {
+      connecting = false;
+    }
   }
 
   async function start() {
     startBtn.hidden = true;
     setStatus("starting", "Asking for your camera and microphone…");
-    try {
-      if (!stream) {
-        stream = await getMedia();
-        preview.srcObject = stream;
+    const t0 = performance.now();
+    const wantVideo = cfg.modality !== "audio";
+    const permission = wantVideo ? "camera_microphone" : "microphone";
+    if (!stream) {
+      if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+        setStatus("camera-error", "This browser cannot share a camera here (it needs a secure https:// link). You can still send photos.", "error");
+        report("caller.permission", { permission: permission, outcome: "error", error_name: "NoMediaDevices", ms_since_page_load: t0 });
+        return;
       }
-    } catch (err) {
-      const denied = err && (err.name === "NotAllowedError" || err.name === "SecurityError");
-      setStatus(
-        denied ? "camera-denied" : "camera-error",
-        denied
-          ? "Camera or microphone access was blocked. Allow access in your browser settings, then tap \u201cStart video\u201d. You can still send photos."
-          : "Your camera or microphone could not be started (" + err.name + "). You can still send photos.",
-        "error");
-      startBtn.hidden = false;
-      return;
+      try {
+        stream = await navigator.mediaDevices.getUserMedia({ video: wantVideo ? videoConstraints(facing) : false, audio: true });
+      } catch (err) {
+        const name = (err && err.name) || "Error";
+        const denied = name === "NotAllowedError" || name === "SecurityError" || name === "PermissionDeniedError";
+        report("caller.permission", { permission: permission, outcome: denied ? "denied" : "error", error_name: name,
+          ms_since_page_load: performance.now() });
+        setStatus(denied ? "camera-denied" : "camera-error",
+          denied
+            ? "Camera or microphone access was blocked. Allow the camera for this site in your browser settings (the camera icon in the address bar), then tap \u201cStart video\u201d. You can still send photos."
+            : "Your camera or microphone could not be started (" + name + "). Close other apps that use the camera, then tap \u201cStart video\u201d. You can still send photos.",
+          "error");
+        startBtn.hidden = false;
+        return;
+      }
+      report("caller.permission", { permission: permission, outcome: "granted", error_name: "",
+        ms_since_page_load: performance.now() });
+      showPreview();
     }
-    try {
-      await connect();
-    } catch (err) {
-      setStatus("failed", "Could not connect: " + err.message + ". Tap \u201cStart video\u201d to try again.", "error");
-      startBtn.hidden = false;
-    }
+    setStatus("connecting", "Connecting to the control room…");
+    await tryConnect();
   }
 
-  async function sendPhotos() {
-    const files = Array.from(photoInput.files || []);
+  async function switchCamera() {
+    if (!stream || !stream.getVideoTracks().length) return;
+    switchBtn.disabled = true;
+    const next = facing === "environment" ? "user" : "environment";
+    const old = stream.getVideoTracks()[0];
+    let track = null;
+    // Many phones cannot open both cameras at once: release the current one first.
+    old.stop();
+    try {
+      const s = await navigator.mediaDevices.getUserMedia({ video: videoConstraints(next) });
+      track = s.getVideoTracks()[0];
+      facing = next;
+    } catch (err) {
+      const s = await navigator.mediaDevices.getUserMedia({ video: videoConstraints(facing) }).catch(() => null);
+      track = s ? s.getVideoTracks()[0] : null;
+    }
+    if (track) {
+      stream.removeTrack(old);
+      stream.addTrack(track);
+      const sender = pc && pc.getSenders().find((x) => x.track === old || (x.track && x.track.kind === "video"));
+      if (sender) await sender.replaceTrack(track); // no renegotiation: the control room keeps the same stream
+      showPreview();
+    }
+    const ok = !!track && facing === next;
+    const reported = track && track.getSettings ? (track.getSettings().facingMode || "") : "";
+    report("caller.camera_switched", { facing_mode: next, reported_facing_mode: reported, ok: ok });
+    window.cameraSwitches = (window.cameraSwitches || 0) + 1;
+    switchBtn.disabled = false;
+    if (!ok) photoMsg.textContent = "The other camera could not be started.";
+  }
+
+  function shareLocation() {
+    if (!navigator.geolocation) { locationMsg.textContent = "This browser cannot share a location."; return; }
+    locationBtn.disabled = true;
+    locationMsg.textContent = "Finding your location…";
+    navigator.geolocation.getCurrentPosition((pos) => {
+      const c = pos.coords;
+      report("caller.permission", { permission: "geolocation", outcome: "granted", error_name: "", ms_since_page_load: performance.now() });
+      report("caller.geolocation", { latitude: c.latitude, longitude: c.longitude, accuracy_m: c.accuracy || 0,
+        age_ms: Math.max(0, Date.now() - pos.timestamp) });
+      window.callerLocation = { latitude: c.latitude, longitude: c.longitude, accuracy: c.accuracy };
+      locationMsg.textContent = "\u2714 Location shared (within about " + Math.round(c.accuracy || 0) + " m).";
+      locationBtn.disabled = false;
+    }, (err) => {
+      const names = { 1: "PERMISSION_DENIED", 2: "POSITION_UNAVAILABLE", 3: "TIMEOUT" };
+      const name = names[err.code] || "ERROR";
+      report("caller.permission", { permission: "geolocation", outcome: err.code === 1 ? "denied" : "error", error_name: name,
+        ms_since_page_load: performance.now() });
+      locationMsg.textContent = err.code === 1
+        ? "Location not shared: access was blocked. Tell the control room where you are."
+        : "Your location could not be found. Tell the control room where you are.";
+      locationBtn.disabled = false;
+    }, { enableHighAccuracy: true, timeout: 20000, maximumAge: 30000 });
+  }
+
+  async function sendPhotos(input) {
+    const files = Array.from(input.files || []);
     if (!files.length) return;
     const form = new FormData();
     for (const f of files) form.append("photo", f, f.name);
-    photoMsg.textContent = "Sending " + files.length + " photo(s)…";
+    photoMsg.textContent = "Sending " + files.length + (files.length === 1 ? " photo…" : " photos…");
     try {
       const resp = await fetch(cfg.photosUrl, { method: "POST", body: form });
       const body = await resp.json().catch(() => ({}));
       if (!resp.ok) throw new Error(body.error || ("HTTP " + resp.status));
-      window.photosSent = (window.photosSent || 0) + body.photos.length;
-      photoMsg.textContent = "\u2714 " + body.photos.length + " photo(s) sent to the control room.";
+      window.photosSent += body.photos.length;
+      photoMsg.textContent = "\u2714 " + body.photos.length + (body.photos.length === 1 ? " photo" : " photos") + " sent to the control room.";
     } catch (err) {
       photoMsg.textContent = "Photo not sent: " + err.message;
     }
-    photoInput.value = "";
+    input.value = "";
+  }
+
+  function finish(text) {
+    ended = true;
+    clearTimeout(reconnectTimer);
+    if (pc) { pc.close(); pc = null; }
+    if (stream) stream.getTracks().forEach((t) => t.stop());
+    preview.srcObject = null;
+    endBtn.disabled = true; startBtn.hidden = true; switchBtn.disabled = true;
+    // The link no longer accepts anything: leave only the message.
+    $("video-wrap").hidden = true; $("controls").hidden = true; endBtn.hidden = true;
+    setStatus("ended", text);
   }
 
   async function hangUp() {
+    if (ended) return;
     ended = true;
     try { await fetch(cfg.hangupUrl, { method: "POST" }); } catch (e) { /* the call ends anyway */ }
-    if (pc) { pc.close(); pc = null; }
-    if (stream) { stream.getTracks().forEach((t) => t.stop()); }
-    endBtn.disabled = true; startBtn.hidden = true;
-    setStatus("ended", "Video ended. Thank you.");
+    finish("Video ended. Thank you. Stay on the phone with the control room.");
   }
 
-  startBtn.addEventListener("click", start);
+  $("consent-accept").addEventListener("click", () => {
+    $("consent").hidden = true;
+    $("main").hidden = false;
+    start();
+  });
+  startBtn.addEventListener("click", () => { if (stream) tryConnect(); else start(); });
+  switchBtn.addEventListener("click", switchCamera);
+  locationBtn.addEventListener("click", shareLocation);
   endBtn.addEventListener("click", hangUp);
-  photoInput.addEventListener("change", sendPhotos);
-  window.callerStatus = "starting";
-  start();
+  $("photo-input").addEventListener("change", (e) => sendPhotos(e.target));
+  $("gallery-input").addEventListener("change", (e) => sendPhotos(e.target));
+  window.addEventListener("online", () => { if (!ended && stream && (!pc || pc.connectionState !== "connected")) scheduleReconnect(0); });
+  window.callerStatus = "consent";
 })();
