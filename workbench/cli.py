@@ -133,7 +133,7 @@ async def _serve(args: argparse.Namespace, scenario_path: Path | None, duration_
             await stop.wait()
             return 0
         from workbench.runner.demo_media import ensure_demo_media
-        from workbench.runner.player import IngestApi, ScenarioPlayer
+        from workbench.runner.player import IngestApi, ScenarioPlayer, planned_block_order
 
         cache = default_media_cache()
         await asyncio.get_running_loop().run_in_executor(None, ensure_demo_media, cache)
@@ -149,6 +149,11 @@ async def _serve(args: argparse.Namespace, scenario_path: Path | None, duration_
                 media_cache=cache,
                 ice_mode=args.ice,
                 on_session=lambda sid: print(f"Session: {sid}  scenario {scenario.id!r}", flush=True),
+                block_order=planned_block_order(scenario, args.participant, args.seed,
+                                                getattr(args, "participant_index", None)),
+                wait_for_start=getattr(args, "wait_start", False),
+                session_id=getattr(args, "resume", None) or getattr(args, "session_id", None),
+                resume=bool(getattr(args, "resume", None)),
             )
             report = await player.run(stop)
         print(f"Session {report.session_id} {'completed' if report.completed else 'stopped'}", flush=True)
@@ -179,14 +184,46 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from workbench.domain.design import DesignError
+    from workbench.runner.player import planned_block_order
     from workbench.store.scenarios import ScenarioError, load_scenario
 
     try:
-        load_scenario(args.scenario)
-    except ScenarioError as exc:
-        print(f"workbench run: invalid scenario:\n{exc}", file=sys.stderr)
+        scenario = load_scenario(args.scenario)
+        planned_block_order(scenario, args.participant, args.seed, args.participant_index)
+    except (ScenarioError, DesignError) as exc:
+        print(f"workbench run: invalid scenario or design:\n{exc}", file=sys.stderr)
         return 2
+    if args.ingest:
+        return asyncio.run(_run_on_ingest(args, scenario))
     return asyncio.run(_serve(args, args.scenario, args.duration))
+
+
+async def _run_on_ingest(args: argparse.Namespace, scenario) -> int:  # noqa: ANN001 - Scenario
+    """``workbench run --ingest URL``: play on a running ingest (restart-safe; ``--resume`` continues a session)."""
+    from workbench.runner.demo_media import ensure_demo_media
+    from workbench.runner.player import IngestApiError, planned_block_order, play_on_ingest
+
+    stop = asyncio.Event()
+    _stop_on_signals(stop)
+    if args.duration is not None:
+        asyncio.get_running_loop().call_later(args.duration, stop.set)
+    cache = default_media_cache()
+    await asyncio.get_running_loop().run_in_executor(None, ensure_demo_media, cache)
+    try:
+        report = await play_on_ingest(
+            args.ingest, scenario, args.scenario.read_bytes(), stop=stop, participant=args.participant,
+            seed=args.seed, media_cache=cache, ice_mode=args.ice,
+            block_order=planned_block_order(scenario, args.participant, args.seed, args.participant_index),
+            wait_for_start=args.wait_start, session_id=args.resume or args.session_id, resume=bool(args.resume),
+            on_session=lambda sid: print(f"Session: {sid}  scenario {scenario.id!r}", flush=True),
+        )
+    except IngestApiError as exc:
+        print(f"workbench run: {exc}", file=sys.stderr)
+        return 1
+    how = "completed" if report.completed else f"stopped (aborted at {report.aborted_at or 'stop'})"
+    print(f"Session {report.session_id} {how}", flush=True)
+    return 0
 
 
 def _parse_photo(value: str):
@@ -367,8 +404,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("scenario", type=Path, help="scenario TOML file")
     _add_ingest_options(p)
     p.add_argument("--participant", default="P01", help="participant pseudonym")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the block order (Latin square) and other draws")
+    p.add_argument("--participant-index", type=int, metavar="K",
+                   help="row K (0-based) of the counterbalancing square (default: from [design] participants or "
+                   "the number ending the pseudonym)")
     p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.add_argument("--ingest", metavar="URL", help="play on a running ingest (workbench serve) instead of starting one; "
+                   "the runner then survives ingest restarts")
+    p.add_argument("--session-id", metavar="ID", help="id of the new session (default: generated)")
+    p.add_argument("--resume", metavar="SESSION_ID",
+                   help="continue this session after a runner crash: calls already created are not created again")
+    p.add_argument("--wait-start", action="store_true",
+                   help="hold the first block until POST /api/sessions/{id}/control {\"action\": \"start\"}")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("caller", help="one simulated caller (aiortc client) on a caller link",
