@@ -408,3 +408,153 @@ def test_session_whose_header_was_lost_is_still_analysed(tmp_path: Path) -> None
                                                                                                  "False")
     (session,) = read_csv(tmp_path / "out" / "sessions.csv")
     assert (session["seed"], session["block_order"], session["started_at"]) == ("7", "b-video;b-photo", "")
+
+
+def test_triage_change_is_computed_from_the_events(tmp_path: Path) -> None:
+    """k1: 'later' set, then a photo arrives, then 'spoed' and closed spoed -> up. k2: 'spoed' before the first video
+    frame, closed 'nu' -> down. k3: 'nu' before the photo, unchanged -> none. k4: media before any urgency -> empty."""
+    clock = FakeClock()
+    folder, log = make_session(tmp_path / "rec", "s7", "P07", ["b-photo", "b-video"], clock)
+    photo = ev.MediaPhotoReceived("p1", "media/x/p1.jpg", "media/x/p1_d.jpg", "c" * 64, 10, "JPEG", 10, 10, "")
+    for call_id, scenario_call, block, modality in (("k1", "p-theft", "b-photo", "photo"),
+                                                    ("k2", "v-fire", "b-video", "video"),
+                                                    ("k3", "p-medical", "b-photo", "photo"),
+                                                    ("k4", "v-crash", "b-video", "video")):
+        created(log, call_id, scenario_call, block, modality)
+    for call_id in ("k1", "k2", "k3", "k4"):
+        log.append("console", ev.CallAnswered("st"), call_id=call_id)
+    log.append("console", ev.IntakeUrgency("later"), call_id="k1")
+    log.append("console", ev.IntakeUrgency("nu"), call_id="k1")  # the last value before the media counts
+    log.append("console", ev.IntakeUrgency("spoed"), call_id="k2")
+    log.append("console", ev.IntakeUrgency("nu"), call_id="k3")
+    log.append("ingest", ev.MediaFirstFrame("video", "VP8", 640, 480, 100.0), call_id="k4")
+    clock.advance(2.0)
+    log.append("ingest", photo, call_id="k1")
+    log.append("ingest", ev.MediaFirstFrame("video", "VP8", 640, 480, 100.0), call_id="k2")
+    log.append("ingest", photo, call_id="k3")
+    log.append("console", ev.IntakeUrgency("spoed"), call_id="k1")
+    log.append("console", ev.IntakeUrgency("nu"), call_id="k4")
+    clock.advance(1.0)
+    closed(log, "k1", urgency="spoed", incident_type="theft", items=[])
+    closed(log, "k2", urgency="nu", incident_type="fire", items=[])
+    closed(log, "k3", urgency="nu", incident_type="medical", items=[])
+    closed(log, "k4", urgency="nu", incident_type="traffic_accident", items=[])
+    log.append("runner", ev.SessionEnded("completed"))
+    folder.close()
+    result = analyze(tmp_path / "rec", tmp_path / "out")
+    rows = {r["call_id"]: r for r in read_csv(tmp_path / "out" / "trials.csv")}
+    got = {k: (r["urgency_before_media"], r["urgency_given"], r["triage_change"], r["first_media_s"])
+           for k, r in rows.items()}
+    assert got == {"k1": ("nu", "spoed", "up", "2.0"), "k2": ("spoed", "nu", "down", "2.0"),
+                   "k3": ("nu", "nu", "none", "2.0"), "k4": ("", "nu", "", "0.0")}
+    assert "Triage change after media" in (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert result.trials["triage_change"].tolist()[:3] == ["up", "down", "none"]
+
+
+def test_foreign_lines_and_version_mismatch_are_reported(tmp_path: Path) -> None:
+    """Lines of an event type this version does not declare, a line of another event schema, an aborted session
+    and a session recorded by another software version: each named in sessions.csv, nothing dropped silently."""
+    root = tmp_path / "rec"
+    for session_id, participant in (("a1", "P1"), ("a2", "P2")):
+        clock = FakeClock()
+        folder, log = make_session(root, session_id, participant, ["b-photo", "b-video"], clock)
+        for call_id, scenario_call, block, modality in (("k1", "p-theft", "b-photo", "photo"),
+                                                        ("k2", "p-medical", "b-photo", "photo"),
+                                                        ("k3", "v-fire", "b-video", "video"),
+                                                        ("k4", "v-crash", "b-video", "video")):
+            created(log, call_id, scenario_call, block, modality)
+        log.append("runner", ev.SessionEnded("completed"))
+        folder.close()
+    clock = FakeClock()
+    folder, log = make_session(root, "a3", "P3", ["b-photo", "b-video"], clock)
+    created(log, "k1", "p-theft", "b-photo", "photo")
+    log.append("runner", ev.SessionEnded("aborted"))
+    folder.close()
+    header = json.loads(folder.header_path.read_text())
+    folder.header_path.write_text(json.dumps(header | {"software_version": "0.0.9"}))
+    envelope = {"schema": 1, "session_id": "a3", "t_mono_ns": 5, "t_wall": "2025-03-01T09:00:00+00:00",
+                "source": "console", "call_id": "k1"}
+    with open(folder.events_path, "a", encoding="utf-8") as fh:
+        for seq in (4, 5):
+            fh.write(json.dumps(envelope | {"seq": seq, "type": "drt.stimulus", "data": {"onset_ms": 1}}) + "\n")
+        fh.write(json.dumps(envelope | {"seq": 6, "schema": 2, "type": "rating.rsme", "data": {"value": 3}}) + "\n")
+    result = analyze(root, tmp_path / "out")
+    assert list(result.sessions_with_problems) == ["a3"]
+    assert result.sessions_with_problems["a3"] == [
+        "events.jsonl: 2 line(s) of unknown event type 'drt.stimulus' (not declared in this version) skipped "
+        "(lines 4, 5)",
+        "events.jsonl: 1 line(s) of event schema 2 (this version reads 1): version mismatch skipped (lines 6)",
+        "session.json software_version '0.0.9' differs from session.started '0.1.0'; session.json is used",
+        "aborted: session.ended reason 'aborted' (the session did not run to completion; its calls so far are "
+        "analysed)",
+        "missing calls: 3 scenario call(s) of the block order never arrived (p-medical, v-fire, v-crash)",
+        "version mismatch: recorded by software version 0.0.9, most sessions by 0.1.0 (versions: 0.0.9 (1 "
+        "session(s)), 0.1.0 (2 session(s)))",
+    ]
+    sessions = {r["session_id"]: r for r in read_csv(tmp_path / "out" / "sessions.csv")}
+    assert (sessions["a3"]["end_reason"], sessions["a3"]["lines_skipped"], sessions["a3"]["calls_missing"]) == (
+        "aborted", "3", "3")
+    quality = read_csv(tmp_path / "out" / "data_quality.csv")
+    handled = [(q["session_id"], q["handling"], q["problem"][:40]) for q in quality if q["record"] == "session"]
+    assert handled[0] == ("a3", "excluded", "events.jsonl: 2 line(s) of unknown event")
+    assert all(h[1] == "reported" for h in handled[2:])
+    events = read_csv(tmp_path / "out" / "events.csv")
+    assert len(events) == 6 + 6 + 3  # sound events only; the 3 foreign lines are in data_quality, not here
+    assert {"data_scenario_call_id", "data_modality", "data_block_order"} <= set(events[0])
+    assert json.loads(events[0]["data_block_order"]) == ["b-photo", "b-video"]
+
+
+def trial(participant: str, modality: str, call: str, congruent: bool | None = True, **values) -> dict:
+    """A trials.csv row (every declared column) for summary tests."""
+    row = dict.fromkeys(TRIAL_NAMES)
+    row |= {"participant": participant, "session_id": f"s-{participant}", "scenario_id": "lab", "block_id": modality,
+            "modality": modality, "call_id": call, "scenario_call_id": call, "congruent": congruent,
+            "answered": True, "closed": True, "practice": False, "disagreement_designed": None}
+    return row | values
+
+
+def test_summary_contract_and_hand_computed_paired_rows() -> None:
+    from analysis.summary import build_summary
+
+    # RSME: audio 30 + p, photo = audio + (10, 12, 14, 16)[p]. Paired differences d = 10, 12, 14, 16:
+    # mean 13, sd sqrt(20/3) = 2.581989, t = 13 / (2.581989 / 2) = 10.069757 (df 3), d_z = 13 / 2.581989 = 5.034878.
+    rows = []
+    for p, extra in enumerate((10, 12, 14, 16)):
+        for k in range(2):  # two calls per condition: the participant mean is what is compared
+            rows.append(trial(f"P{p}", "audio", f"a{k}", rsme=30.0 + p + (k - 0.5), handling_time_s=60.0 + p,
+                              completeness=0.5))
+            rows.append(trial(f"P{p}", "photo", f"f{k}", rsme=30.0 + p + extra + (k - 0.5),
+                              handling_time_s=(60.0 + p) * 1.5, completeness=0.5 + 0.1 * (p % 2)))
+        rows.append(trial(f"P{p}", "photo", "practice-call", rsme=150.0, practice=True))
+    trials = frame(rows, TRIAL_COLUMNS)
+    summary = build_summary(trials[trials["practice"] != True])  # noqa: E712
+    assert summary.columns.tolist() == [
+        "measure", "contrast", "level", "reference", "method", "n_participants", "n_obs", "estimate", "ci_low",
+        "ci_high", "unit", "statistic", "p", "p_holm", "effect_size", "es_ci_low", "es_ci_high", "converged", "note",
+    ]
+    rsme = summary[(summary["measure"] == "rsme") & (summary["contrast"] == "modality")].set_index("method")
+    assert rsme.index.tolist() == ["paired_t", "wilcoxon", "mixedlm"]
+    t = rsme.loc["paired_t"]
+    assert (t["level"], t["reference"], t["n_participants"], t["n_obs"], t["unit"]) == ("photo", "audio", 4, 16,
+                                                                                        "RSME 0-150")
+    assert t["estimate"] == pytest.approx(13.0)
+    assert t["statistic"] == pytest.approx(10.069757, abs=1e-6)
+    assert t["effect_size"] == pytest.approx(5.034878, abs=1e-6)
+    assert t["ci_low"] < 13 < t["ci_high"] and t["es_ci_low"] < 5.034878 < t["es_ci_high"]
+    # Wilcoxon on 10, 12, 14, 16: all positive, W = 0, exact two-sided p = 2/16 = 0.125.
+    assert (rsme.loc["wilcoxon", "statistic"], rsme.loc["wilcoxon", "p"]) == (0.0, pytest.approx(0.125))
+    assert rsme.loc["mixedlm", "estimate"] == pytest.approx(13.0, abs=1e-3)
+    assert pd.isna(rsme.loc["wilcoxon", "converged"]) and rsme.loc["mixedlm", "converged"] in (True, False)
+    # Handling time 1.5 times as long with photos for everyone: the log model's ratio is 1.5.
+    log_row = summary[(summary["measure"] == "handling_time_s") & (summary["method"] == "mixedlm_log")].iloc[0]
+    assert log_row["estimate"] == pytest.approx(1.5, abs=1e-3) and log_row["unit"] == "ratio photo/audio"
+    # Holm over the primary outcomes of modality/photo: three paired_t rows share one correction.
+    primary = summary[(summary["method"] == "paired_t") & (summary["level"] == "photo")].set_index("measure")
+    assert primary.index.tolist() == ["rsme", "handling_time_s", "completeness"]  # no time_to_first_urgency data
+    p = primary["p"].astype(float).sort_values()
+    # Holm (1979) by hand: sorted p1 <= p2 <= p3 -> 3 p1, max(3 p1, 2 p2), max(that, p3), capped at 1.
+    expected = [min(1, 3 * p.iloc[0]), min(1, max(3 * p.iloc[0], 2 * p.iloc[1]))]
+    expected.append(min(1, max(expected[1], p.iloc[2])))
+    assert primary.loc[p.index, "p_holm"].astype(float).tolist() == pytest.approx(expected)
+    other = summary[(summary["method"] != "paired_t")]
+    assert other["p_holm"].isna().all()

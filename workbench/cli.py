@@ -277,12 +277,17 @@ def cmd_caller(args: argparse.Namespace) -> int:
 def cmd_analyze(args: argparse.Namespace) -> int:
     from analysis.run import AnalysisError, analyze
 
+    def progress(step: str) -> None:
+        if not args.quiet:
+            print(f"analyze {step}", file=sys.stderr, flush=True)
+
     try:
-        result = analyze(args.recordings, args.out)
+        result = analyze(args.recordings, args.out, ratings=args.ratings, progress=progress)
     except AnalysisError as exc:
         print(f"workbench analyze: {exc}", file=sys.stderr)
         return 2
-    print(f"{result.sessions_loaded} session(s), {len(result.trials)} trial row(s) -> {args.out}")
+    print(f"{result.sessions_loaded} session(s), {len(result.trials)} trial row(s) -> {args.out} "
+          f"(report: {args.out / 'report.html'})")
     for session_id, problems in result.sessions_with_problems.items():
         for problem in problems:
             print(f"  {session_id}: {problem}", file=sys.stderr)
@@ -431,11 +436,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ice", choices=("lan", "stun", "loopback"), default="loopback")
     p.set_defaults(func=cmd_caller)
 
-    p = sub.add_parser("analyze", help="tables and codebook from recorded sessions",
-                       description="Reads every session under RECORDINGS (or one session folder) and writes "
-                       "trials.csv, sessions.csv and codebook.md to --out.")
+    p = sub.add_parser("analyze", help="tables, statistics, codebook and report from recorded sessions",
+                       description="Reads every session under RECORDINGS (or one session folder) and writes to "
+                       "--out: trials, sessions, events, summary (statistics), confusion and data_quality tables "
+                       "(CSV and Parquet), codebook.md, report.html and plots/ (PNG and SVG). Damaged sessions are "
+                       "reported, never dropped. One progress line per step goes to stderr.")
     p.add_argument("recordings", type=Path)
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--ratings", type=Path, action="extend", nargs="+", default=[], metavar="FILE",
+                   help="ratings sheets typed in outside the workbench (RSME per call or NASA-TLX per block; CSV, "
+                   "';' with decimal commas or ','). RSME ratings fill calls the recording has none for")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.set_defaults(func=cmd_analyze)
 
     p = sub.add_parser("simulate", help="synthetic participants with known effects (complete session folders)",
