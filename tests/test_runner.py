@@ -268,3 +268,49 @@ def test_history_session_seconds_discount_pauses() -> None:
     h = History(pauses=[(100.0, 103.0), (110.0, None)])
     assert h.session_seconds_since(99.0, 112.0) == pytest.approx(13 - 3 - 2)
     assert h.paused
+
+
+def test_abort_at_block_checkpoint_finishes_the_block_first(tmp_path: Path) -> None:
+    text = scenario_text([{"id": "c1", "arrival_s": 0}, {"id": "c2", "arrival_s": 1.0}, {"id": "c3", "arrival_s": 0}],
+                         [{"id": "b1", "calls": ["c1", "c2"]}, {"id": "b2", "calls": ["c3"]}])
+
+    async def body(url: str, api: IngestApi, rec: Path) -> None:
+        play = asyncio.create_task(_player(api, text, tmp_path, session_id="blk").run())
+        robot_task = asyncio.create_task(Robot(url, "blk").run())
+        await _wait_for(api, "blk", lambda e: e.type == "call.created")
+        await api.control("blk", "abort", checkpoint="block")
+        report = await play
+        robot_task.cancel()
+        assert report.aborted_at == "block" and not report.completed
+        events = read_log(rec / "blk")
+        assert_sound_log(events)
+        assert sorted(e["data"]["scenario_call_id"] for e in events if e["type"] == "call.created") == ["c1", "c2"]
+        assert [e["data"]["block_id"] for e in events if e["type"] == "block.started"] == ["b1"]
+        assert events[-1]["data"]["reason"] == "aborted"
+
+    _run(body, tmp_path)
+
+
+def test_pause_holds_the_callers_photo_times_too(tmp_path: Path) -> None:
+    # A photo block: the caller process only uploads the photo (no live media), 1 s after the call arrives.
+    text = scenario_text([{"id": "c1", "arrival_s": 0,
+                           "toml": 'media.photos = [{ file = "builtin:demo_collision_photo", at_s = 1.0 }]'}],
+                         [{"id": "b1", "modality": "photo", "calls": ["c1"]}])
+
+    async def body(url: str, api: IngestApi, rec: Path) -> None:
+        play = asyncio.create_task(_player(api, text, tmp_path, session_id="photo").run())
+        opened = await _wait_for(api, "photo", lambda e: e.type == "call.link_opened", timeout_s=30)
+        pause = (await api.control("photo", "pause"))["event"]
+        await asyncio.sleep(2.0)
+        resume = (await api.control("photo", "resume"))["event"]
+        paused_s = (resume["t_mono_ns"] - pause["t_mono_ns"]) / 1e9
+        photo = await _wait_for(api, "photo", lambda e: e.type == "media.photo_received", timeout_s=30)
+        robot_task = asyncio.create_task(Robot(url, "photo").run())
+        report = await play
+        await robot_task
+        assert report.completed
+        # Opened the link at 0 s of caller time; the photo at 1 s of caller time plus the pause.
+        assert _s(opened, photo) == pytest.approx(1.0 + paused_s, abs=0.6)
+        assert _s(opened, photo) > 1.0 + paused_s - 0.3
+
+    _run(body, tmp_path)
