@@ -113,8 +113,8 @@ class Lab:
         self.api = aiohttp.ClientSession()
         self.foreign: list[str] = []
 
-    async def new_call(self) -> dict[str, Any]:
-        async with self.api.post(self.handle.url + "/api/calls", ssl=self.ssl) as resp:
+    async def new_call(self, **body: Any) -> dict[str, Any]:
+        async with self.api.post(self.handle.url + "/api/calls", json=body, ssl=self.ssl) as resp:
             assert resp.status == 201
             return await resp.json()
 
@@ -319,6 +319,36 @@ async def _refused(tmp_path: Path, chromium: str, photo: Path, media: dict[str, 
             ("camera_microphone", "denied", "NotAllowedError"), ("geolocation", "denied", "PERMISSION_DENIED")]
         assert "webrtc.offer_received" not in [e["type"] for e in events]
         assert [e["type"] for e in events].count("media.photo_received") == 1
+
+
+def test_photo_call_shares_the_microphone_only(tmp_path: Path, chromium_path: str, fake_media: dict[str, Path]) -> None:
+    asyncio.run(_photo_call(tmp_path, chromium_path, fake_media))
+
+
+async def _photo_call(tmp_path: Path, chromium: str, media: dict[str, Path]) -> None:
+    from playwright.async_api import async_playwright
+
+    async with lab(tmp_path) as the_lab, async_playwright() as pw:
+        call = await the_lab.new_call(modality="photo")
+        cid, sid = call["call_id"], call["session_id"]
+        browser = await pw.chromium.launch(executable_path=chromium, args=camera_args(media["fire"], media["wav"]))
+        try:
+            page = await phone(pw, browser, the_lab)
+            await page.goto(call["caller_url"])
+            assert await page.text_content("#consent-accept") == "I agree: continue"
+            await page.click("#consent-accept")
+            await page.wait_for_function("window.callerStatus === 'connected'", timeout=20_000)
+            assert "can hear you" in await page.text_content("#status")
+            assert not await page.is_visible("#switch-camera") and not await page.is_visible("#video-wrap")
+            await poll(lambda: the_lab.status(cid), lambda s: s["audio_frames_received"] >= 20, 20, "audio")
+            await shot(page, "8-photo-call-pixel7")
+        finally:
+            await browser.close()
+        events = the_lab.events(sid, cid)
+        offer = next(e["data"] for e in events if e["type"] == "webrtc.offer_received")
+        assert offer["video_codec"] == "" and offer["has_audio"] is True, "no live video in a photo call"
+        permission = next(e["data"] for e in events if e["type"] == "caller.permission")
+        assert (permission["permission"], permission["outcome"]) == ("microphone", "granted")
 
 
 @pytest.mark.skipif(os.environ.get("WORKBENCH_NETNS") != "1" or shutil.which("ip") is None,

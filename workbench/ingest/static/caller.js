@@ -18,6 +18,8 @@
   const RETRY_DELAYS_MS = [1000, 2000, 4000, 8000, 10000];
   let pc = null, stream = null, ended = false, attempt = 0, retries = 0;
   let facing = "environment", reconnectTimer = null, connecting = false;
+  // Live video only in a video call; photo and audio-only calls share the microphone (and photos) only.
+  const wantVideo = cfg.modality === "video";
   window.callerAttempt = 0;
   window.photosSent = 0;
 
@@ -51,6 +53,7 @@
   }
 
   function showPreview() {
+    $("video-wrap").hidden = !stream.getVideoTracks().length;
     preview.srcObject = stream;
     const v = stream.getVideoTracks()[0];
     const reported = v && v.getSettings ? (v.getSettings().facingMode || "") : "";
@@ -89,7 +92,7 @@
     if (s === "connected") {
       retries = 0;
       clearTimeout(reconnectTimer); reconnectTimer = null;
-      setStatus("connected", "Connected: the control room can see and hear you.", "ok");
+      setStatus("connected", wantVideo ? "Connected: the control room can see and hear you." : "Connected: the control room can hear you.", "ok");
       switchBtn.disabled = !stream || !stream.getVideoTracks().length;
       connectionEvent("connected");
     } else if (s === "disconnected") {
@@ -140,7 +143,6 @@
     startBtn.hidden = true;
     setStatus("starting", "Asking for your camera and microphone…");
     const t0 = performance.now();
-    const wantVideo = cfg.modality !== "audio";
     const permission = wantVideo ? "camera_microphone" : "microphone";
     if (!stream) {
       if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
@@ -157,8 +159,8 @@
           ms_since_page_load: performance.now() });
         setStatus(denied ? "camera-denied" : "camera-error",
           denied
-            ? "Camera or microphone access was blocked. Allow the camera for this site in your browser settings (the camera icon in the address bar), then tap \u201cStart video\u201d. You can still send photos."
-            : "Your camera or microphone could not be started (" + name + "). Close other apps that use the camera, then tap \u201cStart video\u201d. You can still send photos.",
+            ? "Camera or microphone access was blocked. Allow the camera for this site in your browser settings (the camera icon in the address bar), then tap \u201c" + startBtn.textContent + "\u201d. You can still send photos."
+            : "Your camera or microphone could not be started (" + name + "). Close other apps that use the camera, then tap \u201c" + startBtn.textContent + "\u201d. You can still send photos.",
           "error");
         startBtn.hidden = false;
         return;
@@ -263,6 +265,12 @@
     finish("Video ended. Thank you. Stay on the phone with the control room.");
   }
 
+  if (!wantVideo) {
+    $("consent-accept").textContent = "I agree: continue";
+    switchBtn.hidden = true;
+    endBtn.textContent = "End";
+    startBtn.textContent = "Start microphone";
+  }
   $("consent-accept").addEventListener("click", () => {
     $("consent").hidden = true;
     $("main").hidden = false;
