@@ -488,3 +488,25 @@ async def test_photo_gps_and_capture_time_are_recorded(ctx: Ctx) -> None:
     assert meta["p3"]["taken_at"] == "2012-07-14T16:30:12"
     assert meta["p4"] == {"photo_id": "p4", "has_gps": False, "latitude": 0.0, "longitude": 0.0, "altitude_m": 0.0,
                           "taken_at": ""}
+
+
+@with_ingest(ice_mode="stun", stun_urls=("stun:stun.lab.example:3478",), turn_url="turn:turn.lab.example:3478",
+             turn_user="lab", turn_password="secret")
+async def test_caller_page_gets_the_configured_ice_servers_only(ctx: Ctx) -> None:
+    call = await new_call(ctx)
+    status, page, _ = await ctx.request("GET", call["caller_url"])
+    assert status == 200
+    config = json.loads(page.decode().split("window.CALLER_CONFIG = ", 1)[1].split(";</script>", 1)[0])
+    assert config["iceServers"] == [
+        {"urls": ["stun:stun.lab.example:3478"]},
+        {"urls": ["turn:turn.lab.example:3478"], "username": "lab", "credential": "secret"},
+    ]
+    assert config["eventsUrl"] == f"/c/{call['caller_url'].rsplit('/', 1)[1]}/events"
+
+
+@with_ingest(ice_mode="lan")
+async def test_caller_page_in_lan_mode_has_no_ice_server(ctx: Ctx) -> None:
+    call = await new_call(ctx)
+    status, page, _ = await ctx.request("GET", call["caller_url"])
+    config = json.loads(page.decode().split("window.CALLER_CONFIG = ", 1)[1].split(";</script>", 1)[0])
+    assert status == 200 and config["iceServers"] == [], "no public STUN server slipped in"

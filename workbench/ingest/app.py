@@ -544,6 +544,8 @@ async def caller_page(request: web.Request) -> web.Response:
     try:
         call = ingest.calls.by_token(request.match_info["token"])
     except NotFound:
+        # No call, so no session to record it in (events are per session): the log says it.
+        log.info("caller link refused (404, unknown token) for %s", request.headers.get("User-Agent", ""))
         return _page(404, "Unknown link", "This link is not known. Please ask the control room for a new link.")
     if call.ended:
         _refused(request, call, 410, "ended", "page")
