@@ -31,12 +31,15 @@ class PhotoSpec:
 @dataclass(frozen=True)
 class CallMedia:
     """Media a simulated caller sends. ``video``/``audio`` are absolute paths or ``builtin:NAME`` (generated demo
-    media); empty when absent. Live video starts ``video_at_s`` seconds after arrival."""
+    media); empty when absent. Live video starts ``video_at_s`` seconds after arrival. ``voice`` (an espeak-ng
+    voice such as ``en`` or ``nl``; instead of ``audio``) makes the simulated caller speak each scripted line at its
+    time, synthesised ahead of time; empty: no spoken lines."""
 
     video: str = ""
     audio: str = ""
     video_at_s: float = 0.0
     photos: tuple[PhotoSpec, ...] = ()
+    voice: str = ""
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ to photos before upload (:func:`degrade_image_bytes`) and/or to every video fram
 from __future__ import annotations
 
 import asyncio
+import collections
 import fractions
 import io
 import logging
@@ -26,7 +27,8 @@ import aiohttp
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaPlayer
 from aiortc.mediastreams import MediaStreamError
-from av import VideoFrame
+import numpy as np
+from av import AudioFrame, VideoFrame
 from PIL import Image, ImageEnhance, ImageFilter, ImageOps
 
 from workbench.ice import rtc_configuration
@@ -210,6 +212,66 @@ class ManipulatedVideoTrack(MediaStreamTrack):
         self._source.stop()
 
 
+class SpeechTrack(MediaStreamTrack):
+    """A live audio track (48 kHz mono, 20 ms frames, paced in real time) that is silent until :meth:`say` queues a
+    line, which it then plays. ``lines`` are int16 sample arrays at 48 kHz (``workbench.runner.speech``). At most
+    ``len(lines)`` lines wait (a bounded queue; older requests are dropped and counted in ``lines_dropped``).
+    ``lines_said`` lists the indexes played (started), in order."""
+
+    kind = "audio"
+    RATE = 48_000
+    FRAME = 960
+
+    def __init__(self, lines: Sequence[np.ndarray]) -> None:
+        super().__init__()
+        self._lines = [np.asarray(x, dtype=np.int16) for x in lines]
+        self._waiting: collections.deque[int] = collections.deque(maxlen=max(1, len(self._lines)))
+        self._current: np.ndarray | None = None
+        self._pos = 0
+        self._start: float | None = None
+        self._timestamp = 0
+        self.lines_said: list[int] = []
+        self.lines_dropped = 0
+
+    def say(self, index: int) -> None:
+        """Queue line ``index``; raises ``IndexError`` for an unknown line."""
+        if not 0 <= index < len(self._lines):
+            raise IndexError(f"no line {index} (have {len(self._lines)})")
+        if len(self._waiting) == self._waiting.maxlen:
+            self.lines_dropped += 1
+        self._waiting.append(index)
+
+    async def recv(self) -> AudioFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self._start is None:
+            self._start = time.time()
+        else:
+            self._timestamp += self.FRAME
+            await asyncio.sleep(max(0.0, self._start + self._timestamp / self.RATE - time.time()))
+        out = np.zeros(self.FRAME, np.int16)
+        filled = 0
+        while filled < self.FRAME:
+            if self._current is None:
+                if not self._waiting:
+                    break
+                index = self._waiting.popleft()
+                self._current, self._pos = self._lines[index], 0
+                self.lines_said.append(index)
+                log.info("saying line %d (%.1f s)", index, len(self._current) / self.RATE)
+            chunk = self._current[self._pos : self._pos + self.FRAME - filled]
+            out[filled : filled + len(chunk)] = chunk
+            filled += len(chunk)
+            self._pos += len(chunk)
+            if self._pos >= len(self._current):
+                self._current = None
+        frame = AudioFrame.from_ndarray(out.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = self.RATE
+        frame.pts = self._timestamp
+        frame.time_base = fractions.Fraction(1, self.RATE)
+        return frame
+
+
 @dataclass(frozen=True)
 class PhotoUpload:
     """A photo to attach ``at_s`` seconds after the caller opened the link."""
@@ -272,17 +334,25 @@ class SimulatedCaller:
                 raise CallerError(f"caller link refused: HTTP {resp.status}: {(await resp.text())[:200]}")
         self._t0 = time.monotonic()
 
-    async def start_media(self, video: Path | None = None, audio: Path | None = None, *, loop_video: bool = True) -> None:
+    async def start_media(
+        self,
+        video: Path | None = None,
+        audio: Path | None = None,
+        *,
+        loop_video: bool = True,
+        speech: SpeechTrack | None = None,
+    ) -> None:
         """Offer the given media files as live tracks and wait until connected.
 
         ``video`` is any file PyAV reads (played in a loop by default); ``audio`` a sound file played once (or the
-        video's own sound when ``audio`` is None). Raises :class:`CallerError` when the offer is refused or the
-        connection is not up within ``connect_timeout_s``.
+        video's own sound when ``audio`` is None); ``speech`` a :class:`SpeechTrack` sent as the voice instead.
+        Raises :class:`CallerError` when the offer is refused or the connection is not up within
+        ``connect_timeout_s``.
         """
         if self._http is None:
             raise CallerError("open() the link before starting media")
-        if video is None and audio is None:
-            raise CallerError("start_media needs a video or an audio file")
+        if video is None and audio is None and speech is None:
+            raise CallerError("start_media needs a video or an audio file, or a speech track")
         await self._close_pc()
         pc = RTCPeerConnection(rtc_configuration(self._ice_mode))
         self._pc = pc
@@ -305,9 +375,12 @@ class SimulatedCaller:
                 track = self.video_track = ManipulatedVideoTrack(player.video, m, self.clock)
             pc.addTrack(track)
             self.report.video_sent = True
-            if audio is None and player.audio is not None:
+            if audio is None and speech is None and player.audio is not None:
                 pc.addTrack(player.audio)
                 self.report.audio_sent = True
+        if speech is not None:
+            pc.addTrack(speech)
+            self.report.audio_sent = True
         if audio is not None:
             sound = MediaPlayer(str(audio))
             self._players.append(sound)
@@ -382,13 +455,15 @@ async def stream_call(
     stop: asyncio.Event | None = None,
     manipulation: CallerManipulation | None = None,
     clock: PausableClock | None = None,
+    speech: SpeechTrack | None = None,
 ) -> CallerReport:
     """Play one caller: open the link, start media ``video_at_s`` s after opening, upload ``photos`` at their
     times, and hang up after ``duration_s`` s or when ``stop`` is set (whichever first; forever when neither).
 
     Photo, media-start and video-drop times run on ``clock`` (paused by whoever holds it; started at the link's
     opening). ``manipulation`` changes what is sent (see :class:`CallerManipulation`); with ``no_offer`` no live
-    media is offered at all. Raises :class:`CallerError` when the ingest refuses the link, the offer or a photo.
+    media is offered at all. ``speech`` is the voice track (its lines are queued by whoever holds it).
+    Raises :class:`CallerError` when the ingest refuses the link, the offer or a photo.
     """
     stop = stop or asyncio.Event()
     clock = clock or PausableClock()
@@ -404,13 +479,13 @@ async def stream_call(
                 await caller.send_photo(photo.path)
 
         async def media_at_its_time() -> None:
-            if video is None and audio is None:
+            if video is None and audio is None and speech is None:
                 return
             if m.video_start == "no_offer":
                 log.info("manipulation: live media never offered (video_start no_offer)")
                 return
             await clock.sleep_until(video_at_s)
-            await caller.start_media(video, audio)
+            await caller.start_media(video, audio, speech=speech)
 
         work = asyncio.ensure_future(asyncio.gather(photos_at_their_times(), media_at_its_time()))
         ends = [asyncio.ensure_future(stop.wait())]
@@ -465,13 +540,17 @@ def build_parser() -> "argparse.ArgumentParser":
     p.add_argument("--brightness", type=float, default=1.0, metavar="F", help="brightness factor (0-1]")
     p.add_argument("--visible", type=float, default=1.0, metavar="F", help="centred share left visible (0-1]")
     p.add_argument("--degrade", default="photos,video", help="where degradations apply: photos,video")
+    p.add_argument("--line", action="append", default=[], type=Path, metavar="WAV",
+                   help="a spoken line (48 kHz mono WAV), in script order; 'say N' on stdin plays line N (repeatable)")
     p.add_argument("--control-stdin", action="store_true",
-                   help="read 'pause'/'resume' lines from stdin; hang up at end of input (the runner went away)")
+                   help="read 'pause', 'resume' and 'say N' lines from stdin; hang up at end of input (the runner "
+                   "went away)")
     return p
 
 
-async def _read_controls(clock: PausableClock, stop: asyncio.Event) -> None:
-    """Obey ``pause``/``resume`` lines on stdin; set ``stop`` at end of input (the parent runner died or ended)."""
+async def _read_controls(clock: PausableClock, stop: asyncio.Event, speech: SpeechTrack | None = None) -> None:
+    """Obey ``pause``, ``resume`` and ``say N`` lines on stdin; set ``stop`` at end of input (the parent runner died
+    or ended)."""
     import sys
 
     loop = asyncio.get_running_loop()
@@ -487,6 +566,11 @@ async def _read_controls(clock: PausableClock, stop: asyncio.Event) -> None:
             clock.pause()
         elif command == "resume":
             clock.resume()
+        elif command.startswith("say ") and speech is not None:
+            try:
+                speech.say(int(command[4:]))
+            except (ValueError, IndexError) as exc:
+                log.warning("cannot say %r: %s", command, exc)
         log.info("control %r at clock %.3f s", command, clock.now())
 
 
@@ -520,11 +604,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         clock = PausableClock()
-        controls = asyncio.ensure_future(_read_controls(clock, stop)) if args.control_stdin else None
+        speech = None
+        if args.line:
+            from workbench.runner.speech import read_line
+
+            speech = SpeechTrack([read_line(p) for p in args.line])
+        controls = asyncio.ensure_future(_read_controls(clock, stop, speech)) if args.control_stdin else None
         try:
             report = await stream_call(
                 args.url, video=args.video, audio=args.audio, photos=args.photo, video_at_s=args.video_at,
                 duration_s=args.duration, ice_mode=args.ice, stop=stop, manipulation=manipulation, clock=clock,
+                speech=speech,
             )
         except (CallerError, OSError) as exc:
             print(f"caller: {exc}", file=sys.stderr)
@@ -532,7 +622,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             if controls is not None:
                 controls.cancel()
-        print(f"caller done: state {report.connection_state}, video {report.video_sent}, photos {len(report.photos)}")
+        said = f", lines said {speech.lines_said}" if speech is not None else ""
+        print(f"caller done: state {report.connection_state}, video {report.video_sent}, photos {len(report.photos)}"
+              f"{said}", flush=True)
         return 0
 
     return asyncio.run(run())

@@ -247,22 +247,31 @@ def manipulation_records(spec: CallSpec, modality: Modality) -> list[ev.Manipula
 
 
 def caller_command(
-    caller_url: str, spec: CallSpec, modality: Modality, media_cache: Path, ice_mode: str
+    caller_url: str,
+    spec: CallSpec,
+    modality: Modality,
+    media_cache: Path,
+    ice_mode: str,
+    lines: Sequence[Path] = (),
 ) -> list[str] | None:
     """The simulated-caller command line for one call under ``modality``, or None when nothing is sent.
 
     Audio-only blocks withhold video and photos; photo blocks withhold live video (DESIGN.md: the runner applies
     the modality). The call's manipulations become caller options (``python -m workbench.runner.caller --help``);
-    the photo delay is added to each photo's time. The caller reads ``pause``/``resume`` on stdin.
+    the photo delay is added to each photo's time. ``lines`` are the spoken lines (``media.voice``, synthesised by
+    ``workbench.runner.speech``), played when the runner writes ``say N``; the caller reads ``pause``/``resume`` on
+    stdin too.
     Raises ``ValueError``/``FileNotFoundError`` for media that cannot be resolved.
     """
     media, m = spec.media, spec.manipulation
     video = resolve_media(media.video, media_cache) if modality is Modality.VIDEO else None
     audio = resolve_media(media.audio, media_cache)
     photos = [] if modality is Modality.AUDIO else [(resolve_media(p.file, media_cache), p.at_s) for p in media.photos]
-    if video is None and audio is None and not photos:
+    if video is None and audio is None and not photos and not lines:
         return None
     cmd = [sys.executable, "-m", "workbench.runner.caller", caller_url, "--ice", ice_mode, "--control-stdin"]
+    for line in lines:
+        cmd += ["--line", str(line)]
     if video is not None:
         cmd += ["--video", str(video), "--video-at", str(media.video_at_s)]
         if m.video_start != "ok":
@@ -359,6 +368,7 @@ class ScenarioPlayer:
         self._procs: dict[str, asyncio.subprocess.Process] = {}
         self._injections: set[asyncio.Task[None]] = set()
         self._controls_seen = 0
+        self._speech: dict[str, list[Path]] = {}
         self._log_dir = Path(tempfile.mkdtemp(prefix="workbench-callers-"))
 
     # --- the session ----------------------------------------------------------------------------------------------
@@ -370,6 +380,7 @@ class ScenarioPlayer:
         away longer than the API's reconnect timeout.
         """
         stop = stop or asyncio.Event()
+        await asyncio.to_thread(self._synthesise_speech)
         session_id = await (self._attach() if self.resume else self._create())
         self._session_id = self.report.session_id = session_id
         if self.on_session:
@@ -404,6 +415,19 @@ class ScenarioPlayer:
                     ignore_status=(409,),
                 )
         return self.report
+
+    def _synthesise_speech(self) -> None:
+        """Synthesise (or find cached) the spoken lines of every call with a ``media.voice``, ahead of playback."""
+        from workbench.runner.speech import speech_available, synthesise_lines
+
+        voiced = [c for c in self.scenario.calls if c.media.voice and c.utterances]
+        if voiced and not speech_available():
+            log.warning("espeak-ng is not installed: simulated callers stay silent (the transcript still appears)")
+            return
+        for spec in voiced:
+            paths = synthesise_lines([u.text for u in spec.utterances], spec.media.voice, self.media_cache)
+            if paths is not None:
+                self._speech[spec.id] = paths
 
     async def _create(self) -> str:
         session_id = self.requested_session_id or f"s-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
@@ -477,6 +501,15 @@ class ScenarioPlayer:
             task = asyncio.create_task(self._inject(seq, control))
             self._injections.add(task)
             task.add_done_callback(self._injections.discard)
+
+    def _say(self, call_id: str, index: int) -> None:
+        """Tell the call's caller process (if it has spoken lines) to speak line ``index`` now."""
+        proc = self._procs.get(call_id)
+        if proc is not None and proc.stdin is not None and proc.returncode is None:
+            try:
+                proc.stdin.write(f"say {index}\n".encode())
+            except (BrokenPipeError, ConnectionResetError):
+                pass
 
     def _tell_callers(self, line: bytes) -> None:
         for proc in self._procs.values():
@@ -559,7 +592,12 @@ class ScenarioPlayer:
         self.report.call_ids[spec.id if injected is None else f"{spec.id}@{injected[0]}"] = call_id
         for record in manipulation_records(spec, block.modality):
             await self._post_event(session_id, record, call_id)
-        cmd = caller_command(caller_url, spec, block.modality, self.media_cache, self.ice_mode) if caller_url else None
+        lines = self._speech.get(spec.id, []) if injected is None or not injected[1] else []
+        cmd = (
+            caller_command(caller_url, spec, block.modality, self.media_cache, self.ice_mode, lines)
+            if caller_url
+            else None
+        )
         proc = await self._start_caller(cmd, call_id) if cmd else None
         try:
             await self._script(session_id, spec, call_id, answered_at=None, said=set())
@@ -595,6 +633,7 @@ class ScenarioPlayer:
             if self._call(call_id).closed is not None:
                 break
             await self._post_event(session_id, ev.CallerUtterance(index, utterance.text, utterance.at_s), call_id)
+            self._say(call_id, index)
         await self._wait_until(lambda: self._call(call_id).closed is not None)
 
     async def _create_call(

@@ -54,6 +54,13 @@ class _Media(_Model):
     audio: str = ""
     video_at_s: float = Field(default=0.0, ge=0)
     photos: list[_Photo] = []
+    voice: str = Field(default="", pattern=r"^[A-Za-z0-9_+-]{0,32}$", description="espeak-ng voice")
+
+    @model_validator(mode="after")
+    def _voice_or_audio(self) -> "_Media":
+        if self.voice and self.audio:
+            raise ValueError("give media.audio (a recorded voice) or media.voice (lines spoken by espeak-ng), not both")
+        return self
 
 
 class _Truth(_Model):
@@ -250,6 +257,7 @@ def parse_scenario(
             video=_resolve(base, c.media.video, f"{where}.video", errors, source, check_media),
             audio=_resolve(base, c.media.audio, f"{where}.audio", errors, source, check_media),
             video_at_s=c.media.video_at_s,
+            voice=c.media.voice,
             photos=tuple(
                 PhotoSpec(_resolve(base, p.file, f"{where}.photos.{j}.file", errors, source, check_media), p.at_s)
                 for j, p in enumerate(c.media.photos)
