@@ -408,3 +408,50 @@ def test_normalised_photo_validates_itself() -> None:
         NormalisedPhoto(b"", "JPEG", 1, 1, ".jpg", 9)
     with pytest.raises(ValueError, match="extension"):
         NormalisedPhoto(b"", "JPEG", 1, 1, "jpg", 1)
+
+
+# --- EXIF position and capture time (issue 3) -------------------------------------------------------------------------
+
+
+def _jpeg_with_exif(gps: dict[int, object] | None, when: dict[int, object] | None = None) -> bytes:
+    exif = Image.Exif()
+    if gps is not None:
+        exif.get_ifd(0x8825).update(gps)
+    if when is not None:
+        exif.get_ifd(0x8769).update(when)
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 24), (10, 120, 200)).save(buf, "JPEG", exif=exif)
+    return buf.getvalue()
+
+
+def test_exif_gps_south_west_below_sea_level_and_offset_time() -> None:
+    from PIL.TiffImagePlugin import IFDRational as R
+
+    # 33deg 51' 35.9" S, 151deg 12' 40.4" W (made up), 12.5 m below sea level; EXIF 2.31 offset time.
+    data = _jpeg_with_exif(
+        {1: "S", 2: (R(33), R(51), R(359, 10)), 3: "W", 4: (R(151), R(12), R(404, 10)), 5: b"\x01", 6: R(25, 2)},
+        {0x9003: "2024:05:17 09:41:07", 0x9011: "+10:00"},
+    )
+    photo = normalise_photo(data)
+    assert photo.gps == (pytest.approx(-(33 + 51 / 60 + 35.9 / 3600)), pytest.approx(-(151 + 12 / 60 + 40.4 / 3600)),
+                         pytest.approx(-12.5))
+    assert photo.taken_at == "2024-05-17T09:41:07+10:00"
+
+
+def test_exif_without_usable_position_or_time() -> None:
+    from PIL.TiffImagePlugin import IFDRational as R
+
+    from workbench.ingest.photos import exif_position_and_time
+
+    assert normalise_photo(_jpeg_with_exif(None)).gps is None and normalise_photo(_jpeg_with_exif(None)).taken_at == ""
+    only_version = _jpeg_with_exif({0: b"\x02\x02\x00\x00"})
+    assert normalise_photo(only_version).gps is None
+    no_ref = _jpeg_with_exif({2: (R(52), R(5), R(0)), 4: (R(5), R(7), R(0))})
+    assert normalise_photo(no_ref).gps is None, "a position without N/S and E/W is not guessed"
+    out_of_range = _jpeg_with_exif({1: "N", 2: (R(152), R(0), R(0)), 3: "E", 4: (R(5), R(0), R(0))})
+    assert normalise_photo(out_of_range).gps is None
+    zero_division = _jpeg_with_exif({1: "N", 2: (R(0, 0), R(0), R(0)), 3: "E", 4: (R(5), R(0), R(0))})
+    assert normalise_photo(zero_division).gps is None
+    blank_time = _jpeg_with_exif(None, {0x9003: "0000:00:00 00:00:00"})
+    assert normalise_photo(blank_time).taken_at == ""
+    assert exif_position_and_time(Image.Exif()) == (None, "")

@@ -182,8 +182,18 @@ def _fingerprint(cert: object) -> str:
 def trust_instructions(lab: LabCertificate, base_url: str) -> str:
     """What to tell the person setting up the phones (printed by ``workbench serve --tls``)."""
     state = "Created" if lab.created else "Using"
+    from urllib.parse import urlsplit
+
+    local = urlsplit(base_url).hostname in ("127.0.0.1", "localhost", "::1")
+    hint = (
+        ["Note: phones cannot reach 127.0.0.1; start with --host 0.0.0.0 --public-url https://<this machine's LAN "
+         "address>:<port>."]
+        if local
+        else []
+    )
     return "\n".join(
-        [
+        hint
+        + [
             f"{state} a self-signed lab certificate: {lab.cert}",
             f"  valid for: {', '.join(lab.names)}",
             f"  SHA-256 fingerprint: {lab.sha256}",
