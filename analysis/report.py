@@ -348,9 +348,11 @@ def write_report(result: Any, out_dir: Path) -> list[Path]:
                             "style='width:45%;min-width:300px'></figure>")
     else:
         sections.append("<p>No call had an urgency set before its first media arrived.</p>")
-    no_before = int((analysed["first_media_s"].notna() & analysed["urgency_before_media"].isna()).sum())
-    sections.append(f"<p>{no_before} call(s) with media had no urgency set before the first media arrived (no "
-                    "triage change defined).</p>")
+    closed_media = analysed[(analysed["closed"] == True) & analysed["first_media_s"].notna()]  # noqa: E712
+    no_before = int(closed_media["urgency_before_media"].isna().sum())
+    sections.append(f"<p>{no_before} of {len(closed_media)} closed call(s) with media had no urgency set before "
+                    "the first media arrived (for example media that arrived before the answer): no triage change "
+                    "is defined for them.</p>")
 
     sections.append("<h3>Urgency and incident type against ground truth</h3>")
     kappa = summary[summary["method"] == "cohens_kappa"] if summary is not None else pd.DataFrame()

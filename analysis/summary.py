@@ -213,7 +213,9 @@ def _sdt_rows(d: pd.DataFrame) -> list[dict[str, Any]]:
                            "false_alarm_rate": "agreement (noise) trials"}.get(
                     measure, "both designed-disagreement and agreement trials")
                 notes.append(f"{left_out} participant(s) without {lacking} left out")
-            if n < 2:
+            if n == 0:
+                notes.append("no participant with closed, ground-truthed calls with media for this measure")
+            elif n < 2:
                 notes.append(f"CI needs at least 2 participants, found {n}")
             row |= {"n_participants": n, "n_obs": int(counts.loc[used.index].sum()) if n else 0,
                     "estimate": _num(mean), "ci_low": _num(low), "ci_high": _num(high), "unit": unit,

@@ -198,3 +198,25 @@ def test_paired_t_too_few_and_missing_conditions() -> None:
     assert "at least 2 participants" in row["note"]
     (row,) = S.wilcoxon_paired(long([1, 2], [1, 2]), "y", "cond", "pid", "b", "a").to_dict("records")
     assert math.isnan(row["p"]) and "non-zero" in row["note"]
+
+
+def test_drt_scoring_follows_iso_17488_windows() -> None:
+    from analysis.drt import drt_summary, score_drt
+
+    # Onsets at 0, 4000, 8000, 12000, 16000 ms (3-5 s apart). Hand-scored with ISO 17488's 100-2500 ms window:
+    #   0 ms: response at 50 (too early), then 450 -> hit, RT 450.
+    #   4000: response at 4099 (99 ms: too early), nothing else -> miss.
+    #   8000: response at 8100 (exactly 100 ms) -> hit, RT 100; a second response at 8300 is ignored.
+    #   12000: response at 14500 (exactly 2500 ms) -> hit, RT 2500.
+    #   16000: response at 18501 (2501 ms: too late) -> miss.
+    # Hit rate 3/5 = 0.6, mean hit RT (450 + 100 + 2500) / 3 = 1016.667 ms, 2 early responses.
+    scored = score_drt([16000, 0, 4000, 8000, 12000], [50, 450, 4099, 8100, 8300, 14500, 18501, -20])
+    assert scored["outcome"].tolist() == ["hit", "miss", "hit", "hit", "miss"]
+    assert scored["rt_ms"].tolist()[0] == 450 and scored["rt_ms"].tolist()[2:4] == [100, 2500]
+    assert scored["early_responses"].tolist() == [1, 1, 0, 0, 0]
+    summary = drt_summary(scored)
+    assert (summary["n_stimuli"], summary["hits"], summary["misses"], summary["early_responses"]) == (5, 3, 2, 2)
+    assert summary["hit_rate"] == 0.6 and summary["mean_hit_rt_ms"] == pytest.approx(1016.6667, abs=1e-3)
+    assert math.isnan(drt_summary(score_drt([], []))["hit_rate"])
+    with pytest.raises(ValueError, match="missing"):
+        score_drt([0, math.nan], [])
