@@ -13,6 +13,7 @@ to photos before upload (:func:`degrade_image_bytes`) and/or to every video fram
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import collections
 import fractions
@@ -508,11 +509,9 @@ async def stream_call(
 # --- command line (the runner starts one such process per call) ------------------------------------------------------
 
 
-def build_parser() -> "argparse.ArgumentParser":
+def build_parser() -> argparse.ArgumentParser:
     """Options of ``python -m workbench.runner.caller``: those of ``workbench caller`` plus the manipulations and
     ``--control-stdin``."""
-    import argparse
-
     def photo(value: str) -> PhotoUpload:
         path, _, at = value.rpartition("@") if "@" in value else (value, "", "0")
         try:

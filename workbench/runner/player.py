@@ -139,7 +139,8 @@ class PlayReport:
     caller_exit_codes: dict[str, int] = field(default_factory=dict)
     completed: bool = False
     aborted_at: str = ""
-    """Checkpoint at which a trainer's abort took effect (``now``, ``call``, ``block``), empty otherwise."""
+    """Checkpoint at which a trainer's abort took effect (``now``, ``call``, ``block``); ``completed`` when someone
+    else ended the session; empty when this player finished it."""
     resumed: bool = False
 
 
@@ -369,6 +370,7 @@ class ScenarioPlayer:
         self._injections: set[asyncio.Task[None]] = set()
         self._controls_seen = 0
         self._speech: dict[str, list[Path]] = {}
+        self._end_reason = ""
         self._log_dir = Path(tempfile.mkdtemp(prefix="workbench-callers-"))
 
     # --- the session ----------------------------------------------------------------------------------------------
@@ -400,7 +402,8 @@ class ScenarioPlayer:
                 except _Aborted:
                     pass
             if ended in done and not self.report.aborted_at:
-                self.report.aborted_at = "now"
+                # Ended from outside (a trainer's immediate abort, or an end): not this player's completion.
+                self.report.aborted_at = "now" if self._end_reason == "aborted" else self._end_reason
         finally:
             for task in (playback, stopper, poller, ended, *self._injections):
                 task.cancel()
@@ -439,15 +442,12 @@ class ScenarioPlayer:
             "session_id": session_id,
         }
 
-        async def exists(_events: object = None) -> bool:
-            return any(s["session_id"] == session_id for s in await self.api.sessions())
-
         while True:
             try:
                 return await self.api.create_session(**fields)
-            except IngestUnavailable:
+            except IngestUnavailable:  # created or not? the session list says
                 await self.api.wait_until_up()
-                if await exists():
+                if any(row["session_id"] == session_id for row in await self.api.sessions()):
                     return session_id
 
     async def _attach(self) -> str:
@@ -482,6 +482,7 @@ class ScenarioPlayer:
                     self._controls_seen = event.seq
                     self._obey(event.seq, event.data)
                 if isinstance(event.data, ev.SessionEnded):
+                    self._end_reason = event.data.reason
                     self._ended.set()
             await asyncio.sleep(self.poll_s)
 
