@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from analysis.summary import CONFUSION_COLUMNS, SUMMARY_COLUMNS
+from analysis.summary import BLOCK_COLUMNS, CONFUSION_COLUMNS, SUMMARY_COLUMNS
 from analysis.tables import event_columns
 from analysis.trials import QUALITY_COLUMNS, SESSION_COLUMNS, TRIAL_COLUMNS, Column
 from workbench.domain.events import EVENT_SCHEMA, describe_event_types
@@ -25,6 +25,8 @@ def tables() -> tuple[tuple[str, str, tuple[Column, ...]], ...]:
         ("confusion.csv", "Confusion matrices (ground truth x given) of urgency and incident type, one row per cell, "
          "over closed non-practice calls with ground truth.", CONFUSION_COLUMNS),
         ("data_quality.csv", "Every excluded, repaired or reported record.", QUALITY_COLUMNS),
+        ("blocks.csv", "One row per participant x block with a NASA-TLX rating (written when NASA-TLX sheets are "
+         "imported with --ratings).", BLOCK_COLUMNS),
     )
 
 

@@ -28,6 +28,7 @@ MEASURE_LABELS = {
     "handling_time_s": "Handling time (s)",
     "time_to_first_urgency_s": "Time to first urgency (s)",
     "completeness": "Completeness (proportion of required items)",
+    "raw_tlx": "Workload (raw NASA-TLX, 0-100, per block)",
 }
 METHOD_TEXT = {
     "paired_t": "paired t-test on participant-level condition means (estimate: mean paired difference level minus "
@@ -323,6 +324,21 @@ def write_report(result: Any, out_dir: Path) -> list[Path]:
                             "blue: mean over participants with 95% t CI; n = participants.</figcaption></figure>")
         sections.append(_summary_table(rows) if len(rows) else "<p>No data for this measure.</p>")
 
+    blocks = getattr(result, "blocks", None)
+    if blocks is not None and len(blocks):
+        rows = summary[summary["measure"] == "raw_tlx"]
+        sections.append(f"<h3>{MEASURE_LABELS['raw_tlx']} <code>raw_tlx</code></h3><p class='sub'>From imported "
+                        f"NASA-TLX sheets ({len(blocks)} block rating(s)); estimates in TLX points. Mixed model: "
+                        "participant random intercept only (a block's id goes with its modality).</p>")
+        fig = _condition_plot(blocks[blocks["practice"] != True], "raw_tlx", "modality", MODALITY_ORDER,  # noqa: E712
+                              "raw_tlx by modality")
+        if fig is not None:
+            encoded, written = _save(fig, plots, "raw_tlx_modality")
+            files += written
+            sections.append(f"<figure><img alt='raw_tlx by modality' src='data:image/png;base64,{encoded}' "
+                            "style='width:48%;min-width:300px'></figure>")
+        sections.append(_summary_table(rows) if len(rows) else "<p>No block comparison possible.</p>")
+
     sections.append("<h3>Perceived speech/image disagreement (signal detection)</h3>")
     sdt = summary[summary["method"] == "sdt_loglinear"] if summary is not None else pd.DataFrame()
     sections.append(_table(
@@ -386,8 +402,9 @@ def write_report(result: Any, out_dir: Path) -> list[Path]:
              for r in quality.to_dict("records")]))
     else:
         sections.append("<p>No record was excluded or repaired.</p>")
-    sections.append("<p>Not yet in this report: NASA-TLX per block and DRT (their events are not declared yet; "
-                    "imported NASA-TLX sheets are in ratings_nasa_tlx.csv), media dwell time and panel focus.</p>")
+    sections.append("<p>Not yet in this report: NASA-TLX and DRT recorded by the console (their events are not "
+                    "declared yet; NASA-TLX sheets imported with --ratings are analysed above), weighted NASA-TLX, "
+                    "media dwell time and share of time per panel.</p>")
     sections.append("<h2>References</h2><ol class='refs'>" + "".join(f"<li>{html.escape(r)}</li>" for r in REFERENCES)
                     + "</ol>")
     page = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Analysis report</title>"

@@ -2,9 +2,10 @@
 
 Reads recordings only (the store's read side); never imports the ingest, runner or console. Output files (CSV, and
 Parquet for every table): ``trials``, ``sessions``, ``events``, ``summary``, ``confusion``, ``data_quality``,
-``ratings_rsme``/``ratings_nasa_tlx`` (when sheets were given), ``codebook.md``, ``report.html`` and the plots in
-``plots/`` (PNG and SVG). ``blocks.csv`` and ``drt.csv`` are not written yet: the NASA-TLX and DRT events are not
-declared in ``workbench/domain/events.py`` (imported NASA-TLX sheets go to ``ratings_nasa_tlx``).
+``ratings_rsme``/``ratings_nasa_tlx`` (when sheets were given), ``blocks`` (NASA-TLX per block, from imported
+sheets), ``codebook.md``, ``report.html`` and the plots in ``plots/`` (PNG and SVG). ``drt.csv`` is not written
+yet, and ``blocks`` holds imported ratings only: the console's NASA-TLX and DRT events are not declared in
+``workbench/domain/events.py`` yet (:mod:`analysis.drt` scores DRT data once they are).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from analysis.load import (
     find_sessions,
     load_session,
 )
-from analysis.summary import build_summary, confusion_tables
+from analysis.summary import BLOCK_COLUMNS, build_summary, confusion_tables
 from analysis.tables import event_rows, events_frame
 from analysis.trials import QUALITY_COLUMNS, SESSION_COLUMNS, TRIAL_COLUMNS, frame, trial_rows
 
@@ -55,6 +56,7 @@ class AnalysisResult:
     events: pd.DataFrame | None = None
     quality: pd.DataFrame | None = None
     ratings: dict[str, pd.DataFrame] = field(default_factory=dict)
+    blocks: pd.DataFrame | None = None
 
     @property
     def problems_text(self) -> str:
@@ -152,6 +154,36 @@ def merge_rsme(trials: pd.DataFrame, ratings: pd.DataFrame) -> tuple[pd.DataFram
     return trials, quality
 
 
+def blocks_from_tlx(trials: pd.DataFrame, tlx: pd.DataFrame) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``blocks.csv`` rows from an imported NASA-TLX sheet (:func:`read_ratings_csv`, kind nasa_tlx): each rating
+    joined to the recorded block of the same participant and block id (and session, when the sheet has one) for its
+    modality and practice flag. A rating that matches no recorded block, or blocks in several sessions, keeps empty
+    modality/session and is reported (it then enters no modality comparison). Returns (rows, data-quality rows)."""
+    from analysis.imports import TLX_SUBSCALES
+
+    rows, quality = [], []
+    for r in tlx.to_dict("records"):
+        mask = (trials["participant"] == r["participant"]) & (trials["block_id"] == r["block_id"])
+        if not pd.isna(r.get("session_id")):
+            mask &= trials["session_id"] == r["session_id"]
+        found = trials[mask.fillna(False).astype(bool)][["session_id", "modality", "practice"]].drop_duplicates()
+        row: dict[str, Any] = {"participant": r["participant"], "session_id": None, "block_id": r["block_id"],
+                               "modality": None, "practice": None, "source": "import"}
+        row |= {name: (None if pd.isna(r[name]) else float(r[name])) for name in TLX_SUBSCALES + ("raw_tlx",)}
+        if len(found) == 1:
+            match = found.iloc[0]
+            row |= {"session_id": match["session_id"], "modality": match["modality"],
+                    "practice": bool(match["practice"]) if not pd.isna(match["practice"]) else None}
+        else:
+            what = "matches no recorded block" if found.empty else f"matches blocks in {len(found)} sessions"
+            quality.append({"session_id": None, "call_id": None, "record": "rating",
+                            "problem": f"{r['source_file']} line {r['source_line']}: NASA-TLX of "
+                                       f"{r['participant']}/{r['block_id']} {what}: no modality",
+                            "handling": "excluded"})
+        rows.append(row)
+    return rows, quality
+
+
 def _write(table: pd.DataFrame, out_dir: Path, name: str, files: list[Path]) -> None:
     csv_path, parquet_path = out_dir / f"{name}.csv", out_dir / f"{name}.parquet"
     table.to_csv(csv_path, index=False, na_rep="", lineterminator="\n")
@@ -217,8 +249,13 @@ def analyze(
             trials, merged = merge_rsme(trials, table)
             quality += merged
         tables[f"ratings_{kind}"] = table
+    blocks = None
+    if "ratings_nasa_tlx" in tables:
+        block_rows, block_quality = blocks_from_tlx(trials, tables["ratings_nasa_tlx"])
+        quality += block_quality
+        blocks = frame(block_rows, BLOCK_COLUMNS)
     analysed = trials[trials["practice"] != True]  # noqa: E712 (nullable boolean)
-    summary = build_summary(analysed, progress=progress)
+    summary = build_summary(analysed, progress=progress, blocks=blocks)
     confusion = confusion_tables(analysed)
     sessions = frame([session_row(s) for s in loaded], SESSION_COLUMNS)
     quality_frame = frame(quality, QUALITY_COLUMNS)
@@ -228,7 +265,8 @@ def analyze(
     out_dir.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
     for name, table in (("trials", trials), ("sessions", sessions), ("events", events_table), ("summary", summary),
-                        ("confusion", confusion), ("data_quality", quality_frame), *tables.items()):
+                        ("confusion", confusion), ("data_quality", quality_frame),
+                        *([("blocks", blocks)] if blocks is not None else []), *tables.items()):
         _write(table, out_dir, name, files)
     codebook = out_dir / "codebook.md"
     codebook.write_text(render_codebook(), encoding="utf-8")
@@ -244,6 +282,7 @@ def analyze(
         events=events_table,
         quality=quality_frame,
         ratings=tables,
+        blocks=blocks,
     )
     if progress is not None:
         progress("report")

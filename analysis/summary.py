@@ -17,6 +17,8 @@
 - Signal detection of designed disagreement by the dispatcher's flag (calls with media, closed, with ground truth):
   measures ``hit_rate``, ``false_alarm_rate``, ``dprime``, ``criterion``; contrast ``all`` level ``all`` and contrast
   ``modality`` per media level; method ``sdt_loglinear``; estimate = mean over participants with a t CI.
+- NASA-TLX per block (when a NASA-TLX sheet was imported): measure ``raw_tlx``, contrast ``modality``, methods
+  ``paired_t``, ``wilcoxon``, ``mixedlm`` (participant random intercept only).
 - Agreement with the ground truth: measures ``urgency`` and ``incident_type``, method ``cohens_kappa``, contrast
   ``all`` level ``all`` and contrast ``modality`` per level; the confusion matrices themselves are ``confusion.csv``.
 
@@ -91,6 +93,27 @@ CONFUSION_COLUMNS: tuple[Column, ...] = (
 )
 """Columns of ``confusion.csv`` (long format: one row per cell of each confusion matrix)."""
 
+BLOCK_COLUMNS: tuple[Column, ...] = (
+    Column("participant", "string", "", "Participant pseudonym."),
+    Column("session_id", "string", "", "Session of the block (from the sheet, else the session in which the "
+           "participant worked the block); empty when no recorded block matches."),
+    Column("block_id", "string", "", "Block id in the scenario."),
+    Column("modality", "string", "", "Block condition (audio, photo, video) from the recording; empty when no "
+           "recorded block matches."),
+    Column("practice", "boolean", "", "The block is a practice block (left out of the statistics)."),
+    Column("mental_demand", "number", "0-100", "NASA-TLX subscale."),
+    Column("physical_demand", "number", "0-100", "NASA-TLX subscale."),
+    Column("temporal_demand", "number", "0-100", "NASA-TLX subscale."),
+    Column("performance", "number", "0-100", "NASA-TLX subscale (0 = perfect, 100 = failure)."),
+    Column("effort", "number", "0-100", "NASA-TLX subscale."),
+    Column("frustration", "number", "0-100", "NASA-TLX subscale."),
+    Column("raw_tlx", "number", "NASA-TLX 0-100", "Raw TLX: mean of the six subscales (Hart & Staveland 1988); "
+           "empty when a subscale is."),
+    Column("source", "string", "", "Where the ratings come from: import (a --ratings sheet)."),
+)
+"""Columns of ``blocks.csv``: one row per participant x block with a NASA-TLX rating. Written from imported
+NASA-TLX sheets; the console's NASA-TLX events join once they are declared."""
+
 NO_ANSWER = "(none)"
 """Category for a call closed without an urgency or incident type."""
 
@@ -133,19 +156,20 @@ def analysis_frame(trials: pd.DataFrame) -> pd.DataFrame:
 
 
 def _contrast_rows(d: pd.DataFrame, measure: str, contrast: str, reference: str, levels: Sequence[str],
-                   unit: str) -> list[dict[str, Any]]:
-    data = d[["participant", contrast, "item", measure]].dropna(subset=["participant", contrast, measure])
+                   unit: str, item: str | None = "item") -> list[dict[str, Any]]:
+    columns = ["participant", contrast, measure] + ([item] if item else [])
+    data = d[columns].dropna(subset=["participant", contrast, measure])
     data = data.astype({measure: float})
     present = set(data[contrast].astype(str))
     if reference not in present:
         return []
     wanted = [lv for lv in levels if lv in present]
     rows: list[dict[str, Any]] = []
-    mixed = S.mixed_model(data, measure, contrast, "participant", reference, item="item")
+    mixed = S.mixed_model(data, measure, contrast, "participant", reference, item=item)
     mixed = mixed.set_index("level") if len(mixed) else mixed
     logged = None
     if measure == "handling_time_s":
-        logged = S.mixed_model(data, measure, contrast, "participant", reference, item="item", log=True)
+        logged = S.mixed_model(data, measure, contrast, "participant", reference, item=item, log=True)
         logged = logged.set_index("level") if len(logged) else logged
     for level in wanted:
         pt = S.paired_t(data, measure, contrast, "participant", level, reference).iloc[0]
@@ -272,11 +296,15 @@ def _kappa_rows(trials: pd.DataFrame, confusion: pd.DataFrame) -> list[dict[str,
     return rows
 
 
-def build_summary(trials: pd.DataFrame, progress: Callable[[str], None] | None = None) -> pd.DataFrame:
+def build_summary(trials: pd.DataFrame, progress: Callable[[str], None] | None = None,
+                  blocks: pd.DataFrame | None = None) -> pd.DataFrame:
     """Every row of ``summary.csv`` (see the module docstring) from a ``trials`` table with the columns of
-    :data:`analysis.trials.TRIAL_COLUMNS`. ``progress`` (optional) is called with a short text before each measure.
-    Returns a DataFrame with exactly :data:`SUMMARY_COLUMNS` (nullable dtypes); empty (with the columns) when there
-    is nothing to compare. Never raises for data that cannot be analysed: such rows carry a note."""
+    :data:`analysis.trials.TRIAL_COLUMNS`, and, when ``blocks`` (columns :data:`BLOCK_COLUMNS`) is given, the
+    modality rows of the block measure ``raw_tlx`` (paired_t, wilcoxon, mixedlm with a participant random
+    intercept only: a block's id goes with its modality). ``progress`` (optional) is called with a short text
+    before each measure. Returns a DataFrame with exactly :data:`SUMMARY_COLUMNS` (nullable dtypes); empty (with
+    the columns) when there is nothing to compare. Never raises for data that cannot be analysed: such rows carry a
+    note."""
     from analysis.trials import frame
 
     d = analysis_frame(trials)
@@ -287,6 +315,12 @@ def build_summary(trials: pd.DataFrame, progress: Callable[[str], None] | None =
             progress(f"statistics: {measure}")
         for contrast, (reference, levels) in CONTRASTS.items():
             rows += _contrast_rows(d, measure, contrast, reference, levels, units.get(measure, ""))
+    if blocks is not None and len(blocks):
+        if progress is not None:
+            progress("statistics: raw_tlx")
+        b = blocks[blocks["practice"] != True]  # noqa: E712 (nullable boolean)
+        reference, levels = CONTRASTS["modality"]
+        rows += _contrast_rows(b, "raw_tlx", "modality", reference, levels, "NASA-TLX 0-100", item=None)
     # Holm across the primary outcomes of one contrast level (paired_t rows).
     index = {}
     for i, row in enumerate(rows):

@@ -25,7 +25,17 @@ def analysed(tmp_path_factory) -> Path:
     record_torn_session(recordings)  # P02: one closed call without an RSME, torn last line, never ended
     sheet = root / "rsme.csv"
     sheet.write_bytes('\ufeff"Deelnemer";"Melding";"RSME"\r\nP02;v-crash;42,5\r\nP99;v-crash;10\r\n'.encode())
-    assert main(["analyze", str(recordings), "--out", str(root / "out"), "--ratings", str(sheet), "--quiet"]) == 0
+    # NASA-TLX typed in from paper: every subscale equal, so raw TLX = that value. Audio 40, photo 50 + p,
+    # video 45 for participant p = 1..6: photo - audio differences 11..16, mean 13.5 (hand-computed).
+    lines = ["Participant;Blok;Mentaal;Fysiek;Tijdsdruk;Prestatie;Moeite;Frustratie"]
+    for p in range(1, 7):
+        for block, value in (("audio-block", 40), ("photo-block", 50 + p), ("video-block", 45)):
+            lines.append(f"P{p:03d};{block};" + ";".join([f"{value},0"] * 6))
+    lines.append("P77;audio-block;1;1;1;1;1;1")
+    tlx = root / "tlx.csv"
+    tlx.write_text("\r\n".join(lines) + "\r\n", encoding="utf-8")
+    assert main(["analyze", str(recordings), "--out", str(root / "out"), "--ratings", str(sheet), str(tlx),
+                 "--quiet"]) == 0
     return root / "out"
 
 
@@ -35,7 +45,8 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 
 
 def test_outputs_and_ratings_merge(analysed: Path) -> None:
-    for name in ("trials", "sessions", "events", "summary", "confusion", "data_quality", "ratings_rsme"):
+    for name in ("trials", "sessions", "events", "summary", "confusion", "data_quality", "ratings_rsme", "blocks",
+                 "ratings_nasa_tlx"):
         assert (analysed / f"{name}.csv").is_file() and (analysed / f"{name}.parquet").is_file(), name
     for plot in ("rsme_modality", "handling_time_s_modality", "completeness_congruence"):
         assert (analysed / "plots" / f"{plot}.png").read_bytes()[:4] == b"\x89PNG"
@@ -48,6 +59,25 @@ def test_outputs_and_ratings_merge(analysed: Path) -> None:
     assert any(p[1] == "repaired" and p[2].startswith("RSME 42.5 taken from") for p in problems)
     assert any(p[1] == "excluded" and "P99/v-crash matches no call" in p[2] for p in problems)
     assert ("session", "excluded", "events.jsonl line 6: torn last line (the writer stopped mid-line)") in problems
+    assert any(p[1] == "excluded" and "NASA-TLX of P77/audio-block matches no recorded block" in p[2]
+               for p in problems)
+
+
+def test_imported_nasa_tlx_gives_blocks_and_summary_rows(analysed: Path) -> None:
+    blocks = read_csv(analysed / "blocks.csv")
+    assert len(blocks) == 19
+    first = blocks[0]
+    assert (first["participant"], first["block_id"], first["modality"], first["raw_tlx"], first["source"]) == (
+        "P001", "audio-block", "audio", "40.0", "import")
+    summary = [r for r in read_csv(analysed / "summary.csv") if r["measure"] == "raw_tlx"]
+    assert [(r["level"], r["method"]) for r in summary] == [
+        ("photo", "paired_t"), ("photo", "wilcoxon"), ("photo", "mixedlm"),
+        ("video", "paired_t"), ("video", "wilcoxon"), ("video", "mixedlm")]
+    photo = summary[0]
+    assert (photo["n_participants"], photo["n_obs"], photo["unit"]) == ("6", "12", "NASA-TLX 0-100")
+    assert float(photo["estimate"]) == pytest.approx(13.5)  # mean of 11..16
+    assert float(summary[3]["estimate"]) == pytest.approx(5.0)  # video 45 - audio 40 for everyone
+    assert "all paired differences are equal" in summary[3]["note"]
 
 
 def test_report_is_self_contained_and_says_what_was_computed(analysed: Path) -> None:
