@@ -351,6 +351,40 @@ async def _photo_call(tmp_path: Path, chromium: str, media: dict[str, Path]) -> 
         assert (permission["permission"], permission["outcome"]) == ("microphone", "granted")
 
 
+def test_offers_that_never_connect_end_in_a_clear_message(
+    tmp_path: Path, chromium_path: str, fake_media: dict[str, Path]
+) -> None:
+    """Chromium hides its addresses behind mDNS names while the page has no camera *permission* (here: the context
+    grants only geolocation, the fake UI still hands out the camera). Loopback ICE drops those candidates, so
+    nothing connects: the page retries a bounded number of times, then says so, instead of "Connecting…" forever."""
+    asyncio.run(_never_connects(tmp_path, chromium_path, fake_media))
+
+
+async def _never_connects(tmp_path: Path, chromium: str, media: dict[str, Path]) -> None:
+    from playwright.async_api import async_playwright
+
+    async with lab(tmp_path) as the_lab, async_playwright() as pw:
+        call = await the_lab.new_call()
+        cid, sid = call["call_id"], call["session_id"]
+        browser = await pw.chromium.launch(executable_path=chromium, args=camera_args(media["fire"], media["wav"]))
+        try:
+            page = await phone(pw, browser, the_lab, geolocation=GEO, permissions=["geolocation"])
+            await page.add_init_script("window.CALLER_CONNECT_TIMEOUT_MS = 2000;")
+            await page.goto(call["caller_url"])
+            await page.click("#consent-accept")
+            await page.wait_for_function("window.callerStatus === 'failed'", timeout=40_000)
+            assert "Could not connect" in await page.text_content("#status") and await page.is_visible("#start")
+            assert await page.evaluate("window.callerAttempt") == 3
+            await shot(page, "9-never-connects-pixel7")
+        finally:
+            await browser.close()
+        events = the_lab.events(sid, cid)
+        offers = [e["data"]["attempt"] for e in events if e["type"] == "webrtc.offer_received"]
+        assert offers == [1, 2, 3]
+        assert [e["data"]["state"] for e in events if e["type"] == "caller.connection"][-1] == "failed"
+        assert "media.first_frame" not in [e["type"] for e in events]
+
+
 @pytest.mark.skipif(os.environ.get("WORKBENCH_NETNS") != "1" or shutil.which("ip") is None,
                     reason="takes the loopback interface down: only inside scripts/netns-run's private namespace")
 def test_automatic_reconnect_after_a_network_drop(tmp_path: Path, chromium_path: str, fake_media: dict[str, Path]) -> None:

@@ -16,7 +16,12 @@
   const ICE_GATHER_TIMEOUT_MS = 3000;   // send the offer with what was gathered by then
   const DISCONNECT_GRACE_MS = 3000;     // "disconnected" this long -> reconnect (ICE may recover by itself first)
   const RETRY_DELAYS_MS = [1000, 2000, 4000, 8000, 10000];
-  let pc = null, stream = null, ended = false, attempt = 0, retries = 0;
+  // An answered offer that has not connected after this long is tried again; after MAX_UNCONNECTED such offers
+  // in a row the page gives up and asks the caller (ICE cannot work here: a firewall, or only mDNS candidates).
+  // Tests may lower the timeout with window.CALLER_CONNECT_TIMEOUT_MS before the page's script runs.
+  const CONNECT_TIMEOUT_MS = window.CALLER_CONNECT_TIMEOUT_MS || 20000;
+  const MAX_UNCONNECTED = 3;
+  let pc = null, stream = null, ended = false, attempt = 0, retries = 0, unconnected = 0;
   let facing = "environment", reconnectTimer = null, connecting = false;
   // Live video only in a video call; photo and audio-only calls share the microphone (and photos) only.
   const wantVideo = cfg.modality === "video";
@@ -84,13 +89,25 @@
     if (!resp.ok) throw new OfferRefused(resp.status, body.error || ("HTTP " + resp.status));
     if (peer !== pc || ended) return;
     await peer.setRemoteDescription(body);
+    setTimeout(() => {
+      if (ended || peer !== pc || peer.connectionState === "connected") return;
+      unconnected += 1;
+      if (unconnected >= MAX_UNCONNECTED) {
+        const old = pc; pc = null; old.close();
+        setStatus("failed", "Could not connect to the control room (the network may block video calls). Tell the control room, or tap \u201c" + startBtn.textContent + "\u201d to try again.", "error");
+        connectionEvent("failed");
+        startBtn.hidden = false;
+      } else {
+        scheduleReconnect(0);
+      }
+    }, CONNECT_TIMEOUT_MS);
   }
 
   function onConnectionState(peer) {
     if (ended || peer !== pc) return;
     const s = peer.connectionState;
     if (s === "connected") {
-      retries = 0;
+      retries = 0; unconnected = 0;
       clearTimeout(reconnectTimer); reconnectTimer = null;
       setStatus("connected", wantVideo ? "Connected: the control room can see and hear you." : "Connected: the control room can hear you.", "ok");
       switchBtn.disabled = !stream || !stream.getVideoTracks().length;
@@ -276,7 +293,10 @@
     $("main").hidden = false;
     start();
   });
-  startBtn.addEventListener("click", () => { if (stream) tryConnect(); else start(); });
+  startBtn.addEventListener("click", () => {
+    startBtn.hidden = true; unconnected = 0;
+    if (stream) { setStatus("connecting", "Connecting to the control room…"); tryConnect(); } else start();
+  });
   switchBtn.addEventListener("click", switchCamera);
   locationBtn.addEventListener("click", shareLocation);
   endBtn.addEventListener("click", hangUp);
