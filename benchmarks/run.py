@@ -14,6 +14,8 @@ from typing import Callable
 
 import numpy as np
 
+from benchmarks.bench_analysis import bench_analysis
+
 
 def _median_ms(fn: Callable[[], None], repeats: int) -> float:
     samples = []
@@ -66,6 +68,7 @@ def bench_jpeg_encode() -> list[tuple[str, float, str]]:
 BENCHMARKS: dict[str, Callable[[], list[tuple[str, float, str]]]] = {
     "event_append": bench_event_append,
     "jpeg_encode": bench_jpeg_encode,
+    "analysis": bench_analysis,
 }
 
 

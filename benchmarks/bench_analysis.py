@@ -1,0 +1,180 @@
+"""The analysis at scale: ``workbench analyze`` on 100 synthetic participants x 60 calls, from load to report.
+
+Compared in the same run with the least any analysis must do: ``pandas.read_json(lines=True)`` of the same
+``events.jsonl`` files, concatenated. Each case runs in a fresh subprocess (same interpreter), so its time and peak
+memory (``resource.getrusage(RUSAGE_SELF).ru_maxrss``, which includes the interpreter and the imports) are its own.
+A third subprocess runs ``analyze`` under ``cProfile`` and reports where the time goes (cumulative seconds of the
+main steps; profiling inflates the total, the shares are what count).
+
+The data set is generated once with :func:`workbench.simulate.simulate` (``experiments/effects/scenario.toml``,
+three blocks x ``calls_per_block`` calls, ``experiments/effects/example.toml``) and cached under
+``<tmp>/workbench-bench-analysis/<key>/`` where the key hashes the seed, the sizes, the scenario and effects bytes
+and the simulator's source, so a change to any of them regenerates it. ``python -m benchmarks.bench_analysis
+[--participants N] [--calls-per-block M] [--seed K]`` runs it alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SCENARIO = REPO / "experiments" / "effects" / "scenario.toml"
+EFFECTS = REPO / "experiments" / "effects" / "example.toml"
+COMPLETE = ".complete"
+"""Marker file written after the whole data set was generated (an interrupted generation is redone)."""
+
+_ANALYZE = """
+import json, resource, sys, time
+from pathlib import Path
+t0 = time.perf_counter()
+from analysis.run import analyze
+t_import = time.perf_counter() - t0
+t0 = time.perf_counter()
+result = analyze(Path(sys.argv[1]), Path(sys.argv[2]))
+elapsed = time.perf_counter() - t0
+print(json.dumps({"s": elapsed, "import_s": t_import, "rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                  "rows": len(result.trials), "sessions": result.sessions_loaded,
+                  "problems": len(result.sessions_with_problems)}))
+"""
+
+_READ_JSON = """
+import json, resource, sys, time
+from pathlib import Path
+t0 = time.perf_counter()
+import pandas as pd
+t_import = time.perf_counter() - t0
+t0 = time.perf_counter()
+files = sorted(Path(sys.argv[1]).glob("*/events.jsonl"))
+frame = pd.concat([pd.read_json(f, lines=True) for f in files], ignore_index=True)
+elapsed = time.perf_counter() - t0
+print(json.dumps({"s": elapsed, "import_s": t_import, "rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                  "rows": len(frame), "files": len(files)}))
+"""
+
+_PROFILE = """
+import cProfile, json, pstats, sys
+from pathlib import Path
+from analysis.run import analyze
+profile = cProfile.Profile()
+profile.enable()
+analyze(Path(sys.argv[1]), Path(sys.argv[2]))
+profile.disable()
+stats = pstats.Stats(profile)
+total = sum(v[2] for v in stats.stats.values())  # total internal time
+wanted = json.loads(sys.argv[3])
+found = {}
+for (filename, line, name), (cc, nc, tt, ct, callers) in stats.stats.items():
+    for label, (file_part, func) in wanted.items():
+        if name == func and filename.endswith(file_part):
+            found[label] = max(found.get(label, 0.0), ct)
+top = sorted(stats.stats.items(), key=lambda kv: -kv[1][2])[:8]
+print(json.dumps({"total_s": total, "steps": found,
+                  "top_self": [[f"{k[0].split('/')[-1]}:{k[2]}", v[2]] for k, v in top]}))
+"""
+
+PROFILE_STEPS: dict[str, tuple[str, str]] = {
+    "read_events (JSON + validation)": ("workbench/store/eventlog.py", "read_events"),
+    "event_from_dict (validation)": ("workbench/domain/events.py", "event_from_dict"),
+    "replay": ("workbench/domain/session_state.py", "replay"),
+    "load_session (all of loading)": ("analysis/load.py", "load_session"),
+    "trial_rows": ("analysis/trials.py", "trial_rows"),
+    "build_summary (statistics)": ("analysis/summary.py", "build_summary"),
+    "mixed_model (statsmodels)": ("analysis/stats.py", "mixed_model"),
+    "report": ("analysis/report.py", "write_report"),
+}
+"""Steps reported from the profile: label -> (file suffix, function name); steps not found are left out."""
+
+
+def dataset_key(participants: int, calls_per_block: int, seed: int) -> str:
+    """Cache key of a data set: SHA-256 (16 hex) of the sizes, seed, scenario, effects and simulator source."""
+    from workbench.simulate import effects as effects_module
+    from workbench.simulate import simulator as simulator_module
+
+    h = hashlib.sha256(f"{participants}/{calls_per_block}/{seed}".encode())
+    for path in (SCENARIO, EFFECTS, Path(simulator_module.__file__), Path(effects_module.__file__)):
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def ensure_dataset(participants: int, calls_per_block: int, seed: int, cache_root: Path | None = None) -> tuple[Path, float]:
+    """The cached recordings folder of the data set (generated when missing); returns (folder, seconds spent
+    generating now, 0 when cached)."""
+    from workbench.simulate import load_effects, simulate
+    from workbench.store.scenarios import load_scenario
+
+    root = (cache_root or Path(tempfile.gettempdir()) / "workbench-bench-analysis") / dataset_key(
+        participants, calls_per_block, seed
+    )
+    recordings = root / "recordings"
+    if (root / COMPLETE).is_file():
+        return recordings, 0.0
+    shutil.rmtree(root, ignore_errors=True)
+    t0 = time.perf_counter()
+    simulate(load_scenario(SCENARIO), SCENARIO.read_bytes(), load_effects(EFFECTS), participants=participants,
+             seed=seed, out=recordings, calls_per_block=calls_per_block)
+    (root / COMPLETE).write_text("ok\n")
+    return recordings, time.perf_counter() - t0
+
+
+def _child(code: str, *args: str) -> dict:
+    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=REPO, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"benchmark child failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def bench_analysis(participants: int = 100, calls_per_block: int = 20, seed: int = 1,
+                   profile: bool = True) -> list[tuple[str, float, str]]:
+    """Rows (label, ms, note): the read_json baseline, ``analyze`` load-to-report, and (with ``profile``) where the
+    time goes. One run each (a run takes tens of seconds; the figures are not medians)."""
+    recordings, generated_s = ensure_dataset(participants, calls_per_block, seed)
+    files = sorted(recordings.glob("*/events.jsonl"))
+    n_events = sum(sum(1 for _ in open(f, "rb")) for f in files)
+    size_mb = sum(f.stat().st_size for f in files) / 1e6
+    with tempfile.TemporaryDirectory() as tmp:
+        base = _child(_READ_JSON, str(recordings))
+        full = _child(_ANALYZE, str(recordings), str(Path(tmp) / "out"))
+        prof = _child(_PROFILE, str(recordings), str(Path(tmp) / "prof"), json.dumps(PROFILE_STEPS)) if profile else None
+    gen = f"generated in {generated_s:.0f} s" if generated_s else "cached"
+    rows = [
+        ("data set", 0.0, f"{participants} participants x {3 * calls_per_block} calls, {n_events} events, "
+                          f"{size_mb:.0f} MB of events.jsonl in {len(files)} files ({gen})"),
+        ("baseline: pandas.read_json(lines=True) + concat", base["s"] * 1000,
+         f"peak RSS {base['rss_kb'] / 1024:.0f} MB; {base['rows']} rows"),
+        ("workbench analyze (load -> report)", full["s"] * 1000,
+         f"peak RSS {full['rss_kb'] / 1024:.0f} MB; {full['rows']} trial rows, {full['sessions']} sessions, "
+         f"{full['problems']} with problems; {full['s'] / max(base['s'], 1e-9):.1f}x baseline; "
+         f"target < 30 s: {'met' if full['s'] < 30 else 'NOT met'}"),
+    ]
+    if prof is not None:
+        total = prof["total_s"]
+        for label, seconds in prof["steps"].items():
+            rows.append((f"  profile: {label}", seconds * 1000, f"{100 * seconds / total:.0f}% of the profiled run"))
+        top = ", ".join(f"{name} {s:.1f}s" for name, s in prof["top_self"][:5])
+        rows.append(("  profile: total (cProfile overhead included)", total * 1000, f"top self time: {top}"))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--participants", type=int, default=100)
+    parser.add_argument("--calls-per-block", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--no-profile", action="store_true")
+    args = parser.parse_args(argv)
+    print("| case | ms | note |\n|---|---:|---|")
+    for label, ms, note in bench_analysis(args.participants, args.calls_per_block, args.seed, not args.no_profile):
+        print(f"| {label} | {ms:.0f} | {note} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
