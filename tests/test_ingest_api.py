@@ -510,3 +510,13 @@ async def test_caller_page_in_lan_mode_has_no_ice_server(ctx: Ctx) -> None:
     status, page, _ = await ctx.request("GET", call["caller_url"])
     config = json.loads(page.decode().split("window.CALLER_CONFIG = ", 1)[1].split(";</script>", 1)[0])
     assert status == 200 and config["iceServers"] == [], "no public STUN server slipped in"
+
+
+def test_stun_mode_without_servers_is_refused_at_start() -> None:
+    with pytest.raises(ValueError, match="never falls back to a public STUN server"):
+        IngestSettings(ice_mode="stun")
+    with pytest.raises(ValueError, match="stun: or stuns: URL"):
+        IngestSettings(ice_mode="stun", stun_urls=("stun.l.example:3478",))
+    with pytest.raises(ValueError, match="turn: or turns: URL"):
+        IngestSettings(ice_mode="stun", turn_url="http://turn.example")
+    assert IngestSettings(ice_mode="stun", turn_url="turns:turn.example:5349").turn_url

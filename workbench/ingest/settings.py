@@ -41,6 +41,14 @@ class IngestSettings:
     def __post_init__(self) -> None:
         if self.ice_mode not in ICE_MODES:
             raise ValueError(f"ice_mode must be one of {', '.join(ICE_MODES)}, got {self.ice_mode!r}")
+        if self.ice_mode == "stun" and not (self.stun_urls or self.turn_url):
+            raise ValueError("ICE mode 'stun' needs at least one STUN URL (--stun) or a TURN server (--turn); "
+                             "the workbench never falls back to a public STUN server")
+        for url in self.stun_urls:
+            if not url.startswith(("stun:", "stuns:")):
+                raise ValueError(f"a STUN server must be a stun: or stuns: URL, got {url!r}")
+        if self.turn_url and not self.turn_url.startswith(("turn:", "turns:")):
+            raise ValueError(f"a TURN server must be a turn: or turns: URL, got {self.turn_url!r}")
         if self.upload_limit_bytes <= 0:
             raise ValueError("upload_limit_bytes must be positive")
 
