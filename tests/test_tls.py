@@ -74,8 +74,13 @@ def test_cli_tls_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 
     with pytest.raises(SystemExit, match="both --cert FILE and --key FILE"):
         cli._settings(parser.parse_args(["serve", "--tls", "--cert", str(settings.tls_cert)]))
-    supplied = cli._settings(parser.parse_args(["serve", "--tls", "--cert", "c.pem", "--key", "k.pem"]))
-    assert (supplied.tls_cert, supplied.tls_key) == (Path("c.pem"), Path("k.pem"))
+    with pytest.raises(SystemExit, match="file not found: c.pem"):
+        cli._settings(parser.parse_args(["serve", "--tls", "--cert", "c.pem", "--key", "k.pem"]))
+    given = ["--cert", str(settings.tls_cert), "--key", str(settings.tls_key)]
+    supplied = cli._settings(parser.parse_args(["serve", "--tls", *given]))
+    assert (supplied.tls_cert, supplied.tls_key) == (settings.tls_cert, settings.tls_key)
+    with pytest.raises(SystemExit, match="ICE mode 'stun' needs"):
+        cli._settings(parser.parse_args(["serve", "--ice", "stun"]))
     plain = cli._settings(parser.parse_args(["serve", "--cert", "c.pem", "--key", "k.pem"]))
     assert plain.tls_cert is None and plain.base_url.startswith("http://")
 

@@ -61,20 +61,26 @@ def _settings(args: argparse.Namespace):
             raise SystemExit("workbench: --tls takes both --cert FILE and --key FILE (PEM), or neither for a "
                              "self-signed lab certificate")
         cert, key = _lab_certificate(args)
-    return IngestSettings(
-        host=args.host,
-        port=args.port,
-        recordings=args.recordings,
-        public_url=args.public_url,
-        ice_mode=args.ice,
-        stun_urls=tuple(args.stun),
-        turn_url=args.turn,
-        turn_user=args.turn_user,
-        turn_password=args.turn_password,
-        upload_limit_bytes=int(args.upload_limit_mb * 1024 * 1024),
-        tls_cert=cert,
-        tls_key=key,
-    )
+    for path in (cert, key):
+        if path is not None and not Path(path).is_file():
+            raise SystemExit(f"workbench: --cert/--key file not found: {path}")
+    try:
+        return IngestSettings(
+            host=args.host,
+            port=args.port,
+            recordings=args.recordings,
+            public_url=args.public_url,
+            ice_mode=args.ice,
+            stun_urls=tuple(args.stun),
+            turn_url=args.turn,
+            turn_user=args.turn_user,
+            turn_password=args.turn_password,
+            upload_limit_bytes=int(args.upload_limit_mb * 1024 * 1024),
+            tls_cert=cert,
+            tls_key=key,
+        )
+    except ValueError as exc:  # e.g. --ice stun without --stun/--turn
+        raise SystemExit(f"workbench: {exc}") from None
 
 
 def _lab_certificate(args: argparse.Namespace) -> tuple[Path, Path]:
