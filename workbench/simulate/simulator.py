@@ -18,7 +18,11 @@ truth has a designed disagreement (any aspect with ``congruence = false``), else
 effects, ``d_g`` the ``[incongruent]`` effects, ``s_p``/``s_e`` the participant and residual SDs of ``[spread]``.
 Participant intercepts ``u_i ~ N(0, s_p^2)`` are drawn once per participant and measure; residuals
 ``e ~ N(0, s_e^2)`` once per call (or per DRT response). No random slopes and no interactions: the model is additive
-(multiplicative for handling time), so the paired t test and the mixed model estimate the same quantities.
+(multiplicative for handling time), so the paired t test and the mixed model estimate the same quantities. The
+``[incongruent]`` effects and the detection probabilities apply in every block, audio included, so a modality
+contrast estimates exactly ``d_m`` whatever the mix of calls; the analysis compares congruence (and computes d')
+on calls with media only, where it estimates exactly ``d_g``. Scenario calls have no random effect of their own
+(the analysis' item random intercept is then estimated near zero).
 
 - RSME: ``rsme = clip(b + u_i + d_m + g*d_g + e, 0, 150)``, rounded to 0.1.
 - Handling time (answer to close, s): ``log H = log b_H + u_i + log r_m + g*log r_g + e``: log-normal; ``b_H``
