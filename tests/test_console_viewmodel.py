@@ -300,3 +300,33 @@ def test_pick_session_takes_the_newest_live_one():
         {"session_id": "old", "ended": False, "started_at": "2025-03-01T10:00:00+00:00"},
     ]
     assert vm.pick_session(dated) == "new"
+
+
+def test_only_news_is_posted_from_widget_callbacks(log_clock):
+    log, _ = log_clock
+    log.append("ingest", created("06-1111"), "c1")
+    assert not vm.is_news(state_of(log).calls["c1"], ev.IntakeUrgency("nu"))  # not answered yet
+    log.append("console", ev.CallAnswered("station-1"), "c1")
+    log.append("console", ev.IntakeUrgency("nu"), "c1")
+    log.append("console", ev.IntakeItemChecked("location", True), "c1")
+    call = state_of(log).calls["c1"]
+
+    assert [vm.is_news(call, p) for p in (
+        ev.IntakeUrgency("nu"),
+        ev.IntakeUrgency("spoed"),
+        ev.IntakeIncidentType("fire"),
+        ev.IntakeLocation(""),
+        ev.IntakeItemChecked("location", True),
+        ev.IntakeItemChecked("location", False),
+        ev.IntakeItemChecked("injuries", False),
+        ev.IntakeDisagreementFlag(False, ""),
+        ev.IntakeDisagreementFlag(True, ""),
+    )] == [False, True, True, False, False, True, False, False, True]
+
+    log.append("console", ev.CallClosed("", "nu", "", ["location"], False, "", ""), "c1")
+    assert not vm.is_news(state_of(log).calls["c1"], ev.IntakeUrgency("spoed"))  # closed: nothing more
+
+
+def test_queue_status_text():
+    assert vm.queue_status_text(vm.QueueRow("c1", "x", "video", "waiting", 12)) == "waiting 12 s"
+    assert vm.queue_status_text(vm.QueueRow("c1", "x", "video", "active", 3)) == "active · answered after 3 s"

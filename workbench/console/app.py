@@ -34,6 +34,11 @@ K_SID, K_STATE, K_OFFSET, K_SCREEN = "wb_session_id", "wb_state", "wb_clock_offs
 K_FORM_CALL, K_RSME_CALL, K_RSME_TOUCHED, K_ERROR = "wb_form_call", "wb_rsme_call", "wb_rsme_touched", "wb_error"
 K_SCENARIO = "wb_scenario"
 
+QUEUE_ICONS = {"waiting": ":material/ring_volume:", "active": ":material/call:", "closed": ":material/rate_review:"}
+
+# Less empty space above the page's content, so the whole intake form fits on a 1000-px-high screen.
+PAGE_CSS = "<style>[data-testid='stMainBlockContainer'] { padding-top: 2.5rem; }</style>"
+
 
 # --- data -----------------------------------------------------------------------------------------------------------
 
@@ -134,28 +139,39 @@ def widget_form(checklist: list[tuple[str, str]]) -> vm.FormState:
 # --- callbacks (each posts the event of one widget change) ----------------------------------------------------------
 
 
+def post_news(client: IngestClient, sid: str, cid: str, payload: ev.Payload) -> None:
+    """Post an intake event from a widget callback if it is news to the log (see :func:`viewmodel.is_news`)."""
+    try:
+        call = sync(client, sid).calls.get(cid)
+    except IngestError as exc:
+        ss[K_ERROR] = f"Could not record {payload.TYPE}: {exc}"
+        return
+    if call is not None and vm.is_news(call, payload):
+        post(client, sid, cid, payload)
+
+
 def on_incident_type(client: IngestClient, sid: str, cid: str) -> None:
     if ss.get("incident_type"):
-        post(client, sid, cid, ev.IntakeIncidentType(ss["incident_type"]))
+        post_news(client, sid, cid, ev.IntakeIncidentType(ss["incident_type"]))
 
 
 def on_urgency(client: IngestClient, sid: str, cid: str) -> None:
     if ss.get("urgency"):
-        post(client, sid, cid, ev.IntakeUrgency(ss["urgency"]))
+        post_news(client, sid, cid, ev.IntakeUrgency(ss["urgency"]))
 
 
 def on_location(client: IngestClient, sid: str, cid: str) -> None:
-    post(client, sid, cid, ev.IntakeLocation(ss.get("location") or ""))
+    post_news(client, sid, cid, ev.IntakeLocation(ss.get("location") or ""))
 
 
 def on_item(client: IngestClient, sid: str, cid: str, item: str) -> None:
-    post(client, sid, cid, ev.IntakeItemChecked(item, bool(ss.get(f"item_{item}"))))
+    post_news(client, sid, cid, ev.IntakeItemChecked(item, bool(ss.get(f"item_{item}"))))
 
 
 def on_disagreement(client: IngestClient, sid: str, cid: str) -> None:
     flagged = bool(ss.get("disagree_flag"))
     aspect = (ss.get("disagree_aspect") or "") if flagged else ""
-    post(client, sid, cid, ev.IntakeDisagreementFlag(flagged, aspect))
+    post_news(client, sid, cid, ev.IntakeDisagreementFlag(flagged, aspect))
 
 
 def on_rsme_slider() -> None:
@@ -169,7 +185,13 @@ def on_rsme_number() -> None:
 
 
 def on_submit_rsme(client: IngestClient, sid: str, cid: str) -> None:
-    post(client, sid, cid, vm.rsme_payload(ss["rsme"]))
+    try:
+        call = sync(client, sid).calls.get(cid)
+    except IngestError as exc:
+        ss[K_ERROR] = f"Could not record the rating: {exc}"
+        return
+    if call is not None and call.status == "closed":  # one rating per call, even on a double click
+        post(client, sid, cid, vm.rsme_payload(ss["rsme"]))
 
 
 # --- sections -------------------------------------------------------------------------------------------------------
@@ -181,13 +203,15 @@ def render_queue_rows(state: SessionState, *, answer_button: bool, client: Inges
     if not rows:
         st.caption("No calls in the queue.")
     for row in rows:
-        icon = {"waiting": ":material/ring_volume:", "active": ":material/call:", "closed": ":material/rate_review:"}
-        st.markdown(f"{icon.get(row.status, '')} **{row.caller_label}** · {row.status} · waited {row.waiting_s} s")
+        st.markdown(f"{QUEUE_ICONS.get(row.status, '')} **{row.caller_label}** · {vm.queue_status_text(row)}")
     nxt = vm.next_waiting(state)
     if answer_button and nxt is not None:
         if st.button(f"Answer {nxt.caller_label}", key="answer_next", type="primary", icon=":material/call:"):
-            if post(client, state.session_id, nxt.call_id, ev.CallAnswered(cfg.station)):
-                sync(client, state.session_id)
+            fresh = sync(client, state.session_id)
+            # Only a call still waiting, and only while no other call is in hand (a double click answers once).
+            if fresh.calls[nxt.call_id].status == "waiting" and vm.current_screen(fresh).kind == "queue":
+                if post(client, state.session_id, nxt.call_id, ev.CallAnswered(cfg.station)):
+                    sync(client, state.session_id)
             st.rerun(scope="app")
 
 
@@ -214,7 +238,7 @@ def transcript_fragment(client: IngestClient, sid: str, cid: str) -> None:
     rerun_if_screen_changed(state)
     call = state.calls[cid]
     rows = vm.transcript_rows(call)
-    with st.container(height=230, key="transcript"):
+    with st.container(height=200, key="transcript"):
         if not rows:
             st.caption("The caller has not said anything yet.")
         for row in rows:
@@ -257,20 +281,21 @@ def intake_form(client: IngestClient, sid: str, cid: str, checklist: list[tuple[
     for i, (key, label) in enumerate(checklist):
         with cols[i % 2]:
             st.checkbox(label, key=f"item_{key}", on_change=on_item, args=(*args, key))
-    flag_col, aspect_col = st.columns([3, 2], vertical_alignment="bottom")
-    with flag_col:
-        st.checkbox("What the caller says and what the image shows disagree", key="disagree_flag",
-                    on_change=on_disagreement, args=args)
-    with aspect_col:
-        st.selectbox("Aspect", options=list(DISAGREEMENT_ASPECTS), format_func=vm.aspect_label, index=None,
-                     placeholder="On what?", key="disagree_aspect", on_change=on_disagreement, args=args,
-                     disabled=not ss.get("disagree_flag"))
-    st.text_area("Notes", key="notes", height=80)
+    st.checkbox("What the caller says and what the image shows disagree", key="disagree_flag",
+                on_change=on_disagreement, args=args)
+    st.selectbox("Aspect that disagrees", options=list(DISAGREEMENT_ASPECTS), format_func=vm.aspect_label,
+                 index=None, placeholder="On what do they disagree?", key="disagree_aspect",
+                 on_change=on_disagreement, args=args, disabled=not ss.get("disagree_flag"),
+                 label_visibility="collapsed")
+    st.text_area("Notes", key="notes", height=68)
     if st.button("Close call", key="close_call", type="primary", icon=":material/call_end:"):
         form = widget_form(checklist)
-        ok = all(post(client, sid, cid, p) for p in vm.sync_payloads(call_from_log(client, sid, cid), form))
-        if ok and post(client, sid, cid, vm.close_payload(form, [k for k, _ in checklist], ss.get("notes") or "")):
-            sync(client, sid)
+        call = call_from_log(client, sid, cid)
+        if call.status == "active":  # not twice, even on a double click
+            ok = all(post(client, sid, cid, p) for p in vm.sync_payloads(call, form))
+            notes = ss.get("notes") or ""
+            if ok and post(client, sid, cid, vm.close_payload(form, [k for k, _ in checklist], notes)):
+                sync(client, sid)
         st.rerun(scope="app")
 
 
@@ -352,7 +377,9 @@ def wait_for_session(client: IngestClient, cfg: ConsoleConfig) -> None:
 
 def main() -> None:
     """Draw the page for the current state of the session."""
-    st.set_page_config(page_title="112 dispatcher console", page_icon=":material/emergency:", layout="wide")
+    # No page_icon: a ":material/...:" favicon is fetched from fonts.gstatic.com (the page must load nothing remote).
+    st.set_page_config(page_title="112 dispatcher console", layout="wide")
+    st.html(PAGE_CSS)
     cfg = ConsoleConfig.from_env(os.environ)
     client = IngestClient(cfg.ingest_url)
     try:

@@ -73,6 +73,7 @@ def streamlit_command(port: int, host: str = "127.0.0.1") -> list[str]:
         "--server.headless", "true",
         "--browser.gatherUsageStats", "false",
         "--global.developmentMode", "false",
+        "--client.toolbarMode", "minimal",  # no "Deploy" button (it links to a remote service)
         "--server.fileWatcherType", "none",
         "--server.runOnSave", "false",
     ]

@@ -84,6 +84,13 @@ def queue_rows(state: SessionState, now_ns: int) -> list[QueueRow]:
     ]
 
 
+def queue_status_text(row: QueueRow) -> str:
+    """``"waiting 12 s"`` for a waiting call; ``"active · answered after 3 s"`` (or ``closed · ...``) otherwise."""
+    if row.status == "waiting":
+        return f"waiting {row.waiting_s} s"
+    return f"{row.status} · answered after {row.waiting_s} s"
+
+
 def next_waiting(state: SessionState) -> CallState | None:
     """The call the dispatcher should answer next: the oldest waiting one, or None."""
     waiting = sorted(state.queue(), key=lambda c: c.created_ns)
@@ -221,6 +228,28 @@ def sync_payloads(call: CallState, form: FormState) -> list[ev.Payload]:
     ):
         out.append(ev.IntakeDisagreementFlag(form.disagreement_flagged, form.disagreement_aspect or ""))
     return out
+
+
+def is_news(call: CallState, payload: ev.Payload) -> bool:
+    """Whether posting ``payload`` (an intake event from a widget callback) changes the call as logged.
+
+    False when the call is no longer being handled, or the log already holds that value. Widget callbacks post only
+    news: Streamlit can fire a callback again for a value it already reported (for instance when a form's widgets
+    leave the page at close), and a repeated event would be a false data point.
+    """
+    if call.status != "active":
+        return False
+    if isinstance(payload, ev.IntakeIncidentType):
+        return payload.incident_type != call.incident_type
+    if isinstance(payload, ev.IntakeUrgency):
+        return payload.urgency != call.urgency
+    if isinstance(payload, ev.IntakeLocation):
+        return payload.location != call.location
+    if isinstance(payload, ev.IntakeItemChecked):
+        return payload.checked != (payload.item in call.items_checked)
+    if isinstance(payload, ev.IntakeDisagreementFlag):
+        return (payload.flagged, payload.aspect) != (call.disagreement_flagged, call.disagreement_aspect)
+    return True
 
 
 def close_payload(form: FormState, checklist: Sequence[str], notes: str) -> ev.CallClosed:
