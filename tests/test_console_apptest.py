@@ -140,9 +140,9 @@ def test_dispatcher_handles_a_call_and_every_action_is_logged_exactly(console_en
     assert not at.exception
     # The scenario's four required items, in two columns (column 1 first in the element tree).
     assert [c.key for c in at.checkbox if c.key.startswith("item_")] == [
-        "item_location", "item_fire_size", "item_trapped", "item_caller_safe",
+        "item_location-c1", "item_fire_size-c1", "item_trapped-c1", "item_caller_safe-c1",
     ]
-    assert at.radio(key="urgency").options == ["spoed (urgent, prio 1)", "nu (now, prio 2)", "later (later, prio 3)"]
+    assert at.radio(key="urgency-c1").options == ["spoed (urgent, prio 1)", "nu (now, prio 2)", "later (later, prio 3)"]
     # The checklist is the only ground truth the page shows.
     page_text = " ".join(str(m.value) for m in at.markdown)
     assert "Kerkstraat 12, Delft" not in page_text
@@ -151,27 +151,27 @@ def test_dispatcher_handles_a_call_and_every_action_is_logged_exactly(console_en
     at.run()
     assert any("[+0 s] There is smoke coming from the house." in str(m.value) for m in at.markdown)
 
-    at.selectbox(key="incident_type").set_value("fire").run()
-    at.radio(key="urgency").set_value("nu").run()
-    at.radio(key="urgency").set_value("spoed").run()
-    at.text_input(key="location").input("Kerkstraat 12, Delft").run()
-    at.checkbox(key="item_location").check().run()
-    at.checkbox(key="item_fire_size").check().run()
-    at.checkbox(key="item_trapped").check().run()
-    at.checkbox(key="item_trapped").uncheck().run()
-    assert at.selectbox(key="disagree_aspect").disabled
-    at.checkbox(key="disagree_flag").check().run()
-    at.selectbox(key="disagree_aspect").set_value("fire_smoke_size").run()
-    at.text_area(key="notes").input("more smoke on video than described").run()
+    at.selectbox(key="incident_type-c1").set_value("fire").run()
+    at.radio(key="urgency-c1").set_value("nu").run()
+    at.radio(key="urgency-c1").set_value("spoed").run()
+    at.text_input(key="location-c1").input("Kerkstraat 12, Delft").run()
+    at.checkbox(key="item_location-c1").check().run()
+    at.checkbox(key="item_fire_size-c1").check().run()
+    at.checkbox(key="item_trapped-c1").check().run()
+    at.checkbox(key="item_trapped-c1").uncheck().run()
+    assert at.selectbox(key="disagree_aspect-c1").disabled
+    at.checkbox(key="disagree_flag-c1").check().run()
+    at.selectbox(key="disagree_aspect-c1").set_value("fire_smoke_size").run()
+    at.text_area(key="notes-c1").input("more smoke on video than described").run()
     assert not at.exception
-    at.button(key="close_call").click().run()
+    at.button(key="close_call-c1").click().run()
     assert not at.exception
 
-    assert at.button(key="submit_rsme").disabled
-    at.slider(key="rsme").set_value(57).run()
-    assert at.number_input(key="rsme_number").value == 57
-    assert not at.button(key="submit_rsme").disabled
-    at.button(key="submit_rsme").click().run()
+    assert at.button(key="submit_rsme-c1").disabled
+    at.slider(key="rsme-c1").set_value(57).run()
+    assert at.number_input(key="rsme_number-c1").value == 57
+    assert not at.button(key="submit_rsme-c1").disabled
+    at.button(key="submit_rsme-c1").click().run()
     assert not at.exception
     assert any("No calls in the queue." in str(c.value) for c in at.caption)
 
@@ -202,9 +202,9 @@ def test_exact_value_box_drives_the_rating(console_env):
     log.append("console", ev.CallAnswered("station-1"), "c1")
     log.append("console", ev.CallClosed("", "", "", [], False, "", ""), "c1")
     at = new_app().run()
-    at.number_input(key="rsme_number").set_value(113).run()
-    assert at.slider(key="rsme").value == 113
-    at.button(key="submit_rsme").click().run()
+    at.number_input(key="rsme_number-c1").set_value(113).run()
+    assert at.slider(key="rsme-c1").value == 113
+    at.button(key="submit_rsme-c1").click().run()
     assert console_events(log)[-1] == ("rating.rsme", {"value": 113.0})
 
 
@@ -217,12 +217,12 @@ def test_a_reloaded_page_restores_the_intake_from_the_log_and_an_ad_hoc_call_get
     log.append("console", ev.IntakeDisagreementFlag(True, "people"), "c2")
     at = new_app().run()
     assert not at.exception
-    assert at.radio(key="urgency").value == "later"
-    assert at.checkbox(key="item_animals").value is True
+    assert at.radio(key="urgency-c2").value == "later"
+    assert at.checkbox(key="item_animals-c2").value is True
     assert len([c for c in at.checkbox if c.key.startswith("item_")]) == 12
-    assert at.selectbox(key="disagree_aspect").value == "people"
+    assert at.selectbox(key="disagree_aspect-c2").value == "people"
     # Closing without touching anything posts the close with the restored values and nothing else.
-    at.button(key="close_call").click().run()
+    at.button(key="close_call-c2").click().run()
     assert console_events(log)[-1] == ("call.closed", {
         "incident_type": "", "urgency": "later", "location": "", "items_gathered": ["animals"],
         "disagreement_flagged": True, "disagreement_aspect": "people", "notes": "",

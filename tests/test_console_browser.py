@@ -239,32 +239,32 @@ def test_dispatcher_works_a_live_video_call_in_the_browser(tmp_path, chromium_pa
                 return check
 
             # --- the intake form --------------------------------------------------------------------------------
-            page.locator(".st-key-incident_type").click()
+            page.locator(f".st-key-incident_type-{cid}").click()
             page.get_by_role("option", name="Fire (building, vehicle, outdoor)").click()
             wait_for("intake.incident_type", logged("intake.incident_type", incident_type="fire"), 10)
 
-            page.locator(".st-key-urgency").get_by_text("spoed (urgent, prio 1)").click()
+            page.locator(f".st-key-urgency-{cid}").get_by_text("spoed (urgent, prio 1)").click()
             wait_for("intake.urgency", logged("intake.urgency", urgency="spoed"), 10)
 
-            location = page.locator(".st-key-location input")
+            location = page.locator(f".st-key-location-{cid} input")
             location.fill("Kerkstraat 12, Delft")
             location.press("Enter")
             wait_for("intake.location", logged("intake.location", location="Kerkstraat 12, Delft"), 10)
 
             for item in ("location", "fire_size", "caller_safe"):
-                page.locator(f".st-key-item_{item} label").click()
+                page.locator(f".st-key-item_{item}-{cid} label").click()
                 wait_for(f"item {item}", logged("intake.item_checked", item=item, checked=True), 10)
 
-            page.locator(".st-key-disagree_flag label").click()
+            page.locator(f".st-key-disagree_flag-{cid} label").click()
             wait_for("disagreement flag", logged("intake.disagreement_flag", flagged=True), 10)
-            aspect = page.locator(".st-key-disagree_aspect input")
+            aspect = page.locator(f".st-key-disagree_aspect-{cid} input")
             expect(aspect).to_be_enabled()  # enabled by the form's rerun after the flag
             aspect.click()
             page.get_by_role("option", name="Fire or smoke size").click()
             wait_for("disagreement aspect",
                      logged("intake.disagreement_flag", flagged=True, aspect="fire_smoke_size"), 10)
 
-            notes = page.locator(".st-key-notes textarea")
+            notes = page.locator(f".st-key-notes-{cid} textarea")
             notes.fill("video shows more fire than described")
             notes.press("Control+Enter")
             page.wait_for_timeout(800)
@@ -274,15 +274,15 @@ def test_dispatcher_works_a_live_video_call_in_the_browser(tmp_path, chromium_pa
             assert frame is not None and frame.evaluate("window.__notReloaded === true"), "viewer was reloaded"
             assert frame.evaluate("window.viewerStats.framesShown") > 10
 
-            page.locator(".st-key-close_call button").click()
+            page.locator(f".st-key-close_call-{cid} button").click()
             wait_for("call.closed", logged("call.closed"), 10)
 
             # --- RSME ------------------------------------------------------------------------------------------
-            rsme_box = page.locator(".st-key-rsme_number input")
+            rsme_box = page.locator(f".st-key-rsme_number-{cid} input")
             rsme_box.wait_for()
             rsme_box.fill("57")
             rsme_box.press("Enter")
-            submit = page.locator(".st-key-submit_rsme button")
+            submit = page.locator(f".st-key-submit_rsme-{cid} button")
             wait_for("Submit enabled", lambda: submit.is_enabled(), 10)
             page.get_by_text("rather much effort").wait_for()
             page.screenshot(path=str(SHOTS / "rsme.png"), full_page=True)
@@ -295,11 +295,11 @@ def test_dispatcher_works_a_live_video_call_in_the_browser(tmp_path, chromium_pa
             page.screenshot(path=str(SHOTS / "after.png"), full_page=True)
             answer2.click()
             page.get_by_text("no live video in this condition").wait_for()
-            expect(page.locator(".st-key-incident_type")).not_to_contain_text("Fire (building")
+            expect(page.locator(f".st-key-incident_type-{cid2}")).not_to_contain_text("Fire (building")
             for item in ("location", "injuries", "vehicles"):
-                expect(page.locator(f".st-key-item_{item} input")).not_to_be_checked()
-            expect(page.locator(".st-key-location input")).to_have_value("")
-            expect(page.locator(".st-key-disagree_flag input")).not_to_be_checked()
+                expect(page.locator(f".st-key-item_{item}-{cid2} input")).not_to_be_checked()
+            expect(page.locator(f".st-key-location-{cid2} input")).to_have_value("")
+            expect(page.locator(f".st-key-disagree_flag-{cid2} input")).not_to_be_checked()
             page.wait_for_timeout(2500)  # a few polls: nothing stale may be posted for the new call
             page.screenshot(path=str(SHOTS / "second-call.png"), full_page=True)
             second = [(e.type, e.data) for e in client.events(sid) if e.call_id == cid2 and e.source == "console"]

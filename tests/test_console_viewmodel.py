@@ -330,3 +330,8 @@ def test_only_news_is_posted_from_widget_callbacks(log_clock):
 def test_queue_status_text():
     assert vm.queue_status_text(vm.QueueRow("c1", "x", "video", "waiting", 12)) == "waiting 12 s"
     assert vm.queue_status_text(vm.QueueRow("c1", "x", "video", "active", 3)) == "active · answered after 3 s"
+
+
+def test_widget_keys_carry_the_call_id():
+    assert vm.widget_key("urgency", "c-1f") == "urgency-c-1f"
+    assert vm.widget_key("item_location", "c2") == "item_location-c2"

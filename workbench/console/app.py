@@ -8,6 +8,11 @@ Thin by design: it fetches the session's new events from the ingest, folds them 
 Live parts poll with ``st.fragment(run_every=...)`` (queue, transcript, photos); the live viewer's iframe lives
 outside every polling fragment so it is never reloaded, and the intake form is its own (non-polling) fragment so a
 widget change reruns only the form.
+
+Widget keys (for tests and page scripts): ``answer_next``; per call (``viewmodel.widget_key``) ``incident_type-<cid>``,
+``urgency-<cid>``, ``location-<cid>``, ``item_<item>-<cid>``, ``disagree_flag-<cid>``, ``disagree_aspect-<cid>``,
+``notes-<cid>``, ``close_call-<cid>``, ``rsme-<cid>``, ``rsme_number-<cid>``, ``submit_rsme-<cid>``; the transcript
+container is ``transcript``. Streamlit exposes each as the CSS class ``st-key-<key>``.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ ss = st.session_state
 K_SID, K_STATE, K_OFFSET, K_SCREEN = "wb_session_id", "wb_state", "wb_clock_offset", "wb_screen"
 K_FORM_CALL, K_RSME_CALL, K_RSME_TOUCHED, K_ERROR = "wb_form_call", "wb_rsme_call", "wb_rsme_touched", "wb_error"
 K_SCENARIO = "wb_scenario"
+
+wk = vm.widget_key
 
 QUEUE_ICONS = {"waiting": ":material/ring_volume:", "active": ":material/call:", "closed": ":material/rate_review:"}
 
@@ -110,29 +117,30 @@ def rerun_if_screen_changed(state: SessionState) -> None:
 
 
 def init_form(call: CallState) -> None:
-    """Set the form widgets from the log when a call becomes active (a reloaded page keeps its intake)."""
+    """Set the call's form widgets from the log when the call becomes active (a reloaded page keeps its intake)."""
+    cid = call.call_id
     form = vm.form_state(call)
-    ss["incident_type"] = form.incident_type
-    ss["urgency"] = form.urgency
-    ss["location"] = form.location
+    ss[wk("incident_type", cid)] = form.incident_type
+    ss[wk("urgency", cid)] = form.urgency
+    ss[wk("location", cid)] = form.location
     for key in INFORMATION_ITEMS:
-        ss[f"item_{key}"] = key in form.items_checked
-    ss["disagree_flag"] = form.disagreement_flagged
-    ss["disagree_aspect"] = form.disagreement_aspect
-    ss["notes"] = ""
-    ss[K_FORM_CALL] = call.call_id
+        ss[wk(f"item_{key}", cid)] = key in form.items_checked
+    ss[wk("disagree_flag", cid)] = form.disagreement_flagged
+    ss[wk("disagree_aspect", cid)] = form.disagreement_aspect
+    ss[wk("notes", cid)] = ""
+    ss[K_FORM_CALL] = cid
 
 
-def widget_form(checklist: list[tuple[str, str]]) -> vm.FormState:
-    """The form as the widgets hold it now."""
-    flagged = bool(ss.get("disagree_flag"))
+def widget_form(cid: str, checklist: list[tuple[str, str]]) -> vm.FormState:
+    """The call's form as the widgets hold it now."""
+    flagged = bool(ss.get(wk("disagree_flag", cid)))
     return vm.FormState(
-        incident_type=ss.get("incident_type"),
-        urgency=ss.get("urgency"),
-        location=ss.get("location") or "",
-        items_checked=frozenset(k for k, _ in checklist if ss.get(f"item_{k}")),
+        incident_type=ss.get(wk("incident_type", cid)),
+        urgency=ss.get(wk("urgency", cid)),
+        location=ss.get(wk("location", cid)) or "",
+        items_checked=frozenset(k for k, _ in checklist if ss.get(wk(f"item_{k}", cid))),
         disagreement_flagged=flagged,
-        disagreement_aspect=ss.get("disagree_aspect") if flagged else None,
+        disagreement_aspect=ss.get(wk("disagree_aspect", cid)) if flagged else None,
     )
 
 
@@ -151,36 +159,36 @@ def post_news(client: IngestClient, sid: str, cid: str, payload: ev.Payload) -> 
 
 
 def on_incident_type(client: IngestClient, sid: str, cid: str) -> None:
-    if ss.get("incident_type"):
-        post_news(client, sid, cid, ev.IntakeIncidentType(ss["incident_type"]))
+    if ss.get(wk("incident_type", cid)):
+        post_news(client, sid, cid, ev.IntakeIncidentType(ss[wk("incident_type", cid)]))
 
 
 def on_urgency(client: IngestClient, sid: str, cid: str) -> None:
-    if ss.get("urgency"):
-        post_news(client, sid, cid, ev.IntakeUrgency(ss["urgency"]))
+    if ss.get(wk("urgency", cid)):
+        post_news(client, sid, cid, ev.IntakeUrgency(ss[wk("urgency", cid)]))
 
 
 def on_location(client: IngestClient, sid: str, cid: str) -> None:
-    post_news(client, sid, cid, ev.IntakeLocation(ss.get("location") or ""))
+    post_news(client, sid, cid, ev.IntakeLocation(ss.get(wk("location", cid)) or ""))
 
 
 def on_item(client: IngestClient, sid: str, cid: str, item: str) -> None:
-    post_news(client, sid, cid, ev.IntakeItemChecked(item, bool(ss.get(f"item_{item}"))))
+    post_news(client, sid, cid, ev.IntakeItemChecked(item, bool(ss.get(wk(f"item_{item}", cid)))))
 
 
 def on_disagreement(client: IngestClient, sid: str, cid: str) -> None:
-    flagged = bool(ss.get("disagree_flag"))
-    aspect = (ss.get("disagree_aspect") or "") if flagged else ""
+    flagged = bool(ss.get(wk("disagree_flag", cid)))
+    aspect = (ss.get(wk("disagree_aspect", cid)) or "") if flagged else ""
     post_news(client, sid, cid, ev.IntakeDisagreementFlag(flagged, aspect))
 
 
-def on_rsme_slider() -> None:
-    ss["rsme_number"] = ss["rsme"]
+def on_rsme_slider(cid: str) -> None:
+    ss[wk("rsme_number", cid)] = ss[wk("rsme", cid)]
     ss[K_RSME_TOUCHED] = True
 
 
-def on_rsme_number() -> None:
-    ss["rsme"] = int(ss["rsme_number"])
+def on_rsme_number(cid: str) -> None:
+    ss[wk("rsme", cid)] = int(ss[wk("rsme_number", cid)])
     ss[K_RSME_TOUCHED] = True
 
 
@@ -191,7 +199,7 @@ def on_submit_rsme(client: IngestClient, sid: str, cid: str) -> None:
         ss[K_ERROR] = f"Could not record the rating: {exc}"
         return
     if call is not None and call.status == "closed":  # one rating per call, even on a double click
-        post(client, sid, cid, vm.rsme_payload(ss["rsme"]))
+        post(client, sid, cid, vm.rsme_payload(ss[wk("rsme", cid)]))
 
 
 # --- sections -------------------------------------------------------------------------------------------------------
@@ -272,28 +280,28 @@ def intake_form(client: IngestClient, sid: str, cid: str, checklist: list[tuple[
     """The intake form. Every change posts its event; "Close call" posts ``call.closed`` with the final values."""
     args = (client, sid, cid)
     st.selectbox("Incident type", options=list(INCIDENT_TYPES), format_func=vm.incident_type_label, index=None,
-                 placeholder="Choose the incident type", key="incident_type", on_change=on_incident_type, args=args)
+                 placeholder="Choose the incident type", key=wk("incident_type", cid), on_change=on_incident_type, args=args)
     st.radio("Urgency", options=vm.urgency_options(), format_func=vm.urgency_label, index=None, horizontal=True,
-             key="urgency", on_change=on_urgency, args=args)
-    st.text_input("Location", key="location", placeholder="Street, number, place", on_change=on_location, args=args)
+             key=wk("urgency", cid), on_change=on_urgency, args=args)
+    st.text_input("Location", key=wk("location", cid), placeholder="Street, number, place", on_change=on_location, args=args)
     st.markdown("**Information gathered**")
     cols = st.columns(2)
     for i, (key, label) in enumerate(checklist):
         with cols[i % 2]:
-            st.checkbox(label, key=f"item_{key}", on_change=on_item, args=(*args, key))
-    st.checkbox("What the caller says and what the image shows disagree", key="disagree_flag",
+            st.checkbox(label, key=wk(f"item_{key}", cid), on_change=on_item, args=(*args, key))
+    st.checkbox("What the caller says and what the image shows disagree", key=wk("disagree_flag", cid),
                 on_change=on_disagreement, args=args)
     st.selectbox("Aspect that disagrees", options=list(DISAGREEMENT_ASPECTS), format_func=vm.aspect_label,
-                 index=None, placeholder="On what do they disagree?", key="disagree_aspect",
-                 on_change=on_disagreement, args=args, disabled=not ss.get("disagree_flag"),
+                 index=None, placeholder="On what do they disagree?", key=wk("disagree_aspect", cid),
+                 on_change=on_disagreement, args=args, disabled=not ss.get(wk("disagree_flag", cid)),
                  label_visibility="collapsed")
-    st.text_area("Notes", key="notes", height=68)
-    if st.button("Close call", key="close_call", type="primary", icon=":material/call_end:"):
-        form = widget_form(checklist)
+    st.text_area("Notes", key=wk("notes", cid), height=68)
+    if st.button("Close call", key=wk("close_call", cid), type="primary", icon=":material/call_end:"):
+        form = widget_form(cid, checklist)
         call = call_from_log(client, sid, cid)
         if call.status == "active":  # not twice, even on a double click
             ok = all(post(client, sid, cid, p) for p in vm.sync_payloads(call, form))
-            notes = ss.get("notes") or ""
+            notes = ss.get(wk("notes", cid)) or ""
             if ok and post(client, sid, cid, vm.close_payload(form, [k for k, _ in checklist], notes)):
                 sync(client, sid)
         st.rerun(scope="app")
@@ -329,20 +337,22 @@ def render_rsme(client: IngestClient, state: SessionState, cid: str) -> None:
     """The RSME rating of the call just closed: labelled scale, slider and exact number, Submit."""
     call = state.calls[cid]
     if ss.get(K_RSME_CALL) != cid:
-        ss["rsme"], ss["rsme_number"], ss[K_RSME_TOUCHED], ss[K_RSME_CALL] = RSME_MIN, RSME_MIN, False, cid
+        ss[wk("rsme", cid)], ss[wk("rsme_number", cid)] = RSME_MIN, RSME_MIN
+        ss[K_RSME_TOUCHED], ss[K_RSME_CALL] = False, cid
     st.subheader("How much effort did this call cost you?")
     st.caption(f"Call with {call.caller_label}, just closed. Rating Scale Mental Effort, {RSME_MIN} to {RSME_MAX}.")
     scale_col, input_col = st.columns([2, 3], gap="large")
     with scale_col:
-        st.html(vm.rsme_scale_html(ss["rsme"] if ss.get(K_RSME_TOUCHED) else None))
+        st.html(vm.rsme_scale_html(ss[wk("rsme", cid)] if ss.get(K_RSME_TOUCHED) else None))
     with input_col:
-        st.slider("Mental effort", min_value=RSME_MIN, max_value=RSME_MAX, step=1, key="rsme", on_change=on_rsme_slider)
-        st.number_input("Exact value", min_value=RSME_MIN, max_value=RSME_MAX, step=1, key="rsme_number",
-                        on_change=on_rsme_number)
+        st.slider("Mental effort", min_value=RSME_MIN, max_value=RSME_MAX, step=1, key=wk("rsme", cid),
+                  on_change=on_rsme_slider, args=(cid,))
+        st.number_input("Exact value", min_value=RSME_MIN, max_value=RSME_MAX, step=1, key=wk("rsme_number", cid),
+                        on_change=on_rsme_number, args=(cid,))
         touched = bool(ss.get(K_RSME_TOUCHED))
         if not touched:
             st.caption("Move the slider or type a value to rate.")
-        st.button("Submit rating", key="submit_rsme", type="primary", disabled=not touched,
+        st.button("Submit rating", key=wk("submit_rsme", cid), type="primary", disabled=not touched,
                   on_click=on_submit_rsme, args=(client, state.session_id, cid))
 
 
