@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from analysis.summary import BLOCK_COLUMNS, CONFUSION_COLUMNS, SUMMARY_COLUMNS
-from analysis.tables import event_columns
+from analysis.tables import DISAGREEMENT_COLUMNS, FORM_CHANGE_COLUMNS, event_columns
 from analysis.trials import QUALITY_COLUMNS, SESSION_COLUMNS, TRIAL_COLUMNS, Column
 from workbench.domain.events import EVENT_SCHEMA, describe_event_types
 
@@ -25,6 +25,10 @@ def tables() -> tuple[tuple[str, str, tuple[Column, ...]], ...]:
         ("confusion.csv", "Confusion matrices (ground truth x given) of urgency and incident type, one row per cell, "
          "over closed non-practice calls with ground truth.", CONFUSION_COLUMNS),
         ("data_quality.csv", "Every excluded, repaired or reported record.", QUALITY_COLUMNS),
+        ("form_changes.csv", "One row per change of a call's intake form (intake.* events), in log order.",
+         FORM_CHANGE_COLUMNS),
+        ("disagreement.csv", "Designed speech/image disagreement per modality x aspect over non-practice calls with "
+         "ground truth, and how often it was flagged.", DISAGREEMENT_COLUMNS),
         ("blocks.csv", "One row per participant x block with a NASA-TLX rating (written when NASA-TLX sheets are "
          "imported with --ratings).", BLOCK_COLUMNS),
     )

@@ -292,7 +292,7 @@ def write_report(result: Any, out_dir: Path) -> list[Path]:
     sections = [
         f"<h1>112 multimedia intake: analysis report</h1><p class='sub'>workbench {html.escape(__version__)}; "
         f"status: exercise (simulated records). Tables: summary.csv, trials.csv, sessions.csv, events.csv, "
-        f"confusion.csv, data_quality.csv (and .parquet); columns in codebook.md.</p>",
+        f"confusion.csv, disagreement.csv, form_changes.csv, data_quality.csv (and .parquet); columns in codebook.md.</p>",
         "<div class='cards'>" + "".join(
             f"<div class='card'><b>{v}</b>{html.escape(k)}</div>" for k, v in (
                 ("sessions", result.sessions_loaded), ("participants", n_participants),
@@ -338,6 +338,21 @@ def write_report(result: Any, out_dir: Path) -> list[Path]:
             sections.append(f"<figure><img alt='raw_tlx by modality' src='data:image/png;base64,{encoded}' "
                             "style='width:48%;min-width:300px'></figure>")
         sections.append(_summary_table(rows) if len(rows) else "<p>No block comparison possible.</p>")
+
+    sections.append("<h3>Designed speech/image disagreement</h3><p class='sub'>Per modality and aspect over "
+                    "non-practice calls with ground truth (disagreement.csv). In audio-only blocks the dispatcher "
+                    "sees no image, so a flag there is not counted in the signal-detection measures below.</p>")
+    dis = getattr(result, "disagreement", None)
+    if dis is not None and len(dis):
+        sections.append(_table(
+            ["modality", "aspect", "calls", "incongruent", "share", "closed incongruent", "flagged",
+             "flagged with this aspect"],
+            [[_text(r["modality"]), _text(r["aspect"]) if r["aspect"] != "any" else "<b>any</b>", _fmt(r["calls"], 0),
+              _fmt(r["incongruent"], 0), _fmt(r["share_incongruent"]), _fmt(r["closed_incongruent"], 0),
+              _fmt(r["flagged"], 0), _fmt(r["flagged_aspect"], 0)] for r in dis.to_dict("records")],
+            numeric=(2, 3, 4, 5, 6, 7), compact=True))
+    else:
+        sections.append("<p>No calls with ground truth.</p>")
 
     sections.append("<h3>Perceived speech/image disagreement (signal detection)</h3>")
     sdt = summary[summary["method"] == "sdt_loglinear"] if summary is not None else pd.DataFrame()

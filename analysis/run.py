@@ -2,6 +2,7 @@
 
 Reads recordings only (the store's read side); never imports the ingest, runner or console. Output files (CSV, and
 Parquet for every table): ``trials``, ``sessions``, ``events``, ``summary``, ``confusion``, ``data_quality``,
+``form_changes`` (every intake change), ``disagreement`` (designed disagreement per aspect and modality, flagged),
 ``ratings_rsme``/``ratings_nasa_tlx`` (when sheets were given), ``blocks`` (NASA-TLX per block, from imported
 sheets), ``codebook.md``, ``report.html`` and the plots in ``plots/`` (PNG and SVG). ``drt.csv`` is not written
 yet, and ``blocks`` holds imported ratings only: the console's NASA-TLX and DRT events are not declared in
@@ -27,7 +28,14 @@ from analysis.load import (
     load_session,
 )
 from analysis.summary import BLOCK_COLUMNS, build_summary, confusion_tables
-from analysis.tables import event_rows, events_frame
+from analysis.tables import (
+    DISAGREEMENT_COLUMNS,
+    FORM_CHANGE_COLUMNS,
+    disagreement_rows,
+    event_rows,
+    events_frame,
+    form_change_rows,
+)
 from analysis.trials import QUALITY_COLUMNS, SESSION_COLUMNS, TRIAL_COLUMNS, frame, trial_rows
 
 __all__ = [
@@ -57,6 +65,8 @@ class AnalysisResult:
     quality: pd.DataFrame | None = None
     ratings: dict[str, pd.DataFrame] = field(default_factory=dict)
     blocks: pd.DataFrame | None = None
+    form_changes: pd.DataFrame | None = None
+    disagreement: pd.DataFrame | None = None
 
     @property
     def problems_text(self) -> str:
@@ -184,6 +194,25 @@ def blocks_from_tlx(trials: pd.DataFrame, tlx: pd.DataFrame) -> tuple[list[dict[
     return rows, quality
 
 
+def _designed_disagreement(session: LoadedSession) -> list[tuple[str, dict[str, bool], bool, bool, str]]:
+    """Per non-practice call with ground truth: modality, congruence per aspect, closed, flagged, aspect flagged."""
+    out = []
+    if session.scenario is None:
+        return out
+    practice = session.practice_blocks
+    for call in session.state.calls.values():
+        if call.block_id in practice or not call.scenario_call_id:
+            continue
+        try:
+            truth = session.scenario.call(call.scenario_call_id).truth
+        except KeyError:
+            continue
+        closed = call.closed
+        out.append((call.modality, dict(truth.congruence), closed is not None,
+                    bool(closed and closed.disagreement_flagged), closed.disagreement_aspect if closed else ""))
+    return out
+
+
 def _write(table: pd.DataFrame, out_dir: Path, name: str, files: list[Path]) -> None:
     csv_path, parquet_path = out_dir / f"{name}.csv", out_dir / f"{name}.parquet"
     table.to_csv(csv_path, index=False, na_rep="", lineterminator="\n")
@@ -225,6 +254,8 @@ def analyze(
     cross_session_problems(loaded)
     rows: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
+    changes: list[dict[str, Any]] = []
+    designed: list[tuple[str, dict[str, bool], bool, bool, str]] = []
     for s in loaded:
         rows += trial_rows(
             s.state,
@@ -237,6 +268,8 @@ def analyze(
             practice_blocks=s.practice_blocks,
         )
         events += event_rows(s.session_id, s.participant, s.events)
+        changes += form_change_rows(s.session_id, s.participant, s.events)
+        designed += _designed_disagreement(s)
     trials = frame(rows, TRIAL_COLUMNS)
     quality = _quality_rows(loaded, trials)
     tables: dict[str, pd.DataFrame] = {}
@@ -260,12 +293,15 @@ def analyze(
     sessions = frame([session_row(s) for s in loaded], SESSION_COLUMNS)
     quality_frame = frame(quality, QUALITY_COLUMNS)
     events_table = events_frame(events)
+    form_changes = frame(changes, FORM_CHANGE_COLUMNS)
+    disagreement = frame(disagreement_rows(designed), DISAGREEMENT_COLUMNS)
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
     for name, table in (("trials", trials), ("sessions", sessions), ("events", events_table), ("summary", summary),
-                        ("confusion", confusion), ("data_quality", quality_frame),
+                        ("confusion", confusion), ("data_quality", quality_frame), ("form_changes", form_changes),
+                        ("disagreement", disagreement),
                         *([("blocks", blocks)] if blocks is not None else []), *tables.items()):
         _write(table, out_dir, name, files)
     codebook = out_dir / "codebook.md"
@@ -283,6 +319,8 @@ def analyze(
         quality=quality_frame,
         ratings=tables,
         blocks=blocks,
+        form_changes=form_changes,
+        disagreement=disagreement,
     )
     if progress is not None:
         progress("report")

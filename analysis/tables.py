@@ -94,3 +94,114 @@ def events_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
         return frame(rows, columns)
     return pd.DataFrame({c.name: pd.array([row[c.name] for row in rows], dtype=DTYPES[c.dtype]) for c in columns},
                         columns=[c.name for c in columns])
+
+
+FORM_CHANGE_COLUMNS: tuple[Column, ...] = (
+    Column("session_id", "string", "", "Session folder name."),
+    Column("participant", "string", "", "Participant pseudonym."),
+    Column("call_id", "string", "", "Call whose intake form changed."),
+    Column("modality", "string", "", "Modality of the call (audio, photo, video)."),
+    Column("seq", "integer", "", "seq of the intake event in the session's log."),
+    Column("t_since_answer_s", "number", "s", "Time from the call's answer (call.answered) to the change; empty when "
+           "the call had not been answered."),
+    Column("field", "string", "", "Form field: incident_type, urgency, location, item, disagreement_flag."),
+    Column("value", "string", "", "New value: the key or text; for item '<item>=true|false'; for disagreement_flag "
+           "'true|false' with ':<aspect>' when given."),
+    Column("after_first_media", "boolean", "", "The change came after the call's first media (photo or video "
+           "frame) in log order; empty when no media came."),
+)
+"""Columns of ``form_changes.csv``: one row per intake event (the dispatcher changing the form), in log order."""
+
+
+def form_change_rows(session_id: str, participant: str, events: Iterable[ev.Event]) -> list[dict[str, Any]]:
+    """Rows of ``form_changes.csv`` for one session's sound events (see :data:`FORM_CHANGE_COLUMNS`)."""
+    modality: dict[str, str] = {}
+    answered: dict[str, int] = {}
+    media_seen: set[str] = set()
+    media_calls: set[str] = set()
+    events = list(events)
+    for event in events:
+        if isinstance(event.data, (ev.MediaPhotoReceived,)) or (
+                isinstance(event.data, ev.MediaFirstFrame) and event.data.kind == "video"):
+            media_calls.add(event.call_id or "")
+    rows = []
+    for event in events:
+        data, call_id = event.data, event.call_id or ""
+        if isinstance(data, ev.CallCreated):
+            modality[call_id] = data.modality
+        elif isinstance(data, ev.CallAnswered):
+            answered.setdefault(call_id, event.t_mono_ns)
+        elif isinstance(data, ev.MediaPhotoReceived) or (isinstance(data, ev.MediaFirstFrame) and data.kind == "video"):
+            media_seen.add(call_id)
+        change = None
+        if isinstance(data, ev.IntakeIncidentType):
+            change = ("incident_type", data.incident_type)
+        elif isinstance(data, ev.IntakeUrgency):
+            change = ("urgency", data.urgency)
+        elif isinstance(data, ev.IntakeLocation):
+            change = ("location", data.location)
+        elif isinstance(data, ev.IntakeItemChecked):
+            change = ("item", f"{data.item}={'true' if data.checked else 'false'}")
+        elif isinstance(data, ev.IntakeDisagreementFlag):
+            change = ("disagreement_flag", ("true" if data.flagged else "false") + (f":{data.aspect}" if data.aspect
+                                                                                      else ""))
+        if change is None:
+            continue
+        start = answered.get(call_id)
+        rows.append({
+            "session_id": session_id, "participant": participant, "call_id": call_id,
+            "modality": modality.get(call_id), "seq": event.seq,
+            "t_since_answer_s": round((event.t_mono_ns - start) / 1e9, 3) if start is not None else None,
+            "field": change[0], "value": change[1],
+            "after_first_media": (call_id in media_seen) if call_id in media_calls else None,
+        })
+    return rows
+
+
+DISAGREEMENT_COLUMNS: tuple[Column, ...] = (
+    Column("modality", "string", "", "Block condition (audio, photo, video), or all."),
+    Column("aspect", "string", "", "Aspect on which speech and image can disagree (taxonomy key), or any."),
+    Column("calls", "integer", "count", "Non-practice calls whose ground truth lists the aspect (any: calls with "
+           "ground truth)."),
+    Column("incongruent", "integer", "count", "Of those, calls on which speech and image disagree by design on the "
+           "aspect (any: on at least one aspect)."),
+    Column("share_incongruent", "number", "proportion 0-1", "incongruent / calls; empty when calls is 0."),
+    Column("closed_incongruent", "integer", "count", "Incongruent calls that were closed (the flag is known)."),
+    Column("flagged", "integer", "count", "Of the closed incongruent calls, those closed with the disagreement flag "
+           "set."),
+    Column("flagged_aspect", "integer", "count", "Of those, flagged with this very aspect (any: with an aspect that "
+           "is incongruent by design)."),
+)
+"""Columns of ``disagreement.csv``: designed disagreement per aspect and modality, and how often it was flagged."""
+
+
+def disagreement_rows(calls: Iterable[tuple[str, dict[str, bool], bool, bool, str]]) -> list[dict[str, Any]]:
+    """``disagreement.csv`` rows from ``(modality, congruence per aspect, closed, flagged at close, aspect flagged)``
+    per non-practice call with ground truth: one row per modality x aspect, per modality with aspect ``any``, and
+    the same over all modalities (``all``). Modalities and aspects in first-seen order."""
+    counts: dict[tuple[str, str], list[int]] = {}
+
+    def add(key: tuple[str, str], incongruent: bool, closed: bool, flagged: bool, right_aspect: bool) -> None:
+        c = counts.setdefault(key, [0, 0, 0, 0, 0])
+        c[0] += 1
+        if incongruent:
+            c[1] += 1
+            if closed:
+                c[2] += 1
+                c[3] += int(flagged)
+                c[4] += int(flagged and right_aspect)
+
+    for modality, congruence, closed, flagged, aspect_flagged in calls:
+        bad = [a for a, agree in congruence.items() if not agree]
+        for mod in (modality, "all"):
+            add((mod, "any"), bool(bad), closed, flagged, aspect_flagged in bad)
+            for aspect, agree in congruence.items():
+                add((mod, aspect), not agree, closed, flagged, aspect_flagged == aspect)
+    rows = []
+    for (modality, aspect), (n, incongruent, closed_n, flagged_n, right) in counts.items():
+        rows.append({"modality": modality, "aspect": aspect, "calls": n, "incongruent": incongruent,
+                     "share_incongruent": round(incongruent / n, 3) if n else None,
+                     "closed_incongruent": closed_n, "flagged": flagged_n, "flagged_aspect": right})
+    order = {m: i for i, m in enumerate(dict.fromkeys(m for m, _ in counts))}
+    rows.sort(key=lambda r: (r["modality"] == "all", order[r["modality"]], r["aspect"] != "any"))
+    return rows

@@ -252,6 +252,21 @@ def test_trials_literal_values(two_sessions) -> None:
     assert (s2k1["items_gathered"], s2k1["completeness"], s2k1["urgency_correct"]) == ("1", "0.333", "True")
 
 
+def test_designed_disagreement_per_aspect_and_modality(two_sessions) -> None:
+    """Hand count from SCENARIO: photo k1 (people, location agree), k2 (people, injuries disagree; flagged
+    'people'); video k3 (fire_smoke_size disagrees; not flagged), k4 and s2/k1 (vehicle agrees)."""
+    result, out = two_sessions
+    rows = {(r["modality"], r["aspect"]): (r["calls"], r["incongruent"], r["share_incongruent"],
+                                           r["closed_incongruent"], r["flagged"], r["flagged_aspect"])
+            for r in read_csv(out / "disagreement.csv")}
+    assert rows[("photo", "any")] == ("2", "1", "0.5", "1", "1", "1")
+    assert rows[("photo", "people")] == ("2", "1", "0.5", "1", "1", "1")
+    assert rows[("photo", "injuries")] == ("1", "1", "1.0", "1", "1", "0")
+    assert rows[("video", "any")] == ("3", "1", "0.333", "1", "0", "0")
+    assert rows[("video", "vehicle")] == ("2", "0", "0.0", "0", "0", "0")
+    assert rows[("all", "any")] == ("5", "2", "0.4", "2", "1", "1")
+
+
 def test_trials_header_is_the_declared_columns(two_sessions) -> None:
     result, out = two_sessions
     with open(out / "trials.csv", encoding="utf-8") as fh:
@@ -263,7 +278,8 @@ def test_trials_header_is_the_declared_columns(two_sessions) -> None:
     assert str(result.trials["block_position"].dtype) == "Int64"
     assert result.trials["handling_time_s"].tolist()[:3] == [42.5, 61.25, 30.0]
     names = [p.relative_to(out).as_posix() for p in result.files]
-    for table in ("trials", "sessions", "events", "summary", "confusion", "data_quality"):
+    for table in ("trials", "sessions", "events", "summary", "confusion", "data_quality", "form_changes",
+                  "disagreement"):
         assert f"{table}.csv" in names and f"{table}.parquet" in names, table
         assert pd.read_parquet(out / f"{table}.parquet").columns.tolist() == pd.read_csv(out / f"{table}.csv").columns.tolist()
     assert {"codebook.md", "report.html", "plots/rsme_modality.png", "plots/rsme_modality.svg"} <= set(names)
@@ -448,6 +464,10 @@ def test_triage_change_is_computed_from_the_events(tmp_path: Path) -> None:
     assert got == {"k1": ("nu", "spoed", "up", "2.0"), "k2": ("spoed", "nu", "down", "2.0"),
                    "k3": ("nu", "nu", "none", "2.0"), "k4": ("", "nu", "", "0.0")}
     assert "Triage change after media" in (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    changes = [(c["call_id"], c["field"], c["value"], c["after_first_media"], c["t_since_answer_s"])
+               for c in read_csv(tmp_path / "out" / "form_changes.csv") if c["call_id"] == "k1"]
+    assert changes == [("k1", "urgency", "later", "False", "0.0"), ("k1", "urgency", "nu", "False", "0.0"),
+                       ("k1", "urgency", "spoed", "True", "2.0")]
     assert result.trials["triage_change"].tolist()[:3] == ["up", "down", "none"]
 
 
