@@ -10,7 +10,6 @@ import shutil
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 from aiohttp import web
