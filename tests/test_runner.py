@@ -292,25 +292,27 @@ def test_abort_at_block_checkpoint_finishes_the_block_first(tmp_path: Path) -> N
 
 
 def test_pause_holds_the_callers_photo_times_too(tmp_path: Path) -> None:
-    # A photo block: the caller process only uploads the photo (no live media), 1 s after the call arrives.
+    # A photo block: the caller process only uploads the photo (no live media), 4 s after the call arrives.
     text = scenario_text([{"id": "c1", "arrival_s": 0,
-                           "toml": 'media.photos = [{ file = "builtin:demo_collision_photo", at_s = 1.0 }]'}],
+                           "toml": 'media.photos = [{ file = "builtin:demo_collision_photo", at_s = 4.0 }]'}],
                          [{"id": "b1", "modality": "photo", "calls": ["c1"]}])
 
     async def body(url: str, api: IngestApi, rec: Path) -> None:
         play = asyncio.create_task(_player(api, text, tmp_path, session_id="photo").run())
-        opened = await _wait_for(api, "photo", lambda e: e.type == "call.link_opened", timeout_s=30)
+        created = await _wait_for(api, "photo", lambda e: e.type == "call.created", timeout_s=30)
+        await _wait_for(api, "photo", lambda e: e.type == "call.link_opened", timeout_s=30)  # the caller is up
         pause = (await api.control("photo", "pause"))["event"]
         await asyncio.sleep(2.0)
         resume = (await api.control("photo", "resume"))["event"]
         paused_s = (resume["t_mono_ns"] - pause["t_mono_ns"]) / 1e9
+        assert (pause["t_mono_ns"] - created.t_mono_ns) / 1e9 < 3.5, "the caller started too late for this test"
         photo = await _wait_for(api, "photo", lambda e: e.type == "media.photo_received", timeout_s=30)
         robot_task = asyncio.create_task(Robot(url, "photo").run())
         report = await play
         await robot_task
         assert report.completed
-        # Opened the link at 0 s of caller time; the photo at 1 s of caller time plus the pause.
-        assert _s(opened, photo) == pytest.approx(1.0 + paused_s, abs=0.6)
-        assert _s(opened, photo) > 1.0 + paused_s - 0.3
+        # 4 s after the arrival (not after the caller process came up), plus the pause.
+        assert _s(created, photo) == pytest.approx(4.0 + paused_s, abs=0.6)
+        assert _s(created, photo) > 4.0 + paused_s - 0.3
 
     _run(body, tmp_path)

@@ -27,11 +27,12 @@ from workbench.store.scenarios import parse_scenario
 
 MEDIA = ('media.video = "builtin:demo_fire_video"\nmedia.audio = "builtin:demo_fire_voice"\n'
          'media.photos = [{ file = "builtin:demo_fire_photo", at_s = 0.5 }]\n')
+DROP_AT_S = 6.0  # after the call's arrival; a caller process may take a few seconds to start on a busy machine
 CALLS = {
     "clean": "",
     "no-offer": 'manipulation.video_start = "no_offer"',
     "no-frames": 'manipulation.video_start = "no_frames"',
-    "drop": "manipulation.video_drop_at_s = 2",
+    "drop": f"manipulation.video_drop_at_s = {DROP_AT_S}",
     "lowbw": "manipulation.video_scale = 0.5\nmanipulation.video_fps = 5",
     "degraded": ("manipulation.blur_px = 2\nmanipulation.brightness = 0.3\nmanipulation.visible = 0.5\n"
                  "manipulation.photo_delay_s = 2"),
@@ -73,8 +74,14 @@ def test_what_the_caller_sends_is_what_the_scenario_says(tmp_path: Path) -> None
                 first_seen: dict[str, float] = {}
 
                 def close_when(call) -> bool:  # noqa: ANN001
+                    # CALL_S after the caller connected (a caller process takes seconds to start on a busy
+                    # machine), or 2 * CALL_S after the answer when it never connects (no offer).
                     first_seen.setdefault(call.call_id, time.monotonic())
-                    return time.monotonic() - first_seen[call.call_id] > CALL_S
+                    connected = [e.t_mono_ns for e in robot.events if e.call_id == call.call_id
+                                 and e.type == "webrtc.state_changed" and e.data.state == "connected"]
+                    if not connected:
+                        return time.monotonic() - first_seen[call.call_id] > 2 * CALL_S
+                    return (time.monotonic_ns() - connected[0]) / 1e9 > CALL_S
 
                 robot = Robot(handle.url, "manip", close_when=close_when)
                 robot_task = asyncio.create_task(robot.run(poll_s=0.2))
@@ -106,7 +113,7 @@ def test_what_the_caller_sends_is_what_the_scenario_says(tmp_path: Path) -> None
     # Every manipulation is logged on its call.
     assert [(d["kind"], d["value"]) for d in typed("no-offer", "manipulation.applied")] == [("video_start", "no_offer")]
     assert [(d["kind"], d["value"]) for d in typed("no-frames", "manipulation.applied")] == [("video_start", "no_frames")]
-    assert [(d["kind"], d["at_s"]) for d in typed("drop", "manipulation.applied")] == [("video_drop", 2.0)]
+    assert [(d["kind"], d["at_s"]) for d in typed("drop", "manipulation.applied")] == [("video_drop", DROP_AT_S)]
     assert [(d["kind"], d["value"]) for d in typed("lowbw", "manipulation.applied")] == [("bandwidth", "scale=0.5 fps=5")]
     assert [d["kind"] for d in typed("degraded", "manipulation.applied")] == ["image", "photo_delay"]
     assert typed("clean", "manipulation.applied") == []
@@ -115,7 +122,9 @@ def test_what_the_caller_sends_is_what_the_scenario_says(tmp_path: Path) -> None
     assert [(d["width"], d["height"]) for d in video("clean", "media.first_frame")] == [(640, 480)]
     clean_video = video("clean", "media.stream_ended")[0]
     # Frames lost to a loaded machine vary; how long the picture lasted does not.
-    assert clean_video["duration_s"] > CALL_S - 3 and clean_video["frames_received"] > 20, clean_video
+    t0 = of["clean"][0]["t_mono_ns"]
+    timeline = [(round((e["t_mono_ns"] - t0) / 1e9, 2), e["type"], e["data"]) for e in of["clean"]]
+    assert clean_video["duration_s"] > CALL_S - 3 and clean_video["frames_received"] > 20, timeline
 
     # Video that fails to start: no offer at all (the photo still arrives) ...
     assert typed("no-offer", "webrtc.offer_received") == [] and len(typed("no-offer", "media.photo_received")) == 1
@@ -125,13 +134,13 @@ def test_what_the_caller_sends_is_what_the_scenario_says(tmp_path: Path) -> None
     assert video("no-frames", "media.first_frame") == []
     assert [d["kind"] for d in typed("no-frames", "media.first_frame")] == ["audio"]
 
-    # Video that drops 2 s after the call arrived: frames stop, the call goes on.
+    # Video that drops 6 s after the call arrived: the frames stop then, the call goes on.
+    t = {e["type"]: e["t_mono_ns"] for e in reversed(of["drop"])}  # first occurrence of each type
+    first_video = next(e for e in of["drop"] if e["type"] == "media.first_frame" and e["data"]["kind"] == "video")
     dropped = video("drop", "media.stream_ended")[0]
-    assert dropped["duration_s"] < 2.5 and dropped["frames_received"] < 2.5 * 15
-    audio_end = [d for d in typed("drop", "media.stream_ended") if d["kind"] == "audio"][0]
-    assert audio_end["duration_s"] > dropped["duration_s"] + 1
-    t = {e["type"]: e["t_mono_ns"] for e in of["drop"]}
-    assert (t["call.ended"] - t["call.created"]) / 1e9 > CALL_S - 1
+    last_frame_s = (first_video["t_mono_ns"] - t["call.created"]) / 1e9 + dropped["duration_s"]
+    assert last_frame_s == pytest.approx(DROP_AT_S, abs=0.8), (last_frame_s, dropped)
+    assert (t["call.ended"] - t["call.created"]) / 1e9 > DROP_AT_S + 2
 
     # Low bandwidth: half the size, about 5 frames per second.
     assert [(d["width"], d["height"]) for d in video("lowbw", "media.first_frame")] == [(320, 240)]

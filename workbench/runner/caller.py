@@ -51,11 +51,12 @@ class PausableClock:
         self._paused_total = 0.0
         self._step_s = step_s
 
-    def start(self) -> None:
-        """Restart at 0 (a pause already requested stays in force)."""
-        self._t0, self._paused_total = time.monotonic(), 0.0
+    def start(self, elapsed_s: float = 0.0) -> None:
+        """Restart at ``elapsed_s`` (s, >= 0; a pause already requested stays in force)."""
+        now = time.monotonic()
+        self._t0, self._paused_total = now - max(0.0, elapsed_s), 0.0
         if self._paused_at is not None:
-            self._paused_at = self._t0
+            self._paused_at = now
 
     @property
     def paused(self) -> bool:
@@ -457,12 +458,14 @@ async def stream_call(
     manipulation: CallerManipulation | None = None,
     clock: PausableClock | None = None,
     speech: SpeechTrack | None = None,
+    origin_wall_s: float | None = None,
 ) -> CallerReport:
     """Play one caller: open the link, start media ``video_at_s`` s after opening, upload ``photos`` at their
     times, and hang up after ``duration_s`` s or when ``stop`` is set (whichever first; forever when neither).
 
-    Photo, media-start and video-drop times run on ``clock`` (paused by whoever holds it; started at the link's
-    opening). ``manipulation`` changes what is sent (see :class:`CallerManipulation`); with ``no_offer`` no live
+    Photo, media-start and video-drop times run on ``clock`` (paused by whoever holds it), counted from
+    ``origin_wall_s`` (POSIX s; the runner passes the call's arrival, so a slow process start does not shift the
+    scenario's times) or else from the link's opening. ``manipulation`` changes what is sent (see :class:`CallerManipulation`); with ``no_offer`` no live
     media is offered at all. ``speech`` is the voice track (its lines are queued by whoever holds it).
     Raises :class:`CallerError` when the ingest refuses the link, the offer or a photo.
     """
@@ -472,7 +475,7 @@ async def stream_call(
     caller = SimulatedCaller(caller_url, ice_mode=ice_mode, manipulation=m, clock=clock)
     await caller.open()
     try:
-        clock.start()
+        clock.start(0.0 if origin_wall_s is None else time.time() - origin_wall_s)
 
         async def photos_at_their_times() -> None:
             for photo in sorted(photos, key=lambda p: p.at_s):
@@ -541,6 +544,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--degrade", default="photos,video", help="where degradations apply: photos,video")
     p.add_argument("--line", action="append", default=[], type=Path, metavar="WAV",
                    help="a spoken line (48 kHz mono WAV), in script order; 'say N' on stdin plays line N (repeatable)")
+    p.add_argument("--origin", type=float, metavar="POSIX_S",
+                   help="count every time (--photo, --video-at, --video-drop-at) from this wall-clock time (the "
+                   "call's arrival) instead of from opening the link")
     p.add_argument("--control-stdin", action="store_true",
                    help="read 'pause', 'resume' and 'say N' lines from stdin; hang up at end of input (the runner "
                    "went away)")
@@ -613,7 +619,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             report = await stream_call(
                 args.url, video=args.video, audio=args.audio, photos=args.photo, video_at_s=args.video_at,
                 duration_s=args.duration, ice_mode=args.ice, stop=stop, manipulation=manipulation, clock=clock,
-                speech=speech,
+                speech=speech, origin_wall_s=args.origin,
             )
         except (CallerError, OSError) as exc:
             print(f"caller: {exc}", file=sys.stderr)

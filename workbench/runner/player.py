@@ -254,6 +254,7 @@ def caller_command(
     media_cache: Path,
     ice_mode: str,
     lines: Sequence[Path] = (),
+    origin_wall_s: float | None = None,
 ) -> list[str] | None:
     """The simulated-caller command line for one call under ``modality``, or None when nothing is sent.
 
@@ -261,7 +262,7 @@ def caller_command(
     the modality). The call's manipulations become caller options (``python -m workbench.runner.caller --help``);
     the photo delay is added to each photo's time. ``lines`` are the spoken lines (``media.voice``, synthesised by
     ``workbench.runner.speech``), played when the runner writes ``say N``; the caller reads ``pause``/``resume`` on
-    stdin too.
+    stdin too. ``origin_wall_s`` (POSIX s, the call's arrival) is where the caller counts its times from.
     Raises ``ValueError``/``FileNotFoundError`` for media that cannot be resolved.
     """
     media, m = spec.media, spec.manipulation
@@ -273,6 +274,8 @@ def caller_command(
     cmd = [sys.executable, "-m", "workbench.runner.caller", caller_url, "--ice", ice_mode, "--control-stdin"]
     for line in lines:
         cmd += ["--line", str(line)]
+    if origin_wall_s is not None:
+        cmd += ["--origin", f"{origin_wall_s:.6f}"]
     if video is not None:
         cmd += ["--video", str(video), "--video-at", str(media.video_at_s)]
         if m.video_start != "ok":
@@ -586,6 +589,7 @@ class ScenarioPlayer:
             await asyncio.sleep(min(0.05, max(0.0, t_block + spec.arrival_s - self.clock.now())) or 0.02)
         if self._abort_checkpoint == "call" and injected is None:
             return
+        arrived_at = self.clock.now()
         created = await self._create_call(session_id, block, spec, injected)
         if created is None:
             return
@@ -595,7 +599,10 @@ class ScenarioPlayer:
             await self._post_event(session_id, record, call_id)
         lines = self._speech.get(spec.id, []) if injected is None or not injected[1] else []
         cmd = (
-            caller_command(caller_url, spec, block.modality, self.media_cache, self.ice_mode, lines)
+            caller_command(
+                caller_url, spec, block.modality, self.media_cache, self.ice_mode, lines,
+                origin_wall_s=time.time() - (self.clock.now() - arrived_at),  # arrival, less any pause since
+            )
             if caller_url
             else None
         )
