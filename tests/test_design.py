@@ -151,3 +151,19 @@ def test_bad_manipulation_and_design_values_are_named() -> None:
     text = str(exc.value)
     assert "s.toml: calls.0.manipulation.video_start:" in text
     assert "s.toml: design.counterbalance:" in text
+
+
+def test_the_documented_example_shift_is_valid_and_counterbalanced() -> None:
+    from pathlib import Path
+
+    from workbench.runner.player import planned_block_order
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "scenario-format.md").read_text()
+    example = doc.split("### Example: a counterbalanced shift")[1].split("```toml\n")[1].split("```")[0]
+    scenario = parse_scenario(example.encode(), check_media=False)
+    orders = [planned_block_order(scenario, p, 1) for p in scenario.design.participants]
+    assert all(order[0] == "practice" for order in orders)
+    assert sorted(tuple(o[1:]) for o in orders) == sorted(
+        tuple(r) for r in williams_orders(["audio", "photo", "video"], 1))  # the six rows, one per participant
+    assert scenario.call("bike-crash").manipulation.photo_delay_s == 20
+    assert scenario.call("warm-up").media.voice == "en"
