@@ -65,19 +65,45 @@ class LoadedSession:
         return {e.data.block_id for e in self.events if isinstance(e.data, ev.BlockPractice)}
 
     @property
-    def missing_calls(self) -> list[str]:
-        """Scenario call ids of the blocks in the block order that never arrived (no call.created), in block
-        order; empty without a scenario."""
+    def calls_per_block(self) -> int | None:
+        """Calls worked per block when the session says so (``extra.calls_per_block`` in session.json, written by
+        ``workbench simulate --calls-per-block``); None when every scenario call of a block is expected once."""
+        extra = self.header.get("extra")
+        value = extra.get("calls_per_block") if isinstance(extra, dict) else None
+        return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+    def _missing(self) -> list[tuple[str, int]]:
+        """(description, calls) of what never arrived, in block order; see :attr:`missing_calls`."""
         if self.scenario is None:
             return []
-        arrived = {c.scenario_call_id for c in self.state.calls.values()}
         known = {b.id: b for b in self.scenario.blocks}
-        missing = []
+        per_block = self.calls_per_block
+        missing: list[tuple[str, int]] = []
         for block_id in self.block_order:
             block = known.get(block_id)
-            if block is not None:
-                missing += [c for c in block.call_ids if c not in arrived and c not in missing]
+            if block is None:
+                continue
+            arrived = [c for c in self.state.calls.values() if c.block_id == block_id]
+            if per_block is not None:
+                if len(arrived) < per_block:
+                    missing.append((f"{block_id}: {per_block - len(arrived)} of {per_block} calls",
+                                    per_block - len(arrived)))
+                continue
+            ids = {c.scenario_call_id for c in arrived}
+            missing += [(c, 1) for c in block.call_ids if c not in ids and (c, 1) not in missing]
         return missing
+
+    @property
+    def missing_calls(self) -> list[str]:
+        """What never arrived of the blocks in the block order, in block order: scenario call ids, or, when the
+        session works a fixed number of calls per block (:attr:`calls_per_block`), ``<block>: <k> of <n> calls``.
+        Empty without a scenario."""
+        return [text for text, _ in self._missing()]
+
+    @property
+    def calls_missing(self) -> int:
+        """Number of calls that never arrived (see :attr:`missing_calls`)."""
+        return sum(n for _, n in self._missing())
 
     @property
     def started(self) -> ev.SessionStarted | None:
@@ -169,7 +195,7 @@ def load_session(path: Path) -> LoadedSession:
                         "did not run to completion; its calls so far are analysed)")
     missing = session.missing_calls
     if missing:
-        problems.append(f"missing calls: {len(missing)} scenario call(s) of the block order never arrived "
+        problems.append(f"missing calls: {session.calls_missing} scenario call(s) of the block order never arrived "
                         f"({', '.join(missing)})")
     if session.scenario is not None:
         known = {c.id for c in session.scenario.calls}

@@ -97,7 +97,7 @@ def session_row(session: LoadedSession) -> dict[str, Any]:
         "ended": session.state.ended,
         "end_reason": session.end_reason or None,
         "lines_skipped": session.lines_skipped,
-        "calls_missing": len(session.missing_calls),
+        "calls_missing": session.calls_missing,
         "practice_calls": sum(1 for c in session.state.calls.values() if c.block_id in practice),
         "problems": PROBLEM_SEPARATOR.join(session.problems),
     }

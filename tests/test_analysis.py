@@ -578,3 +578,22 @@ def test_summary_contract_and_hand_computed_paired_rows() -> None:
     assert primary.loc[p.index, "p_holm"].astype(float).tolist() == pytest.approx(expected)
     other = summary[(summary["method"] != "paired_t")]
     assert other["p_holm"].isna().all()
+
+
+def test_missing_calls_honour_calls_per_block(tmp_path: Path) -> None:
+    """A session that works a fixed number of calls per block (session.json extra.calls_per_block, as written by
+    workbench simulate) misses only the calls short of that number."""
+    clock = FakeClock()
+    folder, log = make_session(tmp_path / "rec", "s8", "P08", ["b-photo", "b-video"], clock)
+    created(log, "k1", "p-theft", "b-photo", "photo")
+    created(log, "k2", "v-fire", "b-video", "video")
+    created(log, "k3", "v-fire", "b-video", "video")
+    log.append("runner", ev.SessionEnded("completed"))
+    folder.close()
+    header = json.loads(folder.header_path.read_text())
+    folder.header_path.write_text(json.dumps(header | {"extra": {"calls_per_block": 2}}))
+    result = analyze(tmp_path / "rec", tmp_path / "out")
+    assert result.sessions_with_problems == {"s8": [
+        "missing calls: 1 scenario call(s) of the block order never arrived (b-photo: 1 of 2 calls)"]}
+    (row,) = read_csv(tmp_path / "out" / "sessions.csv")
+    assert row["calls_missing"] == "1"
