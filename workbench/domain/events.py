@@ -725,7 +725,292 @@ RUNNER_TYPES: tuple[type[Payload], ...] = (
 
 # --- the console and the instruments: hold, focus, photo views, NASA-TLX, DRT (issue 6) -------------------------------
 
-CONSOLE_TYPES: tuple[type[Payload], ...] = ()
+UNIT_TYPES: dict[str, str] = {
+    "ambulance": "Ambulance",
+    "fire_engine": "Fire engine",
+    "aerial_ladder": "Aerial ladder / platform",
+    "police": "Police car",
+    "medical_helicopter": "Trauma helicopter (MMT)",
+    "water_rescue": "Water rescue team",
+    "hazmat": "Hazardous materials unit",
+    "first_responder": "First responder (AED volunteer)",
+    "other": "Other unit",
+}
+"""Unit types a dispatcher can dispatch (``intake.units``); key -> label shown in the console."""
+
+CONSOLE_PANELS = ("transcript", "live_view", "photos", "form", "queue")
+"""Panels of the dispatcher page whose focus ``console.focus`` logs."""
+
+FOCUS_TRIGGERS = ("pointer", "focus", "hover")
+"""What moved the focus to a panel: ``pointer`` (press or wheel in it), ``focus`` (keyboard focus entered it, or an
+iframe in it took focus), ``hover`` (the pointer rested in it for 300 ms)."""
+
+DRT_STIMULUS_KINDS = ("visual", "tone", "visual_tone")
+"""Kinds of DRT stimulus: a red light at the screen edge, a 1 kHz tone (WebAudio), or both."""
+
+DRT_INPUTS = ("key", "button")
+"""How a DRT response was given: the response key, or the on-screen button."""
+
+
+@dataclass(frozen=True)
+class CallHeld(Payload):
+    """The dispatcher put the call on hold (to answer another one); handling time keeps running."""
+
+    TYPE: ClassVar[str] = "call.held"
+    SOURCES: ClassVar[tuple[str, ...]] = ("console", "simulator")
+
+    station: str
+    """Id of the dispatcher station (console instance)."""
+
+
+@dataclass(frozen=True)
+class CallResumed(Payload):
+    """The dispatcher took a held call back."""
+
+    TYPE: ClassVar[str] = "call.resumed"
+    SOURCES: ClassVar[tuple[str, ...]] = ("console", "simulator")
+
+    station: str
+    """Id of the dispatcher station (console instance)."""
+
+
+@dataclass(frozen=True)
+class PhotoOpened(Payload):
+    """The dispatcher opened a photo of the call in the photo viewer (dwell time runs until the next
+    ``photo.opened`` or ``photo.closed`` of the call)."""
+
+    TYPE: ClassVar[str] = "photo.opened"
+    SOURCES: ClassVar[tuple[str, ...]] = ("console", "simulator")
+
+    photo_id: str
+    """Id of the photo within the call (``p1``, ...), as in ``media.photo_received``."""
+
+
+@dataclass(frozen=True)
+class PhotoEnlarged(Payload):
+    """The dispatcher enlarged the open photo to the full page width, or shrank it back."""
+
+    TYPE: ClassVar[str] = "photo.enlarged"
+    SOURCES: ClassVar[tuple[str, ...]] = ("console", "simulator")
+
+    photo_id: str
+    """Id of the open photo."""
+    enlarged: bool
+    """True when enlarged, False when shrunk back to the panel size."""
+
+
+@dataclass(frozen=True)
+class PhotoClosed(Payload):
+    """The dispatcher closed the photo viewer."""
+
+    TYPE: ClassVar[str] = "photo.closed"
+    SOURCES: ClassVar[tuple[str, ...]] = ("console", "simulator")
+
+    photo_id: str
+    """Id of the photo that was open."""
+
+
+@dataclass(frozen=True)
+class IntakeUnits(Payload):
+    """The dispatcher changed the units to dispatch (the whole selection after the change)."""
+
+    TYPE: ClassVar[str] = "intake.units"
+    SOURCES: ClassVar[tuple[str, ...]] = ("console", "simulator")
+
+    units: list[str]
+    """Unit type keys selected (see ``UNIT_TYPES``), in selection order; empty when none."""
+
+    def check(self) -> None:
+        for unit in self.units:
+            _check_key("units", unit, UNIT_TYPES)
+
+
+@dataclass(frozen=True)
+class IntakeDisagreementConfidence(Payload):
+    """How sure the dispatcher is that what the caller says and what the image shows disagree (or agree)."""
+
+    TYPE: ClassVar[str] = "intake.disagreement_confidence"
+    SOURCES: ClassVar[tuple[str, ...]] = ("console", "simulator")
+
+    confidence: int
+    """1 (not sure at all) to 5 (completely sure) about the current state of the disagreement flag."""
+
+    def check(self) -> None:
+        if not 1 <= self.confidence <= 5:
+            raise EventValidationError(f"confidence must be 1-5, got {self.confidence}")
+
+
+@dataclass(frozen=True)
+class IntakeNotes(Payload):
+    """The dispatcher changed the free notes (committed on leaving the field); ``call.closed`` repeats the final
+    notes."""
+
+    TYPE: ClassVar[str] = "intake.notes"
+    SOURCES: ClassVar[tuple[str, ...]] = ("console", "simulator")
+
+    notes: str
+    """The whole notes text after the change."""
+
+
+@dataclass(frozen=True)
+class ConsoleFocus(Payload):
+    """The dispatcher's attention moved to another panel of the active call (from the browser's pointer and focus
+    events; logged only on a change of panel, at most a few per second)."""
+
+    TYPE: ClassVar[str] = "console.focus"
+    SOURCES: ClassVar[tuple[str, ...]] = ("console", "simulator")
+
+    panel: str
+    """``transcript``, ``live_view``, ``photos``, ``form`` or ``queue`` (see ``CONSOLE_PANELS``)."""
+    trigger: str
+    """``pointer``, ``focus`` or ``hover`` (see ``FOCUS_TRIGGERS``)."""
+    browser_ms: float
+    """When it happened on the ingest's monotonic clock (ms; ``t_mono_ns / 1e6`` scale), estimated in the browser
+    (the browser event's time plus the clock offset measured with ``GET /api/clock``)."""
+
+    def check(self) -> None:
+        if self.panel not in CONSOLE_PANELS:
+            raise EventValidationError(f"panel must be one of {', '.join(CONSOLE_PANELS)}, got {self.panel!r}")
+        if self.trigger not in FOCUS_TRIGGERS:
+            raise EventValidationError(f"trigger must be one of {', '.join(FOCUS_TRIGGERS)}, got {self.trigger!r}")
+
+
+@dataclass(frozen=True)
+class RatingNasaTlx(Payload):
+    """The dispatcher rated the workload of the block just ended on the NASA-TLX (Hart & Staveland 1988): six
+    subscales, 0-100 in steps of 5. Raw TLX is their mean (``workbench.domain.instruments.raw_tlx``)."""
+
+    TYPE: ClassVar[str] = "rating.nasa_tlx"
+    SOURCES: ClassVar[tuple[str, ...]] = ("console", "simulator")
+    CALL_SCOPED: ClassVar[bool] = False
+
+    block_id: str
+    """Id of the block rated (as in its ``block.ended``)."""
+    mental_demand: int
+    """Mental demand, 0 (low) to 100 (high), steps of 5."""
+    physical_demand: int
+    """Physical demand, 0 (low) to 100 (high), steps of 5."""
+    temporal_demand: int
+    """Temporal demand, 0 (low) to 100 (high), steps of 5."""
+    performance: int
+    """Performance, 0 (good) to 100 (poor), steps of 5."""
+    effort: int
+    """Effort, 0 (low) to 100 (high), steps of 5."""
+    frustration: int
+    """Frustration, 0 (low) to 100 (high), steps of 5."""
+
+    def check(self) -> None:
+        from workbench.domain.instruments import TLX_SUBSCALES, check_tlx_rating
+
+        for name in TLX_SUBSCALES:
+            try:
+                check_tlx_rating(name, getattr(self, name))
+            except ValueError as exc:
+                raise EventValidationError(str(exc)) from exc
+
+
+@dataclass(frozen=True)
+class RatingNasaTlxWeights(Payload):
+    """The dispatcher's 15 pairwise comparisons of the NASA-TLX subscales for the block just rated (which of two
+    contributed more to the workload); weight of a subscale = times chosen (0-5)."""
+
+    TYPE: ClassVar[str] = "rating.nasa_tlx_weights"
+    SOURCES: ClassVar[tuple[str, ...]] = ("console", "simulator")
+    CALL_SCOPED: ClassVar[bool] = False
+
+    block_id: str
+    """Id of the block rated."""
+    choices: list[str]
+    """The subscale chosen from each of the 15 pairs, in the order of ``workbench.domain.instruments.TLX_PAIRS``
+    (``itertools.combinations`` of mental_demand, physical_demand, temporal_demand, performance, effort,
+    frustration)."""
+
+    def check(self) -> None:
+        from workbench.domain.instruments import check_tlx_choices
+
+        try:
+            check_tlx_choices(self.choices)
+        except ValueError as exc:
+            raise EventValidationError(str(exc)) from exc
+
+
+@dataclass(frozen=True)
+class DrtStimulus(Payload):
+    """A Detection Response Task stimulus was presented (ISO 17488:2016; timed in the dispatcher's browser and
+    posted by it). Onset-to-log jitter = ``onset_ms - scheduled_onset_ms``."""
+
+    TYPE: ClassVar[str] = "drt.stimulus"
+    SOURCES: ClassVar[tuple[str, ...]] = ("console",)
+    CALL_SCOPED: ClassVar[bool] = False
+
+    run_id: str
+    """Id of the DRT run (one per loaded console page); stimuli and responses pair within a run."""
+    stimulus_index: int
+    """0-based index of the stimulus in its run."""
+    kind: str
+    """``visual``, ``tone`` or ``visual_tone`` (see ``DRT_STIMULUS_KINDS``)."""
+    scheduled_onset_ms: float
+    """When the stimulus was due (3-5 s after the previous one, uniformly at random), ms on the ingest's monotonic
+    clock (``t_mono_ns / 1e6`` scale), estimated in the browser."""
+    onset_ms: float
+    """When it was shown (the first animation frame with it; for a tone alone, when it was started), ms on the same
+    clock."""
+    clock_offset_ms: float
+    """Offset added to the browser's ``performance.now()`` to get the ingest clock, ms."""
+    clock_rtt_ms: float
+    """Round-trip time of the ``GET /api/clock`` request the offset came from, ms (the offset's error is at most
+    half of it)."""
+
+    def check(self) -> None:
+        if self.kind not in DRT_STIMULUS_KINDS:
+            raise EventValidationError(f"kind must be one of {', '.join(DRT_STIMULUS_KINDS)}, got {self.kind!r}")
+        if self.stimulus_index < 0:
+            raise EventValidationError(f"stimulus_index must be >= 0, got {self.stimulus_index}")
+
+
+@dataclass(frozen=True)
+class DrtResponse(Payload):
+    """The dispatcher gave a DRT response (pressed the response key or the on-screen button; timed in the
+    browser from the input event's ``timeStamp``)."""
+
+    TYPE: ClassVar[str] = "drt.response"
+    SOURCES: ClassVar[tuple[str, ...]] = ("console",)
+    CALL_SCOPED: ClassVar[bool] = False
+
+    run_id: str
+    """Id of the DRT run (as in ``drt.stimulus``)."""
+    stimulus_index: int
+    """Index of the latest stimulus of the run shown before the response; -1 when none was shown yet."""
+    response_ms: float
+    """When the response was given, ms on the ingest's monotonic clock (as ``drt.stimulus.onset_ms``)."""
+    rt_ms: float
+    """Response time: ``response_ms`` minus the onset of stimulus ``stimulus_index``, ms (-1 when there is none).
+    Scored by ``workbench.domain.instruments.classify_drt_response``: under 100 too early, 100-2500 hit."""
+    input: str
+    """``key`` (the response key) or ``button`` (the on-screen button); see ``DRT_INPUTS``."""
+
+    def check(self) -> None:
+        if self.input not in DRT_INPUTS:
+            raise EventValidationError(f"input must be one of {', '.join(DRT_INPUTS)}, got {self.input!r}")
+
+
+CONSOLE_TYPES: tuple[type[Payload], ...] = (
+    CallHeld,
+    CallResumed,
+    PhotoOpened,
+    PhotoEnlarged,
+    PhotoClosed,
+    IntakeUnits,
+    IntakeDisagreementConfidence,
+    IntakeNotes,
+    ConsoleFocus,
+    RatingNasaTlx,
+    RatingNasaTlxWeights,
+    DrtStimulus,
+    DrtResponse,
+)
+"""Hold/resume, photo viewing, more intake, panel focus, NASA-TLX and DRT (issue 6). Widget changes of the older
+intake fields are core types (``intake.*``)."""
 
 # --- trainers and participants: consent, questionnaire, withdrawal (issue 7) -------------------------------------------
 
