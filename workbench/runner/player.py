@@ -374,6 +374,7 @@ class ScenarioPlayer:
         self._controls_seen = 0
         self._speech: dict[str, list[Path]] = {}
         self._end_reason = ""
+        self._pending_injects: list[tuple[int, ev.SessionControl]] = []
         self._log_dir = Path(tempfile.mkdtemp(prefix="workbench-callers-"))
 
     # --- the session ----------------------------------------------------------------------------------------------
@@ -392,6 +393,8 @@ class ScenarioPlayer:
             self.on_session(session_id)
         poller = asyncio.create_task(self._follow(session_id))
         playback = asyncio.create_task(self._play(session_id))
+        for seq, control in self._pending_injects:
+            self._obey(seq, control)
         stopper = asyncio.create_task(stop.wait())
         ended = asyncio.create_task(self._ended.wait())
         try:
@@ -465,6 +468,12 @@ class ScenarioPlayer:
             self.block_order = list(self.state.block_order)
         self.history = History.from_events(events)
         self._controls_seen = self.state.last_seq
+        # Inject requests the crashed runner had not acted on yet are obeyed once playback runs again.
+        self._pending_injects = [
+            (e.seq, e.data)
+            for e in events
+            if isinstance(e.data, ev.SessionControl) and e.data.action == "inject" and e.seq not in self.history.injected
+        ]
         if self.history.paused:
             self.clock.pause()
         self._abort_checkpoint = self.history.abort_checkpoint
