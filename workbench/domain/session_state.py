@@ -62,6 +62,18 @@ class CallState:
     disagreement_aspect: str = ""
     closed: ev.CallClosed | None = None
     rsme: float | None = None
+    held: bool = False
+    """On hold (``call.held`` without a later ``call.resumed``); the call stays ``active``."""
+    open_photo: str = ""
+    """Photo id open in the photo viewer (``photo.opened`` without a later ``photo.closed``); empty when none."""
+    photo_enlarged: bool = False
+    """Whether the open photo is enlarged (``photo.enlarged``)."""
+    units: list[str] = field(default_factory=list)
+    """Unit types selected to dispatch (last ``intake.units``)."""
+    disagreement_confidence: int | None = None
+    """Confidence 1-5 in the disagreement flag (last ``intake.disagreement_confidence``); None when not given."""
+    notes: str = ""
+    """Free notes (last ``intake.notes``)."""
 
     @property
     def status(self) -> str:
@@ -94,6 +106,12 @@ class SessionState:
     ended: bool = False
     last_seq: int = 0
     calls: dict[str, CallState] = field(default_factory=dict)
+    blocks_ended: list[str] = field(default_factory=list)
+    """Block ids in the order of their ``block.ended``."""
+    tlx_rated: set[str] = field(default_factory=set)
+    """Block ids with a ``rating.nasa_tlx``."""
+    tlx_weighted: set[str] = field(default_factory=set)
+    """Block ids with a ``rating.nasa_tlx_weights``."""
 
     def queue(self) -> list[CallState]:
         """Calls waiting to be answered, oldest first."""
@@ -126,6 +144,16 @@ def apply(state: SessionState, event: ev.Event) -> None:
         return
     if isinstance(data, ev.BlockStarted):
         state.current_block = data.block_id
+        return
+    if isinstance(data, ev.BlockEnded):
+        if data.block_id not in state.blocks_ended:
+            state.blocks_ended.append(data.block_id)
+        return
+    if isinstance(data, ev.RatingNasaTlx):
+        state.tlx_rated.add(data.block_id)
+        return
+    if isinstance(data, ev.RatingNasaTlxWeights):
+        state.tlx_weighted.add(data.block_id)
         return
     if isinstance(data, ev.CallCreated):
         assert event.call_id is not None  # guaranteed by check_envelope for call-scoped events
@@ -176,3 +204,18 @@ def apply(state: SessionState, event: ev.Event) -> None:
     elif isinstance(data, ev.CallEnded):
         if call.ended_ns is None:
             call.ended_ns = t
+    elif isinstance(data, (ev.CallHeld, ev.CallResumed)):
+        call.held = isinstance(data, ev.CallHeld)
+    elif isinstance(data, ev.PhotoOpened):
+        call.open_photo, call.photo_enlarged = data.photo_id, False
+    elif isinstance(data, ev.PhotoEnlarged):
+        if call.open_photo == data.photo_id:
+            call.photo_enlarged = data.enlarged
+    elif isinstance(data, ev.PhotoClosed):
+        call.open_photo, call.photo_enlarged = "", False
+    elif isinstance(data, ev.IntakeUnits):
+        call.units = list(data.units)
+    elif isinstance(data, ev.IntakeDisagreementConfidence):
+        call.disagreement_confidence = data.confidence
+    elif isinstance(data, ev.IntakeNotes):
+        call.notes = data.notes

@@ -287,7 +287,20 @@ async def _errors_and_cors(request: web.Request, handler: Callable[[web.Request]
             response = _error(exc.status, exc.text or exc.reason)
     if request.method == "GET" and request.path.startswith("/api/") and not response.prepared:
         response.headers["Access-Control-Allow-Origin"] = "*"
+    elif request.method in ("POST", "OPTIONS") and _EVENTS_PATH.match(request.path) and not response.prepared:
+        # The console page's browser posts its timed events (DRT, panel focus) here directly (issue 6).
+        response.headers["Access-Control-Allow-Origin"] = "*"
     return response
+
+
+_EVENTS_PATH = re.compile(r"^/api/sessions/[^/]+/events$")
+
+
+async def events_preflight(request: web.Request) -> web.Response:
+    """CORS preflight of ``POST /api/sessions/{sid}/events`` (JSON from the console page's own scripts)."""
+    return web.Response(status=204, headers={"Access-Control-Allow-Methods": "POST",
+                                             "Access-Control-Allow-Headers": "Content-Type",
+                                             "Access-Control-Max-Age": "600"})
 
 
 def _page(status: int, title: str, message: str) -> web.Response:
@@ -311,6 +324,13 @@ def _script_json(data: Any) -> str:
 
 async def healthz(request: web.Request) -> web.Response:
     return _json({"status": "ok", "version": workbench.__version__})
+
+
+async def get_clock(request: web.Request) -> web.Response:
+    """``{"t_mono_ns": ...}``: the ingest's monotonic clock now (the clock of every event's ``t_mono_ns``), for a
+    browser to estimate its offset (``performance.now()`` + RTT/2) when it times events itself (issue 6, DRT)."""
+    return web.json_response({"t_mono_ns": _ingest(request).clock.monotonic_ns()},
+                             headers={"Cache-Control": "no-store"})
 
 
 async def create_session(request: web.Request) -> web.Response:
@@ -775,7 +795,8 @@ async def heat_map(request: web.Request) -> web.Response:
 def create_app(settings: IngestSettings, *, recordings: Recordings, clock: Clock | None = None) -> web.Application:
     """The ingest application.
 
-    Endpoints: ``GET /healthz``; ``POST|GET /api/sessions``; ``GET|POST /api/sessions/{sid}/events``;
+    Endpoints: ``GET /healthz``; ``GET /api/clock``; ``POST|GET /api/sessions``;
+    ``GET|POST|OPTIONS /api/sessions/{sid}/events`` (CORS, for the console page's scripts);
     ``POST /api/sessions/{sid}/control``; ``POST /api/calls``; ``GET /api/calls/{call_id}``;
     ``GET /api/calls/{call_id}/photos/{photo_id}``; ``GET /api/calls/{call_id}/frame.jpg``;
     ``GET /api/calls/{call_id}/viewer`` (HTML) and ``GET /api/calls/{call_id}/live`` (WebSocket of JPEGs);
@@ -798,6 +819,8 @@ def create_app(settings: IngestSettings, *, recordings: Recordings, clock: Clock
     app.on_shutdown.append(on_shutdown)
     r = app.router
     r.add_get("/healthz", healthz)
+    r.add_get("/api/clock", get_clock)
+    r.add_route("OPTIONS", "/api/sessions/{sid}/events", events_preflight)
     r.add_post("/api/sessions", create_session)
     r.add_get("/api/sessions", list_sessions)
     r.add_get("/api/sessions/{sid}/events", get_events)
