@@ -49,7 +49,7 @@ def record_demo_session(root: Path) -> Path:
     log.append("ingest", ev.CallCreated("house-fire", "live-video", "video", "06-1234 5678"), call_id="k1")
     clock.advance(1)
     snap, snap_sha = folder.store_media("k1", "snapshot-000001.jpg", b"\xff\xd8snapshot\xff\xd9")
-    log.append("ingest", ev.MediaSnapshot(snap, snap_sha, 640, 480, 1, "first_frame"), call_id="k1")
+    log.append("ingest", ev.MediaSnapshot(snap, snap_sha, 640, 480, 1, "first_frame", 120.0, 110.0, 0.0), call_id="k1")
     clock.advance(2)  # t=3
     photo = b"\xff\xd8photo-bytes\xff\xd9"
     orig, orig_sha = folder.store_media("k1", "photo-p1.jpg", photo)

@@ -222,6 +222,13 @@ class MediaSnapshot(Payload):
     """1-based index of the video frame the still was taken from."""
     reason: str
     """``first_frame``, ``periodic`` or ``request``."""
+    sharpness: float
+    """Variance of the Laplacian of the grey image (OpenCV ``CV_64F``), unitless; higher is sharper (below ~50 a
+    640x480 still is usually blurred)."""
+    brightness: float
+    """Mean grey level, 0-255."""
+    motion: float
+    """Mean absolute grey-level difference from the previous video frame, 0-255 (0.0 at the call's first frame)."""
 
 
 @dataclass(frozen=True)
@@ -575,7 +582,110 @@ photo received and ended are core types (``call.created``, ``call.link_opened``,
 
 # --- the media pipeline: recording, viewers, dispatcher voice, requests to the caller (issue 4) ------------------------
 
-MEDIA_PIPELINE_TYPES: tuple[type[Payload], ...] = ()
+RECORDING_CONTAINER = "matroska"
+"""Container of call recordings: Matroska written as a stream in short segments (``rec-0001.mkv``, ...)."""
+
+SEGMENT_END_REASONS = ("rollover", "call_ended", "error")
+"""Why a recording segment was closed: see :class:`MediaRecordingSegment`."""
+
+KEYFRAME_REASONS = ("viewer_joined", "stalled", "request")
+"""Why the ingest asked the caller for a keyframe: see :class:`MediaKeyframeRequested`."""
+
+
+@dataclass(frozen=True)
+class MediaRecordingPolicy(Payload):
+    """Whether the calls of this session are recorded (audio and video to ``media/<call_id>/rec-*.mkv``).
+
+    Written when ``POST /api/sessions`` sets ``record``, or when the server's default (off) applies. A session
+    without this event records its calls (the default)."""
+
+    TYPE: ClassVar[str] = "media.recording_policy"
+    SOURCES: ClassVar[tuple[str, ...]] = ("ingest",)
+    CALL_SCOPED: ClassVar[bool] = False
+
+    record: bool
+    """True when calls are recorded."""
+    origin: str
+    """``request`` (the ``record`` field of ``POST /api/sessions``) or ``default`` (the server's setting)."""
+
+    def check(self) -> None:
+        if self.origin not in ("request", "default"):
+            raise EventValidationError(f"media.recording_policy.origin must be request or default, got {self.origin!r}")
+
+
+@dataclass(frozen=True)
+class MediaRecordingSegment(Payload):
+    """One segment of a call's recording was closed and listed in the manifest.
+
+    A segment still being written when the ingest crashed has no such event and is not in the manifest;
+    ``workbench verify`` reports it as cut by a crash, with the duration it holds."""
+
+    TYPE: ClassVar[str] = "media.recording_segment"
+    SOURCES: ClassVar[tuple[str, ...]] = ("ingest",)
+
+    file: str
+    """Path of the segment relative to the session folder (``media/<call_id>/rec-0001.mkv``)."""
+    sha256: str
+    """SHA-256 (hex) of the closed file."""
+    size_bytes: int
+    """Size of the closed file, bytes."""
+    index: int
+    """1-based number of the segment within the call."""
+    start_s: float
+    """Start of the segment on the call's recording time line (0 = the first recorded frame), s."""
+    duration_s: float
+    """Time from the segment's first to its last written frame, s."""
+    video_frames: int
+    """Video frames written (re-encoded H.264)."""
+    audio_frames: int
+    """Audio frames written (re-encoded Opus; 20 ms each)."""
+    frames_dropped: int
+    """Frames not written because the recorder's bounded queue was full (the encoder fell behind)."""
+    reason: str
+    """``rollover`` (the segment reached its length), ``call_ended`` or ``error`` (the encoder failed)."""
+
+    def check(self) -> None:
+        if self.reason not in SEGMENT_END_REASONS:
+            raise EventValidationError(
+                f"media.recording_segment.reason must be one of {', '.join(SEGMENT_END_REASONS)}, got {self.reason!r}"
+            )
+
+
+@dataclass(frozen=True)
+class MediaRecordingFailed(Payload):
+    """The recorder of a call stopped on an error; the live view and snapshots go on."""
+
+    TYPE: ClassVar[str] = "media.recording_failed"
+    SOURCES: ClassVar[tuple[str, ...]] = ("ingest",)
+
+    error: str
+    """What went wrong (the exception's message)."""
+
+
+@dataclass(frozen=True)
+class MediaKeyframeRequested(Payload):
+    """The ingest asked the caller's encoder for a keyframe (RTCP PLI)."""
+
+    TYPE: ClassVar[str] = "media.keyframe_requested"
+    SOURCES: ClassVar[tuple[str, ...]] = ("ingest",)
+
+    reason: str
+    """``viewer_joined`` (a live viewer opened), ``stalled`` (no video frame decoded for a while) or ``request``."""
+
+    def check(self) -> None:
+        if self.reason not in KEYFRAME_REASONS:
+            raise EventValidationError(
+                f"media.keyframe_requested.reason must be one of {', '.join(KEYFRAME_REASONS)}, got {self.reason!r}"
+            )
+
+
+MEDIA_PIPELINE_TYPES: tuple[type[Payload], ...] = (
+    MediaRecordingPolicy,
+    MediaRecordingSegment,
+    MediaRecordingFailed,
+    MediaKeyframeRequested,
+)
+"""Recording policy and segments, recorder failures and keyframe requests (issue 4)."""
 
 # --- the runner: pause/resume, manipulations, checkpoints, breaks (issue 5) --------------------------------------------
 
