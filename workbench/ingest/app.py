@@ -12,6 +12,7 @@ answers a human with an HTML page. A rejected request writes nothing to the reco
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import html
 import json
 import logging
@@ -29,6 +30,7 @@ from workbench.domain.taxonomy import Modality
 from workbench.ingest import webrtc
 from workbench.ingest.calls import Call, Calls, Conflict, NotFound, Sessions, new_call_id
 from workbench.ingest.live import CallMedia
+from workbench.ingest.recording import CallRecorder, SegmentInfo
 from workbench.ingest.qr import qr_svg
 from workbench.ingest.settings import IngestSettings
 from workbench.store.eventlog import Clock, SystemClock
@@ -76,6 +78,8 @@ class Ingest:
         self.calls = Calls()
         self.sessions.listeners.append(self.calls.on_event)
         self.websockets: set[web.WebSocketResponse] = set()
+        self.record_policy: dict[str, bool] = {}
+        """Session id -> whether its calls are recorded (``media.recording_policy``); issue 4."""
         self.stopping = False
         self._background: set[asyncio.Task[Any]] = set()
 
@@ -103,13 +107,51 @@ class Ingest:
             token=secrets.token_urlsafe(24),
             created_ns=self.clock.monotonic_ns(),
             modality=modality,
-            media=CallMedia(settings=self.settings, clock=self.clock, emit=emit, store=store),
+            media=CallMedia(
+                settings=self.settings, clock=self.clock, emit=emit, store=store,
+                recorder=self._recorder(session_id, call_id, emit),
+            ),
         )
+        call.media.peer = lambda: call.pc
         self.sessions.append(
             session_id, "ingest", ev.CallCreated(scenario_call_id, block_id, modality, caller_label), call_id
         )
         self.calls.add(call)
         return call
+
+    def set_record_policy(self, session_id: str, record: bool, origin: str) -> None:
+        """Set whether the session's calls are recorded; logged (``media.recording_policy``) when the request set it
+        or when it is off. A session without that event records (the default), so existing sessions' event
+        sequences stay as they were."""
+        self.record_policy[session_id] = record
+        if origin == "request" or not record:
+            self.sessions.append(session_id, "ingest", ev.MediaRecordingPolicy(record, origin))
+
+    def _recorder(self, session_id: str, call_id: str, emit: Callable[[ev.Payload], None]) -> CallRecorder | None:
+        """The recorder of a new call when its session records (issue 4); closed segments are listed in the
+        manifest and logged as ``media.recording_segment``."""
+        if session_id not in self.record_policy:
+            self.set_record_policy(session_id, self.settings.record, "default")
+        if not self.record_policy[session_id]:
+            return None
+        folder = self.sessions.get(session_id)
+
+        def on_segment(info: SegmentInfo) -> None:
+            relpath = info.path.relative_to(folder.path).as_posix()
+            folder.record_existing(relpath, info.sha256, info.size_bytes)
+            emit(ev.MediaRecordingSegment(
+                relpath, info.sha256, info.size_bytes, info.index, info.start_s, info.duration_s,
+                info.video_frames, info.audio_frames, info.frames_dropped, info.reason,
+            ))
+
+        return CallRecorder(
+            folder.path / "media" / call_id,
+            loop=asyncio.get_running_loop(),
+            on_segment=on_segment,
+            on_error=lambda message: emit(ev.MediaRecordingFailed(message)),
+            segment_s=self.settings.record_segment_s,
+            queue_frames=self.settings.record_queue_frames,
+        )
 
     def caller_url(self, call: Call) -> str:
         return f"{self.settings.base_url}/c/{call.token}"
@@ -363,6 +405,9 @@ async def create_session(request: web.Request) -> web.Response:
     seed = body.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise ApiError(400, f'"seed" must be an integer, got {seed!r}')
+    record = body.get("record")
+    if record is not None and not isinstance(record, bool):
+        raise ApiError(400, f'"record" must be true or false (record the calls\' audio and video), got {record!r}')
     scenario_blocks = [b.id for b in scenario.blocks] if scenario else []
     block_order = body.get("block_order", scenario_blocks)
     if not isinstance(block_order, list) or not all(isinstance(b, str) for b in block_order):
@@ -385,6 +430,10 @@ async def create_session(request: web.Request) -> web.Response:
         )
     except RecordingsError as exc:
         raise ApiError(409, str(exc)) from None
+    if record is None:
+        ingest.set_record_policy(folder.session_id, ingest.settings.record, "default")
+    else:
+        ingest.set_record_policy(folder.session_id, record, "request")
     return _json({"session_id": folder.session_id}, status=201)
 
 
@@ -522,6 +571,18 @@ async def get_frame(request: web.Request) -> web.Response:
     if data is None:
         raise ApiError(404, f"call {call.call_id} has no video frame yet; try again once the caller is connected")
     return web.Response(body=data, content_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+
+async def take_snapshot(request: web.Request) -> web.Response:
+    """``POST /api/calls/{call_id}/snapshot``: store a still of the newest frame now (``media.snapshot``, reason
+    ``request``, with sharpness, brightness and motion); 404 before the first frame, 410 after the call ended."""
+    call = _ingest(request).calls.by_id(request.match_info["call_id"])
+    if call.ended:
+        raise ApiError(410, f"call {call.call_id} has ended; there is no live video to take a still of")
+    payload = await call.media.snapshot_now()
+    if payload is None:
+        raise ApiError(404, f"call {call.call_id} has no video frame yet; try again once the caller is connected")
+    return _json({"snapshot": dataclasses.asdict(payload)}, status=201)
 
 
 async def viewer_page(request: web.Request) -> web.Response:
@@ -830,6 +891,7 @@ def create_app(settings: IngestSettings, *, recordings: Recordings, clock: Clock
     r.add_get("/api/calls/{call_id}", get_call)
     r.add_get("/api/calls/{call_id}/photos/{photo_id}", get_photo)
     r.add_get("/api/calls/{call_id}/frame.jpg", get_frame)
+    r.add_post("/api/calls/{call_id}/snapshot", take_snapshot)
     r.add_get("/api/calls/{call_id}/viewer", viewer_page)
     r.add_get("/api/calls/{call_id}/live", live_socket)
     r.add_get("/c/{token}", caller_page)

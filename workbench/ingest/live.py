@@ -7,7 +7,13 @@ queues frames: snapshots and viewer JPEGs are made from the newest frame, at mos
 
 The viewer stream encodes the newest frame at most ``viewer_fps`` times a second, once per call, and every viewer
 WebSocket sends whatever JPEG is newest when it is ready for the next one (a slow viewer skips frames, it never
-builds a backlog).
+builds a backlog). Each viewer JPEG carries a JPEG comment (COM segment) ``wb t_wall_ms=<ms> frame=<n>``: the
+wall-clock time (ms since the epoch) the frame arrived at the ingest, so a viewer measures the stream's latency.
+
+Recording (:mod:`workbench.ingest.recording`) gets every received frame, video and audio, through a bounded queue.
+Analysis consumers (:meth:`CallMedia.add_analyzer`) get the newest frame, one call at a time each; a slow one skips
+frames (counted) and never delays the live view. When a viewer joins, or no video frame has arrived for
+:data:`STALL_S`, the ingest asks the caller for a keyframe (:func:`request_keyframe`, RTCP PLI).
 """
 
 from __future__ import annotations
@@ -15,13 +21,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import struct
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import cv2
+import numpy as np
 from aiortc.mediastreams import MediaStreamError
 
 from workbench.domain import events as ev
+from workbench.ingest.recording import CallRecorder
 from workbench.ingest.settings import IngestSettings
 from workbench.store.eventlog import Clock
 
@@ -31,13 +40,75 @@ JPEG_QUALITY = 80
 """JPEG quality of snapshots and viewer frames (OpenCV scale 0-100)."""
 
 
-def encode_jpeg(frame: Any, quality: int = JPEG_QUALITY) -> bytes:
-    """Encode an aiortc/PyAV video frame as JPEG with OpenCV (runs in a worker thread; OpenCV releases the GIL)."""
+STALL_S = 2.0
+"""No video frame for this long (s) while the track is live: ask the caller for a keyframe (at most once per stall)."""
+KEYFRAME_MIN_INTERVAL_S = 1.0
+"""At most one keyframe request per this many seconds."""
+
+
+def encode_jpeg(frame: Any, quality: int = JPEG_QUALITY, comment: str = "") -> bytes:
+    """Encode an aiortc/PyAV video frame as JPEG with OpenCV (runs in a worker thread; OpenCV releases the GIL).
+
+    ``comment`` (ASCII) is stored in a COM segment right after SOI. Raises RuntimeError if OpenCV fails."""
     image = frame.to_ndarray(format="bgr24")
     ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise RuntimeError("OpenCV could not encode the frame as JPEG")
-    return buf.tobytes()
+    data = buf.tobytes()
+    if comment:
+        body = comment.encode("ascii")
+        data = data[:2] + b"\xff\xfe" + struct.pack(">H", len(body) + 2) + body + data[2:]
+    return data
+
+
+def jpeg_comment(data: bytes) -> str:
+    """The COM segment text :func:`encode_jpeg` put right after SOI, or "" when there is none."""
+    if data[2:4] != b"\xff\xfe":
+        return ""
+    (length,) = struct.unpack(">H", data[4:6])
+    return data[6 : 4 + length].decode("ascii", "replace")
+
+
+def grey_small(frame: Any) -> np.ndarray:
+    """A frame as an 8-bit grey image (decoded frames are YUV: the Y plane, no colour conversion), shape (h, w)."""
+    return frame.to_ndarray(format="gray")
+
+
+def quality_figures(grey: np.ndarray, previous: np.ndarray | None) -> tuple[float, float, float]:
+    """``(sharpness, brightness, motion)`` of a grey image (uint8, shape (h, w)).
+
+    sharpness: variance of the Laplacian (``cv2.Laplacian(grey, CV_64F).var()``, Pech-Pacheco et al. 2000);
+    brightness: mean grey level 0-255; motion: mean absolute difference from ``previous`` (0-255; 0.0 without one,
+    or when the sizes differ)."""
+    sharpness = float(cv2.Laplacian(grey, cv2.CV_64F).var())
+    brightness = float(grey.mean())
+    motion = 0.0
+    if previous is not None and previous.shape == grey.shape:
+        motion = float(cv2.absdiff(grey, previous).mean())
+    return sharpness, brightness, motion
+
+
+async def request_keyframe(pc: Any) -> int:
+    """Ask the caller's video encoder for a keyframe (RTCP PLI) on every video receiver of ``pc``; returns how many
+    requests were sent.
+
+    aiortc has no public API for this: its receiver sends a PLI itself only when its jitter buffer or decoder sees
+    loss. We call the receiver's private ``_send_rtcp_pli(media_ssrc)`` (aiortc 1.16,
+    ``aiortc/rtcrtpreceiver.py``) with the SSRCs it is receiving (from its public ``getSynchronizationSources()``);
+    this one function is the only place that touches the private API, so an aiortc upgrade breaks only here.
+    """
+    sent = 0
+    for receiver in pc.getReceivers() if pc is not None else []:
+        if receiver.track is None or receiver.track.kind != "video":
+            continue
+        send = getattr(receiver, "_send_rtcp_pli", None)
+        if send is None:
+            log.warning("this aiortc has no RTCRtpReceiver._send_rtcp_pli; cannot request a keyframe")
+            return sent
+        for source in receiver.getSynchronizationSources():
+            await send(source.source)
+            sent += 1
+    return sent
 
 
 @dataclass
@@ -72,8 +143,22 @@ class CallMedia:
         clock: Clock,
         emit: Callable[[ev.Payload], Any],
         store: Callable[[str, bytes], tuple[str, str]],
+        recorder: CallRecorder | None = None,
     ) -> None:
         self._settings = settings
+        self.recorder = recorder
+        """The call's recorder (None when the session does not record); closed by :meth:`wait_streams`."""
+        self.peer: Callable[[], Any] = lambda: None
+        """Returns the call's current RTCPeerConnection (set by the ingest), for keyframe requests."""
+        self.latest_wall_ms = 0.0
+        """Wall-clock arrival time of :attr:`latest_frame`, ms since the epoch."""
+        self.latest_mono_ns = 0
+        """Monotonic arrival time of :attr:`latest_frame`, ns (the time line handed on: monotonic, continuous)."""
+        self._previous_frame: Any = None
+        self._analyzers: list[Analyzer] = []
+        self._last_keyframe_ns: int | None = None
+        self.keyframes_requested = 0
+        self._watchdog: asyncio.Task[None] | None = None
         self._clock = clock
         self._emit = emit
         self._store = store
@@ -123,6 +208,13 @@ class CallMedia:
         """Start the task that drains ``track``; ``codec_of(kind)`` names the negotiated codec once answered."""
         stats = StreamStats(track.kind)
         self.streams.append(stats)
+        if self.recorder is not None:
+            if track.kind == "audio":
+                self.recorder.has_audio = True
+            else:
+                self.recorder.has_video = True
+        if track.kind == "video" and self._watchdog is None:
+            self._watchdog = asyncio.ensure_future(self._stall_watchdog())
         task = asyncio.ensure_future(self._run(track, stats, offer_ns, codec_of))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -133,15 +225,20 @@ class CallMedia:
             while True:
                 frame = await track.recv()
                 stats.frames_received += 1
+                now = self._clock.monotonic_ns()
+                if self.recorder is not None:
+                    self.recorder.push(track.kind, frame, now)
                 # aiortc's receive queue is unbounded and private; if we fell behind, newer frames are waiting:
-                # skip to the newest and count the skipped ones as dropped.
+                # skip to the newest and count the skipped ones as dropped (the recorder still gets each one).
                 # Audio is only counted, so nothing is skipped there.
                 queue = getattr(track, "_queue", None) if track.kind == "video" else None
                 while queue is not None and queue.qsize() > 0:
                     frame = await track.recv()
                     stats.frames_received += 1
                     stats.frames_dropped += 1
-                now = self._clock.monotonic_ns()
+                    now = self._clock.monotonic_ns()
+                    if self.recorder is not None:
+                        self.recorder.push(track.kind, frame, now)
                 if stats.first_ns is None:
                     stats.first_ns = now
                 stats.last_ns = now
@@ -162,7 +259,9 @@ class CallMedia:
         self._emit(ev.MediaStreamEnded(stats.kind, stats.frames_received, stats.frames_dropped, stats.duration_s))
 
     def _on_video(self, frame: Any, now: int, offer_ns: int, codec: str) -> None:
-        self.latest_frame = frame
+        self._previous_frame, self.latest_frame = self.latest_frame, frame
+        self.latest_mono_ns = max(now, self.latest_mono_ns + 1)
+        self.latest_wall_ms = self._clock.now_utc().timestamp() * 1000.0
         self.frame_index += 1
         self.width, self.height = frame.width, frame.height
         if codec:
@@ -175,18 +274,84 @@ class CallMedia:
         if due and (self._snapshot_task is None or self._snapshot_task.done()):
             reason = "first_frame" if self._last_snapshot_ns is None else "periodic"
             self._last_snapshot_ns = now
-            self._snapshot_task = asyncio.ensure_future(self._snapshot(frame, self.frame_index, reason))
+            self._snapshot_task = asyncio.ensure_future(
+                self._snapshot(frame, self._previous_frame, self.frame_index, reason)
+            )
+        for analyzer in self._analyzers:
+            analyzer.offer(frame, self.frame_index, self.latest_mono_ns)
         self._frame_event.set()
 
-    async def _snapshot(self, frame: Any, index: int, reason: str) -> None:
+    async def _snapshot(self, frame: Any, previous: Any, index: int, reason: str) -> ev.MediaSnapshot | None:
+        def work() -> tuple[bytes, tuple[float, float, float]]:
+            grey = grey_small(frame)
+            prev = grey_small(previous) if previous is not None else None
+            return encode_jpeg(frame), quality_figures(grey, prev)
+
         try:
-            data = await asyncio.to_thread(encode_jpeg, frame)
+            data, (sharpness, brightness, motion) = await asyncio.to_thread(work)
         except Exception:  # a broken frame must not kill the call
             log.exception("snapshot encoding failed")
-            return
+            return None
         self.snapshots += 1
         relpath, digest = self._store(f"snapshot-{self.snapshots:04d}.jpg", data)
-        self._emit(ev.MediaSnapshot(relpath, digest, frame.width, frame.height, index, reason))
+        payload = ev.MediaSnapshot(
+            relpath, digest, frame.width, frame.height, index, reason, sharpness, brightness, motion
+        )
+        self._emit(payload)
+        return payload
+
+    async def snapshot_now(self) -> ev.MediaSnapshot | None:
+        """A snapshot of the newest frame at the dispatcher's request (reason ``request``), with its quality
+        figures; None before the first frame. Waits for a periodic snapshot in flight first (one at a time)."""
+        if self.latest_frame is None:
+            return None
+        if self._snapshot_task is not None and not self._snapshot_task.done():
+            await asyncio.gather(self._snapshot_task, return_exceptions=True)
+        task = asyncio.ensure_future(
+            self._snapshot(self.latest_frame, self._previous_frame, self.frame_index, "request")
+        )
+        self._snapshot_task = task
+        return await task
+
+    # --- analysis consumers and keyframes -----------------------------------------------------------------------
+
+    def add_analyzer(self, fn: Callable[[Any, int, int], Any], name: str = "analyzer") -> "Analyzer":
+        """Run ``fn(frame, frame_index, t_mono_ns)`` in a worker thread on the newest video frame, one call at a
+        time; frames that arrive while it runs are skipped except the newest (counted in ``Analyzer.skipped``)."""
+        analyzer = Analyzer(fn, name)
+        self._analyzers.append(analyzer)
+        return analyzer
+
+    async def request_keyframe(self, reason: str) -> bool:
+        """Ask the caller for a keyframe (``media.keyframe_requested``), at most once per
+        :data:`KEYFRAME_MIN_INTERVAL_S`; False when rate-limited or there is no peer connection."""
+        now = self._clock.monotonic_ns()
+        if self._last_keyframe_ns is not None and now - self._last_keyframe_ns < KEYFRAME_MIN_INTERVAL_S * 1e9:
+            return False
+        pc = self.peer()
+        if pc is None:
+            return False
+        self._last_keyframe_ns = now
+        try:
+            sent = await request_keyframe(pc)
+        except Exception:  # a closing transport must not break the caller of this
+            log.exception("keyframe request failed")
+            return False
+        if sent:
+            self.keyframes_requested += 1
+            self._emit(ev.MediaKeyframeRequested(reason))
+        return bool(sent)
+
+    async def _stall_watchdog(self) -> None:
+        """Request a keyframe when video frames stop arriving for :data:`STALL_S` while a video track is live
+        (the decoder may be waiting for a keyframe after loss); once per stall."""
+        stalled_at = -1
+        while not self._closed and any(s.kind == "video" and not s.ended for s in self.streams):
+            await asyncio.sleep(STALL_S / 2)
+            last = max((s.last_ns or 0 for s in self.streams if s.kind == "video"), default=0)
+            if last and self._clock.monotonic_ns() - last > STALL_S * 1e9 and stalled_at != self.frame_index:
+                stalled_at = self.frame_index
+                await self.request_keyframe("stalled")
 
     async def wait_streams(self, timeout_s: float = 2.0) -> None:
         """Wait until every consumer task and a pending snapshot have finished (after the peer was closed).
@@ -201,6 +366,14 @@ class CallMedia:
             await asyncio.gather(*tasks, return_exceptions=True)
         if self._snapshot_task is not None:
             await asyncio.gather(self._snapshot_task, return_exceptions=True)
+        for analyzer in self._analyzers:
+            await analyzer.close()
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            await asyncio.gather(self._watchdog, return_exceptions=True)
+            self._watchdog = None
+        if self.recorder is not None:
+            await self.recorder.close()
 
     # --- stills for the console ---------------------------------------------------------------------------------
 
@@ -220,6 +393,8 @@ class CallMedia:
         self._viewers += 1
         if self._encoder is None or self._encoder.done():
             self._encoder = asyncio.ensure_future(self._encode_loop())
+        if self.latest_frame is not None:
+            asyncio.ensure_future(self.request_keyframe("viewer_joined"))
         try:
             sent = 0
             while not self._closed:
@@ -243,8 +418,9 @@ class CallMedia:
                 continue
             started = loop.time()
             frame, index = self.latest_frame, self.frame_index
+            comment = f"wb t_wall_ms={self.latest_wall_ms:.1f} frame={index}"
             try:
-                data = await asyncio.to_thread(encode_jpeg, frame)
+                data = await asyncio.to_thread(encode_jpeg, frame, JPEG_QUALITY, comment)
             except Exception:
                 log.exception("viewer frame encoding failed")
                 data = None
@@ -262,8 +438,49 @@ class CallMedia:
     async def close(self) -> None:
         """Stop the viewer stream (viewers return from :meth:`serve_viewer`)."""
         self._closed = True
+        if self.recorder is not None:
+            await self.recorder.close()
         self._jpeg_changed.set()
         self._frame_event.set()
         if self._encoder is not None:
             self._encoder.cancel()
             await asyncio.gather(self._encoder, return_exceptions=True)
+
+
+class Analyzer:
+    """One analysis consumer of a call's video: newest frame wins, at most one run in flight, drops counted.
+
+    ``offer()`` runs on the event loop; ``fn`` runs in a worker thread. Holds one pending frame at most (a bounded
+    queue of one)."""
+
+    def __init__(self, fn: Callable[[Any, int, int], Any], name: str) -> None:
+        self.fn, self.name = fn, name
+        self.analyzed = 0
+        """Frames ``fn`` was run on."""
+        self.skipped = 0
+        """Frames replaced by a newer one before ``fn`` was free."""
+        self.errors = 0
+        self._pending: tuple[Any, int, int] | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def offer(self, frame: Any, index: int, t_ns: int) -> None:
+        if self._pending is not None:
+            self.skipped += 1
+        self._pending = (frame, index, t_ns)
+        if self._task is None or self._task.done():
+            self._task = asyncio.ensure_future(self._drain())
+
+    async def _drain(self) -> None:
+        while self._pending is not None:
+            item, self._pending = self._pending, None
+            try:
+                await asyncio.to_thread(self.fn, *item)
+            except Exception:
+                self.errors += 1
+                log.exception("analyzer %s failed", self.name)
+            self.analyzed += 1
+
+    async def close(self) -> None:
+        self._pending = None
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)

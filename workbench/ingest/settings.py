@@ -34,6 +34,14 @@ class IngestSettings:
     """A periodic still of the live video every this many seconds (plus one at the first frame)."""
     viewer_fps: float = 15.0
     """Most JPEG frames per second the live viewer stream sends (one encode per call, shared by all viewers)."""
+    record: bool = True
+    """Default recording policy of sessions that do not set one (``record`` in ``POST /api/sessions``; the ad-hoc
+    session): record each call's audio and video (``workbench.ingest.recording``)."""
+    record_segment_s: float = 60.0
+    """Length of one recording segment (``rec-NNNN.mkv``), s; each closed segment is hashed into the manifest."""
+    record_queue_frames: int = 120
+    """Frames (video and audio together) the recorder's queue holds before it drops (counted); ~1.6 s of 15 fps
+    video with 50 audio frames a second."""
     tls_cert: Path | None = None
     tls_key: Path | None = None
     cors_origins: tuple[str, ...] = field(default_factory=tuple)

@@ -139,6 +139,18 @@ class SessionFolder:
         atomic_write(self.manifest_path, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
         return relpath, digest
 
+    def record_existing(self, relpath: str, sha256: str, size: int) -> None:
+        """List a file that was written in place (a closed recording segment) in the manifest with its SHA-256 and
+        size (bytes). Raises :class:`RecordingsError` if it is outside the folder, missing, or listed already."""
+        target = (self.path / relpath).resolve()
+        if self.path.resolve() not in target.parents or not target.is_file():
+            raise RecordingsError(f"{relpath!r} is not a file inside the session folder")
+        manifest = self.manifest()
+        if relpath in manifest["files"]:
+            raise RecordingsError(f"{relpath!r} is listed in the manifest already")
+        manifest["files"][relpath] = {"sha256": sha256, "size": size}
+        atomic_write(self.manifest_path, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
+
     def store_media(self, call_id: str, name: str, data: bytes) -> tuple[str, str]:
         """Store a media file under ``media/<call_id>/<name>``; see :meth:`store_file`."""
         check_id(call_id, "call id")
@@ -205,6 +217,37 @@ class VerifyReport:
         return not self.problems
 
 
+RECORDING_SEGMENT = re.compile(r"^rec-[0-9]{4}\.mkv$")
+"""Name of a call recording segment (``workbench.ingest.recording``); listed in the manifest once closed."""
+
+
+def recording_duration_s(path: Path) -> float:
+    """Span of the packets in a media file, s (last minus first packet time over all streams), measured by demuxing
+    it with PyAV (no decoding); reads a file cut by a crash up to the cut. Raises ``av.error.FFmpegError`` (an
+    ``OSError``/``ValueError``) if PyAV cannot open it. PyAV is imported here only (the store's one media reader)."""
+    import av
+
+    first: float | None = None
+    last: float | None = None
+    with av.open(str(path)) as container:
+        for packet in container.demux():
+            if packet.pts is None or packet.time_base is None:
+                continue
+            t = float(packet.pts * packet.time_base)
+            first = t if first is None else min(first, t)
+            last = t if last is None else max(last, t)
+    return 0.0 if first is None or last is None else last - first
+
+
+def _cut_recording_warning(path: Path, rel: str) -> str:
+    """The verify warning for a recording segment missing from the manifest: the ingest stopped while writing it."""
+    try:
+        held = f"holds {recording_duration_s(path):.1f} s"
+    except Exception as exc:  # unreadable: say so, it stays a warning (the crash is the finding)
+        held = f"unreadable by PyAV ({exc})"
+    return f"{rel}: cut by a crash: last segment of the recording, not in the manifest, {held}"
+
+
 def verify_session(session_dir: Path) -> VerifyReport:
     """Check a session folder: header readable, every event line valid with gapless ``seq``, every manifest
     entry present with the recorded size and SHA-256, and no media file missing from the manifest."""
@@ -250,7 +293,9 @@ def verify_session(session_dir: Path) -> VerifyReport:
         for p in sorted(media_root.rglob("*")):
             if p.is_file() and not p.name.startswith("."):
                 rel = p.relative_to(session_dir).as_posix()
-                if rel not in listed:
+                if rel not in listed and RECORDING_SEGMENT.match(p.name):
+                    report.warnings.append(_cut_recording_warning(p, rel))
+                elif rel not in listed:
                     report.problems.append(f"{rel}: media file not in manifest")
             elif p.is_file() and p.name.endswith(".tmp"):
                 report.warnings.append(f"{p.relative_to(session_dir)}: leftover temporary file from an interrupted write")

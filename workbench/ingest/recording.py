@@ -1,0 +1,304 @@
+"""Crash-safe recording of one call: video and audio re-encoded into short Matroska segments written as a stream.
+
+Choice and why
+--------------
+* **Container: Matroska (``.mkv``), one file per segment** (``media/<call_id>/rec-0001.mkv``, ``rec-0002.mkv``, ...,
+  ``segment_s`` long, 60 s by default). Matroska is written front to back in clusters; with a 1 s cluster limit and
+  ``flush_packets`` every closed cluster is in the file (the kernel's page cache, which survives ``kill -9`` of the
+  ingest), so a crash loses at most about one second. A cut file has no cues and no duration, yet ffprobe, ffmpeg,
+  VLC and PyAV read it up to the cut. A closed segment is fsynced, hashed and listed in ``manifest.json`` at once
+  (``media.recording_segment``); the segment being written when the process died is the one file not listed, and
+  ``workbench verify`` reports it as cut by a crash with the duration it holds.
+  Fragmented MP4 would also survive a crash, but only up to the last complete fragment and with a moov that needs
+  care; Matroska is the simpler stream.
+* **Codecs: re-encoded H.264 (libx264 ``ultrafast``, ``zerolatency``) and Opus.** aiortc hands on decoded frames only
+  (``track.recv()``); storing the received VP8/H.264 packets without re-encoding would need a hook inside
+  aiortc's receiver (private API) and is left for later. ``zerolatency`` means no B-frames and no look-ahead, so each
+  frame leaves the encoder at once (nothing waits in the encoder when the process dies). Cost measured by
+  ``benchmarks/bench_ingest.py``; DESIGN.md's figure for x264 ultrafast is ~7% of a core per 640x480@15 stream.
+* **One time line for both kinds**: every frame is stamped with the ingest's monotonic clock at arrival, relative to
+  the call's first recorded video frame (``t = 0``). Video pts are milliseconds (strictly increasing even if the
+  caller's RTP timestamps jump, which aiortc has shown below 10 fps). Audio pts count samples from the first audio
+  frame and are re-anchored to the clock when they drift more than :data:`AUDIO_REANCHOR_S` from it (a gap after a
+  reconnect or dropped frames), never backwards. Audio that arrives before the first video frame is not recorded,
+  unless no video comes within :data:`AUDIO_ONLY_AFTER_S` (an audio-only call). So audio and video start together.
+
+Threads and queues
+------------------
+:meth:`CallRecorder.push` runs on the event loop and never blocks: it puts ``(kind, frame, t_ns)`` on a bounded
+``queue.Queue`` (``queue_frames`` items) and counts a drop when it is full. One writer thread per call encodes and
+muxes (PyAV releases the GIL while encoding). Segment closes are reported back on the loop with
+``loop.call_soon_threadsafe``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import hashlib
+import logging
+import os
+import queue
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import av
+
+log = logging.getLogger(__name__)
+
+AUDIO_REANCHOR_S = 0.2
+"""Audio pts follow the sample count; when they differ from the arrival clock by more than this (s), they jump to it."""
+AUDIO_ONLY_AFTER_S = 2.0
+"""Without any video frame this long (s) after the first audio frame, the call is recorded as audio only."""
+CLUSTER_MS = 1000
+"""Matroska cluster length (ms): at most about this much is lost when the process dies."""
+VIDEO_TIME_BASE = fractions.Fraction(1, 1000)
+AUDIO_RATE = 48000
+
+
+@dataclass(frozen=True)
+class SegmentInfo:
+    """A closed segment: where it is, its SHA-256 and size, and what it holds (see ``ev.MediaRecordingSegment``)."""
+
+    path: Path
+    sha256: str
+    size_bytes: int
+    index: int
+    start_s: float
+    duration_s: float
+    video_frames: int
+    audio_frames: int
+    frames_dropped: int
+    reason: str
+
+
+def file_sha256(path: Path) -> tuple[str, int]:
+    """SHA-256 (hex) and size (bytes) of a file, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            h.update(block)
+            size += len(block)
+    return h.hexdigest(), size
+
+
+class _Segment:
+    """One open Matroska file with a video and/or an audio stream (writer thread only)."""
+
+    def __init__(self, path: Path, index: int, start_ns: int, size: tuple[int, int] | None, audio: bool) -> None:
+        self.path, self.index, self.start_ns = path, index, start_ns
+        self.video_frames = self.audio_frames = self.dropped = 0
+        self.first_ns: int | None = None
+        self.last_ns: int | None = None
+        self.size = size
+        self.container = av.open(
+            str(path),
+            "w",
+            format="matroska",
+            options={"cluster_time_limit": str(CLUSTER_MS)},
+            container_options={"flush_packets": "1"},
+        )
+        self.video = None
+        self.audio = None
+        if size is not None:
+            v = self.container.add_stream("libx264", rate=30)
+            v.width, v.height = size
+            v.pix_fmt = "yuv420p"
+            v.time_base = VIDEO_TIME_BASE
+            v.codec_context.time_base = VIDEO_TIME_BASE
+            v.options = {"preset": "ultrafast", "tune": "zerolatency", "g": "60"}
+            self.video = v
+        if audio:
+            a = self.container.add_stream("libopus", rate=AUDIO_RATE)
+            a.layout = "stereo"
+            a.time_base = fractions.Fraction(1, AUDIO_RATE)
+            self.audio = a
+
+    def mux(self, packets: Any) -> None:
+        for packet in packets:
+            self.container.mux(packet)
+
+    def close(self) -> None:
+        try:
+            for stream in (self.video, self.audio):
+                if stream is not None:
+                    self.mux(stream.encode(None))
+        finally:
+            self.container.close()
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+class CallRecorder:
+    """Records one call into ``directory/rec-NNNN.mkv`` segments (see the module docstring).
+
+    ``on_segment(info)`` and ``on_error(message)`` are called on the event loop's thread. ``has_audio`` says whether
+    the call offered audio (an audio stream is then created in every segment, so both kinds share each file).
+    Errors: none raised from :meth:`push`; an encoder or disk error stops the recorder and is reported through
+    ``on_error`` (the call goes on without recording).
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        loop: asyncio.AbstractEventLoop,
+        on_segment: Callable[[SegmentInfo], Any],
+        on_error: Callable[[str], Any],
+        segment_s: float = 60.0,
+        queue_frames: int = 120,
+    ) -> None:
+        self.directory = directory
+        self._loop = loop
+        self._on_segment = on_segment
+        self._on_error = on_error
+        self._segment_ns = int(segment_s * 1e9)
+        self._queue: queue.Queue[tuple[str, Any, int] | None] = queue.Queue(maxsize=queue_frames)
+        self.frames_dropped = 0
+        """Frames not queued because the writer thread fell behind (the queue was full)."""
+        self.has_audio = False
+        self.has_video = False
+        self._failed = False
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name=f"recorder-{directory.name}", daemon=True)
+        self._thread.start()
+        # Writer-thread state.
+        self._segment: _Segment | None = None
+        self._zero_ns: int | None = None
+        self._first_audio_ns: int | None = None
+        self._audio_next: int | None = None
+        self._video_last_pts = -1
+        self._index = 0
+
+    # --- event-loop side ---------------------------------------------------------------------------------------
+
+    def push(self, kind: str, frame: Any, t_ns: int) -> None:
+        """Hand a decoded frame (``kind`` ``video`` or ``audio``) received at monotonic ``t_ns`` to the writer;
+        never blocks. A full queue drops the frame and counts it."""
+        if self._closed or self._failed:
+            return
+        if kind == "video":
+            self.has_video = True
+        else:
+            self.has_audio = True
+        try:
+            self._queue.put_nowait((kind, frame, t_ns))
+        except queue.Full:
+            self.frames_dropped += 1
+            if self._segment is not None:
+                self._segment.dropped += 1
+
+    async def close(self) -> None:
+        """Finish the open segment (it is reported through ``on_segment`` with reason ``call_ended``) and stop the
+        writer thread."""
+        if self._closed:
+            return
+        self._closed = True
+        await asyncio.to_thread(self._queue.put, None)
+        await asyncio.to_thread(self._thread.join)
+
+    # --- writer thread -----------------------------------------------------------------------------------------
+
+    def _report(self, fn: Callable[..., Any], *args: Any) -> None:
+        try:
+            self._loop.call_soon_threadsafe(fn, *args)
+        except RuntimeError:  # the loop has closed (interpreter shutting down): nothing left to tell
+            log.warning("recorder %s: event loop closed, %s not reported", self.directory, fn)
+
+    def _run(self) -> None:
+        try:
+            while True:
+                item = self._queue.get()
+                if item is None:
+                    break
+                if not self._failed:
+                    self._write(*item)
+            self._finish("call_ended")
+        except Exception as exc:  # encoder or disk error: stop recording, keep the call
+            log.exception("recording of %s failed", self.directory)
+            self._failed = True
+            self._report(self._on_error, f"{type(exc).__name__}: {exc}")
+            try:
+                self._finish("error")
+            except Exception:
+                log.exception("closing the failed segment of %s", self.directory)
+            while self._queue.get() is not None:  # keep draining so push() never blocks, until close()
+                pass
+
+    def _open(self, start_ns: int, size: tuple[int, int] | None) -> _Segment:
+        self._index += 1
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.directory / f"rec-{self._index:04d}.mkv"
+        # The audio stream exists in a segment when the call has audio; audio-only calls have no video stream.
+        return _Segment(path, self._index, start_ns, size, audio=self.has_audio or size is None)
+
+    def _finish(self, reason: str) -> None:
+        seg, self._segment = self._segment, None
+        if seg is None:
+            return
+        seg.close()
+        digest, size = file_sha256(seg.path)
+        span = ((seg.last_ns or seg.start_ns) - (seg.first_ns or seg.start_ns)) / 1e9
+        info = SegmentInfo(
+            seg.path, digest, size, seg.index, (seg.start_ns - (self._zero_ns or seg.start_ns)) / 1e9, span,
+            seg.video_frames, seg.audio_frames, seg.dropped, reason,
+        )
+        self._report(self._on_segment, info)
+
+    def _write(self, kind: str, frame: Any, t_ns: int) -> None:
+        if self._zero_ns is None:
+            if kind == "audio":
+                if self._first_audio_ns is None:
+                    self._first_audio_ns = t_ns
+                if t_ns - self._first_audio_ns < AUDIO_ONLY_AFTER_S * 1e9 or self.has_video:
+                    return  # wait for the first video frame so both kinds start together
+            self._zero_ns = t_ns
+        seg = self._segment
+        if kind == "video":
+            size = (frame.width, frame.height)
+            if seg is not None and (seg.size != size or t_ns - seg.start_ns >= self._segment_ns):
+                self._finish("rollover")
+                seg = None
+            if seg is None:
+                seg = self._segment = self._open(t_ns, size)
+            if seg.video is None:  # an audio-only segment and now video: start a segment with both
+                self._finish("rollover")
+                seg = self._segment = self._open(t_ns, size)
+            pts = max((t_ns - self._zero_ns) // 1_000_000, self._video_last_pts + 1)
+            self._video_last_pts = pts
+            if frame.format.name != "yuv420p":
+                frame = frame.reformat(format="yuv420p")
+            frame.pts = pts
+            frame.time_base = VIDEO_TIME_BASE
+            seg.mux(seg.video.encode(frame))
+            seg.video_frames += 1
+        else:
+            if seg is None:
+                if self.has_video:
+                    return  # video is on its way; its first frame opens the segment
+                seg = self._segment = self._open(t_ns, None)
+            elif seg.video is None and t_ns - seg.start_ns >= self._segment_ns:
+                self._finish("rollover")
+                seg = self._segment = self._open(t_ns, None)
+            if seg.audio is None:
+                return
+            clock_pts = (t_ns - self._zero_ns) * AUDIO_RATE // 1_000_000_000
+            pts = self._audio_next if self._audio_next is not None else clock_pts
+            if abs(clock_pts - pts) > AUDIO_REANCHOR_S * AUDIO_RATE:
+                pts = max(clock_pts, self._audio_next or 0)
+            if frame.sample_rate != AUDIO_RATE or frame.layout.name != "stereo" or frame.format.name != "s16":
+                frame = av.AudioResampler(format="s16", layout="stereo", rate=AUDIO_RATE).resample(frame)[0]
+            frame.pts = pts
+            frame.time_base = fractions.Fraction(1, AUDIO_RATE)
+            self._audio_next = pts + frame.samples
+            seg.mux(seg.audio.encode(frame))
+            seg.audio_frames += 1
+        if seg.first_ns is None:
+            seg.first_ns = t_ns
+        seg.last_ns = t_ns
