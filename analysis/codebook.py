@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from analysis.instruments import DRT_COLUMNS
 from analysis.summary import BLOCK_COLUMNS, CONFUSION_COLUMNS, SUMMARY_COLUMNS
 from analysis.tables import DISAGREEMENT_COLUMNS, FORM_CHANGE_COLUMNS, event_columns
 from analysis.trials import QUALITY_COLUMNS, SESSION_COLUMNS, TRIAL_COLUMNS, Column
@@ -29,8 +30,10 @@ def tables() -> tuple[tuple[str, str, tuple[Column, ...]], ...]:
          FORM_CHANGE_COLUMNS),
         ("disagreement.csv", "Designed speech/image disagreement per modality x aspect over non-practice calls with "
          "ground truth, and how often it was flagged.", DISAGREEMENT_COLUMNS),
-        ("blocks.csv", "One row per participant x block with a NASA-TLX rating (written when NASA-TLX sheets are "
-         "imported with --ratings).", BLOCK_COLUMNS),
+        ("blocks.csv", "One row per participant x block with a NASA-TLX rating (rating.nasa_tlx events and "
+         "sheets imported with --ratings).", BLOCK_COLUMNS),
+        ("drt.csv", "One row per DRT stimulus of every session, scored by ISO 17488 and placed in its block and "
+         "call.", DRT_COLUMNS),
     )
 
 

@@ -29,6 +29,9 @@ MEASURE_LABELS = {
     "time_to_first_urgency_s": "Time to first urgency (s)",
     "completeness": "Completeness (proportion of required items)",
     "raw_tlx": "Workload (raw NASA-TLX, 0-100, per block)",
+    "weighted_tlx": "Workload (weighted NASA-TLX, 0-100, per block)",
+    "drt_hit_rt_ms": "DRT mean hit response time (ms)",
+    "drt_hit_rate": "DRT hit rate (ISO 17488)",
 }
 METHOD_TEXT = {
     "paired_t": "paired t-test on participant-level condition means (estimate: mean paired difference level minus "
@@ -303,6 +306,8 @@ def write_report(result: Any, out_dir: Path) -> list[Path]:
         "<h2>Results</h2>",
     ]
     for measure in TRIAL_MEASURES:
+        if measure.startswith("drt_") and analysed[measure].notna().sum() == 0:
+            continue  # no DRT in these sessions: said once below, not per measure
         rows = summary[summary["measure"] == measure] if summary is not None else pd.DataFrame()
         sections.append(f"<h3>{html.escape(MEASURE_LABELS.get(measure, measure))} <code>{measure}</code>"
                         f"{' (primary)' if measure in PRIMARY_OUTCOMES else ''}</h3>"
@@ -324,20 +329,26 @@ def write_report(result: Any, out_dir: Path) -> list[Path]:
                             "blue: mean over participants with 95% t CI; n = participants.</figcaption></figure>")
         sections.append(_summary_table(rows) if len(rows) else "<p>No data for this measure.</p>")
 
+    if all(analysed[m].notna().sum() == 0 for m in TRIAL_MEASURES if m.startswith("drt_")):
+        sections.append("<p>No DRT stimuli were recorded in these sessions (drt.csv is empty).</p>")
     blocks = getattr(result, "blocks", None)
     if blocks is not None and len(blocks):
-        rows = summary[summary["measure"] == "raw_tlx"]
-        sections.append(f"<h3>{MEASURE_LABELS['raw_tlx']} <code>raw_tlx</code></h3><p class='sub'>From imported "
-                        f"NASA-TLX sheets ({len(blocks)} block rating(s)); estimates in TLX points. Mixed model: "
-                        "participant random intercept only (a block's id goes with its modality).</p>")
-        fig = _condition_plot(blocks[blocks["practice"] != True], "raw_tlx", "modality", MODALITY_ORDER,  # noqa: E712
-                              "raw_tlx by modality")
-        if fig is not None:
-            encoded, written = _save(fig, plots, "raw_tlx_modality")
-            files += written
-            sections.append(f"<figure><img alt='raw_tlx by modality' src='data:image/png;base64,{encoded}' "
-                            "style='width:48%;min-width:300px'></figure>")
-        sections.append(_summary_table(rows) if len(rows) else "<p>No block comparison possible.</p>")
+        sources = ", ".join(f"{n} from {src}" for src, n in blocks["source"].value_counts().items())
+        for measure in ("raw_tlx", "weighted_tlx"):
+            if blocks[measure].notna().sum() == 0:
+                continue
+            rows = summary[summary["measure"] == measure]
+            sections.append(f"<h3>{MEASURE_LABELS[measure]} <code>{measure}</code></h3><p class='sub'>"
+                            f"{len(blocks)} block rating(s) ({sources}); estimates in TLX points. Mixed model: "
+                            "participant random intercept only (a block's id goes with its modality).</p>")
+            fig = _condition_plot(blocks[blocks["practice"] != True], measure, "modality",  # noqa: E712
+                                  MODALITY_ORDER, f"{measure} by modality")
+            if fig is not None:
+                encoded, written = _save(fig, plots, f"{measure}_modality")
+                files += written
+                sections.append(f"<figure><img alt='{measure} by modality' src='data:image/png;base64,{encoded}' "
+                                "style='width:48%;min-width:300px'></figure>")
+            sections.append(_summary_table(rows) if len(rows) else "<p>No block comparison possible.</p>")
 
     sections.append("<h3>Designed speech/image disagreement</h3><p class='sub'>Per modality and aspect over "
                     "non-practice calls with ground truth (disagreement.csv). In audio-only blocks the dispatcher "
@@ -417,9 +428,8 @@ def write_report(result: Any, out_dir: Path) -> list[Path]:
              for r in quality.to_dict("records")]))
     else:
         sections.append("<p>No record was excluded or repaired.</p>")
-    sections.append("<p>Not yet in this report: NASA-TLX and DRT recorded by the console (their events are not "
-                    "declared yet; NASA-TLX sheets imported with --ratings are analysed above), weighted NASA-TLX, "
-                    "media dwell time and share of time per panel.</p>")
+    sections.append("<p>Not yet in this report: media dwell time (photo.opened/closed) and share of time per panel "
+                    "(console.focus).</p>")
     sections.append("<h2>References</h2><ol class='refs'>" + "".join(f"<li>{html.escape(r)}</li>" for r in REFERENCES)
                     + "</ol>")
     page = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Analysis report</title>"

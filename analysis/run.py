@@ -3,10 +3,9 @@
 Reads recordings only (the store's read side); never imports the ingest, runner or console. Output files (CSV, and
 Parquet for every table): ``trials``, ``sessions``, ``events``, ``summary``, ``confusion``, ``data_quality``,
 ``form_changes`` (every intake change), ``disagreement`` (designed disagreement per aspect and modality, flagged),
-``ratings_rsme``/``ratings_nasa_tlx`` (when sheets were given), ``blocks`` (NASA-TLX per block, from imported
-sheets), ``codebook.md``, ``report.html`` and the plots in ``plots/`` (PNG and SVG). ``drt.csv`` is not written
-yet, and ``blocks`` holds imported ratings only: the console's NASA-TLX and DRT events are not declared in
-``workbench/domain/events.py`` yet (:mod:`analysis.drt` scores DRT data once they are).
+``blocks`` (NASA-TLX per block: events and imported sheets), ``drt`` (every DRT stimulus, ISO 17488 scored),
+``ratings_rsme``/``ratings_nasa_tlx`` (when sheets were given), ``codebook.md``, ``report.html`` and the plots in
+``plots/`` (PNG and SVG).
 """
 
 from __future__ import annotations
@@ -19,6 +18,7 @@ import pandas as pd
 
 from analysis.codebook import render_codebook
 from analysis.imports import RatingsImportError, detect_kind, read_ratings_csv
+from analysis.instruments import DRT_COLUMNS, drt_rows, tlx_block_rows
 from analysis.load import (
     AnalysisError,
     AnalysisInputError,
@@ -65,6 +65,7 @@ class AnalysisResult:
     quality: pd.DataFrame | None = None
     ratings: dict[str, pd.DataFrame] = field(default_factory=dict)
     blocks: pd.DataFrame | None = None
+    drt: pd.DataFrame | None = None
     form_changes: pd.DataFrame | None = None
     disagreement: pd.DataFrame | None = None
 
@@ -178,7 +179,7 @@ def blocks_from_tlx(trials: pd.DataFrame, tlx: pd.DataFrame) -> tuple[list[dict[
             mask &= trials["session_id"] == r["session_id"]
         found = trials[mask.fillna(False).astype(bool)][["session_id", "modality", "practice"]].drop_duplicates()
         row: dict[str, Any] = {"participant": r["participant"], "session_id": None, "block_id": r["block_id"],
-                               "modality": None, "practice": None, "source": "import"}
+                               "modality": None, "practice": None, "weighted_tlx": None, "source": "import"}
         row |= {name: (None if pd.isna(r[name]) else float(r[name])) for name in TLX_SUBSCALES + ("raw_tlx",)}
         if len(found) == 1:
             match = found.iloc[0]
@@ -211,6 +212,25 @@ def _designed_disagreement(session: LoadedSession) -> list[tuple[str, dict[str, 
         out.append((call.modality, dict(truth.congruence), closed is not None,
                     bool(closed and closed.disagreement_flagged), closed.disagreement_aspect if closed else ""))
     return out
+
+
+def _with_drt(trials: pd.DataFrame, drt: pd.DataFrame) -> pd.DataFrame:
+    """``trials`` with drt_stimuli, drt_hit_rate and drt_hit_rt_ms from the scored stimuli placed in each call."""
+    if drt.empty:
+        return trials
+    placed = drt.dropna(subset=["call_id"])
+    if placed.empty:
+        return trials
+    hit = placed["outcome"] == "hit"
+    per_call = placed.assign(hit=hit.astype(float), hit_rt=placed["rt_ms"].where(hit)).groupby(
+        ["session_id", "call_id"]).agg(n=("hit", "size"), rate=("hit", "mean"), rt=("hit_rt", "mean"))
+    trials = trials.copy()
+    for i, key in enumerate(zip(trials["session_id"], trials["call_id"])):
+        if key in per_call.index:
+            n, rate, rt = per_call.loc[key]
+            trials.loc[trials.index[i], ["drt_stimuli", "drt_hit_rate", "drt_hit_rt_ms"]] = [
+                int(n), round(float(rate), 3), None if pd.isna(rt) else round(float(rt), 1)]
+    return trials
 
 
 def _write(table: pd.DataFrame, out_dir: Path, name: str, files: list[Path]) -> None:
@@ -255,6 +275,9 @@ def analyze(
     rows: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
     changes: list[dict[str, Any]] = []
+    drt: list[dict[str, Any]] = []
+    block_rows: list[dict[str, Any]] = []
+    instrument_quality: list[dict[str, Any]] = []
     designed: list[tuple[str, dict[str, bool], bool, bool, str]] = []
     for s in loaded:
         rows += trial_rows(
@@ -268,25 +291,33 @@ def analyze(
             practice_blocks=s.practice_blocks,
         )
         events += event_rows(s.session_id, s.participant, s.events)
+        drt += drt_rows(s)
+        rated, tlx_problems = tlx_block_rows(s)
+        block_rows += rated
+        instrument_quality += [{"session_id": s.session_id, "call_id": None, "record": "block", "problem": p,
+                                "handling": "reported"} for p in tlx_problems]
         changes += form_change_rows(s.session_id, s.participant, s.events)
         designed += _designed_disagreement(s)
-    trials = frame(rows, TRIAL_COLUMNS)
-    quality = _quality_rows(loaded, trials)
+    drt_table = frame(drt, DRT_COLUMNS)
+    trials = _with_drt(frame(rows, TRIAL_COLUMNS), drt_table)
+    rating_quality: list[dict[str, Any]] = []
     tables: dict[str, pd.DataFrame] = {}
     for kind, frames in sheets.items():
         table = pd.concat(frames, ignore_index=True)
-        notes = [n for f in frames for n in f.attrs.get("notes", [])]
-        quality += [{"session_id": None, "call_id": None, "record": "rating", "problem": n, "handling": "repaired"}
-                    for n in notes]
+        for f in frames:
+            source = f["source_file"].iloc[0] if len(f) else ""
+            rating_quality += [{"session_id": None, "call_id": None, "record": "rating",
+                                "problem": f"{source}: {n}", "handling": "repaired"} for n in f.attrs.get("notes", [])]
         if kind == "rsme":
             trials, merged = merge_rsme(trials, table)
-            quality += merged
+            rating_quality += merged
         tables[f"ratings_{kind}"] = table
-    blocks = None
+    quality = _quality_rows(loaded, trials) + rating_quality + instrument_quality  # after the merge
     if "ratings_nasa_tlx" in tables:
-        block_rows, block_quality = blocks_from_tlx(trials, tables["ratings_nasa_tlx"])
+        imported, block_quality = blocks_from_tlx(trials, tables["ratings_nasa_tlx"])
+        block_rows += imported
         quality += block_quality
-        blocks = frame(block_rows, BLOCK_COLUMNS)
+    blocks = frame(block_rows, BLOCK_COLUMNS)
     analysed = trials[trials["practice"] != True]  # noqa: E712 (nullable boolean)
     summary = build_summary(analysed, progress=progress, blocks=blocks)
     confusion = confusion_tables(analysed)
@@ -302,7 +333,7 @@ def analyze(
     for name, table in (("trials", trials), ("sessions", sessions), ("events", events_table), ("summary", summary),
                         ("confusion", confusion), ("data_quality", quality_frame), ("form_changes", form_changes),
                         ("disagreement", disagreement),
-                        *([("blocks", blocks)] if blocks is not None else []), *tables.items()):
+                        ("blocks", blocks), ("drt", drt_table), *tables.items()):
         _write(table, out_dir, name, files)
     codebook = out_dir / "codebook.md"
     codebook.write_text(render_codebook(), encoding="utf-8")
@@ -319,6 +350,7 @@ def analyze(
         quality=quality_frame,
         ratings=tables,
         blocks=blocks,
+        drt=drt_table,
         form_changes=form_changes,
         disagreement=disagreement,
     )

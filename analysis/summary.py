@@ -17,7 +17,8 @@
 - Signal detection of designed disagreement by the dispatcher's flag (calls with media, closed, with ground truth):
   measures ``hit_rate``, ``false_alarm_rate``, ``dprime``, ``criterion``; contrast ``all`` level ``all`` and contrast
   ``modality`` per media level; method ``sdt_loglinear``; estimate = mean over participants with a t CI.
-- NASA-TLX per block (when a NASA-TLX sheet was imported): measure ``raw_tlx``, contrast ``modality``, methods
+- NASA-TLX per block (rating.nasa_tlx events and imported sheets): measures ``raw_tlx`` and ``weighted_tlx``,
+  contrast ``modality``, methods
   ``paired_t``, ``wilcoxon``, ``mixedlm`` (participant random intercept only).
 - Agreement with the ground truth: measures ``urgency`` and ``incident_type``, method ``cohens_kappa``, contrast
   ``all`` level ``all`` and contrast ``modality`` per level; the confusion matrices themselves are ``confusion.csv``.
@@ -36,8 +37,10 @@ import pandas as pd
 from analysis import stats as S
 from analysis.trials import TRIAL_COLUMNS, Column
 
-TRIAL_MEASURES: tuple[str, ...] = ("rsme", "handling_time_s", "time_to_first_urgency_s", "completeness")
-"""Trial measures compared between conditions (DRT measures join when the DRT events exist)."""
+TRIAL_MEASURES: tuple[str, ...] = (
+    "rsme", "handling_time_s", "time_to_first_urgency_s", "completeness", "drt_hit_rt_ms", "drt_hit_rate",
+)
+"""Trial measures compared between conditions (a measure without data gives no rows)."""
 
 PRIMARY_OUTCOMES: tuple[str, ...] = ("rsme", "handling_time_s", "completeness")
 """Outcomes that share one Holm correction within each contrast level (paired_t rows)."""
@@ -109,10 +112,13 @@ BLOCK_COLUMNS: tuple[Column, ...] = (
     Column("frustration", "number", "0-100", "NASA-TLX subscale."),
     Column("raw_tlx", "number", "NASA-TLX 0-100", "Raw TLX: mean of the six subscales (Hart & Staveland 1988); "
            "empty when a subscale is."),
-    Column("source", "string", "", "Where the ratings come from: import (a --ratings sheet)."),
+    Column("weighted_tlx", "number", "NASA-TLX 0-100", "Weighted TLX: sum of rating x weight / 15, weights from "
+           "the 15 pairwise comparisons (rating.nasa_tlx_weights); empty when they were not collected."),
+    Column("source", "string", "", "Where the ratings come from: event (rating.nasa_tlx) or import (a --ratings "
+           "sheet)."),
 )
-"""Columns of ``blocks.csv``: one row per participant x block with a NASA-TLX rating. Written from imported
-NASA-TLX sheets; the console's NASA-TLX events join once they are declared."""
+"""Columns of ``blocks.csv``: one row per participant x block with a NASA-TLX rating, from the console's
+rating.nasa_tlx events and from imported NASA-TLX sheets."""
 
 NO_ANSWER = "(none)"
 """Category for a call closed without an urgency or incident type."""
@@ -301,7 +307,8 @@ def build_summary(trials: pd.DataFrame, progress: Callable[[str], None] | None =
     """Every row of ``summary.csv`` (see the module docstring) from a ``trials`` table with the columns of
     :data:`analysis.trials.TRIAL_COLUMNS`, and, when ``blocks`` (columns :data:`BLOCK_COLUMNS`) is given, the
     modality rows of the block measure ``raw_tlx`` (paired_t, wilcoxon, mixedlm with a participant random
-    intercept only: a block's id goes with its modality). ``progress`` (optional) is called with a short text
+    intercept only: a block's id goes with its modality), and of ``weighted_tlx`` where weights were collected.
+    ``progress`` (optional) is called with a short text
     before each measure. Returns a DataFrame with exactly :data:`SUMMARY_COLUMNS` (nullable dtypes); empty (with
     the columns) when there is nothing to compare. Never raises for data that cannot be analysed: such rows carry a
     note."""
@@ -320,7 +327,8 @@ def build_summary(trials: pd.DataFrame, progress: Callable[[str], None] | None =
             progress("statistics: raw_tlx")
         b = blocks[blocks["practice"] != True]  # noqa: E712 (nullable boolean)
         reference, levels = CONTRASTS["modality"]
-        rows += _contrast_rows(b, "raw_tlx", "modality", reference, levels, "NASA-TLX 0-100", item=None)
+        for measure in ("raw_tlx", "weighted_tlx"):
+            rows += _contrast_rows(b, measure, "modality", reference, levels, "NASA-TLX 0-100", item=None)
     # Holm across the primary outcomes of one contrast level (paired_t rows).
     index = {}
     for i, row in enumerate(rows):

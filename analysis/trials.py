@@ -174,6 +174,11 @@ TRIAL_COLUMNS: tuple[Column, ...] = (
         "video frame arrived.",
     ),
     Column("photos_received", "integer", "count", "Photos the caller attached that were stored (media.photo_received)."),
+    Column("drt_stimuli", "integer", "count", "DRT stimuli whose onset fell while the call was handled (answer to "
+           "close); empty when the session has no DRT."),
+    Column("drt_hit_rate", "number", "proportion 0-1", "ISO 17488 hits / drt_stimuli (a too-early-only stimulus "
+           "is not a hit); empty without stimuli."),
+    Column("drt_hit_rt_ms", "number", "ms", "Mean response time of the hits among drt_stimuli; empty without hits."),
     Column(
         "first_media_s",
         "number",
@@ -341,6 +346,9 @@ def trial_row(
         "rsme_source": "event" if call.rsme is not None else None,
         "video_first_frame_s": _seconds(call.created_ns, call.first_video_frame_ns),
         "photos_received": len(call.photos),
+        "drt_stimuli": None,
+        "drt_hit_rate": None,
+        "drt_hit_rt_ms": None,
         "first_media_s": _seconds(call.created_ns, media.first_media_ns) if media is not None else None,
         "urgency_before_media": (media.urgency_before_media or None) if media is not None else None,
         "triage_change": _triage_change(

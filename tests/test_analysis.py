@@ -229,6 +229,7 @@ def test_trials_literal_values(two_sessions) -> None:
         "disagreement_flagged": "False", "disagreement_aspect_flagged": "", "disagreement_designed": "False",
         "rsme": "37.5", "rsme_source": "event", "video_first_frame_s": "", "photos_received": "1",
         "practice": "False", "first_media_s": "2.0", "urgency_before_media": "", "triage_change": "",
+        "drt_stimuli": "", "drt_hit_rate": "", "drt_hit_rt_ms": "",
     }
     assert (k2["congruent"], k2["incongruent_aspects"], k2["disagreement_designed"]) == ("False", "people;injuries",
                                                                                          "True")
@@ -279,7 +280,7 @@ def test_trials_header_is_the_declared_columns(two_sessions) -> None:
     assert result.trials["handling_time_s"].tolist()[:3] == [42.5, 61.25, 30.0]
     names = [p.relative_to(out).as_posix() for p in result.files]
     for table in ("trials", "sessions", "events", "summary", "confusion", "data_quality", "form_changes",
-                  "disagreement"):
+                  "disagreement", "blocks", "drt"):
         assert f"{table}.csv" in names and f"{table}.parquet" in names, table
         assert pd.read_parquet(out / f"{table}.parquet").columns.tolist() == pd.read_csv(out / f"{table}.csv").columns.tolist()
     assert {"codebook.md", "report.html", "plots/rsme_modality.png", "plots/rsme_modality.svg"} <= set(names)
@@ -496,12 +497,12 @@ def test_foreign_lines_and_version_mismatch_are_reported(tmp_path: Path) -> None
                 "source": "console", "call_id": "k1"}
     with open(folder.events_path, "a", encoding="utf-8") as fh:
         for seq in (4, 5):
-            fh.write(json.dumps(envelope | {"seq": seq, "type": "drt.stimulus", "data": {"onset_ms": 1}}) + "\n")
+            fh.write(json.dumps(envelope | {"seq": seq, "type": "lab.eye_tracker_sample", "data": {"x": 1}}) + "\n")
         fh.write(json.dumps(envelope | {"seq": 6, "schema": 2, "type": "rating.rsme", "data": {"value": 3}}) + "\n")
     result = analyze(root, tmp_path / "out")
     assert list(result.sessions_with_problems) == ["a3"]
     assert result.sessions_with_problems["a3"] == [
-        "events.jsonl: 2 line(s) of unknown event type 'drt.stimulus' (not declared in this version) skipped "
+        "events.jsonl: 2 line(s) of unknown event type 'lab.eye_tracker_sample' (not declared in this version) skipped "
         "(lines 4, 5)",
         "events.jsonl: 1 line(s) of event schema 2 (this version reads 1): version mismatch skipped (lines 6)",
         "session.json software_version '0.0.9' differs from session.started '0.1.0'; session.json is used",
@@ -597,3 +598,47 @@ def test_missing_calls_honour_calls_per_block(tmp_path: Path) -> None:
         "missing calls: 1 scenario call(s) of the block order never arrived (b-photo: 1 of 2 calls)"]}
     (row,) = read_csv(tmp_path / "out" / "sessions.csv")
     assert row["calls_missing"] == "1"
+
+
+def test_nasa_tlx_and_drt_events(tmp_path: Path) -> None:
+    """Block b-photo (t = 0-30 s on the fake clock) with call k1 handled from 1 s to 20 s. DRT stimuli at 2000,
+    6000, 10000, 25000 ms; responses at 2450 (hit, 450 ms), 6050 (too early), 10000 + 2600 (too late: miss),
+    25300 (hit, 300 ms, but after the call was closed). Hand-scored for k1 (stimuli at 2000, 6000, 10000):
+    3 stimuli, 1 hit -> hit rate 0.333, mean hit RT 450 ms. NASA-TLX of b-photo: 50, 20, 40, 30, 60, 10 -> raw
+    (50+20+40+30+60+10)/6 = 35; weights from choosing the first subscale of every pair (mental 5, physical 4,
+    temporal 3, performance 2, effort 1, frustration 0): (50*5+20*4+40*3+30*2+60*1+10*0)/15 = 570/15 = 38."""
+    from workbench.domain.instruments import TLX_PAIRS
+
+    clock = FakeClock()
+    folder, log = make_session(tmp_path / "rec", "s6", "P06", ["b-photo", "b-video"], clock)
+    log.append("runner", ev.BlockStarted("b-photo", "photo", 0))
+    created(log, "k1", "p-theft", "b-photo", "photo")
+    clock.advance(1.0)
+    log.append("console", ev.CallAnswered("st"), call_id="k1")
+    for i, onset in enumerate((2000.0, 6000.0, 10000.0)):
+        log.append("console", ev.DrtStimulus("r1", i, "visual", onset, onset, 0.0, 1.0))
+    for response in (2450.0, 6050.0, 12600.0):
+        log.append("console", ev.DrtResponse("r1", 0, response, 0.0, "key"))
+    clock.advance(19.0)
+    closed(log, "k1", urgency="nu", incident_type="theft", items=[])
+    log.append("console", ev.DrtStimulus("r1", 3, "tone", 25000.0, 25000.0, 0.0, 1.0))
+    log.append("console", ev.DrtResponse("r1", 3, 25300.0, 300.0, "button"))
+    clock.advance(10.0)
+    log.append("runner", ev.BlockEnded("b-photo"))
+    log.append("console", ev.RatingNasaTlx("b-photo", 50, 20, 40, 30, 60, 10))
+    log.append("console", ev.RatingNasaTlxWeights("b-photo", [a for a, _ in TLX_PAIRS]))
+    log.append("runner", ev.SessionEnded("completed"))
+    folder.close()
+    result = analyze(tmp_path / "rec", tmp_path / "out")
+    drt = read_csv(tmp_path / "out" / "drt.csv")
+    assert [(d["onset_ms"], d["outcome"], d["rt_ms"], d["early_responses"], d["call_id"], d["block_id"])
+            for d in drt] == [("2000.0", "hit", "450.0", "0", "k1", "b-photo"),
+                              ("6000.0", "too_early", "", "1", "k1", "b-photo"),
+                              ("10000.0", "miss", "", "0", "k1", "b-photo"),
+                              ("25000.0", "hit", "300.0", "0", "", "b-photo")]
+    (row,) = read_csv(tmp_path / "out" / "trials.csv")
+    assert (row["drt_stimuli"], row["drt_hit_rate"], row["drt_hit_rt_ms"]) == ("3", "0.333", "450.0")
+    (block,) = read_csv(tmp_path / "out" / "blocks.csv")
+    assert (block["modality"], block["raw_tlx"], block["weighted_tlx"], block["source"]) == ("photo", "35.0",
+                                                                                           "38.0", "event")
+    assert result.blocks is not None and len(result.blocks) == 1

@@ -1,0 +1,131 @@
+"""NASA-TLX per block and DRT per stimulus from the console's instrument events (``rating.nasa_tlx``,
+``rating.nasa_tlx_weights``, ``drt.stimulus``, ``drt.response``).
+
+The arithmetic is the domain's (:mod:`workbench.domain.instruments`: raw and weighted TLX after Hart & Staveland
+1988; ISO 17488:2016 DRT scoring); this module only places ratings and stimuli in their block and call.
+
+Times: DRT onsets and responses are ms on the ingest's monotonic clock (``t_mono_ns / 1e6`` scale), so a stimulus
+is placed in the block running at its onset (``block.started`` to ``block.ended``) and in the call being handled
+at its onset (``call.answered`` to ``call.closed``; with several, the one answered last).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from analysis.load import LoadedSession
+from analysis.trials import Column
+from workbench.domain import events as ev
+from workbench.domain.instruments import TLX_SUBSCALES, raw_tlx, score_drt_stimuli, weighted_tlx
+
+DRT_COLUMNS: tuple[Column, ...] = (
+    Column("session_id", "string", "", "Session folder name."),
+    Column("participant", "string", "", "Participant pseudonym."),
+    Column("run_id", "string", "", "DRT run (one per loaded console page); stimuli and responses pair within it."),
+    Column("stimulus_index", "integer", "", "Index of the stimulus in its run (drt.stimulus)."),
+    Column("kind", "string", "", "Stimulus kind (visual, auditory, both)."),
+    Column("onset_ms", "number", "ms", "Onset on the ingest's monotonic clock."),
+    Column("block_id", "string", "", "Block running at the onset; empty between blocks."),
+    Column("modality", "string", "", "Modality of that block; empty between blocks."),
+    Column("practice", "boolean", "", "The block is a practice block (left out of the statistics)."),
+    Column("call_id", "string", "", "Call being handled at the onset (answered, not yet closed); empty when none."),
+    Column("outcome", "string", "", "ISO 17488: hit (a response 100-2500 ms after onset), too_early (only "
+           "responses under 100 ms), or miss."),
+    Column("rt_ms", "number", "ms", "Hit response time; empty unless a hit."),
+    Column("early_responses", "integer", "count", "Responses under 100 ms after the onset (before the next one)."),
+)
+"""Columns of ``drt.csv``: one row per DRT stimulus, scored."""
+
+
+def _block_intervals(session: LoadedSession) -> list[tuple[float, float, str, str]]:
+    """(start_ms, end_ms, block_id, modality) from block.started/ended, in log order."""
+    intervals: list[list[Any]] = []
+    for event in session.events:
+        t = event.t_mono_ns / 1e6
+        if isinstance(event.data, ev.BlockStarted):
+            intervals.append([t, math.inf, event.data.block_id, event.data.modality])
+        elif isinstance(event.data, ev.BlockEnded):
+            for interval in reversed(intervals):
+                if interval[2] == event.data.block_id and interval[1] == math.inf:
+                    interval[1] = t
+                    break
+    return [tuple(i) for i in intervals]  # type: ignore[misc]
+
+
+def block_modalities(session: LoadedSession) -> dict[str, str]:
+    """Block id -> modality from the session's block.started events."""
+    return {e.data.block_id: e.data.modality for e in session.events if isinstance(e.data, ev.BlockStarted)}
+
+
+def tlx_block_rows(session: LoadedSession) -> tuple[list[dict[str, Any]], list[str]]:
+    """``blocks.csv`` rows (columns :data:`analysis.summary.BLOCK_COLUMNS`) from the session's rating.nasa_tlx
+    events, with the weighted TLX when a rating.nasa_tlx_weights event for the block exists. A block rated twice
+    keeps its last rating (the earlier one is reported). Returns (rows, problems)."""
+    ratings: dict[str, ev.RatingNasaTlx] = {}
+    weights: dict[str, list[str]] = {}
+    problems: list[str] = []
+    for event in session.events:
+        data = event.data
+        if isinstance(data, ev.RatingNasaTlx):
+            if data.block_id in ratings:
+                problems.append(f"block {data.block_id}: NASA-TLX rated again (seq {event.seq}); the last rating is "
+                                "used")
+            ratings[data.block_id] = data
+        elif isinstance(data, ev.RatingNasaTlxWeights):
+            weights[data.block_id] = list(data.choices)
+    modality = block_modalities(session)
+    practice = session.practice_blocks
+    rows = []
+    for block_id, rating in ratings.items():
+        values = {s: float(getattr(rating, s)) for s in TLX_SUBSCALES}
+        weighted = None
+        if block_id in weights:
+            try:
+                weighted = weighted_tlx(values, weights[block_id])
+            except ValueError as exc:
+                problems.append(f"block {block_id}: NASA-TLX weights unusable ({exc})")
+        rows.append({
+            "participant": session.participant, "session_id": session.session_id, "block_id": block_id,
+            "modality": modality.get(block_id), "practice": block_id in practice, **values,
+            "raw_tlx": raw_tlx(values), "weighted_tlx": weighted, "source": "event",
+        })
+    return rows, problems
+
+
+def drt_rows(session: LoadedSession) -> list[dict[str, Any]]:
+    """``drt.csv`` rows (:data:`DRT_COLUMNS`) of the session: every drt.stimulus scored against the drt.response
+    events of its run (ISO 17488 via :func:`workbench.domain.instruments.score_drt_stimuli`) and placed in its
+    block and call."""
+    stimuli: dict[str, list[ev.DrtStimulus]] = {}
+    responses: dict[str, list[float]] = {}
+    calls: dict[str, list[float]] = {}
+    for event in session.events:
+        data = event.data
+        if isinstance(data, ev.DrtStimulus):
+            stimuli.setdefault(data.run_id, []).append(data)
+        elif isinstance(data, ev.DrtResponse):
+            responses.setdefault(data.run_id, []).append(data.response_ms)
+        elif isinstance(data, ev.CallAnswered) and event.call_id not in calls:
+            calls[event.call_id or ""] = [event.t_mono_ns / 1e6, math.inf]
+        elif isinstance(data, ev.CallClosed) and event.call_id in calls:
+            calls[event.call_id or ""][1] = event.t_mono_ns / 1e6
+    blocks = _block_intervals(session)
+    practice = session.practice_blocks
+    rows = []
+    for run_id, shown in stimuli.items():
+        shown = sorted(shown, key=lambda s: s.onset_ms)
+        outcomes = score_drt_stimuli([s.onset_ms for s in shown], responses.get(run_id, []))
+        for stimulus, outcome in zip(shown, outcomes):
+            onset = stimulus.onset_ms
+            block = next((b for b in reversed(blocks) if b[0] <= onset < b[1]), None)
+            active = [(start, cid) for cid, (start, end) in calls.items() if start <= onset < end]
+            rows.append({
+                "session_id": session.session_id, "participant": session.participant, "run_id": run_id,
+                "stimulus_index": stimulus.stimulus_index, "kind": stimulus.kind, "onset_ms": onset,
+                "block_id": block[2] if block else None, "modality": block[3] if block else None,
+                "practice": (block[2] in practice) if block else None,
+                "call_id": max(active)[1] if active else None,
+                "outcome": outcome.outcome, "rt_ms": outcome.rt_ms, "early_responses": outcome.early_responses,
+            })
+    return rows
