@@ -186,6 +186,7 @@ def test_dispatcher_handles_a_call_and_every_action_is_logged_exactly(console_en
         ("intake.item_checked", {"item": "trapped", "checked": False}),
         ("intake.disagreement_flag", {"flagged": True, "aspect": ""}),
         ("intake.disagreement_flag", {"flagged": True, "aspect": "fire_smoke_size"}),
+        ("intake.notes", {"notes": "more smoke on video than described"}),
         ("call.closed", {
             "incident_type": "fire", "urgency": "spoed", "location": "Kerkstraat 12, Delft",
             "items_gathered": ["location", "fire_size"], "disagreement_flagged": True,
@@ -256,3 +257,117 @@ def test_ingest_client_reports_the_ingests_error_message(fake_ingest):
     assert info.value.status == 404
     with pytest.raises(IngestError, match="unreachable"):
         IngestClient(f"http://127.0.0.1:{free_port()}", timeout_s=1).health()
+
+
+def photo(pid: str) -> ev.MediaPhotoReceived:
+    return ev.MediaPhotoReceived(pid, f"media/c1/{pid}.jpg", f"media/c1/{pid}-display.jpg", "ab" * 32, 1000, "JPEG",
+                                 640, 480, f"{pid}.jpg")
+
+
+def test_hold_resume_photo_viewer_units_and_confidence_are_events_and_survive_a_reload(console_env):
+    fake, log = console_env
+    log.append("ingest", ev.CallCreated("collision", "live-video", "audio", "06-8765 4321"), "c2")
+    log.append("console", ev.CallAnswered("station-7"), "c1")
+    log.append("ingest", photo("p1"), "c1")
+    log.append("ingest", photo("p2"), "c1")
+    at = new_app().run()
+    assert not at.exception
+    at.button(key="photo_open_p2-c1").click().run()
+    at.button(key="photo_enlarge-c1").click().run()
+    assert at.button(key="photo_enlarge-c1").label == "Shrink"
+    at.button(key="photo_open_p1-c1").click().run()  # another photo: the viewer switches (and is not enlarged)
+    at.button(key="photo_close-c1").click().run()
+    at.multiselect(key="units-c1").select("fire_engine").run()
+    at.multiselect(key="units-c1").select("ambulance").run()
+    at.checkbox(key="disagree_flag-c1").check().run()
+    assert not at.exception
+
+    # Hold: the queue comes back with the waiting call to answer and the held one to resume.
+    at.button(key="hold-c1").click().run()
+    assert at.button(key="answer_next").label == "Answer 06-8765 4321"
+    at.button(key="answer_next").click().run()
+    assert at.button(key="hold-c2") is not None
+    at.button(key="hold-c2").click().run()
+    at.button(key="resume-c1").click().run()
+    assert not at.exception
+
+    # A fresh page (reload, or a restarted console) rebuilds the form from the log.
+    at = new_app().run()
+    assert at.multiselect(key="units-c1").value == ["fire_engine", "ambulance"]
+    assert at.checkbox(key="disagree_flag-c1").value is True
+    at.text_area(key="notes-c1").input("two engines").run()
+    at = new_app().run()
+    assert at.text_area(key="notes-c1").value == "two engines"
+
+    assert [(e.type, e.call_id) for e in log.events() if e.source == "console" and e.call_id == "c2"] == [
+        ("call.answered", "c2"), ("call.held", "c2")]
+    c1 = [(e.type, json.loads(json.dumps(e.to_dict()["data"]))) for e in log.events()
+          if e.source == "console" and e.call_id == "c1"][1:]
+    assert c1 == [
+        ("photo.opened", {"photo_id": "p2"}),
+        ("photo.enlarged", {"photo_id": "p2", "enlarged": True}),
+        ("photo.opened", {"photo_id": "p1"}),
+        ("photo.closed", {"photo_id": "p1"}),
+        ("intake.units", {"units": ["fire_engine"]}),
+        ("intake.units", {"units": ["fire_engine", "ambulance"]}),
+        ("intake.disagreement_flag", {"flagged": True, "aspect": ""}),
+        ("call.held", {"station": "station-7"}),
+        ("call.resumed", {"station": "station-7"}),
+        ("intake.notes", {"notes": "two engines"}),
+    ]
+
+
+def test_confidence_rating_is_posted(console_env):
+    fake, log = console_env
+    log.append("console", ev.CallAnswered("station-7"), "c1")
+    at = new_app().run()
+    at.checkbox(key="disagree_flag-c1").check().run()
+    at.button_group(key="disagree_confidence-c1").set_value(4).run()
+    assert not at.exception
+    assert console_events(log)[-1] == ("intake.disagreement_confidence", {"confidence": 4})
+    at = new_app().run()
+    assert at.button_group(key="disagree_confidence-c1").value == 4
+
+
+def test_nasa_tlx_follows_the_end_of_a_block_with_the_optional_pairwise_weights(console_env, monkeypatch):
+    from workbench.domain.instruments import TLX_PAIRS, TLX_SUBSCALES
+
+    fake, log = console_env
+    monkeypatch.setenv("WORKBENCH_TLX_WEIGHTS", "1")
+    log.append("runner", ev.BlockStarted("live-video", "video", 0))
+    at = new_app().run()
+    assert at.button(key="answer_next")
+    log.append("runner", ev.BlockEnded("live-video"))
+    at.run()
+    assert at.button(key="submit_tlx-live-video").disabled
+    values = dict(zip(TLX_SUBSCALES, (70, 10, 55, 30, 60, 25)))
+    for name, value in values.items():
+        at.slider(key=f"tlx_{name}-live-video").set_value(value).run()
+    assert not at.exception
+    assert not at.button(key="submit_tlx-live-video").disabled
+    at.button(key="submit_tlx-live-video").click().run()
+    assert console_events(log)[-1] == ("rating.nasa_tlx", {"block_id": "live-video", **values})
+
+    assert at.button(key="submit_tlxw-live-video").disabled
+    for i, (a, b) in enumerate(TLX_PAIRS):
+        at.radio(key=f"tlxw_{i}-live-video").set_value(b if i % 2 else a).run()
+    at.button(key="submit_tlxw-live-video").click().run()
+    assert not at.exception
+    choices = [b if i % 2 else a for i, (a, b) in enumerate(TLX_PAIRS)]
+    assert console_events(log)[-1] == ("rating.nasa_tlx_weights", {"block_id": "live-video", "choices": choices})
+    assert at.button(key="answer_next")  # back to the queue
+    assert [t for t, _ in console_events(log)].count("rating.nasa_tlx") == 1
+    assert all(body["call_id"] is None for body in fake.posted)
+
+
+def test_drt_setting_shows_live_performance_from_the_log(console_env, monkeypatch):
+    fake, log = console_env
+    monkeypatch.setenv("WORKBENCH_DRT", "1")
+    at = new_app().run()
+    assert not at.exception
+    assert any("DRT: no stimuli yet" in str(c.value) for c in at.sidebar.caption)
+    for i, (onset, response) in enumerate(((10_000.0, 10_050.0), (14_000.0, 14_300.0), (18_500.0, 21_100.0))):
+        log.append("console", ev.DrtStimulus("r1", i, "visual", onset - 2, onset, 5.0, 0.7))
+        log.append("console", ev.DrtResponse("r1", i, response, response - onset, "key"))
+    at.run()
+    assert any("DRT: 3 stimuli · 33% hits · mean RT 300 ms" in str(c.value) for c in at.sidebar.caption)

@@ -275,8 +275,8 @@ def test_photo_tiles_and_urls(log_clock):
     tiles = vm.photo_views(state_of(log).calls["c1"], "http://127.0.0.1:9000/")
 
     assert tiles == [
-        vm.PhotoView("http://127.0.0.1:9000/api/calls/c1/photos/p1", "p1 (before answer)", 640, 480),
-        vm.PhotoView("http://127.0.0.1:9000/api/calls/c1/photos/p2", "p2 (+3 s)", 480, 640),
+        vm.PhotoView("http://127.0.0.1:9000/api/calls/c1/photos/p1", "p1 (before answer)", 640, 480, "p1"),
+        vm.PhotoView("http://127.0.0.1:9000/api/calls/c1/photos/p2", "p2 (+3 s)", 480, 640, "p2"),
     ]
     assert vm.viewer_url("http://h:1", "c 1") == "http://h:1/api/calls/c%201/viewer"
 

@@ -11,8 +11,14 @@ widget change reruns only the form.
 
 Widget keys (for tests and page scripts): ``answer_next``; per call (``viewmodel.widget_key``) ``incident_type-<cid>``,
 ``urgency-<cid>``, ``location-<cid>``, ``item_<item>-<cid>``, ``disagree_flag-<cid>``, ``disagree_aspect-<cid>``,
-``notes-<cid>``, ``close_call-<cid>``, ``rsme-<cid>``, ``rsme_number-<cid>``, ``submit_rsme-<cid>``; the transcript
-container is ``transcript``. Streamlit exposes each as the CSS class ``st-key-<key>``.
+``notes-<cid>``, ``close_call-<cid>``, ``rsme-<cid>``, ``rsme_number-<cid>``, ``submit_rsme-<cid>``, ``units-<cid>``,
+``disagree_confidence-<cid>``, ``hold-<cid>``, ``resume-<cid>``, ``photo_open_<pid>-<cid>``, ``photo_enlarge-<cid>``,
+``photo_close-<cid>``; per block ``tlx_<subscale>-<block>``, ``submit_tlx-<block>``, ``tlxw_<i>-<block>``,
+``submit_tlxw-<block>``; panels ``panel_<live_view|photos|transcript|form>-<cid>``; the transcript container is
+``transcript``. Streamlit exposes each as the CSS class ``st-key-<key>``.
+
+The Detection Response Task and the panel-focus log run in the browser (:mod:`workbench.console.browser`), post
+their events to the ingest themselves and never wait for a rerun. The NASA-TLX follows a ``block.ended``.
 """
 
 from __future__ import annotations
@@ -22,12 +28,15 @@ import time
 from pathlib import Path
 
 import streamlit as st
+import streamlit.components.v1 as components
 
+from workbench.console import browser
 from workbench.console import viewmodel as vm
 from workbench.console.ingest_client import IngestClient, IngestError
 from workbench.console.launch import ConsoleConfig
 from workbench.domain import events as ev
 from workbench.domain.scenario import Scenario
+from workbench.domain.instruments import TLX_LABELS, TLX_MAX, TLX_MIN, TLX_PAIRS, TLX_STEP, TLX_SUBSCALES
 from workbench.domain.session_state import CallState, SessionState, apply
 from workbench.domain.taxonomy import DISAGREEMENT_ASPECTS, INCIDENT_TYPES, INFORMATION_ITEMS, RSME_MAX, RSME_MIN
 from workbench.store.scenarios import ScenarioError, parse_scenario
@@ -38,6 +47,10 @@ ss = st.session_state
 K_SID, K_STATE, K_OFFSET, K_SCREEN = "wb_session_id", "wb_state", "wb_clock_offset", "wb_screen"
 K_FORM_CALL, K_RSME_CALL, K_RSME_TOUCHED, K_ERROR = "wb_form_call", "wb_rsme_call", "wb_rsme_touched", "wb_error"
 K_SCENARIO = "wb_scenario"
+K_TLX_BLOCK, K_TLX_TOUCHED, K_TLX_WEIGHTS = "wb_tlx_block", "wb_tlx_touched", "wb_tlx_weights"
+
+PANELS = ("live_view", "photos", "transcript", "form")
+"""Panels of the active call whose focus is logged (containers keyed ``panel_<name>-<call_id>``)."""
 
 wk = vm.widget_key
 
@@ -107,9 +120,14 @@ def post(client: IngestClient, sid: str, call_id: str | None, payload: ev.Payloa
         return False
 
 
+def screen_of(state: SessionState) -> vm.Screen:
+    """The screen for ``state`` under this page's settings (pairwise NASA-TLX weights or not)."""
+    return vm.current_screen(state, tlx_weights=bool(ss.get(K_TLX_WEIGHTS)))
+
+
 def rerun_if_screen_changed(state: SessionState) -> None:
     """From a polling fragment: redraw the whole page when the screen it was drawn for is no longer current."""
-    if vm.current_screen(state) != ss.get(K_SCREEN):
+    if screen_of(state) != ss.get(K_SCREEN):
         st.rerun(scope="app")
 
 
@@ -127,7 +145,9 @@ def init_form(call: CallState) -> None:
         ss[wk(f"item_{key}", cid)] = key in form.items_checked
     ss[wk("disagree_flag", cid)] = form.disagreement_flagged
     ss[wk("disagree_aspect", cid)] = form.disagreement_aspect
-    ss[wk("notes", cid)] = ""
+    ss[wk("disagree_confidence", cid)] = form.confidence
+    ss[wk("units", cid)] = list(form.units)
+    ss[wk("notes", cid)] = form.notes
     ss[K_FORM_CALL] = cid
 
 
@@ -141,6 +161,9 @@ def widget_form(cid: str, checklist: list[tuple[str, str]]) -> vm.FormState:
         items_checked=frozenset(k for k, _ in checklist if ss.get(wk(f"item_{k}", cid))),
         disagreement_flagged=flagged,
         disagreement_aspect=ss.get(wk("disagree_aspect", cid)) if flagged else None,
+        units=tuple(ss.get(wk("units", cid)) or ()),
+        confidence=ss.get(wk("disagree_confidence", cid)),
+        notes=ss.get(wk("notes", cid)) or "",
     )
 
 
@@ -180,6 +203,61 @@ def on_disagreement(client: IngestClient, sid: str, cid: str) -> None:
     flagged = bool(ss.get(wk("disagree_flag", cid)))
     aspect = (ss.get(wk("disagree_aspect", cid)) or "") if flagged else ""
     post_news(client, sid, cid, ev.IntakeDisagreementFlag(flagged, aspect))
+
+
+def on_units(client: IngestClient, sid: str, cid: str) -> None:
+    post_news(client, sid, cid, ev.IntakeUnits(list(ss.get(wk("units", cid)) or [])))
+
+
+def on_confidence(client: IngestClient, sid: str, cid: str) -> None:
+    if ss.get(wk("disagree_confidence", cid)) is not None:
+        post_news(client, sid, cid, ev.IntakeDisagreementConfidence(int(ss[wk("disagree_confidence", cid)])))
+
+
+def on_notes(client: IngestClient, sid: str, cid: str) -> None:
+    post_news(client, sid, cid, ev.IntakeNotes(ss.get(wk("notes", cid)) or ""))
+
+
+def on_call_action(client: IngestClient, sid: str, cid: str, payload: ev.Payload) -> None:
+    """Hold, resume and the photo viewer's buttons: post if news (a double click posts once)."""
+    post_news(client, sid, cid, payload)
+
+
+def on_resume(client: IngestClient, cfg: ConsoleConfig, sid: str, cid: str) -> None:
+    """Resume a held call, only while no other call is in hand."""
+    try:
+        fresh = sync(client, sid)
+    except IngestError as exc:
+        ss[K_ERROR] = f"Could not resume: {exc}"
+        return
+    if screen_of(fresh).kind == "queue":
+        post_news(client, sid, cid, ev.CallResumed(cfg.station))
+
+
+def on_tlx_slider(name: str) -> None:
+    ss.setdefault(K_TLX_TOUCHED, set()).add(name)
+
+
+def on_submit_tlx(client: IngestClient, sid: str, block: str) -> None:
+    try:
+        fresh = sync(client, sid)
+    except IngestError as exc:
+        ss[K_ERROR] = f"Could not record the NASA-TLX: {exc}"
+        return
+    if block not in fresh.tlx_rated:  # once per block, even on a double click
+        ratings = {name: int(ss[wk(f"tlx_{name}", block)]) for name in TLX_SUBSCALES}
+        post(client, sid, None, vm.tlx_payload(block, ratings))
+
+
+def on_submit_tlx_weights(client: IngestClient, sid: str, block: str) -> None:
+    try:
+        fresh = sync(client, sid)
+    except IngestError as exc:
+        ss[K_ERROR] = f"Could not record the NASA-TLX weights: {exc}"
+        return
+    if block not in fresh.tlx_weighted:
+        choices = [ss[wk(f"tlxw_{i}", block)] for i in range(len(TLX_PAIRS))]
+        post(client, sid, None, vm.tlx_weights_payload(block, choices))
 
 
 def on_rsme_slider(cid: str) -> None:
@@ -266,13 +344,28 @@ def media_fragment(client: IngestClient, cfg: ConsoleConfig, sid: str, cid: str)
     if call.modality == "video":
         st.caption(vm.media_status_line(status))
     photos = vm.photo_views(call, cfg.public_ingest_url)
-    st.markdown(f"**Photos** ({len(photos)})")
-    if not photos:
-        st.caption("No photos yet.")
-    cols = st.columns(2)
-    for i, photo in enumerate(photos):
-        with cols[i % 2]:
-            st.image(photo.url, caption=photo.caption, width="stretch")
+    args = (client, sid, cid)
+    with st.container(key=wk("panel_photos", cid)):
+        st.markdown(f"**Photos** ({len(photos)})")
+        if not photos:
+            st.caption("No photos yet.")
+        opened = next((p for p in photos if p.photo_id == call.open_photo), None)
+        if opened is not None:
+            # The photo viewer: open, enlarge/shrink and close are events (dwell time per photo).
+            st.image(opened.url, caption=opened.caption, width="stretch" if call.photo_enlarged else 360)
+            b1, b2 = st.columns(2)
+            b1.button("Shrink" if call.photo_enlarged else "Enlarge", key=wk("photo_enlarge", cid),
+                      icon=":material/zoom_in:", on_click=on_call_action,
+                      args=(*args, ev.PhotoEnlarged(opened.photo_id, not call.photo_enlarged)))
+            b2.button("Close photo", key=wk("photo_close", cid), icon=":material/close:", on_click=on_call_action,
+                      args=(*args, ev.PhotoClosed(opened.photo_id)))
+        cols = st.columns(4)
+        for i, photo in enumerate(photos):
+            with cols[i % 4]:
+                st.image(photo.url, width="stretch")
+                st.button(f"Open {photo.photo_id}", key=wk(f"photo_open_{photo.photo_id}", cid),
+                          disabled=photo.photo_id == call.open_photo, on_click=on_call_action,
+                          args=(*args, ev.PhotoOpened(photo.photo_id)))
 
 
 @st.fragment
@@ -289,13 +382,20 @@ def intake_form(client: IngestClient, sid: str, cid: str, checklist: list[tuple[
     for i, (key, label) in enumerate(checklist):
         with cols[i % 2]:
             st.checkbox(label, key=wk(f"item_{key}", cid), on_change=on_item, args=(*args, key))
+    st.multiselect("Units dispatched", options=list(ev.UNIT_TYPES), format_func=vm.unit_label,
+                   key=wk("units", cid), on_change=on_units, args=args, placeholder="Choose units")
     st.checkbox("What the caller says and what the image shows disagree", key=wk("disagree_flag", cid),
                 on_change=on_disagreement, args=args)
-    st.selectbox("Aspect that disagrees", options=list(DISAGREEMENT_ASPECTS), format_func=vm.aspect_label,
-                 index=None, placeholder="On what do they disagree?", key=wk("disagree_aspect", cid),
-                 on_change=on_disagreement, args=args, disabled=not ss.get(wk("disagree_flag", cid)),
-                 label_visibility="collapsed")
-    st.text_area("Notes", key=wk("notes", cid), height=68)
+    a_col, c_col = st.columns([3, 2])
+    a_col.selectbox("Aspect that disagrees", options=list(DISAGREEMENT_ASPECTS), format_func=vm.aspect_label,
+                    index=None, placeholder="On what do they disagree?", key=wk("disagree_aspect", cid),
+                    on_change=on_disagreement, args=args, disabled=not ss.get(wk("disagree_flag", cid)),
+                    label_visibility="collapsed")
+    c_col.segmented_control("How sure are you? (1-5)", options=list(vm.CONFIDENCE_LABELS),
+                            format_func=lambda v: str(v), key=wk("disagree_confidence", cid),
+                            on_change=on_confidence, args=args, help="1 = not sure, 5 = completely sure",
+                            label_visibility="collapsed")
+    st.text_area("Notes", key=wk("notes", cid), height=68, on_change=on_notes, args=args)
     if st.button("Close call", key=wk("close_call", cid), type="primary", icon=":material/call_end:"):
         form = widget_form(cid, checklist)
         call = call_from_log(client, sid, cid)
@@ -313,24 +413,32 @@ def call_from_log(client: IngestClient, sid: str, cid: str) -> CallState:
 
 
 def render_active(client: IngestClient, cfg: ConsoleConfig, state: SessionState, cid: str) -> None:
-    """The call being handled: live view and photos left; transcript and intake form right."""
+    """The call being handled: live view and photos left; transcript and intake form right; Hold."""
     call = state.calls[cid]
+    sid = state.session_id
     if ss.get(K_FORM_CALL) != cid:
         init_form(call)
-    st.subheader(f"Call with {call.caller_label}")
+    head, hold = st.columns([6, 1], vertical_alignment="bottom")
+    head.subheader(f"Call with {call.caller_label}")
+    hold.button("Hold", key=wk("hold", cid), icon=":material/phone_paused:", on_click=on_call_action,
+                args=(client, sid, cid, ev.CallHeld(cfg.station)))
+    components.html(browser.focus_html(cfg.public_ingest_url, sid, cid, PANELS), height=0)
     left, right = st.columns([5, 4], gap="medium")
     with left:
-        if call.modality == "video":
-            # Outside every polling fragment: a rerun keeps the same element, so the viewer is never reloaded.
-            st.iframe(vm.viewer_url(cfg.public_ingest_url, cid), height=380)
-        else:
-            st.info(f"{call.modality.capitalize()} report: no live video in this condition.")
-        media_fragment(client, cfg, state.session_id, cid)
+        with st.container(key=wk("panel_live_view", cid)):
+            if call.modality == "video":
+                # Outside every polling fragment: a rerun keeps the same element, so the viewer is never reloaded.
+                st.iframe(vm.viewer_url(cfg.public_ingest_url, cid), height=380)
+            else:
+                st.info(f"{call.modality.capitalize()} report: no live video in this condition.")
+        media_fragment(client, cfg, sid, cid)
     with right:
-        st.markdown("**Transcript**")
-        transcript_fragment(client, state.session_id, cid)
-        checklist = vm.checklist_items(scenario_of(cfg, state.session_id), call)
-        intake_form(client, state.session_id, cid, checklist)
+        with st.container(key=wk("panel_transcript", cid)):
+            st.markdown("**Transcript**")
+            transcript_fragment(client, sid, cid)
+        checklist = vm.checklist_items(scenario_of(cfg, sid), call)
+        with st.container(key=wk("panel_form", cid)):
+            intake_form(client, sid, cid, checklist)
 
 
 def render_rsme(client: IngestClient, state: SessionState, cid: str) -> None:
@@ -356,9 +464,18 @@ def render_rsme(client: IngestClient, state: SessionState, cid: str) -> None:
                   on_click=on_submit_rsme, args=(client, state.session_id, cid))
 
 
+def drt_enabled(cfg: ConsoleConfig) -> bool:
+    """The DRT runs when the console is configured for it or the page was opened with ``?drt=1``."""
+    return cfg.drt or st.query_params.get("drt") == "1"
+
+
 def render_sidebar(client: IngestClient, cfg: ConsoleConfig, state: SessionState, screen: vm.Screen) -> None:
-    """Session line, and the queue (polling) unless the main area shows it."""
+    """The DRT (first, so its iframe is never replaced), session line, and the queue unless the main area shows it."""
     with st.sidebar:
+        if drt_enabled(cfg) and not state.ended:
+            components.html(browser.drt_html(cfg.public_ingest_url, state.session_id, kind=cfg.drt_kind,
+                                             key=cfg.drt_key), height=34)
+            st.caption(vm.drt_line(vm.drt_performance(state)))
         st.markdown(f"**Session** `{state.session_id}`")
         st.caption(f"Participant {state.participant or '?'} · scenario {state.scenario_id or '?'} · {cfg.station}")
         if state.ended:
@@ -369,9 +486,49 @@ def render_sidebar(client: IngestClient, cfg: ConsoleConfig, state: SessionState
 
 
 def render_queue(client: IngestClient, cfg: ConsoleConfig, state: SessionState) -> None:
-    """No call in hand: the queue, with the Answer button on the oldest waiting call."""
+    """No call in hand: the queue, with the Answer button on the oldest waiting call; Resume on held calls."""
     st.subheader("Queue")
+    for call in vm.held_calls(state):
+        st.button(f"Resume {call.caller_label} (on hold)", key=wk("resume", call.call_id), icon=":material/call:",
+                  on_click=on_resume, args=(client, cfg, state.session_id, call.call_id))
     queue_fragment(client, cfg, state.session_id, True)
+
+
+def render_tlx(client: IngestClient, state: SessionState, block: str) -> None:
+    """NASA-TLX of the block just ended: six subscales 0-100 in steps of 5 with their anchors; Submit once all six
+    were set (Hart & Staveland 1988)."""
+    if ss.get(K_TLX_BLOCK) != block:
+        for name in TLX_SUBSCALES:
+            ss[wk(f"tlx_{name}", block)] = 50
+        ss[K_TLX_TOUCHED], ss[K_TLX_BLOCK] = set(), block
+    st.subheader("How demanding was the last block?")
+    st.caption(f"NASA Task Load Index for {vm.block_label(state, block)}. Set each scale (steps of 5), then submit.")
+    touched: set[str] = ss.get(K_TLX_TOUCHED, set())
+    cols = st.columns(2, gap="large")
+    for i, name in enumerate(TLX_SUBSCALES):
+        title, question, low, high = TLX_LABELS[name]
+        with cols[i % 2]:
+            st.markdown(f"**{title}** · {question}" + ("" if name in touched else " :orange[(not set yet)]"))
+            st.slider(title, min_value=TLX_MIN, max_value=TLX_MAX, step=TLX_STEP, key=wk(f"tlx_{name}", block),
+                      on_change=on_tlx_slider, args=(name,), label_visibility="collapsed")
+            st.caption(f"{low} ← → {high}")
+    st.button("Submit NASA-TLX", key=wk("submit_tlx", block), type="primary",
+              disabled=len(touched) < len(TLX_SUBSCALES), on_click=on_submit_tlx,
+              args=(client, state.session_id, block))
+
+
+def render_tlx_weights(client: IngestClient, state: SessionState, block: str) -> None:
+    """The 15 pairwise comparisons: for each pair, which contributed more to the workload of the block."""
+    st.subheader("Which mattered more for your workload?")
+    st.caption(f"{vm.block_label(state, block)}: for each pair, choose the one that contributed more.")
+    cols = st.columns(3)
+    for i, (a, b) in enumerate(TLX_PAIRS):
+        with cols[i % 3]:
+            st.radio(f"Pair {i + 1}", options=[a, b], format_func=lambda k: TLX_LABELS[k][0], index=None,
+                     key=wk(f"tlxw_{i}", block), horizontal=True)
+    done = all(ss.get(wk(f"tlxw_{i}", block)) for i in range(len(TLX_PAIRS)))
+    st.button("Submit comparisons", key=wk("submit_tlxw", block), type="primary", disabled=not done,
+              on_click=on_submit_tlx_weights, args=(client, state.session_id, block))
 
 
 @st.fragment(run_every=2.0)
@@ -404,13 +561,18 @@ def main() -> None:
         return
     if ss.get(K_ERROR):
         st.error(ss.pop(K_ERROR))
-    screen = vm.current_screen(state)
+    ss[K_TLX_WEIGHTS] = cfg.tlx_weights
+    screen = screen_of(state)
     ss[K_SCREEN] = screen
     render_sidebar(client, cfg, state, screen)
     if screen.kind == "active":
         render_active(client, cfg, state, screen.call_id)
     elif screen.kind == "rsme":
         render_rsme(client, state, screen.call_id)
+    elif screen.kind == "tlx":
+        render_tlx(client, state, screen.block_id)
+    elif screen.kind == "tlx_weights":
+        render_tlx_weights(client, state, screen.block_id)
     else:
         render_queue(client, cfg, state)
 

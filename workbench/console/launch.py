@@ -28,6 +28,9 @@ class ConsoleConfig:
     ``ingest_url`` is how the console's server reaches the ingest; ``public_ingest_url`` how the dispatcher's browser
     reaches it (iframes, images); ``recordings`` the recordings root (to read a session's ``scenario.toml`` copy for
     the checklist), None when not shared; ``session_id`` pins the session (else ``?session=``, else the newest live).
+    ``drt`` runs the Detection Response Task (also per page with ``?drt=1``), with stimulus ``drt_kind``
+    (``visual``, ``tone``, ``visual_tone``) and response key ``drt_key`` (a ``KeyboardEvent.key``);
+    ``tlx_weights`` adds the 15 pairwise comparisons after each NASA-TLX.
     """
 
     ingest_url: str
@@ -35,11 +38,17 @@ class ConsoleConfig:
     recordings: pathlib.Path | None = None
     station: str = "station-1"
     session_id: str | None = None
+    drt: bool = False
+    drt_kind: str = "visual"
+    drt_key: str = "Control"
+    tlx_weights: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> "ConsoleConfig":
         """Read ``WORKBENCH_INGEST_URL`` (default ``http://127.0.0.1:8080``), ``WORKBENCH_INGEST_PUBLIC_URL``
-        (default: the ingest URL), ``WORKBENCH_RECORDINGS``, ``WORKBENCH_STATION`` and ``WORKBENCH_SESSION``."""
+        (default: the ingest URL), ``WORKBENCH_RECORDINGS``, ``WORKBENCH_STATION``, ``WORKBENCH_SESSION``,
+        ``WORKBENCH_DRT`` (``1`` to run the DRT), ``WORKBENCH_DRT_KIND``, ``WORKBENCH_DRT_KEY`` and
+        ``WORKBENCH_TLX_WEIGHTS`` (``1`` for the pairwise comparisons)."""
         ingest = environ.get("WORKBENCH_INGEST_URL") or "http://127.0.0.1:8080"
         recordings = environ.get("WORKBENCH_RECORDINGS")
         return cls(
@@ -48,6 +57,10 @@ class ConsoleConfig:
             recordings=pathlib.Path(recordings) if recordings else None,
             station=environ.get("WORKBENCH_STATION") or "station-1",
             session_id=environ.get("WORKBENCH_SESSION") or None,
+            drt=environ.get("WORKBENCH_DRT", "") == "1",
+            drt_kind=environ.get("WORKBENCH_DRT_KIND") or "visual",
+            drt_key=environ.get("WORKBENCH_DRT_KEY") or "Control",
+            tlx_weights=environ.get("WORKBENCH_TLX_WEIGHTS", "") == "1",
         )
 
     def to_env(self) -> dict[str, str]:
@@ -61,6 +74,14 @@ class ConsoleConfig:
             env["WORKBENCH_RECORDINGS"] = str(self.recordings)
         if self.session_id:
             env["WORKBENCH_SESSION"] = self.session_id
+        if self.drt:
+            env["WORKBENCH_DRT"] = "1"
+        if self.drt_kind != "visual":
+            env["WORKBENCH_DRT_KIND"] = self.drt_kind
+        if self.drt_key != "Control":
+            env["WORKBENCH_DRT_KEY"] = self.drt_key
+        if self.tlx_weights:
+            env["WORKBENCH_TLX_WEIGHTS"] = "1"
         return env
 
 
@@ -88,6 +109,9 @@ def start_console(
     recordings: pathlib.Path | None = None,
     station: str = "station-1",
     session_id: str | None = None,
+    drt: bool = False,
+    drt_kind: str = "visual",
+    tlx_weights: bool = False,
 ) -> subprocess.Popen:
     """Start ``streamlit run app.py`` on ``host:port`` talking to the ingest at ``ingest_url``; returns the process.
 
@@ -99,6 +123,9 @@ def start_console(
         recordings=recordings,
         station=station,
         session_id=session_id,
+        drt=drt,
+        drt_kind=drt_kind,
+        tlx_weights=tlx_weights,
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("WORKBENCH_") or k == "WORKBENCH_NETNS"}
     env.update(config.to_env())

@@ -17,6 +17,7 @@ from typing import Sequence
 from urllib.parse import quote
 
 from workbench.domain import events as ev
+from workbench.domain import instruments
 from workbench.domain.scenario import Scenario
 from workbench.domain.session_state import CallState, SessionState
 from workbench.domain.taxonomy import (
@@ -80,7 +81,9 @@ def queue_rows(state: SessionState, now_ns: int) -> list[QueueRow]:
     open_calls = [c for c in state.calls.values() if c.status in ("active", "closed")]
     waiting = sorted(state.queue(), key=lambda c: c.created_ns)
     return [
-        QueueRow(c.call_id, c.caller_label, c.modality, c.status, waiting_s(c, now_ns)) for c in open_calls + waiting
+        QueueRow(c.call_id, c.caller_label, c.modality, "held" if c.held and c.status == "active" else c.status,
+                 waiting_s(c, now_ns))
+        for c in open_calls + waiting
     ]
 
 
@@ -102,22 +105,39 @@ def next_waiting(state: SessionState) -> CallState | None:
 
 @dataclass(frozen=True)
 class Screen:
-    """What the page shows: ``kind`` is ``active`` (a call is being handled), ``rsme`` (rate the call just closed)
-    or ``queue`` (wait for / answer the next call); ``call_id`` names the call for the first two, else ``""``."""
+    """What the page shows: ``kind`` is ``active`` (a call is being handled), ``rsme`` (rate the call just closed),
+    ``tlx`` (rate the block just ended on the NASA-TLX), ``tlx_weights`` (its 15 pairwise comparisons) or ``queue``
+    (wait for / answer the next call, resume a held one); ``call_id`` names the call for the first two, else ``""``;
+    ``block_id`` the block for the NASA-TLX screens, else ``""``."""
 
     kind: str
     call_id: str = ""
+    block_id: str = ""
 
 
-def current_screen(state: SessionState) -> Screen:
+def current_screen(state: SessionState, *, tlx_weights: bool = False) -> Screen:
     """The screen to show: a call awaiting its RSME rating first (the rating follows the close at once), then the
-    call being handled, else the queue. With several (a second console), the earliest answered wins."""
+    call being handled (not on hold), then the NASA-TLX of an ended block not rated yet (and its pairwise weights
+    when ``tlx_weights``), else the queue. With several calls (a second console), the earliest answered wins."""
     calls = sorted(state.calls.values(), key=lambda c: (c.answered_ns or 0, c.created_ns))
-    for status, kind in (("closed", "rsme"), ("active", "active")):
-        for call in calls:
-            if call.status == status:
-                return Screen(kind, call.call_id)
+    for call in calls:
+        if call.status == "closed":
+            return Screen("rsme", call.call_id)
+    for call in calls:
+        if call.status == "active" and not call.held:
+            return Screen("active", call.call_id)
+    for block in state.blocks_ended:
+        if block not in state.tlx_rated:
+            return Screen("tlx", block_id=block)
+        if tlx_weights and block not in state.tlx_weighted:
+            return Screen("tlx_weights", block_id=block)
     return Screen("queue")
+
+
+def held_calls(state: SessionState) -> list[CallState]:
+    """Calls on hold, in the order they were answered."""
+    held = [c for c in state.calls.values() if c.status == "active" and c.held]
+    return sorted(held, key=lambda c: (c.answered_ns or 0, c.created_ns))
 
 
 # --- the active call ------------------------------------------------------------------------------------------------
@@ -171,6 +191,9 @@ class FormState:
     items_checked: frozenset[str]
     disagreement_flagged: bool
     disagreement_aspect: str | None
+    units: tuple[str, ...] = ()
+    confidence: int | None = None
+    notes: str = ""
 
 
 def form_state(call: CallState) -> FormState:
@@ -182,6 +205,9 @@ def form_state(call: CallState) -> FormState:
         items_checked=frozenset(call.items_checked),
         disagreement_flagged=call.disagreement_flagged,
         disagreement_aspect=call.disagreement_aspect or None,
+        units=tuple(call.units),
+        confidence=call.disagreement_confidence,
+        notes=call.notes,
     )
 
 
@@ -236,6 +262,12 @@ def sync_payloads(call: CallState, form: FormState) -> list[ev.Payload]:
         logged.disagreement_aspect or "",
     ):
         out.append(ev.IntakeDisagreementFlag(form.disagreement_flagged, form.disagreement_aspect or ""))
+    if form.confidence is not None and form.confidence != logged.confidence:
+        out.append(ev.IntakeDisagreementConfidence(form.confidence))
+    if form.units != logged.units:
+        out.append(ev.IntakeUnits(list(form.units)))
+    if form.notes != logged.notes:
+        out.append(ev.IntakeNotes(form.notes))
     return out
 
 
@@ -258,6 +290,22 @@ def is_news(call: CallState, payload: ev.Payload) -> bool:
         return payload.checked != (payload.item in call.items_checked)
     if isinstance(payload, ev.IntakeDisagreementFlag):
         return (payload.flagged, payload.aspect) != (call.disagreement_flagged, call.disagreement_aspect)
+    if isinstance(payload, ev.IntakeUnits):
+        return list(payload.units) != call.units
+    if isinstance(payload, ev.IntakeDisagreementConfidence):
+        return payload.confidence != call.disagreement_confidence
+    if isinstance(payload, ev.IntakeNotes):
+        return payload.notes != call.notes
+    if isinstance(payload, ev.PhotoOpened):
+        return payload.photo_id != call.open_photo
+    if isinstance(payload, ev.PhotoEnlarged):
+        return payload.photo_id == call.open_photo and payload.enlarged != call.photo_enlarged
+    if isinstance(payload, ev.PhotoClosed):
+        return bool(call.open_photo) and payload.photo_id == call.open_photo
+    if isinstance(payload, ev.CallHeld):
+        return not call.held
+    if isinstance(payload, ev.CallResumed):
+        return call.held
     return True
 
 
@@ -289,12 +337,13 @@ def photo_url(public_base: str, call_id: str, photo_id: str) -> str:
 
 @dataclass(frozen=True)
 class PhotoView:
-    """A photo tile: URL, caption (id and seconds after the answer) and display size."""
+    """A photo tile: URL, caption (id and seconds after the answer), display size and the photo's id."""
 
     url: str
     caption: str
     width: int
     height: int
+    photo_id: str = ""
 
 
 def photo_views(call: CallState, public_base: str) -> list[PhotoView]:
@@ -306,7 +355,7 @@ def photo_views(call: CallState, public_base: str) -> list[PhotoView]:
         else:
             when = f"+{(p.t_mono_ns - call.answered_ns) / 1e9:.0f} s"
         views.append(PhotoView(photo_url(public_base, call.call_id, p.photo_id), f"{p.photo_id} ({when})",
-                               p.width, p.height))
+                               p.width, p.height, p.photo_id))
     return views
 
 
@@ -394,3 +443,66 @@ def pick_session(sessions: Sequence[dict]) -> str | None:
     if all("started_at" in s for s in live):
         live = sorted(live, key=lambda s: str(s["started_at"]))
     return str(live[-1]["session_id"])
+
+
+# --- units, confidence ----------------------------------------------------------------------------------------------
+
+
+def unit_label(key: str) -> str:
+    """Label of a unit-type key (the multiselect's ``format_func``)."""
+    return ev.UNIT_TYPES[key]
+
+
+CONFIDENCE_LABELS: dict[int, str] = {1: "1 not sure", 2: "2", 3: "3", 4: "4", 5: "5 completely sure"}
+"""Labels of the 1-5 confidence rating of the disagreement flag."""
+
+
+# --- NASA-TLX -------------------------------------------------------------------------------------------------------
+
+
+def tlx_payload(block_id: str, ratings: dict[str, int]) -> ev.RatingNasaTlx:
+    """The ``rating.nasa_tlx`` payload (validated: ints 0-100 in steps of 5; raises ``EventValidationError``)."""
+    payload = ev.RatingNasaTlx(block_id, **{name: int(ratings[name]) for name in instruments.TLX_SUBSCALES})
+    payload.check()
+    return payload
+
+
+def tlx_weights_payload(block_id: str, choices: Sequence[str]) -> ev.RatingNasaTlxWeights:
+    """The ``rating.nasa_tlx_weights`` payload (validated; raises ``EventValidationError``)."""
+    payload = ev.RatingNasaTlxWeights(block_id, list(choices))
+    payload.check()
+    return payload
+
+
+def tlx_scale_caption(name: str) -> str:
+    """``"0 = Low · 100 = High"`` (performance: ``"0 = Good · 100 = Poor"``)."""
+    _, _, low, high = instruments.TLX_LABELS[name]
+    return f"0 = {low} · 100 = {high}"
+
+
+def block_label(state: SessionState, block_id: str) -> str:
+    """``"block 2 of 3"`` when the block is in the session's order, else the block id."""
+    if block_id in state.block_order:
+        return f"block {state.block_order.index(block_id) + 1} of {len(state.block_order)}"
+    return f"block {block_id}"
+
+
+# --- DRT ------------------------------------------------------------------------------------------------------------
+
+
+def drt_performance(state: SessionState) -> instruments.DrtSummary:
+    """Live DRT performance of the session so far, all runs together (each run scored on its own with
+    :func:`workbench.domain.instruments.score_drt_stimuli`; the newest stimulus of a run still within its
+    2500 ms window may count as a miss until its response arrives)."""
+    outcomes: list[instruments.DrtOutcome] = []
+    for run, onsets in state.drt_onsets.items():
+        outcomes += instruments.score_drt_stimuli(onsets, state.drt_responses.get(run, []))
+    return instruments.summarize_drt(outcomes)
+
+
+def drt_line(summary: instruments.DrtSummary) -> str:
+    """``"DRT: 12 stimuli · 83% hits · mean RT 412 ms"`` (``"DRT: no stimuli yet"``)."""
+    if summary.n_stimuli == 0:
+        return "DRT: no stimuli yet"
+    rt = "" if summary.hits == 0 else f" · mean RT {summary.mean_hit_rt_ms:.0f} ms"
+    return f"DRT: {summary.n_stimuli} stimuli · {summary.hit_rate:.0%} hits{rt}"

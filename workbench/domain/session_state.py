@@ -112,6 +112,10 @@ class SessionState:
     """Block ids with a ``rating.nasa_tlx``."""
     tlx_weighted: set[str] = field(default_factory=set)
     """Block ids with a ``rating.nasa_tlx_weights``."""
+    drt_onsets: dict[str, list[float]] = field(default_factory=dict)
+    """DRT stimulus onsets (ms, ingest clock) per run id, in log order."""
+    drt_responses: dict[str, list[float]] = field(default_factory=dict)
+    """DRT response times (ms, ingest clock) per run id, in log order."""
 
     def queue(self) -> list[CallState]:
         """Calls waiting to be answered, oldest first."""
@@ -154,6 +158,12 @@ def apply(state: SessionState, event: ev.Event) -> None:
         return
     if isinstance(data, ev.RatingNasaTlxWeights):
         state.tlx_weighted.add(data.block_id)
+        return
+    if isinstance(data, ev.DrtStimulus):
+        state.drt_onsets.setdefault(data.run_id, []).append(data.onset_ms)
+        return
+    if isinstance(data, ev.DrtResponse):
+        state.drt_responses.setdefault(data.run_id, []).append(data.response_ms)
         return
     if isinstance(data, ev.CallCreated):
         assert event.call_id is not None  # guaranteed by check_envelope for call-scoped events

@@ -1,0 +1,258 @@
+"""The console's timing-critical parts, which run in the dispatcher's browser (never in Streamlit reruns).
+
+Two small self-contained HTML+JS documents for ``streamlit.components.v1.html``:
+
+- :func:`drt_html`: the Detection Response Task (ISO 17488:2016). A stimulus every 3-5 s (uniformly at random),
+  shown 1000 ms or until the response: a red bar along the top edge of the page (``visual``), a 1 kHz tone through
+  WebAudio (``tone``) or both. The response is the **Control key pressed alone** (default; any ``KeyboardEvent.key``
+  can be configured), taken on key-down wherever the keyboard focus is in the console page, or a press of the
+  on-screen "DRT" button. Typing in the form never produces a Control key-down except in shortcuts (Ctrl+C, ...);
+  a Control key-down is counted when it happens, so a shortcut typed during the task counts as a response (tell the
+  participant to avoid shortcuts; the intake form needs none).
+- :func:`focus_html`: panel focus of the active call (``console.focus``): pointer presses, wheel, keyboard focus
+  entering a panel, the live-view iframe taking focus, and the pointer resting 300 ms over a panel. Logged only on
+  a change of panel, at most one event per 250 ms (the latest wins), at most :data:`FOCUS_MAX_EVENTS` per call.
+
+Design (decided for issue 6): the component's iframe is same-origin with the Streamlit page (``srcdoc`` with
+``allow-same-origin``), so its script listens on ``window.parent`` (the console page) and draws the stimulus there;
+all times are taken on the **parent's** ``performance`` clock (event ``timeStamp``, ``requestAnimationFrame``
+times, ``performance.now()``), so they share one time origin. The live viewer is an iframe from the ingest's
+origin, whose key events the page cannot see: when it takes the focus (a click on the live image) the DRT script
+hands the focus back to the console page at once, so the response key keeps working (the focus script logs the
+``live_view`` focus first). Times are mapped onto the ingest's monotonic clock (``t_mono_ns / 1e6``, ms) with
+``GET /api/clock``: the sample with the smallest round trip of five, offset = ingest time - (send + receive) / 2;
+re-measured every 30 s. The browser posts its events itself to ``POST /api/sessions/{sid}/events`` (the ingest
+allows it with CORS), so no event waits for a Streamlit rerun; posts that fail are retried every 2 s (at most 500
+kept).
+
+Each page load is one DRT run (``run_id``); stimuli are numbered within their run. The component is the first
+element of the sidebar and its HTML never changes during a session, so Streamlit keeps the same iframe across
+reruns and screens. A tab in the background throttles timers: the DRT assumes the console is the visible tab.
+"""
+
+from __future__ import annotations
+
+import json
+
+from workbench.domain.instruments import DRT_ISI_MAX_MS, DRT_ISI_MIN_MS, DRT_STIMULUS_MS
+
+FOCUS_MAX_EVENTS = 3000
+"""Most ``console.focus`` events one call's page posts (a stuck pointer or a script loop cannot flood the log)."""
+
+_COMMON_JS = r"""
+const P = window.parent;
+const CFG = __CONFIG__;
+const eventsUrl = CFG.ingest + "/api/sessions/" + encodeURIComponent(CFG.sessionId) + "/events";
+const clock = {offset: null, rtt: null};
+async function syncClock() {
+  let best = null;
+  for (let i = 0; i < 5; i++) {
+    try {
+      const t0 = P.performance.now();
+      const r = await fetch(CFG.ingest + "/api/clock", {cache: "no-store"});
+      const j = await r.json();
+      const t1 = P.performance.now();
+      if (best === null || t1 - t0 < best.rtt) best = {rtt: t1 - t0, offset: j.t_mono_ns / 1e6 - (t0 + t1) / 2};
+    } catch (e) { /* the ingest is unreachable for a moment: keep the previous offset */ }
+  }
+  if (best !== null) { clock.offset = best.offset; clock.rtt = best.rtt; }
+}
+// A time on this frame's clock mapped onto the parent's (events raised inside this iframe).
+const ownToParent = performance.timeOrigin - P.performance.timeOrigin;
+const pending = [];
+async function post(type, callId, data) {
+  const body = JSON.stringify({source: "console", type: type, call_id: callId, data: data});
+  try {
+    const r = await fetch(eventsUrl, {method: "POST", headers: {"Content-Type": "application/json"}, body: body,
+                                      keepalive: true});
+    if (r.status >= 500) throw new Error("HTTP " + r.status);
+    if (r.status >= 400) console.warn("event refused", type, r.status, await r.text());
+  } catch (e) {
+    if (pending.length < 500) pending.push([type, callId, data]);
+  }
+}
+setInterval(() => { const again = pending.splice(0); for (const p of again) post(p[0], p[1], p[2]); }, 2000);
+"""
+
+_DRT_JS = r"""
+const runId = "drt-" + Date.now().toString(36) + "-" + Math.random().toString(36).slice(2, 8);
+const state = {index: -1, onset: null, shown: false, hideTimer: null, scheduled: null, audio: null,
+               stimuli: [], responses: []};
+P.__wbDrt = state;  // read by tests and the benchmark
+P.__wbDrtOwner = runId;  // a newer instance (page reload) takes over; an older one stops
+const bar = P.document.createElement("div");
+bar.id = "wb-drt-stimulus";
+bar.setAttribute("aria-hidden", "true");
+bar.style.cssText = "position:fixed;left:0;right:0;top:0;height:18px;background:#e00000;z-index:2147483647;" +
+                    "display:none;pointer-events:none;box-shadow:0 0 12px #e00000;";
+P.document.body.appendChild(bar);
+const status = document.getElementById("status");
+function mine() { return P.__wbDrtOwner === runId; }
+function toIngest(t) { return clock.offset === null ? null : t + clock.offset; }
+function hide() {
+  bar.style.display = "none";
+  state.shown = false;
+  if (state.hideTimer !== null) { clearTimeout(state.hideTimer); state.hideTimer = null; }
+}
+function tone() {
+  try {
+    if (state.audio === null) state.audio = new P.AudioContext();
+    const ctx = state.audio;
+    const osc = ctx.createOscillator(), gain = ctx.createGain();
+    osc.frequency.value = 1000; gain.gain.value = 0.2;
+    osc.connect(gain).connect(ctx.destination);
+    osc.start(); osc.stop(ctx.currentTime + CFG.stimulusMs / 1000);
+    state.toneOsc = osc;
+  } catch (e) { console.warn("DRT tone failed", e); }
+}
+function schedule() {
+  const isi = CFG.isiMin + Math.random() * (CFG.isiMax - CFG.isiMin);
+  state.scheduled = (state.scheduled === null ? P.performance.now() : state.scheduled) + isi;
+  const wait = Math.max(0, state.scheduled - P.performance.now());
+  setTimeout(fire, wait);
+}
+function fire() {
+  if (!mine()) { hide(); return; }
+  if (clock.offset === null) { state.scheduled = null; schedule(); return; }  // no clock yet: no stimulus
+  const scheduled = state.scheduled;
+  state.index += 1;
+  const index = state.index;
+  const visual = CFG.kind !== "tone";
+  const record = (onset) => {
+    state.onset = onset; state.shown = true;
+    const data = {run_id: runId, stimulus_index: index, kind: CFG.kind, scheduled_onset_ms: toIngest(scheduled),
+                  onset_ms: toIngest(onset), clock_offset_ms: clock.offset, clock_rtt_ms: clock.rtt};
+    state.stimuli.push(data);
+    post("drt.stimulus", null, data);
+    state.hideTimer = setTimeout(hide, CFG.stimulusMs - (P.performance.now() - onset));
+  };
+  if (CFG.kind !== "visual") tone();
+  if (visual) {
+    bar.style.display = "block";
+    P.requestAnimationFrame((t) => record(t));  // the first frame that draws the bar
+  } else {
+    record(P.performance.now());
+  }
+  schedule();
+}
+function respond(t, input) {
+  if (!mine()) return;
+  const rt = state.onset === null ? -1 : t - state.onset;
+  const data = {run_id: runId, stimulus_index: state.index, response_ms: toIngest(t) ?? t, rt_ms: rt,
+                input: input};
+  state.responses.push(data);
+  if (state.shown) hide();
+  post("drt.response", null, data);
+  status.textContent = "response " + (rt < 0 ? "" : Math.round(rt) + " ms");
+}
+function onKey(e) {
+  if (e.key === CFG.key && !e.repeat) respond(e.timeStamp + (e.view === P ? 0 : ownToParent), "key");
+}
+P.addEventListener("keydown", onKey, true);
+window.addEventListener("keydown", (e) => { if (e.key === CFG.key && !e.repeat) respond(e.timeStamp + ownToParent, "key"); }, true);
+document.getElementById("respond").addEventListener("pointerdown", (e) => respond(e.timeStamp + ownToParent, "button"));
+// The live viewer (another origin) would swallow the response key: hand the focus back at once.
+P.addEventListener("blur", () => setTimeout(() => {
+  const el = P.document.activeElement;
+  if (el && el.tagName === "IFRAME" && String(el.src).includes("/viewer")) { el.blur(); P.focus(); }
+}, 0));
+window.addEventListener("pagehide", () => { P.removeEventListener("keydown", onKey, true); bar.remove(); });
+(async () => {
+  await syncClock();
+  setInterval(syncClock, 30000);
+  status.textContent = clock.offset === null ? "no clock" : "running";
+  schedule();
+})();
+"""
+
+_FOCUS_JS = r"""
+const owner = "focus-" + Math.random().toString(36).slice(2);
+P.__wbFocusOwner = owner;
+const log = {last: null, sent: 0, pendingPanel: null, timer: null, hoverTimer: null, events: []};
+P.__wbFocus = log;  // read by tests
+function panelOf(el) {
+  while (el && el !== P.document.body) {
+    if (el.classList) for (const c of el.classList) if (c.startsWith("st-key-panel_")) return c.slice(13).split("-")[0];
+    el = el.parentElement;
+  }
+  return null;
+}
+function note(panel, trigger, t) {
+  if (P.__wbFocusOwner !== owner || panel === null || !CFG.panels.includes(panel)) return;
+  if (log.pendingPanel === null && panel === log.last) return;
+  log.pendingPanel = {panel: panel, trigger: trigger, t: t};
+  if (log.timer === null) log.timer = setTimeout(flush, 250);
+}
+function flush() {
+  log.timer = null;
+  const p = log.pendingPanel; log.pendingPanel = null;
+  if (p === null || p.panel === log.last || log.sent >= CFG.maxEvents) return;
+  log.last = p.panel; log.sent += 1;
+  const data = {panel: p.panel, trigger: p.trigger,
+                browser_ms: clock.offset === null ? p.t : p.t + clock.offset};
+  log.events.push(data);
+  post("console.focus", CFG.callId, data);
+}
+const onPointer = (e) => note(panelOf(e.target), "pointer", e.timeStamp);
+const onFocus = (e) => note(panelOf(e.target), "focus", e.timeStamp);
+const onMove = (e) => {
+  const panel = panelOf(e.target), t = e.timeStamp;
+  if (log.hoverTimer !== null) clearTimeout(log.hoverTimer);
+  log.hoverTimer = setTimeout(() => note(panel, "hover", t + 300), 300);
+};
+const onBlur = () => setTimeout(() => {
+  const el = P.document.activeElement;
+  if (el && el.tagName === "IFRAME" && el.closest) note(panelOf(el), "focus", P.performance.now());
+}, 0);
+P.document.addEventListener("pointerdown", onPointer, true);
+P.document.addEventListener("wheel", onPointer, {capture: true, passive: true});
+P.document.addEventListener("focusin", onFocus, true);
+P.document.addEventListener("pointermove", onMove, {capture: true, passive: true});
+P.addEventListener("blur", onBlur);
+window.addEventListener("pagehide", () => {
+  P.document.removeEventListener("pointerdown", onPointer, true);
+  P.document.removeEventListener("wheel", onPointer, true);
+  P.document.removeEventListener("focusin", onFocus, true);
+  P.document.removeEventListener("pointermove", onMove, true);
+  P.removeEventListener("blur", onBlur);
+});
+syncClock();
+setInterval(syncClock, 30000);
+"""
+
+
+def _script_json(data: object) -> str:
+    """JSON safe inside a ``<script>`` element."""
+    return json.dumps(data).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def drt_html(ingest_url: str, session_id: str, *, kind: str = "visual", key: str = "Control") -> str:
+    """The DRT component's document: the on-screen response button, a status line and the script.
+
+    ``ingest_url`` is the ingest as the dispatcher's browser reaches it; ``kind`` one of ``visual``, ``tone``,
+    ``visual_tone``; ``key`` the ``KeyboardEvent.key`` of the response key. ISI 3000-5000 ms, stimulus 1000 ms
+    (:mod:`workbench.domain.instruments`). Raises ``ValueError`` for an unknown kind.
+    """
+    if kind not in ("visual", "tone", "visual_tone"):
+        raise ValueError(f"DRT kind must be visual, tone or visual_tone, got {kind!r}")
+    config = {"ingest": ingest_url.rstrip("/"), "sessionId": session_id, "kind": kind, "key": key,
+              "isiMin": DRT_ISI_MIN_MS, "isiMax": DRT_ISI_MAX_MS, "stimulusMs": DRT_STIMULUS_MS}
+    script = (_COMMON_JS + _DRT_JS).replace("__CONFIG__", _script_json(config))
+    return (
+        "<div style='font:13px system-ui,sans-serif;display:flex;gap:8px;align-items:center'>"
+        "<button id='respond' type='button' style='padding:4px 10px;border-radius:6px;border:1px solid #b00;"
+        f"background:#fff;color:#b00;font-weight:600'>DRT</button>"
+        f"<span>respond: <b>{'Ctrl' if key == 'Control' else key}</b> or the button · <span id='status'>starting"
+        "</span></span></div>"
+        f"<script>{script}</script>"
+    )
+
+
+def focus_html(ingest_url: str, session_id: str, call_id: str, panels: tuple[str, ...]) -> str:
+    """The panel-focus component's document (invisible) for the active call ``call_id``.
+
+    ``panels`` are the panel names the page marks with containers keyed ``panel_<name>-<call_id>``.
+    """
+    config = {"ingest": ingest_url.rstrip("/"), "sessionId": session_id, "callId": call_id,
+              "panels": list(panels), "maxEvents": FOCUS_MAX_EVENTS}
+    return f"<script>{(_COMMON_JS + _FOCUS_JS).replace('__CONFIG__', _script_json(config))}</script>"
