@@ -1,0 +1,267 @@
+"""Recording of a call (issue 4): crash-safe Matroska segments with video and audio in sync.
+
+The proof: the ingest runs as a subprocess (``workbench serve --no-console``), an aiortc caller streams ~8 s of
+moving video and a tone, the ingest is killed with SIGKILL, and what is on disk is read by ffprobe and PyAV.
+The unit tests feed :class:`CallRecorder` generated frames directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import av
+import numpy as np
+import pytest
+
+from tests.conftest import free_port
+from tests.test_ingest_webrtc import Caller, poll
+from workbench.ice import enable_loopback_ice
+from workbench.ingest.recording import CallRecorder, SegmentInfo
+from workbench.store.recordings import recording_duration_s, verify_session
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def stream_spans(path: Path) -> dict[str, tuple[float, float]]:
+    """``{kind: (first packet time, last packet time)}`` of a media file, s, by demuxing with PyAV."""
+    spans: dict[str, tuple[float, float]] = {}
+    with av.open(str(path)) as container:
+        for packet in container.demux():
+            if packet.pts is None:
+                continue
+            t = float(packet.pts * packet.time_base)
+            first, last = spans.get(packet.stream.type, (t, t))
+            spans[packet.stream.type] = (min(first, t), max(last, t))
+    return spans
+
+
+def ffprobe_streams(path: Path) -> list[dict[str, Any]]:
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "stream=codec_type,codec_name,start_time", "-of", "json", str(path)],
+        check=True, capture_output=True, text=True, timeout=30,
+    )
+    return json.loads(out.stdout)["streams"]
+
+
+# --- the crash proof ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.webrtc
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("ffprobe") is None, reason="ffprobe (Debian ffmpeg) is not installed")
+def test_recording_survives_kill_9(tmp_path: Path) -> None:
+    root = tmp_path / "rec"
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workbench.cli", "serve", "--no-console", "--port", str(port), "--recordings", str(root)],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        sid, cid, streamed_s = asyncio.run(_stream_then_kill(proc, f"http://127.0.0.1:{port}"))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+    assert proc.returncode == -signal.SIGKILL
+    session = root / sid
+    segments = sorted((session / "media" / cid).glob("rec-*.mkv"))
+    assert segments, f"no recording on disk: {sorted(p.name for p in (session / 'media' / cid).iterdir())}"
+    last = segments[-1]
+    kinds = {s["codec_type"]: s for s in ffprobe_streams(last)}
+    assert set(kinds) >= {"video", "audio"}, kinds
+    assert (kinds["video"]["codec_name"], kinds["audio"]["codec_name"]) == ("h264", "opus")
+    spans = stream_spans(last)
+    recorded_s = min(spans["video"][1], spans["audio"][1]) - max(spans["video"][0], spans["audio"][0])
+    assert recorded_s >= streamed_s - 2.0, (recorded_s, streamed_s, spans)
+    assert abs(spans["video"][0] - spans["audio"][0]) <= 0.100, spans
+    # The end is in sync too: both kinds were cut at about the same moment.
+    assert abs(spans["video"][1] - spans["audio"][1]) <= 0.100 + 1.0 / 15, spans
+
+    report = verify_session(session)
+    assert report.ok, report.problems
+    cut = [w for w in report.warnings if "cut by a crash" in w]
+    assert len(cut) == 1 and last.name in cut[0], report.warnings
+    out = subprocess.run(
+        [sys.executable, "-m", "workbench.cli", "verify", str(session)], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "cut by a crash: last segment" in out.stdout and f"holds {recording_duration_s(last):.1f} s" in out.stdout
+
+
+async def _stream_then_kill(proc: subprocess.Popen[str], url: str) -> tuple[str, str, float]:
+    enable_loopback_ice()  # the caller's side, in this process (the ingest patches its own process)
+    api = aiohttp.ClientSession()
+    caller = None
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            try:
+                async with api.get(url + "/healthz") as resp:
+                    if resp.status == 200:
+                        break
+            except aiohttp.ClientError:
+                pass
+            assert time.monotonic() < deadline, "the ingest did not start"
+            await asyncio.sleep(0.2)
+        async with api.post(url + "/api/calls", json={}) as resp:
+            call = await resp.json()
+
+        async def status() -> dict[str, Any]:
+            async with api.get(f"{url}/api/calls/{call['call_id']}") as resp:
+                return await resp.json()
+
+        caller = Caller(call["caller_url"])
+        await caller.open()
+        await caller.connect()
+        await poll(status, lambda s: s["frames_received"] > 0 and s["audio_frames_received"] > 0, 20, "first frames")
+        started = time.monotonic()
+        await asyncio.sleep(8.0)
+        st = await status()
+        assert st["frames_received"] > 8 * 10, st
+        proc.send_signal(signal.SIGKILL)
+        streamed_s = time.monotonic() - started
+        proc.wait(timeout=10)
+        return call["session_id"], call["call_id"], streamed_s
+    finally:
+        if caller is not None:
+            await caller.close()
+        await api.close()
+
+
+# --- the recorder alone -------------------------------------------------------------------------------------------
+
+
+def _video(n: int) -> av.VideoFrame:
+    image = np.full((240, 320, 3), (n * 7) % 255, np.uint8)
+    frame = av.VideoFrame.from_ndarray(image, format="bgr24").reformat(format="yuv420p")
+    frame.pts, frame.time_base = n * 6000, Fraction(1, 90000)
+    return frame
+
+
+def _audio(n: int) -> av.AudioFrame:
+    frame = av.AudioFrame.from_ndarray(np.zeros((1, 1920), np.int16), format="s16", layout="stereo")
+    frame.sample_rate, frame.pts, frame.time_base = 48000, n * 960, Fraction(1, 48000)
+    return frame
+
+
+async def _feed(recorder: CallRecorder, seconds: float, *, video_fps: float, t0: int, rtp_jump_at: int = -1) -> None:
+    """Feed 20 ms audio frames and video at ``video_fps``, stamped on a synthetic clock from ``t0`` (ns)."""
+    n_audio = int(seconds * 50)
+    every = max(1, round(50 / video_fps))
+    for i in range(n_audio):
+        t = t0 + i * 20_000_000
+        recorder.push("audio", _audio(i), t)
+        if i % every == 0:
+            frame = _video(i // every)
+            if i // every >= rtp_jump_at >= 0:
+                frame.pts += 2**32  # what aiortc has shown below 10 fps: must not reach the file
+            recorder.push("video", frame, t)
+        if i % 10 == 0:
+            await asyncio.sleep(0.005)  # let the writer keep up (the queue is bounded)
+
+
+def test_segments_roll_over_listed_in_order_with_one_time_line(tmp_path: Path) -> None:
+    async def run() -> list[SegmentInfo]:
+        infos: list[SegmentInfo] = []
+        errors: list[str] = []
+        recorder = CallRecorder(
+            tmp_path / "call", loop=asyncio.get_running_loop(), on_segment=infos.append, on_error=errors.append,
+            segment_s=2.0, queue_frames=400,
+        )
+        recorder.has_audio = recorder.has_video = True
+        await _feed(recorder, 5.0, video_fps=5, t0=10**12, rtp_jump_at=8)  # 5 fps: below 10 fps, with a 2^32 jump
+        await recorder.close()
+        await asyncio.sleep(0)
+        assert not errors, errors
+        return infos
+
+    infos = asyncio.run(run())
+    assert [i.index for i in infos] == [1, 2, 3]
+    assert [i.reason for i in infos] == ["rollover", "rollover", "call_ended"]
+    # The first audio frame was pushed just before the first video frame: audio before video is not recorded.
+    assert sum(i.video_frames for i in infos) == 25 and sum(i.audio_frames for i in infos) == 249
+    assert all(i.frames_dropped == 0 for i in infos)
+    previous_end = -1.0
+    for info in infos:
+        spans = stream_spans(info.path)
+        assert set(spans) == {"video", "audio"}
+        assert abs(spans["video"][0] - info.start_s) < 0.05, (spans, info)
+        assert spans["video"][0] > previous_end  # monotonic across segments, no 2^32 jump
+        assert spans["video"][1] - spans["video"][0] < 2.5
+        previous_end = spans["video"][1]
+    assert previous_end == pytest.approx(4.8, abs=0.05)
+
+
+def test_audio_before_video_is_not_recorded_and_queue_drops_are_counted(tmp_path: Path) -> None:
+    async def run() -> tuple[list[SegmentInfo], CallRecorder]:
+        infos: list[SegmentInfo] = []
+        recorder = CallRecorder(
+            tmp_path / "call", loop=asyncio.get_running_loop(), on_segment=infos.append, on_error=print,
+            queue_frames=5,
+        )
+        recorder.has_audio = recorder.has_video = True
+        t0 = 10**12
+        for i in range(10):  # 200 ms of audio before the first video frame
+            recorder.push("audio", _audio(i), t0 + i * 20_000_000)
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)
+        assert recorder.frames_dropped == 0
+        rng = np.random.default_rng(1)
+        noise = [
+            av.VideoFrame.from_ndarray(rng.integers(0, 255, (720, 1280, 3), np.uint8), format="bgr24")
+            .reformat(format="yuv420p")
+            for _ in range(4)
+        ]
+        started = time.monotonic()
+        for i in range(200):  # a burst of hard-to-encode frames far beyond the queue: push never blocks
+            recorder.push("video", noise[i % 4], t0 + 200_000_000 + i * 1_000_000)
+        assert time.monotonic() - started < 0.5
+        await recorder.close()
+        await asyncio.sleep(0)
+        return infos, recorder
+
+    infos, recorder = asyncio.run(run())
+    assert recorder.frames_dropped > 50
+    assert len(infos) == 1 and infos[0].audio_frames == 0
+    assert infos[0].video_frames + recorder.frames_dropped == 200
+
+
+def test_verify_reports_a_cut_segment_as_a_warning_and_other_unlisted_files_as_problems(tmp_path: Path) -> None:
+    from workbench.store.recordings import Recordings, SessionHeader
+
+    folder = Recordings(tmp_path).create_session(SessionHeader("s1", "P01", "adhoc", "", [], 0, "0", "now"))
+    folder.event_log().close()
+    infos: list[SegmentInfo] = []
+
+    async def run() -> None:
+        recorder = CallRecorder(folder.path / "media" / "c1", loop=asyncio.get_running_loop(),
+                                on_segment=infos.append, on_error=print)
+        recorder.has_audio = recorder.has_video = True
+        await _feed(recorder, 3.0, video_fps=15, t0=10**12)
+        await recorder.close()
+        await asyncio.sleep(0)
+
+    asyncio.run(run())
+    (info,) = infos
+    report = verify_session(folder.path)
+    assert report.ok, report.problems  # a segment never listed (the writer died) is a warning, not a failure
+    cut = folder.path / "media" / "c1" / "rec-0001.mkv"
+    assert 2.8 <= recording_duration_s(cut) <= 3.1
+    assert any("cut by a crash" in w and f"holds {recording_duration_s(cut):.1f} s" in w for w in report.warnings), report.warnings
+    folder.record_existing("media/c1/rec-0001.mkv", info.sha256, info.size_bytes)
+    assert verify_session(folder.path).warnings == []
+    (folder.path / "media" / "c1" / "notes.txt").write_text("x")
+    assert any("notes.txt: media file not in manifest" in p for p in verify_session(folder.path).problems)
+    assert cut.is_file()
