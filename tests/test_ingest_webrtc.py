@@ -128,6 +128,12 @@ async def _streams_video_and_audio(tmp_path: Path) -> None:
             assert (await resp.read())[:2] == b"\xff\xd8"
 
         st = await poll(status, lambda s: s["snapshots"] >= 2, 10, "a periodic snapshot")
+        # The dispatcher asks for a still (issue 4): stored at once, with its quality figures.
+        async with api.post(f"{handle.url}/api/calls/{cid}/snapshot") as resp:
+            assert resp.status == 201
+            requested = (await resp.json())["snapshot"]
+        assert requested["reason"] == "request" and (requested["width"], requested["height"]) == (640, 480)
+        assert requested["sharpness"] > 50 and 40 < requested["brightness"] < 200 and requested["motion"] > 0
 
         # The caller hangs up by closing its peer connection: the ingest notices, ends the streams and the call.
         await caller.pc.close()
@@ -150,8 +156,17 @@ async def _streams_video_and_audio(tmp_path: Path) -> None:
 
         snapshots = [e["data"] for e in events if e["type"] == "media.snapshot"]
         assert snapshots[0]["reason"] == "first_frame" and snapshots[1]["reason"] == "periodic"
+        assert "request" in [s["reason"] for s in snapshots]
+        assert snapshots[0]["motion"] == 0.0 and all(s["sharpness"] > 0 for s in snapshots)
+        # A viewer joined: the ingest asked the caller for a keyframe (RTCP PLI).
+        assert [e["data"]["reason"] for e in events if e["type"] == "media.keyframe_requested"][:1] == ["viewer_joined"]
+        # The call was recorded (default policy): one segment, closed when the call ended, listed in the manifest.
+        (segment,) = [e["data"] for e in events if e["type"] == "media.recording_segment"]
+        assert segment["file"] == f"media/{cid}/rec-0001.mkv" and segment["reason"] == "call_ended"
+        assert segment["video_frames"] > 30 and segment["audio_frames"] > 50 and segment["frames_dropped"] == 0
         assert snapshots[0]["file"] == f"media/{cid}/snapshot-0001.jpg"
         manifest = json.loads((root / sid / "manifest.json").read_text())["files"]
+        assert manifest[segment["file"]]["sha256"] == segment["sha256"]
         for snap in snapshots:
             data = (root / sid / snap["file"]).read_bytes()
             assert hashlib.sha256(data).hexdigest() == snap["sha256"] == manifest[snap["file"]]["sha256"]
