@@ -1,10 +1,13 @@
 // Live viewer: JPEG frames over a WebSocket. window.viewerStats counts what was shown (for tests).
+// Each JPEG carries a COM segment "wb t_wall_ms=<ms> frame=<n>" (the frame's arrival at the ingest, wall clock):
+// the viewer shows and keeps the stream's latency (ms from arrival at the ingest to display here; same machine or
+// NTP-synchronised clocks) in viewerStats.latenciesMs (the newest 300).
 (function () {
   "use strict";
   const cfg = window.VIEWER_CONFIG;
   const img = document.getElementById("frame");
   const statusEl = document.getElementById("status");
-  const stats = { framesShown: 0, distinctHashes: new Set(), connected: false };
+  const stats = { framesShown: 0, distinctHashes: new Set(), connected: false, latenciesMs: [] };
   window.viewerStats = stats;
   let shownTimes = [];
   let currentUrl = null;
@@ -15,12 +18,29 @@
     return Array.from(new Uint8Array(digest)).map((b) => b.toString(16).padStart(2, "0")).join("");
   }
 
+  // The COM segment right after SOI (0xFFD8 0xFFFE, 2-byte length), or null.
+  function jpegComment(buffer) {
+    const b = new Uint8Array(buffer, 0, Math.min(buffer.byteLength, 256));
+    if (b.length < 6 || b[2] !== 0xff || b[3] !== 0xfe) return null;
+    const len = (b[4] << 8) | b[5];
+    return String.fromCharCode.apply(null, b.subarray(6, Math.min(4 + len, b.length)));
+  }
+
+  function percentile(values, p) {
+    if (!values.length) return NaN;
+    const sorted = values.slice().sort((a, b) => a - b);
+    return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
+  }
+
   function updateStatus() {
     const now = performance.now();
     shownTimes = shownTimes.filter((t) => now - t < 2000);
     const fps = shownTimes.length / 2;
+    const recent = stats.latenciesMs.slice(-50);
+    const latency = recent.length ? " · latency p50 " + percentile(recent, 0.5).toFixed(0) + " ms, p95 " +
+      percentile(recent, 0.95).toFixed(0) + " ms" : "";
     statusEl.textContent = (stats.connected ? "live" : "reconnecting") + " · " + fps.toFixed(1) + " fps · " +
-      stats.framesShown + " frames";
+      stats.framesShown + " frames" + latency;
   }
 
   function connect() {
@@ -34,6 +54,16 @@
       img.src = url;
       if (currentUrl) URL.revokeObjectURL(currentUrl);
       currentUrl = url;
+      const comment = jpegComment(msg.data);
+      const m = comment && /t_wall_ms=([0-9.]+)/.exec(comment);
+      if (m) {
+        // Measured when the decoded image is about to be painted.
+        const arrived = parseFloat(m[1]);
+        img.decode().then(() => {
+          stats.latenciesMs.push(Date.now() - arrived);
+          if (stats.latenciesMs.length > 300) stats.latenciesMs.shift();
+        }, () => {});
+      }
       stats.framesShown += 1;
       shownTimes.push(performance.now());
       if (crypto.subtle) stats.distinctHashes.add(await sha1Hex(msg.data));
