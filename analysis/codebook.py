@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from analysis.instruments import DRT_COLUMNS
+from analysis.instruments import DRT_COLUMNS, FOCUS_COLUMNS, MEDIA_VIEW_COLUMNS
 from analysis.summary import BLOCK_COLUMNS, CONFUSION_COLUMNS, SUMMARY_COLUMNS
 from analysis.tables import DISAGREEMENT_COLUMNS, FORM_CHANGE_COLUMNS, event_columns
 from analysis.trials import QUALITY_COLUMNS, SESSION_COLUMNS, TRIAL_COLUMNS, Column
@@ -34,6 +34,9 @@ def tables() -> tuple[tuple[str, str, tuple[Column, ...]], ...]:
          "sheets imported with --ratings).", BLOCK_COLUMNS),
         ("drt.csv", "One row per DRT stimulus of every session, scored by ISO 17488 and placed in its block and "
          "call.", DRT_COLUMNS),
+        ("media_views.csv", "One row per photo view (photo.opened until the next open or close).", MEDIA_VIEW_COLUMNS),
+        ("focus.csv", "One row per focus interval (console.focus until the next one or the call's close).",
+         FOCUS_COLUMNS),
     )
 
 

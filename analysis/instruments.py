@@ -129,3 +129,82 @@ def drt_rows(session: LoadedSession) -> list[dict[str, Any]]:
                 "outcome": outcome.outcome, "rt_ms": outcome.rt_ms, "early_responses": outcome.early_responses,
             })
     return rows
+
+
+MEDIA_VIEW_COLUMNS: tuple[Column, ...] = (
+    Column("session_id", "string", "", "Session folder name."),
+    Column("participant", "string", "", "Participant pseudonym."),
+    Column("call_id", "string", "", "Call whose photo was viewed."),
+    Column("photo_id", "string", "", "Photo opened (photo.opened)."),
+    Column("start_s", "number", "s", "Opening, seconds after the call was answered (empty when not answered)."),
+    Column("dwell_s", "number", "s", "Time the photo stayed open: until the next photo.opened or photo.closed of the "
+           "call, else the call's close, else the last event of the log."),
+    Column("enlarged", "boolean", "", "The photo was enlarged during the view (photo.enlarged)."),
+    Column("ended_by", "string", "", "photo.closed, photo.opened (another photo), call.closed or log_end."),
+)
+"""Columns of ``media_views.csv``: one row per photo view (dwell time), in log order."""
+
+FOCUS_COLUMNS: tuple[Column, ...] = (
+    Column("session_id", "string", "", "Session folder name."),
+    Column("participant", "string", "", "Participant pseudonym."),
+    Column("call_id", "string", "", "Call whose panel had the dispatcher's attention."),
+    Column("panel", "string", "", "transcript, live_view, photos, form or queue (console.focus)."),
+    Column("trigger", "string", "", "pointer, focus or hover."),
+    Column("start_ms", "number", "ms", "Start on the ingest's monotonic clock (browser_ms of console.focus)."),
+    Column("duration_s", "number", "s", "Until the next console.focus of the session or the call's close, whichever "
+           "came first; empty for the last interval of a call never closed."),
+)
+"""Columns of ``focus.csv``: one row per focus interval (attention on one panel of the active call)."""
+
+
+def media_view_rows(session: LoadedSession) -> list[dict[str, Any]]:
+    """``media_views.csv`` rows (:data:`MEDIA_VIEW_COLUMNS`) of the session; times from ``t_mono_ns``."""
+    answered: dict[str, int] = {}
+    open_view: dict[str, dict[str, Any]] = {}
+    rows: list[dict[str, Any]] = []
+    last_ns = session.events[-1].t_mono_ns if session.events else 0
+
+    def finish(call_id: str, t_ns: int, why: str) -> None:
+        view = open_view.pop(call_id, None)
+        if view is not None:
+            view["dwell_s"] = round((t_ns - view.pop("_t")) / 1e9, 3)
+            view["ended_by"] = why
+            rows.append(view)
+
+    for event in session.events:
+        data, call_id, t = event.data, event.call_id or "", event.t_mono_ns
+        if isinstance(data, ev.CallAnswered):
+            answered.setdefault(call_id, t)
+        elif isinstance(data, ev.PhotoOpened):
+            finish(call_id, t, "photo.opened")
+            start = answered.get(call_id)
+            open_view[call_id] = {"session_id": session.session_id, "participant": session.participant,
+                                  "call_id": call_id, "photo_id": data.photo_id, "_t": t,
+                                  "start_s": round((t - start) / 1e9, 3) if start is not None else None,
+                                  "enlarged": False}
+        elif isinstance(data, ev.PhotoEnlarged) and call_id in open_view and data.enlarged:
+            open_view[call_id]["enlarged"] = True
+        elif isinstance(data, ev.PhotoClosed):
+            finish(call_id, t, "photo.closed")
+        elif isinstance(data, ev.CallClosed):
+            finish(call_id, t, "call.closed")
+    for call_id in list(open_view):
+        finish(call_id, last_ns, "log_end")
+    return rows
+
+
+def focus_rows(session: LoadedSession) -> list[dict[str, Any]]:
+    """``focus.csv`` rows (:data:`FOCUS_COLUMNS`) of the session, in log order."""
+    closed_ms = {e.call_id: e.t_mono_ns / 1e6 for e in session.events if isinstance(e.data, ev.CallClosed)}
+    focus = [(e, e.data) for e in session.events if isinstance(e.data, ev.ConsoleFocus)]
+    rows = []
+    for i, (event, data) in enumerate(focus):
+        start = data.browser_ms
+        ends = [closed_ms[event.call_id]] if event.call_id in closed_ms else []
+        if i + 1 < len(focus):
+            ends.append(focus[i + 1][1].browser_ms)
+        end = min(ends) if ends else None
+        rows.append({"session_id": session.session_id, "participant": session.participant,
+                     "call_id": event.call_id, "panel": data.panel, "trigger": data.trigger, "start_ms": start,
+                     "duration_s": round(max(0.0, end - start) / 1000, 3) if end is not None else None})
+    return rows

@@ -295,7 +295,8 @@ def write_report(result: Any, out_dir: Path) -> list[Path]:
     sections = [
         f"<h1>112 multimedia intake: analysis report</h1><p class='sub'>workbench {html.escape(__version__)}; "
         f"status: exercise (simulated records). Tables: summary.csv, trials.csv, sessions.csv, events.csv, "
-        f"confusion.csv, disagreement.csv, form_changes.csv, data_quality.csv (and .parquet); columns in codebook.md.</p>",
+        f"confusion.csv, disagreement.csv, form_changes.csv, blocks.csv, drt.csv, media_views.csv, focus.csv, "
+        "data_quality.csv (and .parquet); columns in codebook.md.</p>",
         "<div class='cards'>" + "".join(
             f"<div class='card'><b>{v}</b>{html.escape(k)}</div>" for k, v in (
                 ("sessions", result.sessions_loaded), ("participants", n_participants),
@@ -428,8 +429,9 @@ def write_report(result: Any, out_dir: Path) -> list[Path]:
              for r in quality.to_dict("records")]))
     else:
         sections.append("<p>No record was excluded or repaired.</p>")
-    sections.append("<p>Not yet in this report: media dwell time (photo.opened/closed) and share of time per panel "
-                    "(console.focus).</p>")
+    sections.append("<p>Photo dwell time and the share of focus time per panel are in trials.csv (photo_dwell_s, "
+                    "focus_*_share), media_views.csv and focus.csv; they are not compared between conditions in "
+                    "this report yet.</p>")
     sections.append("<h2>References</h2><ol class='refs'>" + "".join(f"<li>{html.escape(r)}</li>" for r in REFERENCES)
                     + "</ol>")
     page = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Analysis report</title>"

@@ -4,6 +4,7 @@ Reads recordings only (the store's read side); never imports the ingest, runner 
 Parquet for every table): ``trials``, ``sessions``, ``events``, ``summary``, ``confusion``, ``data_quality``,
 ``form_changes`` (every intake change), ``disagreement`` (designed disagreement per aspect and modality, flagged),
 ``blocks`` (NASA-TLX per block: events and imported sheets), ``drt`` (every DRT stimulus, ISO 17488 scored),
+``media_views`` (photo dwell), ``focus`` (attention per panel),
 ``ratings_rsme``/``ratings_nasa_tlx`` (when sheets were given), ``codebook.md``, ``report.html`` and the plots in
 ``plots/`` (PNG and SVG).
 """
@@ -18,7 +19,15 @@ import pandas as pd
 
 from analysis.codebook import render_codebook
 from analysis.imports import RatingsImportError, detect_kind, read_ratings_csv
-from analysis.instruments import DRT_COLUMNS, drt_rows, tlx_block_rows
+from analysis.instruments import (
+    DRT_COLUMNS,
+    FOCUS_COLUMNS,
+    MEDIA_VIEW_COLUMNS,
+    drt_rows,
+    focus_rows,
+    media_view_rows,
+    tlx_block_rows,
+)
 from analysis.load import (
     AnalysisError,
     AnalysisInputError,
@@ -233,6 +242,31 @@ def _with_drt(trials: pd.DataFrame, drt: pd.DataFrame) -> pd.DataFrame:
     return trials
 
 
+def _with_attention(trials: pd.DataFrame, views: pd.DataFrame, focus: pd.DataFrame) -> pd.DataFrame:
+    """``trials`` with photo_dwell_s (sum of the call's photo views) and the focus share per panel (each panel's
+    focus time over the call's total focus time)."""
+    trials = trials.copy()
+    keys = list(zip(trials["session_id"], trials["call_id"]))
+    if len(views):
+        dwell = views.groupby(["session_id", "call_id"])["dwell_s"].sum()
+        trials["photo_dwell_s"] = pd.array([round(float(dwell[k]), 3) if k in dwell.index else None for k in keys],
+                                           dtype="Float64")
+    timed = focus.dropna(subset=["duration_s", "call_id"]) if len(focus) else focus
+    if len(timed):
+        per_panel = timed.groupby(["session_id", "call_id", "panel"])["duration_s"].sum()
+        total = timed.groupby(["session_id", "call_id"])["duration_s"].sum()
+        for panel in ("photos", "live_view", "transcript", "form"):
+            values = []
+            for k in keys:
+                if k not in total.index or not total[k]:
+                    values.append(None)
+                else:
+                    part = per_panel.get((k[0], k[1], panel), 0.0)
+                    values.append(round(float(part) / float(total[k]), 3))
+            trials[f"focus_{panel}_share"] = pd.array(values, dtype="Float64")
+    return trials
+
+
 def _write(table: pd.DataFrame, out_dir: Path, name: str, files: list[Path]) -> None:
     csv_path, parquet_path = out_dir / f"{name}.csv", out_dir / f"{name}.parquet"
     table.to_csv(csv_path, index=False, na_rep="", lineterminator="\n")
@@ -276,6 +310,8 @@ def analyze(
     events: list[dict[str, Any]] = []
     changes: list[dict[str, Any]] = []
     drt: list[dict[str, Any]] = []
+    views: list[dict[str, Any]] = []
+    focus: list[dict[str, Any]] = []
     block_rows: list[dict[str, Any]] = []
     instrument_quality: list[dict[str, Any]] = []
     designed: list[tuple[str, dict[str, bool], bool, bool, str]] = []
@@ -292,6 +328,8 @@ def analyze(
         )
         events += event_rows(s.session_id, s.participant, s.events)
         drt += drt_rows(s)
+        views += media_view_rows(s)
+        focus += focus_rows(s)
         rated, tlx_problems = tlx_block_rows(s)
         block_rows += rated
         instrument_quality += [{"session_id": s.session_id, "call_id": None, "record": "block", "problem": p,
@@ -299,7 +337,9 @@ def analyze(
         changes += form_change_rows(s.session_id, s.participant, s.events)
         designed += _designed_disagreement(s)
     drt_table = frame(drt, DRT_COLUMNS)
-    trials = _with_drt(frame(rows, TRIAL_COLUMNS), drt_table)
+    views_table = frame(views, MEDIA_VIEW_COLUMNS)
+    focus_table = frame(focus, FOCUS_COLUMNS)
+    trials = _with_attention(_with_drt(frame(rows, TRIAL_COLUMNS), drt_table), views_table, focus_table)
     rating_quality: list[dict[str, Any]] = []
     tables: dict[str, pd.DataFrame] = {}
     for kind, frames in sheets.items():
@@ -333,7 +373,8 @@ def analyze(
     for name, table in (("trials", trials), ("sessions", sessions), ("events", events_table), ("summary", summary),
                         ("confusion", confusion), ("data_quality", quality_frame), ("form_changes", form_changes),
                         ("disagreement", disagreement),
-                        ("blocks", blocks), ("drt", drt_table), *tables.items()):
+                        ("blocks", blocks), ("drt", drt_table), ("media_views", views_table), ("focus", focus_table),
+                        *tables.items()):
         _write(table, out_dir, name, files)
     codebook = out_dir / "codebook.md"
     codebook.write_text(render_codebook(), encoding="utf-8")

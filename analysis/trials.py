@@ -179,6 +179,13 @@ TRIAL_COLUMNS: tuple[Column, ...] = (
     Column("drt_hit_rate", "number", "proportion 0-1", "ISO 17488 hits / drt_stimuli (a too-early-only stimulus "
            "is not a hit); empty without stimuli."),
     Column("drt_hit_rt_ms", "number", "ms", "Mean response time of the hits among drt_stimuli; empty without hits."),
+    Column("photo_dwell_s", "number", "s", "Total time photos of the call were open in the viewer (media_views.csv); "
+           "empty when none was opened."),
+    Column("focus_photos_share", "number", "proportion 0-1", "Share of the call's focus time (focus.csv) on the "
+           "photos panel; empty without focus events."),
+    Column("focus_live_view_share", "number", "proportion 0-1", "Share of the call's focus time on the live view."),
+    Column("focus_transcript_share", "number", "proportion 0-1", "Share of the call's focus time on the transcript."),
+    Column("focus_form_share", "number", "proportion 0-1", "Share of the call's focus time on the intake form."),
     Column(
         "first_media_s",
         "number",
@@ -347,6 +354,11 @@ def trial_row(
         "video_first_frame_s": _seconds(call.created_ns, call.first_video_frame_ns),
         "photos_received": len(call.photos),
         "drt_stimuli": None,
+        "photo_dwell_s": None,
+        "focus_photos_share": None,
+        "focus_live_view_share": None,
+        "focus_transcript_share": None,
+        "focus_form_share": None,
         "drt_hit_rate": None,
         "drt_hit_rt_ms": None,
         "first_media_s": _seconds(call.created_ns, media.first_media_ns) if media is not None else None,

@@ -229,7 +229,8 @@ def test_trials_literal_values(two_sessions) -> None:
         "disagreement_flagged": "False", "disagreement_aspect_flagged": "", "disagreement_designed": "False",
         "rsme": "37.5", "rsme_source": "event", "video_first_frame_s": "", "photos_received": "1",
         "practice": "False", "first_media_s": "2.0", "urgency_before_media": "", "triage_change": "",
-        "drt_stimuli": "", "drt_hit_rate": "", "drt_hit_rt_ms": "",
+        "drt_stimuli": "", "drt_hit_rate": "", "drt_hit_rt_ms": "", "photo_dwell_s": "", "focus_photos_share": "",
+        "focus_live_view_share": "", "focus_transcript_share": "", "focus_form_share": "",
     }
     assert (k2["congruent"], k2["incongruent_aspects"], k2["disagreement_designed"]) == ("False", "people;injuries",
                                                                                          "True")
@@ -280,7 +281,7 @@ def test_trials_header_is_the_declared_columns(two_sessions) -> None:
     assert result.trials["handling_time_s"].tolist()[:3] == [42.5, 61.25, 30.0]
     names = [p.relative_to(out).as_posix() for p in result.files]
     for table in ("trials", "sessions", "events", "summary", "confusion", "data_quality", "form_changes",
-                  "disagreement", "blocks", "drt"):
+                  "disagreement", "blocks", "drt", "media_views", "focus"):
         assert f"{table}.csv" in names and f"{table}.parquet" in names, table
         assert pd.read_parquet(out / f"{table}.parquet").columns.tolist() == pd.read_csv(out / f"{table}.csv").columns.tolist()
     assert {"codebook.md", "report.html", "plots/rsme_modality.png", "plots/rsme_modality.svg"} <= set(names)
@@ -642,3 +643,38 @@ def test_nasa_tlx_and_drt_events(tmp_path: Path) -> None:
     assert (block["modality"], block["raw_tlx"], block["weighted_tlx"], block["source"]) == ("photo", "35.0",
                                                                                            "38.0", "event")
     assert result.blocks is not None and len(result.blocks) == 1
+
+
+def test_photo_dwell_and_focus_shares(tmp_path: Path) -> None:
+    """k1 answered at t = 1 s. Photo p1 opened at 2 s, enlarged, p2 opened at 5 s (p1 dwell 3 s), closed at 6 s
+    (p2 dwell 1 s): photo_dwell_s 4.0. Focus (browser_ms): form at 1000, photos at 2000, transcript at 6000,
+    call closed at 10000 ms: form 1 s, photos 4 s, transcript 4 s of 9 s -> shares 0.111, 0.444, 0.444, live 0."""
+    clock = FakeClock()
+    folder, log = make_session(tmp_path / "rec", "s4", "P04", ["b-photo", "b-video"], clock)
+    created(log, "k1", "p-theft", "b-photo", "photo")
+    clock.advance(1.0)
+    log.append("console", ev.CallAnswered("st"), call_id="k1")
+    log.append("console", ev.ConsoleFocus("form", "pointer", 1000.0), call_id="k1")
+    clock.advance(1.0)
+    log.append("console", ev.PhotoOpened("p1"), call_id="k1")
+    log.append("console", ev.PhotoEnlarged("p1", True), call_id="k1")
+    log.append("console", ev.ConsoleFocus("photos", "pointer", 2000.0), call_id="k1")
+    clock.advance(3.0)
+    log.append("console", ev.PhotoOpened("p2"), call_id="k1")
+    clock.advance(1.0)
+    log.append("console", ev.PhotoClosed("p2"), call_id="k1")
+    log.append("console", ev.ConsoleFocus("transcript", "focus", 6000.0), call_id="k1")
+    clock.advance(4.0)
+    closed(log, "k1", urgency="nu", incident_type="theft", items=[])
+    log.append("runner", ev.SessionEnded("completed"))
+    folder.close()
+    analyze(tmp_path / "rec", tmp_path / "out")
+    views = read_csv(tmp_path / "out" / "media_views.csv")
+    assert [(v["photo_id"], v["start_s"], v["dwell_s"], v["enlarged"], v["ended_by"]) for v in views] == [
+        ("p1", "1.0", "3.0", "True", "photo.opened"), ("p2", "4.0", "1.0", "False", "photo.closed")]
+    focus = read_csv(tmp_path / "out" / "focus.csv")
+    assert [(f["panel"], f["duration_s"]) for f in focus] == [("form", "1.0"), ("photos", "4.0"),
+                                                               ("transcript", "4.0")]
+    (row,) = read_csv(tmp_path / "out" / "trials.csv")
+    assert (row["photo_dwell_s"], row["focus_form_share"], row["focus_photos_share"], row["focus_transcript_share"],
+            row["focus_live_view_share"]) == ("4.0", "0.111", "0.444", "0.444", "0.0")
