@@ -354,7 +354,8 @@ class CallMedia:
                 await self.request_keyframe("stalled")
 
     async def wait_streams(self, timeout_s: float = 2.0) -> None:
-        """Wait until every consumer task and a pending snapshot have finished (after the peer was closed).
+        """Wait until every consumer task and a pending snapshot have finished (after the peer was closed), close the
+        recording's last segment, stop the viewer stream and drop the frames (the call has ended).
 
         A track whose receiver never started (the peer never connected) is not ended by aiortc; its consumer is
         cancelled after ``timeout_s`` (its ``media.stream_ended`` is still written, with zero counts)."""
@@ -374,6 +375,11 @@ class CallMedia:
             self._watchdog = None
         if self.recorder is not None:
             await self.recorder.close()
+        await self.close()
+        # The call is over: let go of the frames and the JPEG (an ended call must not hold ~1 MB of pixels while the
+        # ingest keeps its record for the API); the counters stay.
+        self.latest_frame = self._previous_frame = None
+        self._jpeg = None
 
     # --- stills for the console ---------------------------------------------------------------------------------
 
