@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -259,7 +259,9 @@ def mixed_model(
     ``converged`` is True when the final optimisation converged (statsmodels retries with other optimisers when
     the first fails; its warnings about the first attempt stay in the note) and the Hessian at the optimum is
     positive definite (finite standard errors). A variance component estimated at zero ("on the boundary") is
-    noted but is not a convergence failure.
+    noted but is not a convergence failure. A crossed fit that is not clean is refitted without the item intercept
+    (Bates et al. 2015, parsimonious mixed models); the refit is used when it is clean, and the note says so
+    (``n_items`` is then 0).
     """
     _require_columns(data, [dv, within, subject] + ([item] if item else []))
     cols = [dv, within, subject] + ([item] if item else [])
@@ -290,9 +292,27 @@ def mixed_model(
     if not levels or (frame["cond"] == reference).sum() == 0:
         notes.append(f"needs observations of {reference} and at least one other level")
         return _mixed_rows(levels or [], base, None, notes, confidence)
-    structure = "random intercepts: participant" + (" and scenario call (crossed)" if use_item else "")
     if item and not use_item:
         notes.append(f"fewer than 2 values of {item}: no item random effect")
+    result, fit_notes, clean = _fit_mixed(frame, use_item)
+    if use_item and not clean:
+        # A crossed fit that is singular (usually an item variance estimated at 0) or does not converge is refitted
+        # without the item intercept: the parsimonious model the data support (Bates, D., Kliegl, R., Vasishth, S.,
+        # & Baayen, H. (2015). Parsimonious mixed models. arXiv:1506.04967). Kept only when that fit is clean.
+        simpler, simpler_notes, simpler_clean = _fit_mixed(frame, False)
+        if simpler_clean:
+            notes.append("the crossed fit was not clean (" + "; ".join(fit_notes) + "): refitted without the "
+                         "scenario-call intercept")
+            result, fit_notes, clean, use_item = simpler, simpler_notes, True, False
+            base["n_items"] = 0
+    notes += fit_notes
+    notes.append("random intercepts: participant" + (" and scenario call (crossed)" if use_item else ""))
+    return _mixed_rows(levels, base, result, notes, confidence, clean=clean)
+
+
+def _fit_mixed(frame: pd.DataFrame, use_item: bool) -> tuple[Any, list[str], bool]:
+    """Fit ``y ~ C(cond)`` with participant (and item) variance components; returns (result or None, notes,
+    clean), where clean means converged with a positive-definite Hessian."""
     import statsmodels.formula.api as smf
     from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
@@ -300,6 +320,7 @@ def mixed_model(
     if use_item:
         vc["item"] = "0 + C(item)"
     result = None
+    notes: list[str] = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -316,14 +337,13 @@ def mixed_model(
         if text not in messages and (issubclass(w.category, (ConvergenceWarning, RuntimeWarning, UserWarning))):
             messages.append(text)
     hessian_bad = any("Hessian" in m for m in messages)
-    messages = _plain_fit_messages(messages)
     if result is not None and not result.converged:
         notes.append("the optimiser did not converge (every method statsmodels tried)")
     elif result is not None and hessian_bad:
         notes.append("converged to a point whose Hessian is not positive definite: SEs are unreliable")
-    notes += messages
-    notes.append(structure)
-    return _mixed_rows(levels, base, result, notes, confidence, hessian_bad=hessian_bad)
+    notes += _plain_fit_messages(messages)
+    clean = result is not None and bool(result.converged) and not hessian_bad
+    return result, notes, clean
 
 
 _FIT_MESSAGES = (
@@ -345,7 +365,7 @@ def _plain_fit_messages(messages: list[str]) -> list[str]:
     return out
 
 
-def _mixed_rows(levels, base, result, notes, confidence, hessian_bad: bool = False) -> pd.DataFrame:
+def _mixed_rows(levels, base, result, notes, confidence, clean: bool = False) -> pd.DataFrame:
     rows = []
     for level in levels:
         row = dict.fromkeys(MIXED_COLUMNS, math.nan) | base | {"level": level, "converged": False}
@@ -365,7 +385,7 @@ def _mixed_rows(levels, base, result, notes, confidence, hessian_bad: bool = Fal
                 "ci_high": float(ci.loc[name, 1]),
                 "z": z,
                 "p": p,
-                "converged": bool(result.converged) and not hessian_bad and math.isfinite(se),
+                "converged": clean and math.isfinite(se),
             }
         row["note"] = "; ".join(notes)
         rows.append(row)
@@ -478,4 +498,6 @@ def cohens_kappa_table(table: pd.DataFrame, confidence: float = CONFIDENCE) -> p
             half = float(stats.norm.ppf(0.5 + confidence / 2)) * float(res.std_kappa)
             row |= {"kappa": float(res.kappa), "se": float(res.std_kappa),
                     "ci_low": max(-1.0, float(res.kappa) - half), "ci_high": min(1.0, float(res.kappa) + half)}
+            if float(res.std_kappa) == 0:
+                row["note"] = "perfect agreement: the asymptotic SE is 0, so the CI is degenerate"
     return pd.DataFrame([row], columns=list(KAPPA_COLUMNS))

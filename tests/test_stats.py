@@ -220,3 +220,24 @@ def test_drt_scoring_follows_iso_17488_windows() -> None:
     assert math.isnan(drt_summary(score_drt([], []))["hit_rate"])
     with pytest.raises(ValueError, match="missing"):
         score_drt([0, math.nan], [])
+
+
+def test_mixed_model_refits_without_items_when_the_crossed_fit_is_not_clean(monkeypatch) -> None:
+    real = S._fit_mixed
+    calls = []
+
+    def crossed_fails(frame, use_item):
+        calls.append(use_item)
+        result, notes, clean = real(frame, use_item)
+        return (result, ["Hessian not positive definite"], False) if use_item else (result, notes, clean)
+
+    monkeypatch.setattr(S, "_fit_mixed", crossed_fails)
+    data = long(SLEEP_1, SLEEP_2)
+    data["item"] = [f"i{i % 4}" for i in range(len(data))]
+    (row,) = S.mixed_model(data, "y", "cond", "pid", reference="a", item="item").to_dict("records")
+    assert calls == [True, False]
+    assert row["n_items"] == 0 and row["converged"] is True
+    assert row["coef"] == pytest.approx(1.58, abs=1e-4)  # the participant-only model: the paired mean difference
+    assert "the crossed fit was not clean (Hessian not positive definite): refitted without the scenario-call " \
+           "intercept" in row["note"]
+    assert row["note"].endswith("random intercepts: participant")
