@@ -301,8 +301,8 @@ def mixed_model(
         # & Baayen, H. (2015). Parsimonious mixed models. arXiv:1506.04967). Kept only when that fit is clean.
         simpler, simpler_notes, simpler_clean = _fit_mixed(frame, False)
         if simpler_clean:
-            notes.append("the crossed fit was not clean (" + "; ".join(fit_notes) + "): refitted without the "
-                         "scenario-call intercept")
+            notes.append(f"the crossed fit was not clean ({fit_notes[0] if fit_notes else 'no result'}): refitted "
+                         "without the scenario-call intercept")
             result, fit_notes, clean, use_item = simpler, simpler_notes, True, False
             base["n_items"] = 0
     notes += fit_notes
@@ -352,6 +352,7 @@ _FIT_MESSAGES = (
     ("on the boundary of the parameter space", "a variance component is estimated at its boundary (0)"),
     ("Hessian matrix at the estimated parameter values is not positive definite",
      "Hessian not positive definite"),
+    ("MixedLM optimization failed, trying a different optimizer", ""),  # says no more than the retry note
 )
 
 
@@ -360,7 +361,7 @@ def _plain_fit_messages(messages: list[str]) -> list[str]:
     out: list[str] = []
     for message in messages:
         text = next((short for key, short in _FIT_MESSAGES if key in message), f"statsmodels: {message}")
-        if text not in out:
+        if text and text not in out:
             out.append(text)
     return out
 
