@@ -444,9 +444,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("analyze", help="tables, statistics, codebook and report from recorded sessions",
                        description="Reads every session under RECORDINGS (or one session folder) and writes to "
-                       "--out: trials, sessions, events, summary (statistics), confusion and data_quality tables "
-                       "(CSV and Parquet), codebook.md, report.html and plots/ (PNG and SVG). Damaged sessions are "
-                       "reported, never dropped. One progress line per step goes to stderr.")
+                       "--out: trials, sessions, events, summary (statistics), confusion, disagreement, "
+                       "form_changes, blocks (NASA-TLX), drt, media_views, focus and data_quality tables (CSV and "
+                       "Parquet), codebook.md, report.html and plots/ (PNG and SVG). Damaged sessions are reported, "
+                       "never dropped. One progress line per step goes to stderr.")
     p.add_argument("recordings", type=Path)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--ratings", type=Path, action="extend", nargs="+", default=[], metavar="FILE",
