@@ -131,6 +131,30 @@ def test_same_arguments_give_identical_folders(tmp_path: Path) -> None:
     assert (c[0] / "events.jsonl").read_bytes() == (a[0] / "events.jsonl").read_bytes()
 
 
+def test_drt_follows_iso_17488_timing(tmp_path: Path) -> None:
+    (path,) = _run(tmp_path, participants=1)
+    events, _ = read_events(path / "events.jsonl")
+    stimuli = [e for e in events if e.type == "drt.stimulus"]
+    responses = [e for e in events if e.type == "drt.response"]
+    assert stimuli and responses and {e.source for e in stimuli + responses} == {"console"}
+    assert [s.data.stimulus_index for s in stimuli] == list(range(len(stimuli)))
+    blocks = [(s.t_mono_ns, e.t_mono_ns) for s, e in zip(
+        [e for e in events if e.type == "block.started"], [e for e in events if e.type == "block.ended"])]
+    onsets = [s.data.onset_ms for s in stimuli]
+    for earlier, later in zip(onsets, onsets[1:]):
+        same_block = any(a / 1e6 <= earlier and later < b / 1e6 for a, b in blocks)
+        if same_block:
+            assert 3000 <= later - earlier <= 5000
+    for s in stimuli:  # every stimulus inside a block, logged just after its onset
+        assert any(a / 1e6 <= s.data.onset_ms < b / 1e6 for a, b in blocks)
+        assert 0 < s.t_mono_ns / 1e6 - s.data.onset_ms <= 30
+    by_index = {s.data.stimulus_index: s.data.onset_ms for s in stimuli}
+    for r in responses:
+        assert abs(r.data.response_ms - by_index[r.data.stimulus_index] - r.data.rt_ms) < 0.01
+        assert r.data.rt_ms <= 2900
+    assert 0.85 <= len(responses) / len(stimuli) <= 1.0  # drt_miss_probability 0.05
+
+
 def test_calls_per_block_repeats_the_scenario_calls(tmp_path: Path) -> None:
     (path,) = _run(tmp_path, participants=1, calls_per_block=10)
     events, _ = read_events(path / "events.jsonl")

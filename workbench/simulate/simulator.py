@@ -36,7 +36,13 @@ on calls with media only, where it estimates exactly ``d_g``. Scenario calls hav
   hit names one of the call's incongruent aspects; a false alarm one of its listed aspects (``other`` if none).
 - Urgency and incident type at close: correct with ``urgency_correct_probability`` /
   ``incident_type_correct_probability``, otherwise another class drawn uniformly.
-- DRT: not simulated yet (no ``drt.*`` events are declared in ``workbench/domain/events.py``).
+- DRT (ISO 17488): one run per session; in every block, stimuli (``visual``) every ``U(3, 5)`` s from 3-5 s after
+  the block starts until it ends. A stimulus goes unanswered with ``drt_miss_probability``; otherwise the response
+  comes ``RT = b_RT + u_i + d_m + g*d_g + e`` ms after onset, where ``g`` is that of the call being handled at the
+  onset (0 between calls), ``e ~ N(0, residual_sd_drt_hit_rt_ms^2)``; RTs outside 100-2500 ms score as too early or
+  missed (the analysis scores them; with the default spread they are very rare), and a response later than
+  2900 ms is not written (it would belong to the next stimulus). Each event is logged 5-30 ms after its time, as
+  the browser posts it.
 
 Timeline (seconds; exact, written as ns): ``session.started`` at 0, the first block 5 s later, ``break_s`` between
 blocks. A call arrives at the block start plus its ``arrival_s``; the dispatcher answers it
@@ -52,8 +58,9 @@ Repeating calls: with ``calls_per_block = M`` each block works ``M`` calls, cycl
 (call ``n`` is the block's call ``n mod k``; repetition ``r = n // k`` arrives ``r * (last arrival_s + 60 s)``
 later). Every repetition is a call of its own (new ``call_id``) with the scenario call's id and ground truth.
 
-Media events (``media.photo_received``, ``media.first_frame``) may only come from the ingest, so the simulator
-writes them with source ``ingest``, standing in for it; photos are tiny generated JPEGs stored with
+Media events (``media.photo_received``, ``media.first_frame``) may only come from the ingest and DRT events
+(``drt.stimulus``, ``drt.response``) only from the console, so the simulator writes them with those sources,
+standing in for them (the session is still marked simulated, above); photos are tiny generated JPEGs stored with
 ``SessionFolder.store_media`` (original and display copy, in the manifest), so ``workbench verify`` passes.
 """
 
@@ -84,6 +91,10 @@ REPEAT_GAP_S = 60.0
 """Gap after a block's last scripted arrival before its calls arrive again (see ``calls_per_block``)."""
 STATION = "sim"
 """``call.answered`` station id of simulated dispatchers."""
+RUN_ID = "drt-sim"
+"""``run_id`` of a simulated session's DRT run (one run per session)."""
+LATEST_RESPONSE_MS = 2900.0
+"""Simulated DRT responses later than this after onset are not written (the next stimulus comes >= 3000 ms later)."""
 _ZERO = MeasureEffects()
 
 
@@ -195,11 +206,15 @@ class _ParticipantSimulator:
         self.plan = _Plan()
         self.photos: list[tuple[str, str]] = []  # (call_id, media file name) to store
         self._calls = 0
+        self._handling: list[tuple[float, float, int]] = []  # (answer s, close s, g) of the current block's calls
+        self._drt_index = 0
 
     def _jitter(self, mean: float) -> float:
         return mean * self.rng.uniform(0.5, 1.5)
 
-    def session(self, order: list[str], calls_per_block: int | None, plan_start: ev.Payload) -> _Plan:
+    def session(
+        self, order: list[str], calls_per_block: int | None, plan_start: ev.Payload, drt: bool, mono_start_ns: int
+    ) -> _Plan:
         base = self.effects.baseline
         self.plan.add(0.0, "simulator", plan_start)
         t = 5.0
@@ -207,13 +222,47 @@ class _ParticipantSimulator:
             block = self.scenario.block(block_id)
             self.plan.add(t, "simulator", ev.BlockStarted(block_id, block.modality.value, position))
             free = t
+            self._handling = []
             for spec, arrival in _block_calls(self.scenario, block_id, calls_per_block):
                 free = self._call(spec, block_id, block.modality.value, t + arrival, free)
-            t = free + 1.0
-            self.plan.add(t, "simulator", ev.BlockEnded(block_id))
-            t += base.break_s
+            end = free + 1.0
+            if drt:
+                self._drt(t, end, block.modality.value, mono_start_ns)
+            self.plan.add(end, "simulator", ev.BlockEnded(block_id))
+            t = end + base.break_s
         self.plan.add(t, "simulator", ev.SessionEnded("completed"))
         return self.plan
+
+    def _drt(self, start: float, end: float, modality: str, mono_start_ns: int) -> None:
+        """Plan the DRT stimuli and responses of one block (times in s since the session start)."""
+        rng, base, sp = self.rng, self.effects.baseline, self.effects.spread
+        d_m, d_g = self.effects.of(modality), self.effects.incongruent
+        mono_ms = mono_start_ns / 1e6
+        onset = start + rng.uniform(3.0, 5.0)
+        calls = iter(self._handling)
+        current = next(calls, None)
+        while onset < end - 3.0:
+            while current is not None and current[1] <= onset:
+                current = next(calls, None)
+            g = current[2] if current is not None and current[0] <= onset else 0
+            index = self._drt_index
+            self._drt_index += 1
+            onset_ms = round(mono_ms + onset * 1000.0, 3)
+            stimulus = ev.DrtStimulus(
+                RUN_ID, index, "visual", round(onset_ms - rng.uniform(0.0, 4.0), 3), onset_ms, 0.0,
+                round(rng.uniform(1.0, 4.0), 3),
+            )
+            self.plan.add(onset + rng.uniform(0.005, 0.030), "console", stimulus)
+            missed = rng.random() < base.drt_miss_probability
+            rt = (
+                base.drt_hit_rt_ms + self.u.drt_rt_ms + d_m.drt_hit_rt_ms + (d_g.drt_hit_rt_ms if g else 0.0)
+                + rng.normal(0.0, sp.residual_sd_drt_hit_rt_ms)
+            )
+            if not missed and rt <= LATEST_RESPONSE_MS:
+                rt = round(max(rt, 1.0), 3)
+                response = ev.DrtResponse(RUN_ID, index, round(onset_ms + rt, 3), rt, "key")
+                self.plan.add(onset + rt / 1000.0 + rng.uniform(0.005, 0.030), "console", response)
+            onset += rng.uniform(3.0, 5.0)
 
     def _call(self, spec: CallSpec, block_id: str, modality: str, t_arrival: float, free: float) -> float:
         """Plan one call; returns the time the dispatcher is free again (after the RSME rating)."""
@@ -322,6 +371,7 @@ class _ParticipantSimulator:
                 call_id,
             )
         t_close = t_answer + handling
+        self._handling.append((t_answer, t_close, g))
         add(
             t_close,
             "simulator",
@@ -343,6 +393,7 @@ def simulate(
     out: Path,
     calls_per_block: int | None = None,
     store_photos: bool = True,
+    drt: bool = True,
     fsync: str = "close",
     start_at: datetime = DEFAULT_START,
 ) -> list[Path]:
@@ -353,7 +404,7 @@ def simulate(
     session as ``scenario.toml``; its SHA-256 must match ``scenario.sha256`` when that is set). ``calls_per_block``
     repeats each block's calls up to that many calls (module docstring); ``None`` works each scripted call once.
     ``store_photos`` False still writes the photo events (with the paths and hash of the generated JPEG) but not the
-    files, for speed; ``workbench verify`` then does not find them. ``fsync`` is the event log's policy
+    files, for speed; ``workbench verify`` then does not find them. ``drt`` False leaves the DRT out. ``fsync`` is the event log's policy
     (``"close"``: one fsync per file; ``"event"``: per event, as the ingest). ``start_at`` is participant 0's
     wall-clock start (aware UTC).
 
@@ -381,7 +432,7 @@ def simulate(
             _write_participant(
                 i, scenario, digest, scenario_bytes, effects, effects_dump, orders[i % len(orders)],
                 seed=seed, out=out, calls_per_block=calls_per_block, photo=photo if store_photos else None,
-                photo_for_events=photo, fsync=fsync, wall_start=start_at + timedelta(hours=i),
+                photo_for_events=photo, drt=drt, fsync=fsync, wall_start=start_at + timedelta(hours=i),
             )
         )
     return paths
@@ -401,6 +452,7 @@ def _write_participant(
     calls_per_block: int | None,
     photo: bytes | None,
     photo_for_events: bytes,
+    drt: bool,
     fsync: str,
     wall_start: datetime,
 ) -> Path:
@@ -427,7 +479,7 @@ def _write_participant(
     folder = Recordings(out, clock).create_session(header, scenario_bytes)
     sim = _ParticipantSimulator(scenario, effects, np.random.default_rng([seed, i]), photo_for_events)
     start = ev.SessionStarted(participant, scenario.id, digest, seed, list(order), workbench.__version__)
-    plan = sim.session(list(order), calls_per_block, start)
+    plan = sim.session(list(order), calls_per_block, start, drt, clock.mono_start_ns)
     if photo is not None:
         for call_id, name in sim.photos:
             folder.store_media(call_id, name, photo)
