@@ -32,6 +32,7 @@ MEASURE_LABELS = {
     "weighted_tlx": "Workload (weighted NASA-TLX, 0-100, per block)",
     "drt_hit_rt_ms": "DRT mean hit response time (ms)",
     "drt_hit_rate": "DRT hit rate (ISO 17488)",
+    "disagreement_confidence": "Confidence about the disagreement flag (1-5)",
 }
 METHOD_TEXT = {
     "paired_t": "paired t-test on participant-level condition means (estimate: mean paired difference level minus "
@@ -307,8 +308,8 @@ def write_report(result: Any, out_dir: Path) -> list[Path]:
         "<h2>Results</h2>",
     ]
     for measure in TRIAL_MEASURES:
-        if measure.startswith("drt_") and analysed[measure].notna().sum() == 0:
-            continue  # no DRT in these sessions: said once below, not per measure
+        if measure not in PRIMARY_OUTCOMES and analysed[measure].notna().sum() == 0:
+            continue  # not recorded in these sessions (DRT, confidence): no empty section
         rows = summary[summary["measure"] == measure] if summary is not None else pd.DataFrame()
         sections.append(f"<h3>{html.escape(MEASURE_LABELS.get(measure, measure))} <code>{measure}</code>"
                         f"{' (primary)' if measure in PRIMARY_OUTCOMES else ''}</h3>"

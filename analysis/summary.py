@@ -39,6 +39,7 @@ from analysis.trials import TRIAL_COLUMNS, Column
 
 TRIAL_MEASURES: tuple[str, ...] = (
     "rsme", "handling_time_s", "time_to_first_urgency_s", "completeness", "drt_hit_rt_ms", "drt_hit_rate",
+    "disagreement_confidence",
 )
 """Trial measures compared between conditions (a measure without data gives no rows)."""
 

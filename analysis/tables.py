@@ -104,7 +104,8 @@ FORM_CHANGE_COLUMNS: tuple[Column, ...] = (
     Column("seq", "integer", "", "seq of the intake event in the session's log."),
     Column("t_since_answer_s", "number", "s", "Time from the call's answer (call.answered) to the change; empty when "
            "the call had not been answered."),
-    Column("field", "string", "", "Form field: incident_type, urgency, location, item, disagreement_flag."),
+    Column("field", "string", "", "Form field: incident_type, urgency, location, item, disagreement_flag, "
+           "disagreement_confidence."),
     Column("value", "string", "", "New value: the key or text; for item '<item>=true|false'; for disagreement_flag "
            "'true|false' with ':<aspect>' when given."),
     Column("after_first_media", "boolean", "", "The change came after the call's first media (photo or video "
@@ -142,6 +143,8 @@ def form_change_rows(session_id: str, participant: str, events: Iterable[ev.Even
             change = ("location", data.location)
         elif isinstance(data, ev.IntakeItemChecked):
             change = ("item", f"{data.item}={'true' if data.checked else 'false'}")
+        elif isinstance(data, ev.IntakeDisagreementConfidence):
+            change = ("disagreement_confidence", str(data.confidence))
         elif isinstance(data, ev.IntakeDisagreementFlag):
             change = ("disagreement_flag", ("true" if data.flagged else "false") + (f":{data.aspect}" if data.aspect
                                                                                       else ""))

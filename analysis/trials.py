@@ -162,6 +162,9 @@ TRIAL_COLUMNS: tuple[Column, ...] = (
         "",
         "Designed disagreement: not congruent (ground truth); empty without ground truth.",
     ),
+    Column("disagreement_confidence", "integer", "1-5", "How sure the dispatcher was about the disagreement flag "
+           "(last intake.disagreement_confidence of the call: 1 not sure at all, 5 completely sure); empty when not "
+           "given."),
     Column("rsme", "number", "RSME 0-150", "Mental-effort rating after the call (rating.rsme, else an imported "
            "--ratings sheet); empty when not rated."),
     Column("rsme_source", "string", "", "Where rsme comes from: event (rating.rsme) or import (a --ratings sheet); "
@@ -294,6 +297,7 @@ def trial_row(
     block_order: Sequence[str],
     media: MediaContext | None = None,
     practice_blocks: Collection[str] = (),
+    confidence: int | None = None,
 ) -> dict[str, Any]:
     """One ``trials.csv`` row (column name -> value or None) for a replayed call.
 
@@ -349,6 +353,7 @@ def trial_row(
         "disagreement_flagged": closed.disagreement_flagged if closed is not None else None,
         "disagreement_aspect_flagged": (closed.disagreement_aspect or None) if closed is not None else None,
         "disagreement_designed": (not truth.congruent) if truth is not None else None,
+        "disagreement_confidence": confidence,
         "rsme": call.rsme,
         "rsme_source": "event" if call.rsme is not None else None,
         "video_first_frame_s": _seconds(call.created_ns, call.first_video_frame_ns),
@@ -385,6 +390,8 @@ def trial_rows(
     """Rows for every call of a replayed session, in call creation order; see :func:`trial_row`. ``events`` (the
     session's sound events in log order) give the triage-change columns (:func:`media_contexts`)."""
     contexts = media_contexts(events)
+    confidences = {e.call_id: e.data.confidence for e in events
+                   if isinstance(e.data, ev.IntakeDisagreementConfidence) and e.call_id}
     return [
         trial_row(
             call,
@@ -395,6 +402,7 @@ def trial_rows(
             block_order=block_order,
             media=contexts.get(call.call_id, MediaContext(None, "")),
             practice_blocks=practice_blocks,
+            confidence=confidences.get(call.call_id),
         )
         for call in state.calls.values()
     ]

@@ -227,7 +227,7 @@ def test_trials_literal_values(two_sessions) -> None:
         "incident_type_given": "theft", "incident_type_true": "theft", "incident_type_correct": "True",
         "items_ticked": "4", "items_gathered": "3", "items_required": "4", "completeness": "0.75",
         "disagreement_flagged": "False", "disagreement_aspect_flagged": "", "disagreement_designed": "False",
-        "rsme": "37.5", "rsme_source": "event", "video_first_frame_s": "", "photos_received": "1",
+        "disagreement_confidence": "", "rsme": "37.5", "rsme_source": "event", "video_first_frame_s": "", "photos_received": "1",
         "practice": "False", "first_media_s": "2.0", "urgency_before_media": "", "triage_change": "",
         "drt_stimuli": "", "drt_hit_rate": "", "drt_hit_rt_ms": "", "photo_dwell_s": "", "focus_photos_share": "",
         "focus_live_view_share": "", "focus_transcript_share": "", "focus_form_share": "",
@@ -445,6 +445,8 @@ def test_triage_change_is_computed_from_the_events(tmp_path: Path) -> None:
     log.append("console", ev.IntakeUrgency("nu"), call_id="k1")  # the last value before the media counts
     log.append("console", ev.IntakeUrgency("spoed"), call_id="k2")
     log.append("console", ev.IntakeUrgency("nu"), call_id="k3")
+    log.append("console", ev.IntakeDisagreementConfidence(2), call_id="k3")
+    log.append("console", ev.IntakeDisagreementConfidence(4), call_id="k3")  # the last one counts
     log.append("ingest", ev.MediaFirstFrame("video", "VP8", 640, 480, 100.0), call_id="k4")
     clock.advance(2.0)
     log.append("ingest", photo, call_id="k1")
@@ -471,6 +473,7 @@ def test_triage_change_is_computed_from_the_events(tmp_path: Path) -> None:
     assert changes == [("k1", "urgency", "later", "False", "0.0"), ("k1", "urgency", "nu", "False", "0.0"),
                        ("k1", "urgency", "spoed", "True", "2.0")]
     assert result.trials["triage_change"].tolist()[:3] == ["up", "down", "none"]
+    assert result.trials["disagreement_confidence"].tolist()[2] == 4 and rows["k1"]["disagreement_confidence"] == ""
 
 
 def test_foreign_lines_and_version_mismatch_are_reported(tmp_path: Path) -> None:
