@@ -71,6 +71,12 @@ congruence = {{ fire_smoke_size = true }}
 """
 
 
+TLX_VIDEO = {"mental_demand": 70, "physical_demand": 10, "temporal_demand": 55, "performance": 30, "effort": 65,
+             "frustration": 40}
+TLX_AUDIO = {"mental_demand": 40, "physical_demand": 5, "temporal_demand": 35, "performance": 20, "effort": 45,
+             "frustration": 15}
+
+
 def _get_json(url: str) -> dict:
     with urllib.request.urlopen(url, timeout=10) as resp:
         return json.loads(resp.read())
@@ -99,24 +105,33 @@ def _has_button(at: AppTest, key: str) -> bool:
     return any(b.key == key for b in at.button)
 
 
-def _work_call(at: AppTest, *, incident: str, urgency: str, location: str, items: list[str],
+def _rate_tlx(at: AppTest, block: str, ratings: dict[str, int]) -> None:
+    """The NASA-TLX the console asks for after each block, through its sliders."""
+    _rerun_until(at, lambda: _has_button(at, f"submit_tlx-{block}"), 30, f"the NASA-TLX of block {block}")
+    for name, value in ratings.items():
+        at.slider(key=f"tlx_{name}-{block}").set_value(value).run()
+    at.button(key=f"submit_tlx-{block}").click().run()
+    assert not at.exception, at.exception
+
+
+def _work_call(at: AppTest, cid: str, *, incident: str, urgency: str, location: str, items: list[str],
                aspect: str | None, rsme: int, expect_line: str) -> None:
-    """What the dispatcher does, through the console page's own widgets."""
+    """What the dispatcher does, through the console page's own widgets (keys carry the call id ``cid``)."""
     _rerun_until(at, lambda: _has_button(at, "answer_next"), 30, "a call in the queue")
     at.button(key="answer_next").click().run()
     _rerun_until(at, lambda: any(expect_line in str(m.value) for m in at.markdown), 20, f"transcript {expect_line!r}")
-    at.selectbox(key="incident_type").set_value(incident).run()
-    at.radio(key="urgency").set_value(urgency).run()
-    at.text_input(key="location").input(location).run()
+    at.selectbox(key=f"incident_type-{cid}").set_value(incident).run()
+    at.radio(key=f"urgency-{cid}").set_value(urgency).run()
+    at.text_input(key=f"location-{cid}").input(location).run()
     for item in items:
-        at.checkbox(key=f"item_{item}").check().run()
+        at.checkbox(key=f"item_{item}-{cid}").check().run()
     if aspect:
-        at.checkbox(key="disagree_flag").check().run()
-        at.selectbox(key="disagree_aspect").set_value(aspect).run()
-    at.button(key="close_call").click().run()
+        at.checkbox(key=f"disagree_flag-{cid}").check().run()
+        at.selectbox(key=f"disagree_aspect-{cid}").set_value(aspect).run()
+    at.button(key=f"close_call-{cid}").click().run()
     assert not at.exception, at.exception
-    at.slider(key="rsme").set_value(rsme).run()
-    at.button(key="submit_rsme").click().run()
+    at.slider(key=f"rsme-{cid}").set_value(rsme).run()
+    at.button(key=f"submit_rsme-{cid}").click().run()
     assert not at.exception, at.exception
 
 
@@ -147,11 +162,14 @@ def test_scenario_to_trials_csv_on_real_media(real_data: Path, tmp_path: Path, m
         # Video block: the live picture and the photo reach the ingest before the dispatcher closes.
         _wait(lambda: _call_status(ingest, session_id, "field-fire", lambda s: s["frames_received"] >= 30 and s["photos"] >= 1),
               30, "live frames and a photo of the video call")
-        _work_call(at, incident="fire", urgency="spoed", location="Veldweg 3, Delft", items=["location", "fire_size"],
+        _work_call(at, _call_id(ingest, session_id, "field-fire"), incident="fire", urgency="spoed", location="Veldweg 3, Delft", items=["location", "fire_size"],
                    aspect="fire_smoke_size", rsme=57, expect_line="It is only a small one, a bit of smoke.")
+        _rate_tlx(at, "video-block", TLX_VIDEO)
         # Audio block: the same media in the scenario, withheld by the runner.
-        _work_call(at, incident="fire", urgency="later", location="Tuinpad 8", items=["location", "caller_safe"],
+        _wait(lambda: _call_id(ingest, session_id, "shed-smoke"), 30, "the audio-block call")
+        _work_call(at, _call_id(ingest, session_id, "shed-smoke"), incident="fire", urgency="later", location="Tuinpad 8", items=["location", "caller_safe"],
                    aspect=None, rsme=23, expect_line="Smoke is coming out of my neighbour's shed.")
+        _rate_tlx(at, "audio-block", TLX_AUDIO)
         out, _ = run.communicate(timeout=60)
     finally:
         if run.poll() is None:
@@ -193,6 +211,10 @@ def test_scenario_to_trials_csv_on_real_media(real_data: Path, tmp_path: Path, m
     assert all(0.5 < t < 60 for t in trials["handling_time_s"])
     assert (results / "codebook.md").read_text().count("handling_time_s") >= 1
 
+    tlx = [e["data"] for e in events if e["type"] == "rating.nasa_tlx"]
+    assert [{k: v for k, v in t.items() if k != "block_id"} for t in tlx] == [TLX_VIDEO, TLX_AUDIO]
+    assert [t["block_id"] for t in tlx] == ["video-block", "audio-block"]
+
 
 def _try_sessions(ingest: str) -> list[dict] | None:
     try:
@@ -201,7 +223,12 @@ def _try_sessions(ingest: str) -> list[dict] | None:
         return None
 
 
-def _call_status(ingest: str, session_id: str, scenario_call_id: str, predicate) -> bool:
+def _call_id(ingest: str, session_id: str, scenario_call_id: str) -> str | None:
     events = _get_json(f"{ingest}/api/sessions/{session_id}/events")["events"]
     ids = [e["call_id"] for e in events if e["type"] == "call.created" and e["data"]["scenario_call_id"] == scenario_call_id]
-    return bool(ids) and predicate(_get_json(f"{ingest}/api/calls/{ids[0]}"))
+    return ids[0] if ids else None
+
+
+def _call_status(ingest: str, session_id: str, scenario_call_id: str, predicate) -> bool:
+    call_id = _call_id(ingest, session_id, scenario_call_id)
+    return call_id is not None and predicate(_get_json(f"{ingest}/api/calls/{call_id}"))

@@ -158,6 +158,7 @@ async def _serve(args: argparse.Namespace, scenario_path: Path | None, duration_
                 block_order=planned_block_order(scenario, args.participant, args.seed,
                                                 getattr(args, "participant_index", None)),
                 wait_for_start=getattr(args, "wait_start", False),
+                wait_for_nasa_tlx=not args.no_nasa_tlx,
                 session_id=getattr(args, "resume", None) or getattr(args, "session_id", None),
                 resume=bool(getattr(args, "resume", None)),
             )
@@ -222,6 +223,7 @@ async def _run_on_ingest(args: argparse.Namespace, scenario) -> int:  # noqa: AN
             seed=args.seed, media_cache=cache, ice_mode=args.ice,
             block_order=planned_block_order(scenario, args.participant, args.seed, args.participant_index),
             wait_for_start=args.wait_start, session_id=args.resume or args.session_id, resume=bool(args.resume),
+            wait_for_nasa_tlx=not args.no_nasa_tlx,
             on_session=lambda sid: print(f"Session: {sid}  scenario {scenario.id!r}", flush=True),
         )
     except IngestApiError as exc:
@@ -399,6 +401,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_ingest_options(p)
     p.add_argument("--duration", type=float, help="stop after this many seconds, verify the session and exit")
     p.add_argument("--participant", default="demo", help="participant pseudonym recorded in session.json")
+    p.add_argument("--no-nasa-tlx", action="store_true",
+                   help="start the next block without waiting for the dispatcher's NASA-TLX of the block just ended")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_demo)
 
@@ -425,6 +429,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--session-id", metavar="ID", help="id of the new session (default: generated)")
     p.add_argument("--resume", metavar="SESSION_ID",
                    help="continue this session after a runner crash: calls already created are not created again")
+    p.add_argument("--no-nasa-tlx", action="store_true",
+                   help="start the next block without waiting for the dispatcher's NASA-TLX of the block just ended")
     p.add_argument("--wait-start", action="store_true",
                    help="hold the first block until POST /api/sessions/{id}/control {\"action\": \"start\"}")
     p.set_defaults(func=cmd_run)

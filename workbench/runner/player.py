@@ -322,8 +322,9 @@ class ScenarioPlayer:
 
     ``block_order`` defaults to the scenario's order (see ``workbench.domain.design.block_order`` for a
     counterbalanced one). ``media_cache`` holds generated demo media. ``wait_for_start`` holds the first block until
-    a ``start`` control. ``resume=True`` with ``session_id`` continues an existing session after a runner crash.
-    Call :meth:`run`; set ``stop`` to end early (the session is then ended with reason ``aborted``).
+    a ``start`` control. ``wait_for_nasa_tlx`` holds the next block (and the end of the session) until the console
+    has posted the NASA-TLX of the block just ended (DESIGN.md: NASA-TLX after each block). ``resume=True`` with
+    ``session_id`` continues an existing session after a runner crash. Call :meth:`run`; set ``stop`` to end early (the session is then ended with reason ``aborted``).
     """
 
     def __init__(
@@ -342,6 +343,7 @@ class ScenarioPlayer:
         on_session: Callable[[str], None] | None = None,
         wait_for_start: bool = False,
         resume: bool = False,
+        wait_for_nasa_tlx: bool = False,
     ) -> None:
         if resume and not session_id:
             raise ValueError("resume needs the session_id of the session to continue")
@@ -359,6 +361,7 @@ class ScenarioPlayer:
         self.requested_session_id = session_id
         self.on_session = on_session
         self.wait_for_start = wait_for_start
+        self.wait_for_nasa_tlx = wait_for_nasa_tlx
         self.resume = resume
         self.state = SessionState()
         self.report = PlayReport(resumed=resume)
@@ -546,6 +549,7 @@ class ScenarioPlayer:
             block = self.scenario.block(block_id)
             last = position == len(self.block_order) - 1
             if block_id in h.blocks_ended:
+                await self._nasa_tlx_of(block_id)
                 if not last and block.break_s > 0 and block_id not in h.breaks_ended:
                     await self._break(session_id, block, h.breaks_started.get(block_id))
                 continue
@@ -574,9 +578,14 @@ class ScenarioPlayer:
                 await self._wait_until(lambda: not self._injections)
                 raise _Aborted
             await self._post_event(session_id, ev.BlockEnded(block.id))
+            await self._nasa_tlx_of(block.id)
             if not last and block.break_s > 0:
                 await self._break(session_id, block, None)
         await self._wait_until(lambda: not self._injections)
+
+    async def _nasa_tlx_of(self, block_id: str) -> None:
+        if self.wait_for_nasa_tlx:
+            await self._wait_until(lambda: block_id in self.state.tlx_rated)
 
     async def _break(self, session_id: str, block: Block, started_wall: float | None) -> None:
         if started_wall is None:
