@@ -100,3 +100,128 @@ async def _viewer(tmp_path: Path, chromium: str) -> None:
             await caller.close()
         await api.close()
         await handle.stop()
+
+
+# --- glass-to-glass: the WebSocket JPEG stream against the WebRTC relay, in one run -------------------------------
+
+READ_STAMPS_JS = """
+async ([selector, count]) => {
+  // The capture time the caller drew into the picture (benchmarks/bench_ingest.draw_stamp: 2 rows of 24 blocks,
+  // 26 x 32 px, most significant bit first) -> Date.now() minus it, once per new picture.
+  const el = document.querySelector(selector);
+  const canvas = document.createElement("canvas");
+  canvas.width = 640; canvas.height = 64;
+  const ctx = canvas.getContext("2d", { willReadFrequently: true });
+  const out = [];
+  let last = -1;
+  const deadline = Date.now() + 20000;
+  while (out.length < count && Date.now() < deadline) {
+    await new Promise((r) => requestAnimationFrame(r));
+    ctx.drawImage(el, 0, 0, 640, 64, 0, 0, 640, 64);
+    const px = ctx.getImageData(0, 0, 640, 64).data;
+    let value = 0;
+    for (let i = 0; i < 48; i++) {
+      const row = Math.floor(i / 24), col = i % 24;
+      const x = col * 26 + 13, y = row * 32 + 16;
+      value = value * 2 + (px[(y * 640 + x) * 4 + 1] > 127 ? 1 : 0);
+    }
+    if (value !== last) { last = value; out.push(Date.now() - value); }
+  }
+  return out;
+}
+"""
+
+
+def test_glass_to_glass_jpeg_stream_and_webrtc_relay(tmp_path: Path, chromium_path: str) -> None:
+    asyncio.run(_glass_to_glass(tmp_path, chromium_path))
+
+
+async def _glass_to_glass(tmp_path: Path, chromium: str) -> None:
+    from playwright.async_api import async_playwright
+
+    from benchmarks.bench_ingest import _stamp_track_class
+
+    StampTrack = _stamp_track_class()
+
+    class StampCaller(Caller):
+        async def connect(self) -> RTCPeerConnection:
+            pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+            self.video, self.audio = StampTrack(), ToneTrack()
+            pc.addTrack(self.video)
+            pc.addTrack(self.audio)
+            await pc.setLocalDescription(await pc.createOffer())
+            async with self.http.post(self.caller_url + "/offer", json={"sdp": pc.localDescription.sdp, "type": "offer"}) as r:
+                body = await r.json()
+            await pc.setRemoteDescription(RTCSessionDescription(**body))
+            self.pc = pc
+            return pc
+
+    root = tmp_path / "rec"
+    settings = IngestSettings(port=free_port(), recordings=root, ice_mode="loopback", viewer_fps=15)
+    handle = await start_ingest(settings, Recordings(root))
+    api = aiohttp.ClientSession()
+    caller = None
+    try:
+        async with api.post(handle.url + "/api/calls", json={}) as resp:
+            call = await resp.json()
+        cid = call["call_id"]
+
+        async def status() -> dict[str, Any]:
+            async with api.get(f"{handle.url}/api/calls/{cid}") as resp:
+                return await resp.json()
+
+        caller = StampCaller(call["caller_url"])
+        await caller.open()
+        await caller.connect()
+        await poll(status, lambda s: s["frames_received"] > 10, 20, "frames")
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(
+                executable_path=chromium,
+                args=CHROMIUM_BASE_ARGS + ["--allow-loopback-in-peer-connection", "--autoplay-policy=no-user-gesture-required",
+                                           "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"],
+            )
+            try:
+                page = await browser.new_page(viewport={"width": 800, "height": 700})
+                await page.goto(f"{handle.url}/api/calls/{cid}/viewer")
+                await page.wait_for_function("window.viewerStats.framesShown >= 5", timeout=15_000)
+                jpeg = await page.evaluate(READ_STAMPS_JS, ["#frame", 60])
+
+                relay = await browser.new_page(viewport={"width": 800, "height": 700})
+                console: list[str] = []
+                relay.on("console", lambda msg: console.append(msg.text))
+                relay.on("pageerror", lambda exc: console.append(str(exc)))
+                # Chromium offers host candidates only to pages with media permission (else none at all in a
+                # loopback-only namespace); a dispatcher who talks back has granted the microphone anyway.
+                await relay.goto(f"{handle.url}/api/calls/{cid}/viewer")
+                await relay.evaluate("navigator.mediaDevices.getUserMedia({audio: true}).then(s => s.getTracks().forEach(t => t.stop()))")
+                await relay.goto(f"{handle.url}/api/calls/{cid}/viewer?mode=webrtc")
+                try:
+                    await relay.wait_for_function("window.viewerStats.connected", timeout=15_000)
+                except Exception:
+                    diag = await relay.evaluate("window.viewerPc ? [viewerPc.connectionState, viewerPc.iceConnectionState, viewerPc.iceGatheringState, viewerPc.signalingState, viewerPc.localDescription && viewerPc.localDescription.sdp.split('a=candidate').length] : 'no pc'")
+                    raise AssertionError(f"relay: {await relay.inner_text('#status')!r} {diag} {console}") from None
+                await relay.wait_for_function(
+                    "(() => { const v = document.getElementById('video'); return v.readyState >= 2 && v.videoWidth === 640; })()",
+                    timeout=20_000,
+                )
+                webrtc_ms = await relay.evaluate(READ_STAMPS_JS, ["#video", 60])
+                audio_packets = await relay.evaluate(
+                    "(async () => { let n = 0; (await window.viewerPc.getStats()).forEach((r) => {"
+                    " if (r.type === 'inbound-rtp' && r.kind === 'audio') n = r.packetsReceived; }); return n; })()"
+                )
+            finally:
+                await browser.close()
+        summary = {}
+        for name, values in (("WebSocket JPEG", jpeg[5:]), ("WebRTC relay", webrtc_ms[5:])):
+            values = sorted(values)
+            summary[name] = (values[len(values) // 2], values[int(len(values) * 0.95)])
+            print(f"glass-to-glass, aiortc caller -> ingest -> Chromium viewer, {name}: "
+                  f"p50 {summary[name][0]:.0f} ms, p95 {summary[name][1]:.0f} ms ({len(values)} pictures)")
+        assert len(jpeg) > 30 and len(webrtc_ms) > 30
+        assert summary["WebSocket JPEG"][1] < 1000 and summary["WebRTC relay"][1] < 1000, summary
+        assert audio_packets > 20, "the dispatcher's page receives the caller's audio"
+    finally:
+        if caller is not None:
+            await caller.close()
+        await api.close()
+        await handle.stop()

@@ -588,8 +588,62 @@ async def take_snapshot(request: web.Request) -> web.Response:
 async def viewer_page(request: web.Request) -> web.Response:
     call = _ingest(request).calls.by_id(request.match_info["call_id"])
     page = (STATIC_DIR / "viewer.html").read_text(encoding="utf-8")
-    config = {"callId": call.call_id, "liveUrl": f"/api/calls/{call.call_id}/live"}
+    config = {
+        "callId": call.call_id,
+        "liveUrl": f"/api/calls/{call.call_id}/live",
+        # ?mode=webrtc: the caller's video and audio relayed over WebRTC instead of the JPEG stream (issue 4).
+        "mode": "webrtc" if request.query.get("mode") == "webrtc" else "jpeg",
+        "offerUrl": f"/api/calls/{call.call_id}/viewer/offer",
+    }
     return web.Response(text=page.replace("__VIEWER_CONFIG__", _script_json(config)), content_type="text/html")
+
+
+async def viewer_offer(request: web.Request) -> web.Response:
+    """``POST /api/calls/{call_id}/viewer/offer`` with a viewer's ``{"sdp", "type": "offer"}`` (receive-only): the
+    caller's video (newest frame) and audio relayed to that viewer over WebRTC (:class:`live.RelayTrack`); answers
+    ``{"sdp", "type"}``. 410 once the call has ended, 429 beyond ``live.MAX_WEBRTC_VIEWERS`` viewers."""
+    ingest = _ingest(request)
+    call = ingest.calls.by_id(request.match_info["call_id"])
+    if call.ended:
+        raise ApiError(410, f"call {call.call_id} has ended; there is nothing to relay")
+    try:
+        description = webrtc.parse_offer(await _json_body(request))
+    except webrtc.OfferError as exc:
+        raise ApiError(400, f"malformed offer: {exc}") from None
+    try:
+        tracks = call.media.relay_tracks()
+    except RuntimeError as exc:
+        raise ApiError(429, str(exc)) from None
+    sdp = description.sdp
+    if ingest.settings.ice_mode == "loopback":
+        sdp = webrtc.keep_loopback_candidates(sdp)
+    else:
+        sdp, _mdns = await webrtc.resolve_mdns_candidates(sdp)  # a viewer's browser hides its address behind mDNS
+    pc = RTCPeerConnection(webrtc.rtc_configuration(ingest.settings))
+    call.media.viewer_pcs.add(pc)
+
+    def on_state() -> None:
+        if pc.connectionState in ("failed", "closed"):
+            for track in tracks:
+                track.stop()
+            call.media.viewer_pcs.discard(pc)
+            if pc.connectionState == "failed":
+                ingest.spawn(pc.close())
+
+    pc.on("connectionstatechange", on_state)
+    try:
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        for track in tracks:
+            pc.addTrack(track)
+        await pc.setLocalDescription(await pc.createAnswer())
+    except Exception as exc:  # aiortc raises ValueError and others for offers it cannot take
+        for track in tracks:
+            track.stop()
+        call.media.viewer_pcs.discard(pc)
+        await pc.close()
+        raise ApiError(400, f"the offer could not be negotiated: {exc}") from exc
+    ingest.spawn(call.media.request_keyframe("viewer_joined"))
+    return _json({"sdp": pc.localDescription.sdp, "type": "answer"})
 
 
 async def live_socket(request: web.Request) -> web.StreamResponse:
@@ -860,7 +914,9 @@ def create_app(settings: IngestSettings, *, recordings: Recordings, clock: Clock
     ``GET|POST|OPTIONS /api/sessions/{sid}/events`` (CORS, for the console page's scripts);
     ``POST /api/sessions/{sid}/control``; ``POST /api/calls``; ``GET /api/calls/{call_id}``;
     ``GET /api/calls/{call_id}/photos/{photo_id}``; ``GET /api/calls/{call_id}/frame.jpg``;
-    ``GET /api/calls/{call_id}/viewer`` (HTML) and ``GET /api/calls/{call_id}/live`` (WebSocket of JPEGs);
+    ``GET /api/calls/{call_id}/viewer`` (HTML; ``?mode=webrtc`` for the WebRTC relay) and
+    ``GET /api/calls/{call_id}/live`` (WebSocket of JPEGs); ``POST /api/calls/{call_id}/viewer/offer`` (the WebRTC
+    relay of the caller's video and audio); ``POST /api/calls/{call_id}/snapshot`` (a still now, with quality);
     ``GET /api/calls/{call_id}/qr.svg`` (the caller link as a QR code); ``GET /lab-cert.crt`` (the TLS certificate);
     the caller link ``GET /c/{token}`` (HTML) with ``POST /c/{token}/offer``, ``/photos``, ``/hangup`` and
     ``/events`` (the page's own events, :data:`CALLER_EVENT_TYPES`).
@@ -894,6 +950,7 @@ def create_app(settings: IngestSettings, *, recordings: Recordings, clock: Clock
     r.add_post("/api/calls/{call_id}/snapshot", take_snapshot)
     r.add_get("/api/calls/{call_id}/viewer", viewer_page)
     r.add_get("/api/calls/{call_id}/live", live_socket)
+    r.add_post("/api/calls/{call_id}/viewer/offer", viewer_offer)
     r.add_get("/c/{token}", caller_page)
     r.add_post("/c/{token}/offer", offer)
     r.add_post("/c/{token}/photos", upload_photos)

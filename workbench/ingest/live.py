@@ -19,7 +19,9 @@ frames (counted) and never delays the live view. When a viewer joins, or no vide
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import fractions
 import logging
 import struct
 from dataclasses import dataclass
@@ -27,7 +29,8 @@ from typing import Any, Callable
 
 import cv2
 import numpy as np
-from aiortc.mediastreams import MediaStreamError
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from av import AudioFrame, VideoFrame
 
 from workbench.domain import events as ev
 from workbench.ingest.recording import CallRecorder
@@ -44,6 +47,11 @@ STALL_S = 2.0
 """No video frame for this long (s) while the track is live: ask the caller for a keyframe (at most once per stall)."""
 KEYFRAME_MIN_INTERVAL_S = 1.0
 """At most one keyframe request per this many seconds."""
+MAX_WEBRTC_VIEWERS = 4
+"""WebRTC relay viewers per call: aiortc encodes VP8 once per viewer connection (~4-8% of a core each at 640x480),
+so unlike the shared JPEG stream their cost grows with each viewer; this bounds it."""
+AUDIO_RELAY_FRAMES = 10
+"""Audio frames (20 ms each) one relay viewer may lag behind before the oldest is dropped (200 ms)."""
 
 
 def encode_jpeg(frame: Any, quality: int = JPEG_QUALITY, comment: str = "") -> bytes:
@@ -159,6 +167,9 @@ class CallMedia:
         self._last_keyframe_ns: int | None = None
         self.keyframes_requested = 0
         self._watchdog: asyncio.Task[None] | None = None
+        self._relays: set[RelayTrack] = set()
+        self.viewer_pcs: set[Any] = set()
+        """WebRTC relay viewers' peer connections (closed when the call's media closes)."""
         self._clock = clock
         self._emit = emit
         self._store = store
@@ -242,6 +253,9 @@ class CallMedia:
                 if stats.first_ns is None:
                     stats.first_ns = now
                 stats.last_ns = now
+                for relay in list(self._relays):
+                    if relay.kind == track.kind:
+                        relay.put(frame)
                 if track.kind == "video":
                     self._on_video(frame, now, offer_ns, codec_of("video"))
                 elif track.kind not in self._first_frame_sent:
@@ -392,6 +406,24 @@ class CallMedia:
             return self._jpeg
         return await asyncio.to_thread(encode_jpeg, self.latest_frame)
 
+    # --- WebRTC relay to viewers ---------------------------------------------------------------------------------
+
+    def relay_tracks(self) -> list[RelayTrack]:
+        """New relay tracks (video, and audio when the call has audio) for one WebRTC viewer: the newest video frame,
+        and audio through a queue of :data:`AUDIO_RELAY_FRAMES`. Raises RuntimeError when the call already has
+        :data:`MAX_WEBRTC_VIEWERS` WebRTC viewers or its media has closed."""
+        if self._closed:
+            raise RuntimeError("the call's media has ended")
+        if len({r.viewer for r in self._relays}) >= MAX_WEBRTC_VIEWERS:
+            raise RuntimeError(f"this call has {MAX_WEBRTC_VIEWERS} WebRTC viewers already (each costs a VP8 encode)")
+        viewer = object()
+        kinds = ["video"] + (["audio"] if any(s.kind == "audio" for s in self.streams) else [])
+        tracks = [RelayTrack(kind, self._clock, viewer, self._relays.discard) for kind in kinds]
+        self._relays.update(tracks)
+        if self.latest_frame is not None:
+            tracks[0].put(self.latest_frame)
+        return tracks
+
     # --- viewer stream ------------------------------------------------------------------------------------------
 
     async def serve_viewer(self, send: Callable[[bytes], Any]) -> None:
@@ -446,6 +478,11 @@ class CallMedia:
         self._closed = True
         if self.recorder is not None:
             await self.recorder.close()
+        for relay in list(self._relays):
+            relay.stop()
+        for pc in list(self.viewer_pcs):
+            await pc.close()
+        self.viewer_pcs.clear()
         self._jpeg_changed.set()
         self._frame_event.set()
         if self._encoder is not None:
@@ -490,3 +527,59 @@ class Analyzer:
         self._pending = None
         if self._task is not None:
             await asyncio.gather(self._task, return_exceptions=True)
+
+
+class RelayTrack(MediaStreamTrack):
+    """The caller's video or audio for one WebRTC viewer (an aiortc track to ``addTrack``).
+
+    Video: only the newest frame waits (a slow viewer skips frames); audio: at most :data:`AUDIO_RELAY_FRAMES`
+    wait, the oldest is dropped. Frames are copied with new timestamps on the ingest's monotonic clock (video 90 kHz,
+    audio a continuous sample count), so the shared decoded frame is never changed (the recorder sets its own pts)
+    and a caller's RTP timestamp jumps never reach the viewer. ``dropped`` counts skipped frames."""
+
+    def __init__(self, kind: str, clock: Clock, viewer: object, on_stop: Callable[["RelayTrack"], Any]) -> None:
+        super().__init__()
+        self.kind = kind
+        self.viewer = viewer
+        self._clock = clock
+        self._on_stop = on_stop
+        self._frames: collections.deque[Any] = collections.deque(maxlen=1 if kind == "video" else AUDIO_RELAY_FRAMES)
+        self._event = asyncio.Event()
+        self._start_ns: int | None = None
+        self._samples = 0
+        self.dropped = 0
+
+    def put(self, frame: Any) -> None:
+        if len(self._frames) == self._frames.maxlen:
+            self.dropped += 1
+        self._frames.append(frame)
+        self._event.set()
+
+    async def recv(self) -> Any:
+        while not self._frames:
+            if self.readyState != "live":
+                raise MediaStreamError
+            self._event.clear()
+            await self._event.wait()
+        if self.readyState != "live":
+            raise MediaStreamError
+        frame = self._frames.popleft()
+        now = self._clock.monotonic_ns()
+        if self._start_ns is None:
+            self._start_ns = now
+        if self.kind == "video":
+            copy = VideoFrame.from_ndarray(frame.to_ndarray(format="yuv420p"), format="yuv420p")
+            copy.pts = (now - self._start_ns) * 90_000 // 1_000_000_000
+            copy.time_base = fractions.Fraction(1, 90_000)
+        else:
+            copy = AudioFrame.from_ndarray(frame.to_ndarray(), format=frame.format.name, layout=frame.layout.name)
+            copy.sample_rate = frame.sample_rate
+            copy.pts = self._samples
+            copy.time_base = fractions.Fraction(1, frame.sample_rate)
+            self._samples += frame.samples
+        return copy
+
+    def stop(self) -> None:
+        super().stop()
+        self._event.set()
+        self._on_stop(self)

@@ -77,6 +77,53 @@
     };
   }
 
-  setInterval(updateStatus, 1000);
-  connect();
+  // ?mode=webrtc: the caller's video and audio relayed by the ingest over WebRTC (receive-only). Latency here is
+  // what the browser reports (jitter buffer); glass-to-glass is measured by tests from a timestamp in the picture.
+  async function connectWebrtc() {
+    img.hidden = true;
+    const video = document.getElementById("video");
+    const unmute = document.getElementById("unmute");
+    video.hidden = false;
+    const pc = new RTCPeerConnection({ iceServers: [] });
+    window.viewerPc = pc;
+    pc.addTransceiver("video", { direction: "recvonly" });
+    pc.addTransceiver("audio", { direction: "recvonly" });
+    const stream = new MediaStream();
+    pc.ontrack = (e) => {
+      stream.addTrack(e.track);
+      video.srcObject = stream;
+      video.play().catch(() => {
+        // Autoplay with sound needs a click: start muted, offer a button.
+        video.muted = true;
+        video.play();
+        unmute.hidden = false;
+      });
+    };
+    unmute.onclick = () => { video.muted = false; unmute.hidden = true; };
+    pc.onconnectionstatechange = () => {
+      stats.connected = pc.connectionState === "connected";
+      statusEl.textContent = "WebRTC " + pc.connectionState;
+    };
+    await pc.setLocalDescription(await pc.createOffer());
+    await new Promise((resolve) => {
+      if (pc.iceGatheringState === "complete") return resolve();
+      pc.onicegatheringstatechange = () => { if (pc.iceGatheringState === "complete") resolve(); };
+      setTimeout(resolve, 2000);
+    });
+    const resp = await fetch(cfg.offerUrl, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ sdp: pc.localDescription.sdp, type: "offer" }),
+    });
+    const answer = await resp.json();
+    if (!resp.ok) { statusEl.textContent = answer.error || "relay refused"; return; }
+    await pc.setRemoteDescription(answer);
+  }
+
+  if (cfg.mode === "webrtc") {
+    connectWebrtc();
+  } else {
+    setInterval(updateStatus, 1000);
+    connect();
+  }
 })();
