@@ -679,13 +679,56 @@ class MediaKeyframeRequested(Payload):
             )
 
 
+CALLER_PROMPTS = ("photo", "switch_camera", "end_video")
+"""What the dispatcher can ask the caller's page to do: see :class:`DispatcherPrompt`."""
+
+
+@dataclass(frozen=True)
+class DispatcherPrompt(Payload):
+    """The dispatcher asked the caller, through a prompt on the caller's page, to send a photo, switch camera or end
+    the video (``POST /api/calls/{call_id}/prompts``)."""
+
+    TYPE: ClassVar[str] = "dispatcher.prompt"
+    SOURCES: ClassVar[tuple[str, ...]] = ("console",)
+
+    prompt_id: int
+    """1-based number of the prompt within the call."""
+    prompt: str
+    """``photo``, ``switch_camera`` or ``end_video``."""
+    message: str
+    """Text shown to the caller with the prompt; empty for the page's default wording."""
+
+    def check(self) -> None:
+        if self.prompt not in CALLER_PROMPTS:
+            raise EventValidationError(
+                f"dispatcher.prompt.prompt must be one of {', '.join(CALLER_PROMPTS)}, got {self.prompt!r}"
+            )
+
+
+@dataclass(frozen=True)
+class CallerPromptDelivered(Payload):
+    """The caller's page fetched a dispatcher prompt (``GET /c/{token}/prompts``); what the caller then did shows in
+    the caller's own events (photo received, camera switched, stream ended)."""
+
+    TYPE: ClassVar[str] = "caller.prompt_delivered"
+    SOURCES: ClassVar[tuple[str, ...]] = ("ingest",)
+
+    prompt_id: int
+    """The ``prompt_id`` of the ``dispatcher.prompt`` delivered."""
+    ms_since_prompt: float
+    """Time from the prompt to its delivery to the page, ms."""
+
+
 MEDIA_PIPELINE_TYPES: tuple[type[Payload], ...] = (
     MediaRecordingPolicy,
     MediaRecordingSegment,
     MediaRecordingFailed,
     MediaKeyframeRequested,
+    DispatcherPrompt,
+    CallerPromptDelivered,
 )
-"""Recording policy and segments, recorder failures and keyframe requests (issue 4)."""
+"""Recording policy and segments, recorder failures, keyframe requests, the dispatcher's prompts to the caller
+(issue 4)."""
 
 # --- the runner: pause/resume, manipulations, checkpoints, breaks (issue 5) --------------------------------------------
 
