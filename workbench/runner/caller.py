@@ -159,6 +159,56 @@ def degrade_image_bytes(data: bytes, m: CallerManipulation) -> bytes:
     return buf.getvalue()
 
 
+class LoopingVideoTrack(MediaStreamTrack):
+    """The video of ``path`` played in a loop at its own frame rate, with timestamps that keep increasing.
+
+    Why not ``MediaPlayer(loop=True)``: aiortc's player seeks back to the start and hands on the file's timestamps
+    again from zero, so after the first pass it bursts frames without pacing and the VP8 encoder refuses the
+    backwards timestamps (``InvalidDataError``), freezing the picture. Here each pass opens a fresh player and the
+    pass's timestamps are shifted past the previous pass's last frame. ``passes`` counts completed passes.
+    """
+
+    kind = "video"
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self._path = path
+        self._player: MediaPlayer | None = None
+        self._offset = 0
+        self._last_pts: int | None = None
+        self._interval = 1
+        self.passes = 0
+
+    async def recv(self) -> Any:
+        while True:
+            if self.readyState != "live":
+                raise MediaStreamError
+            if self._player is None:
+                self._player = MediaPlayer(str(self._path))
+                if self._player.video is None:
+                    raise MediaStreamError
+                if self._last_pts is not None:
+                    self._offset = self._last_pts + self._interval
+            try:
+                frame = await self._player.video.recv()
+            except MediaStreamError:
+                self._player.video.stop()
+                self._player = None
+                self.passes += 1
+                continue
+            frame.pts += self._offset
+            if self._last_pts is not None and frame.pts > self._last_pts:
+                self._interval = frame.pts - self._last_pts
+            self._last_pts = frame.pts
+            return frame
+
+    def stop(self) -> None:
+        super().stop()
+        if self._player is not None and self._player.video is not None:
+            self._player.video.stop()
+        self._player = None
+
+
 class ManipulatedVideoTrack(MediaStreamTrack):
     """A video track that passes ``source``'s frames through the manipulation: never a frame (``no_frames``), none
     after ``video_drop_at_s`` on ``clock`` (the track ends), at most ``video_fps`` frames per second (others
@@ -367,14 +417,17 @@ class SimulatedCaller:
                 connected.set()
 
         if video is not None:
-            player = MediaPlayer(str(video), loop=loop_video)
+            player = MediaPlayer(str(video))
             self._players.append(player)
             if player.video is None:
                 raise CallerError(f"{video} has no video stream")
             track = player.video
+            if loop_video:
+                player.video.stop()  # this player serves only the file's own sound; the loop has its own players
+                track = self.video_track = LoopingVideoTrack(video)
             m = self.manipulation
             if m.touches_video or m.video_start == "no_frames":
-                track = self.video_track = ManipulatedVideoTrack(player.video, m, self.clock)
+                track = self.video_track = ManipulatedVideoTrack(track, m, self.clock)
             pc.addTrack(track)
             self.report.video_sent = True
             if audio is None and speech is None and player.audio is not None:
