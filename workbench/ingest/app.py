@@ -598,6 +598,48 @@ async def viewer_page(request: web.Request) -> web.Response:
     return web.Response(text=page.replace("__VIEWER_CONFIG__", _script_json(config)), content_type="text/html")
 
 
+PROMPT_POLL_S = 25.0
+"""How long ``GET /c/{token}/prompts`` waits for a new prompt before answering an empty list, s."""
+
+
+async def post_prompt(request: web.Request) -> web.Response:
+    """``POST /api/calls/{call_id}/prompts`` with ``{"prompt": "photo"|"switch_camera"|"end_video", "message": ""}``:
+    the dispatcher asks the caller (``dispatcher.prompt``, source ``console``); the caller's page long-polls
+    ``GET /c/{token}/prompts``. 410 once the call has ended, 429 beyond ``live.MAX_PROMPTS``."""
+    ingest = _ingest(request)
+    call = ingest.calls.by_id(request.match_info["call_id"])
+    body = await _json_body(request)
+    prompt = body.get("prompt")
+    if prompt not in ev.CALLER_PROMPTS:
+        raise ApiError(400, f'"prompt" must be one of {", ".join(ev.CALLER_PROMPTS)}, got {prompt!r}')
+    message = _opt_str(body, "message")
+    if len(message) > 200:
+        raise ApiError(400, '"message" is at most 200 characters (it is shown on the caller\'s phone)')
+    if call.ended:
+        raise ApiError(410, f"call {call.call_id} has ended; the caller can no longer be asked")
+    try:
+        item = call.media.prompts.add(prompt, message)
+    except RuntimeError as exc:
+        raise ApiError(429, str(exc)) from None
+    ingest.sessions.append(call.session_id, "console", ev.DispatcherPrompt(item.prompt_id, prompt, message), call.call_id)
+    return _json({"prompt_id": item.prompt_id}, status=201)
+
+
+async def caller_prompts(request: web.Request) -> web.Response:
+    """``GET /c/{token}/prompts?after=N`` (the caller's page, cookie-bound): the dispatcher's prompts with an id above
+    N, waiting up to :data:`PROMPT_POLL_S` for one; ``{"prompts": [{"prompt_id", "prompt", "message"}]}``. The first
+    delivery of each is recorded (``caller.prompt_delivered``)."""
+    ingest = _ingest(request)
+    call = _bound_call(request, "prompts")
+    items = await call.media.prompts.after(_after(request), PROMPT_POLL_S)
+    now = ingest.clock.monotonic_ns()
+    for item in items:
+        if not item.delivered:
+            item.delivered = True
+            ingest.emit(call, ev.CallerPromptDelivered(item.prompt_id, (now - item.t_ns) / 1e6))
+    return _json({"prompts": [{"prompt_id": i.prompt_id, "prompt": i.prompt, "message": i.message} for i in items]})
+
+
 async def viewer_offer(request: web.Request) -> web.Response:
     """``POST /api/calls/{call_id}/viewer/offer`` with a viewer's ``{"sdp", "type": "offer"}`` (receive-only): the
     caller's video (newest frame) and audio relayed to that viewer over WebRTC (:class:`live.RelayTrack`); answers
@@ -917,6 +959,8 @@ def create_app(settings: IngestSettings, *, recordings: Recordings, clock: Clock
     ``GET /api/calls/{call_id}/viewer`` (HTML; ``?mode=webrtc`` for the WebRTC relay) and
     ``GET /api/calls/{call_id}/live`` (WebSocket of JPEGs); ``POST /api/calls/{call_id}/viewer/offer`` (the WebRTC
     relay of the caller's video and audio); ``POST /api/calls/{call_id}/snapshot`` (a still now, with quality);
+    ``POST /api/calls/{call_id}/prompts`` (ask the caller for a photo, a camera switch, to end the video) and the
+    caller page's long poll ``GET /c/{token}/prompts``;
     ``GET /api/calls/{call_id}/qr.svg`` (the caller link as a QR code); ``GET /lab-cert.crt`` (the TLS certificate);
     the caller link ``GET /c/{token}`` (HTML) with ``POST /c/{token}/offer``, ``/photos``, ``/hangup`` and
     ``/events`` (the page's own events, :data:`CALLER_EVENT_TYPES`).
@@ -951,6 +995,8 @@ def create_app(settings: IngestSettings, *, recordings: Recordings, clock: Clock
     r.add_get("/api/calls/{call_id}/viewer", viewer_page)
     r.add_get("/api/calls/{call_id}/live", live_socket)
     r.add_post("/api/calls/{call_id}/viewer/offer", viewer_offer)
+    r.add_post("/api/calls/{call_id}/prompts", post_prompt)
+    r.add_get("/c/{token}/prompts", caller_prompts)
     r.add_get("/c/{token}", caller_page)
     r.add_post("/c/{token}/offer", offer)
     r.add_post("/c/{token}/photos", upload_photos)

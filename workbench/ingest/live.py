@@ -50,6 +50,8 @@ KEYFRAME_MIN_INTERVAL_S = 1.0
 MAX_WEBRTC_VIEWERS = 4
 """WebRTC relay viewers per call: aiortc encodes VP8 once per viewer connection (~4-8% of a core each at 640x480),
 so unlike the shared JPEG stream their cost grows with each viewer; this bounds it."""
+MAX_PROMPTS = 20
+"""Most dispatcher prompts (photo, switch camera, end video) one call keeps; more are refused."""
 AUDIO_RELAY_FRAMES = 10
 """Audio frames (20 ms each) one relay viewer may lag behind before the oldest is dropped (200 ms)."""
 
@@ -168,6 +170,8 @@ class CallMedia:
         self.keyframes_requested = 0
         self._watchdog: asyncio.Task[None] | None = None
         self._relays: set[RelayTrack] = set()
+        self.prompts = Prompts(clock)
+        """The dispatcher's prompts to the caller's page (long-polled by the page)."""
         self.viewer_pcs: set[Any] = set()
         """WebRTC relay viewers' peer connections (closed when the call's media closes)."""
         self._clock = clock
@@ -476,6 +480,7 @@ class CallMedia:
     async def close(self) -> None:
         """Stop the viewer stream (viewers return from :meth:`serve_viewer`)."""
         self._closed = True
+        self.prompts.close()
         if self.recorder is not None:
             await self.recorder.close()
         for relay in list(self._relays):
@@ -583,3 +588,53 @@ class RelayTrack(MediaStreamTrack):
         super().stop()
         self._event.set()
         self._on_stop(self)
+
+
+@dataclass
+class Prompt:
+    """One dispatcher prompt: its 1-based id, what (``ev.CALLER_PROMPTS``), the message and when (monotonic ns)."""
+
+    prompt_id: int
+    prompt: str
+    message: str
+    t_ns: int
+    delivered: bool = False
+
+
+class Prompts:
+    """The dispatcher's prompts of one call, at most :data:`MAX_PROMPTS`, for the caller's page to long-poll."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self.items: list[Prompt] = []
+        self._changed = asyncio.Event()
+        self.closed = False
+
+    def add(self, prompt: str, message: str) -> Prompt:
+        """Queue a prompt; raises RuntimeError when the call has :data:`MAX_PROMPTS` already or has ended."""
+        if self.closed:
+            raise RuntimeError("the call has ended")
+        if len(self.items) >= MAX_PROMPTS:
+            raise RuntimeError(f"this call has {MAX_PROMPTS} prompts already; no more are sent")
+        item = Prompt(len(self.items) + 1, prompt, message, self._clock.monotonic_ns())
+        self.items.append(item)
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+        return item
+
+    async def after(self, prompt_id: int, timeout_s: float) -> list[Prompt]:
+        """Prompts with an id above ``prompt_id``, waiting up to ``timeout_s`` (s) for one (a long poll); [] on
+        time-out or when the call ends."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while not self.closed:
+            newer = [p for p in self.items if p.prompt_id > prompt_id]
+            remaining = deadline - asyncio.get_running_loop().time()
+            if newer or remaining <= 0:
+                return newer
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), timeout=remaining)
+        return []
+
+    def close(self) -> None:
+        self.closed = True
+        self._changed.set()
