@@ -250,7 +250,11 @@ def _cut_recording_warning(path: Path, rel: str) -> str:
 
 def verify_session(session_dir: Path) -> VerifyReport:
     """Check a session folder: header readable, every event line valid with gapless ``seq``, every manifest
-    entry present with the recorded size and SHA-256, and no media file missing from the manifest."""
+    entry present with the recorded size and SHA-256, and no media file missing from the manifest.
+
+    One exception, a warning rather than a problem: a call recording segment (``rec-NNNN.mkv``) that is not in the
+    manifest is the segment the ingest was writing when it died (segments are listed when closed); the warning says
+    "cut by a crash" and how many seconds it holds (:func:`recording_duration_s`)."""
     report = VerifyReport(session_dir)
     if not session_dir.is_dir():
         report.problems.append(f"{session_dir} is not a folder")
