@@ -55,7 +55,11 @@ def test_outputs_and_ratings_merge(analysed: Path) -> None:
     assert [(r["rsme"], r["rsme_source"]) for r in torn] == [("42.5", "import")]
     quality = read_csv(analysed / "data_quality.csv")
     problems = [(q["record"], q["handling"], q["problem"]) for q in quality]
-    assert ("rating", "repaired", "1 decimal comma(s) read as decimal points") in problems
+    sheet = analysed.parent / "rsme.csv"
+    assert ("rating", "repaired", f"{sheet}: 1 decimal comma(s) read as decimal points") in problems
+    # The torn session's call was closed without a rating; the sheet supplied it, so it is not reported missing.
+    assert [q["problem"] for q in quality if q["session_id"] == "s2" and q["call_id"] == "k1"] == [
+        f"RSME 42.5 taken from {analysed.parent / 'rsme.csv'} line 2"]
     assert any(p[1] == "repaired" and p[2].startswith("RSME 42.5 taken from") for p in problems)
     assert any(p[1] == "excluded" and "P99/v-crash matches no call" in p[2] for p in problems)
     assert ("session", "excluded", "events.jsonl line 6: torn last line (the writer stopped mid-line)") in problems
