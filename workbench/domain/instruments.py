@@ -148,14 +148,13 @@ def score_drt_stimuli(onsets_ms: Sequence[float], responses_ms: Iterable[float])
     (``stimulus_index`` is the position in that order). A response owned by a stimulus is classified with
     :func:`classify_drt_response`; the first hit makes the stimulus a hit. Raises ``ValueError`` for a NaN time.
 
-    Consistent with ``analysis.drt.score_drt`` (which does the same on pandas columns), with the extra outcome
-    ``too_early`` for a stimulus whose only owned responses came under 100 ms (``analysis`` counts it a miss with
+    ``analysis.drt.score_drt`` is this function as a DataFrame (there ``too_early`` counts as a miss with
     ``early_responses`` > 0).
     """
     onsets = sorted(float(o) for o in onsets_ms)
     responses = sorted(float(r) for r in responses_ms)
     if any(math.isnan(t) for t in onsets + responses):
-        raise ValueError("DRT times must not be NaN")
+        raise ValueError("DRT times must not be missing (NaN)")
     out = []
     for i, onset in enumerate(onsets):
         end = onsets[i + 1] if i + 1 < len(onsets) else math.inf
