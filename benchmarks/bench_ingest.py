@@ -256,76 +256,20 @@ async def run_case(kind: str, n: int, warmup_s: float, measure_s: float) -> dict
     else:
         cmd = [sys.executable, "-m", "workbench.cli", "serve", "--no-console", "--port", str(port),
                "--recordings", tmp.name]
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log_path = Path(tmp.name) / "receiver.log"
+    log_fh = open(log_path, "w")
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=log_fh, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     http = aiohttp.ClientSession()
     callers: list[subprocess.Popen[str]] = []
     readers: list[asyncio.Task[None]] = []
     latencies: list[float] = []
-    measuring = False
     try:
-        await _wait_http(http, base + ("/stats" if kind == "bare" else "/healthz"), proc)
-        call_ids: list[str] = []
-        if kind == "bare":
-            urls = [f"{base}/c/{i}" for i in range(n)]
-        else:
-            async with http.post(base + "/api/sessions", json={"participant": "bench", "record": kind == "ingest+rec"}) as r:
-                sid = (await r.json())["session_id"]
-            urls = []
-            for _ in range(n):
-                async with http.post(base + "/api/calls", json={"session_id": sid}) as r:
-                    call = await r.json()
-                urls.append(call["caller_url"])
-                call_ids.append(call["call_id"])
-        seconds = warmup_s + measure_s + 1.0
-        groups = min(n, 4)
-        for g in range(groups):
-            part = urls[g::groups]
-            callers.append(subprocess.Popen(
-                [sys.executable, "-m", "benchmarks.bench_ingest", "--callers", json.dumps(part), str(seconds)],
-                cwd=REPO, stdout=subprocess.PIPE, text=True,
-            ))
-
-        async def read_viewer(cid: str) -> None:
-            async with http.ws_connect(f"{base}/api/calls/{cid}/live") as ws:
-                async for msg in ws:
-                    if msg.type != aiohttp.WSMsgType.BINARY:
-                        break
-                    if measuring:
-                        grey = cv2.imdecode(np.frombuffer(msg.data, np.uint8), cv2.IMREAD_REDUCED_GRAYSCALE_8)
-                        latencies.append(now_ms() - read_stamp(grey, 8))
-
-        await asyncio.sleep(warmup_s)
-        readers = [asyncio.ensure_future(read_viewer(cid)) for cid in call_ids]
-        await asyncio.sleep(0.5)
-        if kind == "bare":
-            await http.post(base + "/reset")
-        cpu0, t0 = _cpu_s(proc.pid), time.monotonic()
-        frames0 = await _frames(http, base, kind, call_ids)
-        measuring = True
-        await asyncio.sleep(measure_s)
-        measuring = False
-        cpu1, t1 = _cpu_s(proc.pid), time.monotonic()
-        frames1 = await _frames(http, base, kind, call_ids)
-        rss = _rss_mb(proc.pid)
-        if kind == "bare":
-            async with http.get(base + "/stats") as r:
-                latencies = [float(x) for x in (await r.json())["latencies"]]
-        sent = 0
-        for c in callers:
-            out, _ = await asyncio.to_thread(c.communicate, timeout=seconds + 60)
-            sent += sum(json.loads(out.strip().splitlines()[-1]))
-        await asyncio.sleep(1.5)
-        received = await _frames(http, base, kind, call_ids)
-        lat = sorted(latencies)
-        return {
-            "kind": kind, "n": n,
-            "fps": (received_window := frames1 - frames0) / (t1 - t0) / n,
-            "lost": max(0, sent - received - n), "sent": sent,
-            "p50": lat[len(lat) // 2] if lat else float("nan"),
-            "p95": lat[int(len(lat) * 0.95)] if lat else float("nan"),
-            "cpu": 100 * (cpu1 - cpu0) / (t1 - t0), "rss": rss, "samples": len(lat), "window_frames": received_window,
-        }
+        return await _measure(kind, n, warmup_s, measure_s, proc, base, http, callers, readers, latencies)
+    except Exception as exc:
+        log_fh.flush()
+        tail = log_path.read_text(errors="replace")[-3000:]
+        raise RuntimeError(f"{kind} N={n} failed (receiver exit code {proc.poll()}): {exc}\n{tail}") from exc
     finally:
         for task in readers:
             task.cancel()
@@ -341,7 +285,79 @@ async def run_case(kind: str, n: int, warmup_s: float, measure_s: float) -> dict
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        log_fh.close()
         tmp.cleanup()
+
+
+async def _measure(kind: str, n: int, warmup_s: float, measure_s: float, proc: subprocess.Popen[Any], base: str,
+                   http: Any, callers: list[subprocess.Popen[str]], readers: list[asyncio.Task[None]],
+                   latencies: list[float]) -> dict[str, Any]:
+    import aiohttp
+    import cv2
+
+    measuring = False
+    await _wait_http(http, base + ("/stats" if kind == "bare" else "/healthz"), proc)
+    call_ids: list[str] = []
+    if kind == "bare":
+        urls = [f"{base}/c/{i}" for i in range(n)]
+    else:
+        async with http.post(base + "/api/sessions", json={"participant": "bench", "record": kind == "ingest+rec"}) as r:
+            sid = (await r.json())["session_id"]
+        urls = []
+        for _ in range(n):
+            async with http.post(base + "/api/calls", json={"session_id": sid}) as r:
+                call = await r.json()
+            urls.append(call["caller_url"])
+            call_ids.append(call["call_id"])
+    seconds = warmup_s + measure_s + 1.0
+    groups = min(n, 4)
+    for g in range(groups):
+        part = urls[g::groups]
+        callers.append(subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.bench_ingest", "--callers", json.dumps(part), str(seconds)],
+            cwd=REPO, stdout=subprocess.PIPE, text=True,
+        ))
+
+    async def read_viewer(cid: str) -> None:
+        async with http.ws_connect(f"{base}/api/calls/{cid}/live") as ws:
+            async for msg in ws:
+                if msg.type != aiohttp.WSMsgType.BINARY:
+                    break
+                if measuring:
+                    grey = cv2.imdecode(np.frombuffer(msg.data, np.uint8), cv2.IMREAD_REDUCED_GRAYSCALE_8)
+                    latencies.append(now_ms() - read_stamp(grey, 8))
+
+    await asyncio.sleep(warmup_s)
+    readers.extend(asyncio.ensure_future(read_viewer(cid)) for cid in call_ids)
+    await asyncio.sleep(0.5)
+    if kind == "bare":
+        await http.post(base + "/reset")
+    cpu0, t0 = _cpu_s(proc.pid), time.monotonic()
+    frames0 = await _frames(http, base, kind, call_ids)
+    measuring = True
+    await asyncio.sleep(measure_s)
+    measuring = False
+    cpu1, t1 = _cpu_s(proc.pid), time.monotonic()
+    frames1 = await _frames(http, base, kind, call_ids)
+    rss = _rss_mb(proc.pid)
+    if kind == "bare":
+        async with http.get(base + "/stats") as r:
+            latencies = [float(x) for x in (await r.json())["latencies"]]
+    sent = 0
+    for c in callers:
+        out, _ = await asyncio.to_thread(c.communicate, timeout=seconds + 60)
+        sent += sum(json.loads(out.strip().splitlines()[-1]))
+    await asyncio.sleep(1.5)
+    received = await _frames(http, base, kind, call_ids)
+    lat = sorted(latencies)
+    return {
+        "kind": kind, "n": n,
+        "fps": (received_window := frames1 - frames0) / (t1 - t0) / n,
+        "lost": max(0, sent - received - n), "sent": sent,
+        "p50": lat[len(lat) // 2] if lat else float("nan"),
+        "p95": lat[int(len(lat) * 0.95)] if lat else float("nan"),
+        "cpu": 100 * (cpu1 - cpu0) / (t1 - t0), "rss": rss, "samples": len(lat), "window_frames": received_window,
+    }
 
 
 async def _frames(http: Any, base: str, kind: str, call_ids: list[str]) -> int:
@@ -360,7 +376,11 @@ def run(ns: list[int], warmup_s: float = 4.0, measure_s: float = 10.0) -> list[d
     rows = []
     for n in ns:
         for kind in ("bare", "ingest", "ingest+rec"):
-            row = asyncio.run(run_case(kind, n, warmup_s, measure_s))
+            try:
+                row = asyncio.run(run_case(kind, n, warmup_s, measure_s))
+            except RuntimeError as exc:  # a receiver that died is a finding: report it, go on with the next case
+                print(f"| {kind} | {n} | FAILED: {str(exc)[:2000]} |||||||", flush=True)
+                continue
             rows.append(row)
             print(_line(row), flush=True)
     return rows
