@@ -1,4 +1,4 @@
-"""The ``workbench`` command: demo, serve, run, caller, analyze, simulate, verify, bench.
+"""The research workbench for multimedia 112 intake: one sub-command per task (`workbench COMMAND --help`).
 
 Every sub-command explains itself with ``--help``. Exit codes: 0 success, 1 a check failed (verify) or the work
 failed, 2 bad usage or bad input (argparse's convention).
