@@ -175,3 +175,31 @@ def test_jpeg_comment_round_trip() -> None:
 
     assert cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR).shape == (48, 64, 3)
     assert jpeg_comment(encode_jpeg(frame)) == ""
+
+
+HAMMER = """
+import sys, threading, numpy as np, av
+from workbench.ingest.live import frame_bgr, frame_grey, frame_yuv420p
+img = np.random.default_rng(1).integers(0, 255, (480, 640, 3), np.uint8)
+frames = [av.VideoFrame.from_ndarray(img, format="bgr24").reformat(format="yuv420p") for _ in range(2)]
+def work(fn):
+    for i in range(400):
+        fn(frames[i % 2])
+threads = [threading.Thread(target=work, args=(fn,)) for fn in (frame_grey, frame_bgr, frame_yuv420p, frame_bgr)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+print("ok")
+"""
+
+
+def test_converting_one_frame_in_several_threads_at_once_is_safe() -> None:
+    """The viewer's JPEG, a snapshot's grey image and the relay convert the same frame in different threads;
+    PyAV's per-frame ``to_ndarray(format=...)`` crashed the ingest with SIGSEGV there (bench_ingest). Run in a
+    subprocess so a regression fails this test instead of killing the test run."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = subprocess.run([sys.executable, "-c", HAMMER], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parent.parent)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", (out.returncode, out.stderr[-2000:])

@@ -39,6 +39,7 @@ import cv2
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame, VideoFrame
+from av.video.reformatter import VideoReformatter
 
 from workbench.domain import events as ev
 from workbench.ingest.recording import CallRecorder
@@ -64,11 +65,47 @@ AUDIO_RELAY_FRAMES = 10
 """Audio frames (20 ms each) one relay viewer may lag behind before the oldest is dropped (200 ms)."""
 
 
+def frame_bgr(frame: Any) -> np.ndarray:
+    """A decoded video frame as a BGR image (uint8, shape (h, w, 3)); safe to call from several threads at once.
+
+    Why not ``frame.to_ndarray(format="bgr24")``: PyAV keeps ONE swscale context per frame
+    (``VideoFrame.reformatter``, av 18 ``av/video/frame.py``), so two threads converting the same frame at once (the
+    viewer's JPEG and a snapshot; one to grey, one to BGR) race on it; the ingest died of SIGSEGV in
+    ``benchmarks/bench_ingest.py`` from exactly that. yuv420p frames (what aiortc decodes to) are read without any
+    conversion context (``to_ndarray()`` of the planes) and converted with OpenCV; other formats get a private
+    :class:`VideoReformatter`."""
+    if _plain_i420(frame):
+        return cv2.cvtColor(frame.to_ndarray(), cv2.COLOR_YUV2BGR_I420)
+    return VideoReformatter().reformat(frame, format="bgr24").to_ndarray()
+
+
+def _plain_i420(frame: Any) -> bool:
+    """yuv420p with even sides: its planes read as one (h * 3 / 2, w) array without conversion."""
+    return frame.format.name == "yuv420p" and frame.width % 2 == 0 and frame.height % 2 == 0
+
+
+def frame_yuv420p(frame: Any) -> np.ndarray:
+    """A decoded video frame's I420 planes (uint8, shape (h * 3 / 2, w)), sides rounded down to even; thread-safe
+    like :func:`frame_bgr`."""
+    if _plain_i420(frame):
+        return frame.to_ndarray()
+    even = {"width": frame.width // 2 * 2, "height": frame.height // 2 * 2}
+    return VideoReformatter().reformat(frame, format="yuv420p", **even).to_ndarray()
+
+
+def frame_grey(frame: Any) -> np.ndarray:
+    """A decoded video frame as 8-bit grey (the Y plane, no colour conversion), shape (h, w); thread-safe like
+    :func:`frame_bgr`."""
+    if _plain_i420(frame):
+        return frame.to_ndarray()[: frame.height]
+    return cv2.cvtColor(frame_bgr(frame), cv2.COLOR_BGR2GRAY)
+
+
 def encode_jpeg(frame: Any, quality: int = JPEG_QUALITY, comment: str = "") -> bytes:
     """Encode an aiortc/PyAV video frame as JPEG with OpenCV (runs in a worker thread; OpenCV releases the GIL).
 
     ``comment`` (ASCII) is stored in a COM segment right after SOI. Raises RuntimeError if OpenCV fails."""
-    image = frame.to_ndarray(format="bgr24")
+    image = frame_bgr(frame)
     ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise RuntimeError("OpenCV could not encode the frame as JPEG")
@@ -85,11 +122,6 @@ def jpeg_comment(data: bytes) -> str:
         return ""
     (length,) = struct.unpack(">H", data[4:6])
     return data[6 : 4 + length].decode("ascii", "replace")
-
-
-def grey_small(frame: Any) -> np.ndarray:
-    """A frame as an 8-bit grey image (decoded frames are YUV: the Y plane, no colour conversion), shape (h, w)."""
-    return frame.to_ndarray(format="gray")
 
 
 def quality_figures(grey: np.ndarray, previous: np.ndarray | None) -> tuple[float, float, float]:
@@ -309,8 +341,8 @@ class CallMedia:
 
     async def _snapshot(self, frame: Any, previous: Any, index: int, reason: str) -> ev.MediaSnapshot | None:
         def work() -> tuple[bytes, tuple[float, float, float]]:
-            grey = grey_small(frame)
-            prev = grey_small(previous) if previous is not None else None
+            grey = frame_grey(frame)
+            prev = frame_grey(previous) if previous is not None else None
             return encode_jpeg(frame), quality_figures(grey, prev)
 
         try:
@@ -581,7 +613,7 @@ class RelayTrack(MediaStreamTrack):
         if self._start_ns is None:
             self._start_ns = now
         if self.kind == "video":
-            copy = VideoFrame.from_ndarray(frame.to_ndarray(format="yuv420p"), format="yuv420p")
+            copy = VideoFrame.from_ndarray(frame_yuv420p(frame), format="yuv420p")
             copy.pts = (now - self._start_ns) * 90_000 // 1_000_000_000
             copy.time_base = fractions.Fraction(1, 90_000)
         else:

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import av
+from av.video.reformatter import VideoReformatter
 
 log = logging.getLogger(__name__)
 
@@ -272,8 +273,8 @@ class CallRecorder:
                 seg = self._segment = self._open(t_ns, size)
             pts = max((t_ns - self._zero_ns) // 1_000_000, self._video_last_pts + 1)
             self._video_last_pts = pts
-            if frame.format.name != "yuv420p":
-                frame = frame.reformat(format="yuv420p")
+            if frame.format.name != "yuv420p":  # a private reformatter: the frame's own is not thread-safe
+                frame = VideoReformatter().reformat(frame, format="yuv420p")
             frame.pts = pts
             frame.time_base = VIDEO_TIME_BASE
             seg.mux(seg.video.encode(frame))
