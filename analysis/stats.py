@@ -55,6 +55,10 @@ from scipy import optimize, stats
 CONFIDENCE = 0.95
 """Confidence level of every interval reported by this module."""
 
+SPARSE_FROM_ROWS = 1000
+"""From this many rows on, :func:`mixed_model` gives statsmodels sparse variance-component matrices (same fit,
+faster for large data, slower for small; break-even measured near 1000 rows by benchmarks/bench_analysis.py)."""
+
 
 def _require_columns(data: pd.DataFrame, columns: Sequence[str]) -> None:
     missing = [c for c in columns if c not in data.columns]
@@ -325,8 +329,10 @@ def _fit_mixed(frame: pd.DataFrame, use_item: bool) -> tuple[Any, list[str], boo
         warnings.simplefilter("always")
         try:
             # use_sparse: the crossed effects live in one group, so the variance-component design is n x q; sparse
-            # matrices give the same fit (estimates and SEs equal to 5 digits) ~8x faster at 6000 rows x 112 levels.
-            model = smf.mixedlm("y ~ C(cond)", frame, groups="grp", re_formula="0", vc_formula=vc, use_sparse=True)
+            # matrices give the same fit (estimates and SEs equal to 5 digits) ~8x faster at 6000 rows x 112 levels,
+            # but ~8x slower at 150 rows (measured break-even near 1000 rows), hence the threshold.
+            model = smf.mixedlm("y ~ C(cond)", frame, groups="grp", re_formula="0", vc_formula=vc,
+                                use_sparse=len(frame) >= SPARSE_FROM_ROWS)
             result = model.fit(reml=True)
         except Exception as exc:  # noqa: BLE001 - third-party numerics fail in many ways (ValueError,
             # LinAlgError, scipy's "Factor is exactly singular" RuntimeError, ...); each is reported in the row.
