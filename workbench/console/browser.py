@@ -44,12 +44,17 @@ const P = window.parent;
 const CFG = __CONFIG__;
 const eventsUrl = CFG.ingest + "/api/sessions/" + encodeURIComponent(CFG.sessionId) + "/events";
 const clock = {offset: null, rtt: null};
+// Timers run on the parent page's queue: Chrome throttles the timers of a tiny or zero-height iframe (a focus
+// change posted 10 s late). Intervals are cleared when this iframe goes away.
+const intervals = [];
+function every(fn, ms) { intervals.push(P.setInterval(fn, ms)); }
+window.addEventListener("pagehide", () => { for (const id of intervals) P.clearInterval(id); });
 async function syncClock() {
   let best = null;
   for (let i = 0; i < 5; i++) {
     try {
       const t0 = P.performance.now();
-      const r = await fetch(CFG.ingest + "/api/clock", {cache: "no-store"});
+      const r = await P.fetch(CFG.ingest + "/api/clock", {cache: "no-store"});
       const j = await r.json();
       const t1 = P.performance.now();
       if (best === null || t1 - t0 < best.rtt) best = {rtt: t1 - t0, offset: j.t_mono_ns / 1e6 - (t0 + t1) / 2};
@@ -63,7 +68,7 @@ const pending = [];
 async function post(type, callId, data) {
   const body = JSON.stringify({source: "console", type: type, call_id: callId, data: data});
   try {
-    const r = await fetch(eventsUrl, {method: "POST", headers: {"Content-Type": "application/json"}, body: body,
+    const r = await P.fetch(eventsUrl, {method: "POST", headers: {"Content-Type": "application/json"}, body: body,
                                       keepalive: true});
     if (r.status >= 500) throw new Error("HTTP " + r.status);
     if (r.status >= 400) console.warn("event refused", type, r.status, await r.text());
@@ -71,7 +76,7 @@ async function post(type, callId, data) {
     if (pending.length < 500) pending.push([type, callId, data]);
   }
 }
-setInterval(() => { const again = pending.splice(0); for (const p of again) post(p[0], p[1], p[2]); }, 2000);
+every(() => { const again = pending.splice(0); for (const p of again) post(p[0], p[1], p[2]); }, 2000);
 """
 
 _DRT_JS = r"""
@@ -87,12 +92,13 @@ bar.style.cssText = "position:fixed;left:0;right:0;top:0;height:18px;background:
                     "display:none;pointer-events:none;box-shadow:0 0 12px #e00000;";
 P.document.body.appendChild(bar);
 const status = document.getElementById("status");
-function mine() { return P.__wbDrtOwner === runId; }
+let alive = true;  // false once this iframe is gone (its timers run on the parent's queue)
+function mine() { return alive && P.__wbDrtOwner === runId; }
 function toIngest(t) { return clock.offset === null ? null : t + clock.offset; }
 function hide() {
   bar.style.display = "none";
   state.shown = false;
-  if (state.hideTimer !== null) { clearTimeout(state.hideTimer); state.hideTimer = null; }
+  if (state.hideTimer !== null) { P.clearTimeout(state.hideTimer); state.hideTimer = null; }
 }
 function tone() {
   try {
@@ -109,7 +115,7 @@ function schedule() {
   const isi = CFG.isiMin + Math.random() * (CFG.isiMax - CFG.isiMin);
   state.scheduled = (state.scheduled === null ? P.performance.now() : state.scheduled) + isi;
   const wait = Math.max(0, state.scheduled - P.performance.now());
-  setTimeout(fire, wait);
+  P.setTimeout(fire, wait);
 }
 function fire() {
   if (!mine()) { hide(); return; }
@@ -124,7 +130,7 @@ function fire() {
                   onset_ms: toIngest(onset), clock_offset_ms: clock.offset, clock_rtt_ms: clock.rtt};
     state.stimuli.push(data);
     post("drt.stimulus", null, data);
-    state.hideTimer = setTimeout(hide, CFG.stimulusMs - (P.performance.now() - onset));
+    state.hideTimer = P.setTimeout(hide, CFG.stimulusMs - (P.performance.now() - onset));
   };
   if (CFG.kind !== "visual") tone();
   if (visual) {
@@ -151,24 +157,28 @@ function onKey(e) {
 P.addEventListener("keydown", onKey, true);
 window.addEventListener("keydown", (e) => { if (e.key === CFG.key && !e.repeat) respond(e.timeStamp + ownToParent, "key"); }, true);
 document.getElementById("respond").addEventListener("pointerdown", (e) => respond(e.timeStamp + ownToParent, "button"));
-// The live viewer (another origin) would swallow the response key: hand the focus back at once.
-P.addEventListener("blur", () => setTimeout(() => {
+// The live viewer (another origin) would swallow the response key: hand the focus back (after the focus script
+// has seen which iframe took it).
+function reclaimFocus() {
   const el = P.document.activeElement;
   if (el && el.tagName === "IFRAME" && String(el.src).includes("/viewer")) { el.blur(); P.focus(); }
-}, 0));
-window.addEventListener("pagehide", () => { P.removeEventListener("keydown", onKey, true); bar.remove(); });
+}
+P.addEventListener("blur", () => P.setTimeout(reclaimFocus, 50));
+every(reclaimFocus, 250);  // and in case a blur went unseen
+window.addEventListener("pagehide", () => { alive = false; P.removeEventListener("keydown", onKey, true); bar.remove(); });
 (async () => {
   await syncClock();
-  setInterval(syncClock, 30000);
+  every(syncClock, 30000);
   status.textContent = clock.offset === null ? "no clock" : "running";
   schedule();
 })();
 """
 
 _FOCUS_JS = r"""
-const owner = "focus-" + Math.random().toString(36).slice(2);
-P.__wbFocusOwner = owner;
-const log = {last: null, sent: 0, pendingPanel: null, timer: null, hoverTimer: null, events: []};
+// One log per call on the page, shared by every instance of this script (Streamlit may mount a new iframe before
+// it drops the old one): the last panel, the pending change and the count are common, so nothing is posted twice.
+const log = (P.__wbFocus && P.__wbFocus.callId === CFG.callId) ? P.__wbFocus :
+  {callId: CFG.callId, last: null, sent: 0, pendingPanel: null, timer: null, hoverTimer: null, events: []};
 P.__wbFocus = log;  // read by tests
 function panelOf(el) {
   while (el && el !== P.document.body) {
@@ -178,10 +188,10 @@ function panelOf(el) {
   return null;
 }
 function note(panel, trigger, t) {
-  if (P.__wbFocusOwner !== owner || panel === null || !CFG.panels.includes(panel)) return;
+  if (P.__wbFocus !== log || panel === null || !CFG.panels.includes(panel)) return;
   if (log.pendingPanel === null && panel === log.last) return;
   log.pendingPanel = {panel: panel, trigger: trigger, t: t};
-  if (log.timer === null) log.timer = setTimeout(flush, 250);
+  if (log.timer === null) log.timer = P.setTimeout(flush, 250);
 }
 function flush() {
   log.timer = null;
@@ -197,27 +207,38 @@ const onPointer = (e) => note(panelOf(e.target), "pointer", e.timeStamp);
 const onFocus = (e) => note(panelOf(e.target), "focus", e.timeStamp);
 const onMove = (e) => {
   const panel = panelOf(e.target), t = e.timeStamp;
-  if (log.hoverTimer !== null) clearTimeout(log.hoverTimer);
-  log.hoverTimer = setTimeout(() => note(panel, "hover", t + 300), 300);
+  if (log.hoverTimer !== null) P.clearTimeout(log.hoverTimer);
+  log.hoverTimer = P.setTimeout(() => note(panel, "hover", t + 300), 300);
 };
-const onBlur = () => setTimeout(() => {
-  const el = P.document.activeElement;
-  if (el && el.tagName === "IFRAME" && el.closest) note(panelOf(el), "focus", P.performance.now());
-}, 0);
+const onBlur = () => {
+  const t = P.performance.now();
+  log.blurs = (log.blurs || 0) + 1;
+  const check = () => {
+    const el = P.document.activeElement;
+    log.lastBlur = el ? el.tagName : null;
+    if (el && el.tagName === "IFRAME") { note(panelOf(el), "focus", t); return true; }
+    return false;
+  };
+  if (!check()) P.setTimeout(check, 0);
+};
+// Over a cross-origin iframe the page sees no pointermove: its pointerover starts the hover timer instead.
+const onOver = (e) => { if (e.target && e.target.tagName === "IFRAME") onMove(e); };
 P.document.addEventListener("pointerdown", onPointer, true);
 P.document.addEventListener("wheel", onPointer, {capture: true, passive: true});
 P.document.addEventListener("focusin", onFocus, true);
 P.document.addEventListener("pointermove", onMove, {capture: true, passive: true});
+P.document.addEventListener("pointerover", onOver, {capture: true, passive: true});
 P.addEventListener("blur", onBlur);
 window.addEventListener("pagehide", () => {
   P.document.removeEventListener("pointerdown", onPointer, true);
   P.document.removeEventListener("wheel", onPointer, true);
   P.document.removeEventListener("focusin", onFocus, true);
   P.document.removeEventListener("pointermove", onMove, true);
+  P.document.removeEventListener("pointerover", onOver, true);
   P.removeEventListener("blur", onBlur);
 });
 syncClock();
-setInterval(syncClock, 30000);
+every(syncClock, 30000);
 """
 
 
