@@ -5,7 +5,8 @@ the focus), answer, view a photo (open, enlarge, close), fill the form with unit
 confidence, the console killed with SIGKILL and restarted mid-call (the page rebuilds from the log), close, RSME,
 then the runner ends the block and the dispatcher fills in the NASA-TLX. The test checks the events the ingest wrote.
 
-Screenshots go to ``/tmp/console-shots`` (drt-stimulus, instruments-active, after-restart, nasa-tlx).
+Screenshots go to ``/tmp/console-shots`` (drt-stimulus, photo-enlarged, instruments-active, after-restart,
+nasa-tlx, after-tlx).
 """
 
 from __future__ import annotations
@@ -148,6 +149,8 @@ def test_instruments_hold_photos_and_a_console_restart_in_the_browser(tmp_path, 
             wait("photo.opened", logged("photo.opened", photo_id="p1"), 10)
             page.locator(f".st-key-photo_enlarge-{cid} button").click()
             wait("photo.enlarged", logged("photo.enlarged", photo_id="p1", enlarged=True), 10)
+            expect(page.locator(f".st-key-photo_enlarge-{cid} button")).to_contain_text("Shrink")
+            page.screenshot(path=str(SHOTS / "photo-enlarged.png"), full_page=True)
             page.locator(f".st-key-photo_close-{cid} button").click()
             wait("photo.closed", logged("photo.closed", photo_id="p1"), 10)
 

@@ -49,8 +49,9 @@ K_FORM_CALL, K_RSME_CALL, K_RSME_TOUCHED, K_ERROR = "wb_form_call", "wb_rsme_cal
 K_SCENARIO = "wb_scenario"
 K_TLX_BLOCK, K_TLX_TOUCHED, K_TLX_WEIGHTS = "wb_tlx_block", "wb_tlx_touched", "wb_tlx_weights"
 
+# Panels of the active call whose focus is logged (containers keyed ``panel_<name>-<call_id>``). A comment, not a
+# docstring: Streamlit's "magic" would print a bare string literal of the page script on the page.
 PANELS = ("live_view", "photos", "transcript", "form")
-"""Panels of the active call whose focus is logged (containers keyed ``panel_<name>-<call_id>``)."""
 
 wk = vm.widget_key
 
@@ -386,15 +387,13 @@ def intake_form(client: IngestClient, sid: str, cid: str, checklist: list[tuple[
                    key=wk("units", cid), on_change=on_units, args=args, placeholder="Choose units")
     st.checkbox("What the caller says and what the image shows disagree", key=wk("disagree_flag", cid),
                 on_change=on_disagreement, args=args)
-    a_col, c_col = st.columns([3, 2])
-    a_col.selectbox("Aspect that disagrees", options=list(DISAGREEMENT_ASPECTS), format_func=vm.aspect_label,
-                    index=None, placeholder="On what do they disagree?", key=wk("disagree_aspect", cid),
-                    on_change=on_disagreement, args=args, disabled=not ss.get(wk("disagree_flag", cid)),
-                    label_visibility="collapsed")
-    c_col.segmented_control("How sure are you? (1-5)", options=list(vm.CONFIDENCE_LABELS),
-                            format_func=lambda v: str(v), key=wk("disagree_confidence", cid),
-                            on_change=on_confidence, args=args, help="1 = not sure, 5 = completely sure",
-                            label_visibility="collapsed")
+    st.selectbox("Aspect that disagrees", options=list(DISAGREEMENT_ASPECTS), format_func=vm.aspect_label,
+                 index=None, placeholder="On what do they disagree?", key=wk("disagree_aspect", cid),
+                 on_change=on_disagreement, args=args, disabled=not ss.get(wk("disagree_flag", cid)),
+                 label_visibility="collapsed")
+    st.segmented_control("How sure are you that they disagree (or agree)? 1 = not sure, 5 = completely sure",
+                         options=list(vm.CONFIDENCE_LABELS), format_func=lambda v: str(v),
+                         key=wk("disagree_confidence", cid), on_change=on_confidence, args=args)
     st.text_area("Notes", key=wk("notes", cid), height=68, on_change=on_notes, args=args)
     if st.button("Close call", key=wk("close_call", cid), type="primary", icon=":material/call_end:"):
         form = widget_form(cid, checklist)
@@ -474,7 +473,7 @@ def render_sidebar(client: IngestClient, cfg: ConsoleConfig, state: SessionState
     with st.sidebar:
         if drt_enabled(cfg) and not state.ended:
             components.html(browser.drt_html(cfg.public_ingest_url, state.session_id, kind=cfg.drt_kind,
-                                             key=cfg.drt_key), height=34)
+                                             key=cfg.drt_key), height=56)
             st.caption(vm.drt_line(vm.drt_performance(state)))
         st.markdown(f"**Session** `{state.session_id}`")
         st.caption(f"Participant {state.participant or '?'} · scenario {state.scenario_id or '?'} · {cfg.station}")
@@ -483,6 +482,20 @@ def render_sidebar(client: IngestClient, cfg: ConsoleConfig, state: SessionState
         if screen.kind != "queue":
             st.markdown("**Queue**")
             queue_fragment(client, cfg, state.session_id, False)
+        map_fragment(client, state.session_id)
+
+
+@st.fragment(run_every=2.0)
+def map_fragment(client: IngestClient, sid: str) -> None:
+    """A small live map of the session's open reports (the ingest draws it locally; nothing remote is loaded).
+    Nothing is shown when the ingest has no map for the session."""
+    try:
+        svg = client.session_map_svg(sid, width=320, height=240)
+    except IngestError:
+        return
+    with st.container(key="open_reports_map"):
+        st.markdown("**Open reports**")
+        st.image(svg, width="stretch")
 
 
 def render_queue(client: IngestClient, cfg: ConsoleConfig, state: SessionState) -> None:

@@ -103,6 +103,18 @@ class IngestClient:
             body["session_id"] = session_id
         return dict(self._request("POST", "/api/calls", body))
 
+    def session_map_svg(self, session_id: str, *, width: int = 320, height: int = 240) -> str:
+        """``GET /api/sessions/{sid}/map.svg?open=1``: the local map of the session's open reports (SVG text)."""
+        path = f"/api/sessions/{quote(session_id, safe='')}/map.svg?open=1&width={int(width)}&height={int(height)}"
+        req = urllib.request.Request(self.base_url + path, headers={"Accept": "image/svg+xml"})
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
+                return resp.read().decode("utf-8")
+        except urllib.error.HTTPError as exc:
+            raise IngestError(f"GET {path}: {exc.code}", exc.code) from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise IngestError(f"GET {path}: ingest at {self.base_url} unreachable ({exc})") from None
+
     def call_status(self, call_id: str) -> dict[str, Any]:
         """``GET /api/calls/{call_id}``: ``{state, connected, video_codec, width, height, frames_received, ...}``."""
         return dict(self._request("GET", f"/api/calls/{quote(call_id, safe='')}") or {})
