@@ -81,13 +81,19 @@ print(json.dumps({"total_s": total, "steps": found,
 """
 
 PROFILE_STEPS: dict[str, tuple[str, str]] = {
+    "load_session (all of loading)": ("analysis/load.py", "load_session"),
     "read_events (JSON + validation)": ("workbench/store/eventlog.py", "read_events"),
     "event_from_dict (validation)": ("workbench/domain/events.py", "event_from_dict"),
     "replay": ("workbench/domain/session_state.py", "replay"),
-    "load_session (all of loading)": ("analysis/load.py", "load_session"),
     "trial_rows": ("analysis/trials.py", "trial_rows"),
+    "drt_rows (DRT scoring and placing)": ("analysis/instruments.py", "drt_rows"),
+    "score_drt_stimuli": ("workbench/domain/instruments.py", "score_drt_stimuli"),
+    "_with_drt (DRT columns into trials)": ("analysis/run.py", "_with_drt"),
+    "event_rows (events table rows)": ("analysis/tables.py", "event_rows"),
+    "events_frame (events table)": ("analysis/tables.py", "events_frame"),
     "build_summary (statistics)": ("analysis/summary.py", "build_summary"),
     "mixed_model (statsmodels)": ("analysis/stats.py", "mixed_model"),
+    "_write (CSV and Parquet files)": ("analysis/run.py", "_write"),
     "report": ("analysis/report.py", "write_report"),
 }
 """Steps reported from the profile: label -> (file suffix, function name); steps not found are left out."""
