@@ -159,7 +159,10 @@ def test_demo_session_export_field_by_field(tmp_path: Path) -> None:
     assert crash["callComponent"][0]["callMediaUrl"] == []
     assert crash["callComponent"][0]["callAnswerTimeStamp"] is None
     assert crash["locationInformationComponent"][0]["civicAddressText"] == "Oostweg, traffic lights, Delft"
-    assert crash["locationInformationComponent"][0]["latitude"] is None
+    # No caller geolocation or photo GPS: the position is the scenario's (experiments/demo/scenario.toml).
+    assert crash["locationInformationComponent"][0]["latitude"] == 52.0101
+    assert crash["locationInformationComponent"][0]["longitude"] == 4.3712
+    assert crash["locationInformationComponent"][0]["locationSourceText"] == "scenario"
     assert crash["notesComponent"][0]["noteText"] == EXERCISE_NOTE
     for doc in docs:  # every component carries the four common keys
         comps = [doc["incidentComponent"], *doc["callComponent"], *doc["locationInformationComponent"],
