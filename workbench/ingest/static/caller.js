@@ -2,10 +2,12 @@
 // switch, photos (camera or several from the gallery), optional location, hang-up. Reports its own steps to the
 // ingest as caller events (POST cfg.eventsUrl; types caller.permission, caller.geolocation, caller.camera_switched,
 // caller.connection, declared in workbench/domain/events.py).
+// The dispatcher's prompts (send a photo, switch camera, end the video) arrive by long poll after consent and show
+// as a banner with the matching action.
 //
 // For tests it exposes window.callerStatus: "consent", "starting", "camera-denied", "camera-error", "connecting",
 // "connected", "reconnecting", "failed", "ended"; window.callerAttempt (offers sent), window.photosSent,
-// window.facingMode and window.callerLocation.
+// window.facingMode and window.callerLocation, window.promptsShown and window.promptShown.
 (function () {
   "use strict";
   const cfg = window.CALLER_CONFIG;
@@ -272,6 +274,7 @@
     endBtn.disabled = true; startBtn.hidden = true; switchBtn.disabled = true;
     // The link no longer accepts anything: leave only the message.
     $("video-wrap").hidden = true; $("controls").hidden = true; endBtn.hidden = true;
+    $("prompt").hidden = true;
     setStatus("ended", text);
   }
 
@@ -281,6 +284,86 @@
     try { await fetch(cfg.hangupUrl, { method: "POST" }); } catch (e) { /* the call ends anyway */ }
     finish("Video ended. Thank you. Stay on the phone with the control room.");
   }
+
+  // --- The dispatcher's prompts (GET <link>/prompts?after=N, a long poll: the server answers within ~25 s) ---------
+  // One request in flight; errors back off; stops when the call ends (410) or the link is not this browser's.
+  // Each prompt is shown as a banner with its one action; further prompts wait their turn. For tests:
+  // window.promptsShown (prompt ids shown, in order) and window.promptShown (the id on screen, or 0).
+  const PROMPT_RETRY_MS = [1000, 2000, 4000, 8000, 15000];
+  const PROMPT_FETCH_TIMEOUT_MS = 40000;   // longer than the server's 25 s wait
+  const promptsUrl = cfg.offerUrl.replace(/\/offer$/, "/prompts");
+  const promptBox = $("prompt"), promptText = $("prompt-text"), promptAction = $("prompt-action");
+  const promptQueue = [];
+  let promptsPolling = false, lastPromptId = 0, promptOnScreen = null;
+  window.promptsShown = [];
+  window.promptShown = 0;
+
+  function promptWording(item) {
+    const hasVideo = !!(stream && stream.getVideoTracks().length);
+    if (item.prompt === "photo") return ["Please send a photo of what you see.", "Send a photo"];
+    if (item.prompt === "switch_camera") {
+      return hasVideo ? ["Please switch to your other camera.", "Switch camera"]
+                      : ["The control room asked you to switch camera, but no camera is in use.", "OK"];
+    }
+    return ["Please end the video now. Stay on the phone with the control room.", wantVideo ? "End video" : "End"];
+  }
+
+  function showNextPrompt() {
+    promptOnScreen = ended ? null : (promptQueue.shift() || null);
+    window.promptShown = promptOnScreen ? promptOnScreen.prompt_id : 0;
+    promptBox.hidden = !promptOnScreen;
+    if (!promptOnScreen) return;
+    const [text, action] = promptWording(promptOnScreen);
+    promptText.textContent = promptOnScreen.message || text;
+    promptAction.textContent = action;
+    window.promptsShown.push(promptOnScreen.prompt_id);
+    promptBox.scrollIntoView({ block: "nearest" });
+  }
+
+  function onPromptAction() {
+    const item = promptOnScreen;
+    if (!item) return;
+    showNextPrompt();
+    // The actions are the page's own buttons: their events (photo received, camera switched, call ended) follow.
+    if (item.prompt === "photo") $("photo-input").click();   // inside the click: the browser allows the picker
+    else if (item.prompt === "switch_camera") { if (stream && stream.getVideoTracks().length) switchCamera(); }
+    else if (item.prompt === "end_video") hangUp();
+  }
+
+  async function pollPrompts() {
+    if (promptsPolling) return;   // one loop, one request in flight
+    promptsPolling = true;
+    let failures = 0;
+    while (!ended) {
+      let delay = 0;
+      const abort = new AbortController();
+      const timer = setTimeout(() => abort.abort(), PROMPT_FETCH_TIMEOUT_MS);
+      try {
+        const resp = await fetch(promptsUrl + "?after=" + lastPromptId, { signal: abort.signal, cache: "no-store" });
+        if (resp.status === 410) { if (!ended) finish("The call has ended. If you still need help, call 112 again."); break; }
+        if (resp.status === 404 || resp.status === 409) break;   // not this browser's link: nothing will come
+        if (!resp.ok) throw new Error("HTTP " + resp.status);
+        const body = await resp.json();
+        failures = 0;
+        for (const item of body.prompts || []) {
+          lastPromptId = Math.max(lastPromptId, item.prompt_id);
+          const same = (promptOnScreen && promptOnScreen.prompt === item.prompt) || promptQueue.some((q) => q.prompt === item.prompt);
+          if (!same) promptQueue.push(item);
+        }
+        if (!promptOnScreen) showNextPrompt();
+      } catch (err) {
+        delay = PROMPT_RETRY_MS[Math.min(failures, PROMPT_RETRY_MS.length - 1)];
+        failures += 1;
+      } finally {
+        clearTimeout(timer);
+      }
+      if (delay) await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+    promptsPolling = false;
+  }
+
+  promptAction.addEventListener("click", onPromptAction);
+  $("prompt-dismiss").addEventListener("click", showNextPrompt);
 
   if (!wantVideo) {
     $("consent-accept").textContent = "I agree: continue";
@@ -292,6 +375,7 @@
     $("consent").hidden = true;
     $("main").hidden = false;
     start();
+    pollPrompts();
   });
   startBtn.addEventListener("click", () => {
     startBtn.hidden = true; unconnected = 0;
