@@ -15,6 +15,7 @@ from typing import Callable
 import numpy as np
 
 from benchmarks.bench_analysis import bench_analysis
+from benchmarks.bench_console import bench_console
 from benchmarks.bench_ingest import bench_ingest
 
 
@@ -70,6 +71,7 @@ BENCHMARKS: dict[str, Callable[[], list[tuple[str, float, str]]]] = {
     "event_append": bench_event_append,
     "jpeg_encode": bench_jpeg_encode,
     "analysis": bench_analysis,
+    "console": bench_console,
     "ingest": bench_ingest,
 }
 

@@ -28,7 +28,6 @@ import time
 from pathlib import Path
 
 import streamlit as st
-import streamlit.components.v1 as components
 
 from workbench.console import browser
 from workbench.console import viewmodel as vm
@@ -302,9 +301,10 @@ def render_queue_rows(state: SessionState, *, answer_button: bool, client: Inges
             st.rerun(scope="app")
 
 
-@st.fragment(run_every=1.0)
+@st.fragment(run_every=0.5)
 def queue_fragment(client: IngestClient, cfg: ConsoleConfig, sid: str, answer_button: bool) -> None:
-    """Polls the log every second and redraws the queue (the page reruns when the screen changes)."""
+    """Polls the log every 0.5 s and redraws the queue (the page reruns when the screen changes). Polling every 1 s
+    put a new call on screen 1.3 s (median) after its arrival; every 0.5 s, 0.8 s (``workbench bench console``)."""
     try:
         state = sync(client, sid)
     except IngestError as exc:
@@ -421,7 +421,7 @@ def render_active(client: IngestClient, cfg: ConsoleConfig, state: SessionState,
     head.subheader(f"Call with {call.caller_label}")
     hold.button("Hold", key=wk("hold", cid), icon=":material/phone_paused:", on_click=on_call_action,
                 args=(client, sid, cid, ev.CallHeld(cfg.station)))
-    components.html(browser.focus_html(cfg.public_ingest_url, sid, cid, PANELS), height=0)
+    st.iframe(browser.focus_html(cfg.public_ingest_url, sid, cid, PANELS), height=1)
     left, right = st.columns([5, 4], gap="medium")
     with left:
         with st.container(key=wk("panel_live_view", cid)):
@@ -472,8 +472,8 @@ def render_sidebar(client: IngestClient, cfg: ConsoleConfig, state: SessionState
     """The DRT (first, so its iframe is never replaced), session line, and the queue unless the main area shows it."""
     with st.sidebar:
         if drt_enabled(cfg) and not state.ended:
-            components.html(browser.drt_html(cfg.public_ingest_url, state.session_id, kind=cfg.drt_kind,
-                                             key=cfg.drt_key), height=56)
+            st.iframe(browser.drt_html(cfg.public_ingest_url, state.session_id, kind=cfg.drt_kind,
+                                       key=cfg.drt_key), height=56)
             st.caption(vm.drt_line(vm.drt_performance(state)))
         st.markdown(f"**Session** `{state.session_id}`")
         st.caption(f"Participant {state.participant or '?'} · scenario {state.scenario_id or '?'} · {cfg.station}")

@@ -1,6 +1,6 @@
 """The console's timing-critical parts, which run in the dispatcher's browser (never in Streamlit reruns).
 
-Two small self-contained HTML+JS documents for ``streamlit.components.v1.html``:
+Two small self-contained HTML+JS documents for ``st.iframe`` (HTML content, same-origin with the page):
 
 - :func:`drt_html`: the Detection Response Task (ISO 17488:2016). A stimulus every 3-5 s (uniformly at random),
   shown 1000 ms or until the response: a red bar along the top edge of the page (``visual``), a 1 kHz tone through
@@ -13,7 +13,7 @@ Two small self-contained HTML+JS documents for ``streamlit.components.v1.html``:
   entering a panel, the live-view iframe taking focus, and the pointer resting 300 ms over a panel. Logged only on
   a change of panel, at most one event per 250 ms (the latest wins), at most :data:`FOCUS_MAX_EVENTS` per call.
 
-Design (decided for issue 6): the component's iframe is same-origin with the Streamlit page (``srcdoc`` with
+Design (decided for issue 6): the iframe is same-origin with the Streamlit page (``srcdoc`` with
 ``allow-same-origin``), so its script listens on ``window.parent`` (the console page) and draws the stimulus there;
 all times are taken on the **parent's** ``performance`` clock (event ``timeStamp``, ``requestAnimationFrame``
 times, ``performance.now()``), so they share one time origin. The live viewer is an iframe from the ingest's
