@@ -49,6 +49,10 @@ def _add_ingest_options(p: argparse.ArgumentParser, *, default_port: int = 8080)
     p.add_argument("--turn", default="", metavar="URL", help="TURN server for --ice stun")
     p.add_argument("--turn-user", default="", metavar="U")
     p.add_argument("--turn-password", default="", metavar="P")
+    p.add_argument("--drt", choices=("off", "visual", "tone"), default="off",
+                   help="run the Detection Response Task (ISO 17488) in the dispatcher console (default off)")
+    p.add_argument("--tlx-weights", action="store_true",
+                   help="ask the 15 NASA-TLX pairwise comparisons after each block (weighted TLX)")
     p.add_argument("--upload-limit-mb", type=float, default=25.0, help="largest photo upload, MB (default 25)")
 
 
@@ -129,6 +133,9 @@ async def _serve(args: argparse.Namespace, scenario_path: Path | None, duration_
                 host=args.host,
                 public_ingest_url=settings.base_url,
                 recordings=settings.recordings,
+                drt=args.drt != "off",
+                drt_kind=args.drt if args.drt != "off" else "visual",
+                tlx_weights=args.tlx_weights,
             )
             console_url = f"http://{args.host}:{args.console_port}"
             await asyncio.get_running_loop().run_in_executor(None, wait_until_ready, console_url, 60.0)
