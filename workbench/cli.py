@@ -389,6 +389,60 @@ def cmd_export_eido(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_withdraw(args: argparse.Namespace) -> int:
+    from workbench.store.privacy import PrivacyError, plan_withdrawal, withdraw
+
+    try:
+        plan = plan_withdrawal(args.recordings, args.participant)
+    except PrivacyError as exc:
+        print(f"workbench withdraw: {exc}", file=sys.stderr)
+        return 2
+    print(plan.describe())
+    print(f"  in total {plan.files} files, {plan.bytes} bytes; an audit line goes to "
+          f"{args.recordings / 'withdrawals.jsonl'}")
+    if not args.yes:
+        if not sys.stdin.isatty():
+            print("workbench withdraw: not removing without confirmation; pass --yes", file=sys.stderr)
+            return 2
+        if input("Remove these sessions for good? Type yes: ").strip().lower() != "yes":
+            print("nothing removed")
+            return 1
+    try:
+        result = withdraw(args.recordings, args.participant, reason=args.reason)
+    except (PrivacyError, OSError) as exc:
+        print(f"workbench withdraw: {exc} (run it again to finish an interrupted withdrawal)", file=sys.stderr)
+        return 1
+    print(f"withdrew {len(result.sessions)} session(s) of {args.participant!r}"
+          + (f", finished {len(result.plan.completed)} interrupted" if result.plan.completed else ""))
+    return 0
+
+
+def cmd_archive(args: argparse.Namespace) -> int:
+    from workbench.store.privacy import archive, check_archive, import_archive
+    from workbench.store.recordings import RecordingsError
+
+    try:
+        if args.check:
+            problems = check_archive(args.check)
+            for problem in problems:
+                print(f"PROBLEM {problem}")
+            print(f"{args.check}: {'OK' if not problems else 'FAILED'} ({len(problems)} problems)")
+            return 0 if not problems else 1
+        if args.recordings is None:
+            print("workbench archive: --recordings DIR is needed with --out and --import", file=sys.stderr)
+            return 2
+        if args.import_file:
+            imported = import_archive(args.import_file, args.recordings)
+            print(f"imported {len(imported.sessions)} session(s), {imported.files} files, verified -> {args.recordings}")
+            return 0
+        result = archive(args.recordings, args.out, sessions=args.session or None)
+    except RecordingsError as exc:
+        print(f"workbench archive: {exc}", file=sys.stderr)
+        return 2
+    print(f"{len(result.sessions)} session(s), {result.files} files, {result.bytes} bytes -> {result.path}")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from benchmarks.run import main as bench_main
 
@@ -512,6 +566,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("session_dir", type=Path)
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(func=cmd_export_eido)
+
+    p = sub.add_parser("withdraw", help="remove a participant's sessions (withdrawal), keeping an audit line",
+                       description="Removes every session folder whose session.json names PARTICIPANT (a pseudonym, "
+                       "matched exactly) and appends one audit line to DIR/withdrawals.jsonl (when, pseudonym, "
+                       "session ids, files and bytes removed, SHA-256 of each manifest.json, reason; never the "
+                       "content). Prints what it will remove and asks for confirmation on a terminal unless --yes. "
+                       "Each folder is first renamed to .withdrawing-<id>: running the command again finishes an "
+                       "interrupted withdrawal. The pseudonym-to-person link is not in the recordings.")
+    p.add_argument("participant", metavar="PARTICIPANT", help="participant pseudonym, e.g. P07")
+    p.add_argument("--recordings", type=Path, required=True, metavar="DIR", help="recordings folder")
+    p.add_argument("--reason", default="", metavar="TEXT", help="reason for the audit line (no personal data)")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.set_defaults(func=cmd_withdraw)
+
+    p = sub.add_parser("archive", help="export sessions with their manifests into one .tar(.gz); check or import one",
+                       description="--out FILE: writes the sessions (all, or each --session) of --recordings into "
+                       "FILE (.tar, .tar.gz or .tgz) with ARCHIVE-MANIFEST.json (SHA-256 and size of every file). "
+                       "--check FILE: re-reads an archive and checks every file against ARCHIVE-MANIFEST.json and "
+                       "its session's manifest.json; exit 1 on any problem. --import FILE: restores its sessions "
+                       "into --recordings (never over an existing or withdrawn session) and verifies each.")
+    mode = p.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--out", type=Path, metavar="FILE", help="archive to write (never overwritten)")
+    mode.add_argument("--check", type=Path, metavar="FILE", help="archive to check")
+    mode.add_argument("--import", dest="import_file", type=Path, metavar="FILE", help="archive to restore")
+    p.add_argument("--recordings", type=Path, metavar="DIR", help="recordings folder (with --out and --import)")
+    p.add_argument("--session", action="append", default=[], metavar="ID", help="session to archive (repeatable)")
+    p.set_defaults(func=cmd_archive)
 
     p = sub.add_parser("bench", help="run the benchmarks and print their figures against a same-run baseline")
     p.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
