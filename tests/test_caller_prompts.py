@@ -125,3 +125,66 @@ async def _prompts(tmp_path: Path, chromium: str, media: dict[str, Path], photo:
         assert types[-1] == "call.ended" and events[-1]["data"]["reason"] == "caller_hung_up"
         refused = [e for e in events if e["type"] == "call.link_refused"]
         assert refused == [], "the page stops polling once the call has ended"
+
+
+def test_prompt_poll_backs_off_on_errors_with_one_request_in_flight(
+    tmp_path: Path, chromium_path: str, fake_media: dict[str, Path]  # noqa: F811
+) -> None:
+    asyncio.run(_backoff(tmp_path, chromium_path, fake_media))
+
+
+async def _backoff(tmp_path: Path, chromium: str, media: dict[str, Path]) -> None:
+    from playwright.async_api import async_playwright
+
+    failing = 3
+    starts: list[float] = []
+    in_flight = [0, 0]  # now, most
+
+    async def flaky(route: Any) -> None:
+        starts.append(time.monotonic())
+        if len(starts) <= failing:
+            await route.abort("connectionreset")  # the network drops the poll: the page must back off
+        else:
+            await route.fallback()  # on to the 127.0.0.1-only guard
+
+    def opened(request: Any) -> None:
+        if "/prompts?" in request.url:
+            in_flight[0] += 1
+            in_flight[1] = max(in_flight)
+
+    def closed(request: Any) -> None:
+        if "/prompts?" in request.url:
+            in_flight[0] -= 1
+
+    async with lab(tmp_path) as the_lab, async_playwright() as pw:
+        call = await the_lab.new_call()
+        cid, sid = call["call_id"], call["session_id"]
+        browser = await pw.chromium.launch(executable_path=chromium, args=camera_args(media["fire"], media["wav"]))
+        try:
+            page = await phone(pw, browser, the_lab, permissions=["camera", "microphone"])
+            await page.route("**/prompts?*", flaky)
+            page.on("request", opened)
+            page.on("requestfinished", closed)
+            page.on("requestfailed", closed)
+            await page.goto(call["caller_url"])
+            assert starts == [], "no polling before consent"
+            await page.click("#consent-accept")
+            await poll(lambda: asyncio.sleep(0, len(starts)), lambda n: n > failing, 15, "the poll after 3 errors")
+            pid = await ask(the_lab, cid, "switch_camera")
+            await banner_for(page, pid)
+            await page.click("#prompt-dismiss")
+            await asyncio.sleep(0.5)
+            await page.click("#end")
+            await page.wait_for_function("window.callerStatus === 'ended'", timeout=10_000)
+            await asyncio.sleep(1.5)
+            polls_at_end = len(starts)
+            await asyncio.sleep(2.0)
+        finally:
+            await browser.close()
+
+        gaps = [b - a for a, b in zip(starts, starts[1:])][:failing]
+        assert [round(g) for g in gaps] == [1, 2, 4], f"backoff 1, 2, 4 s after each error; gaps {gaps}"
+        assert in_flight[1] == 1, "never more than one prompt request in flight"
+        assert len(starts) == polls_at_end, "no polling once the call has ended"
+        types = [e["type"] for e in the_lab.events(sid, cid)]
+        assert types.count("caller.prompt_delivered") == 1 and "call.link_refused" not in types
