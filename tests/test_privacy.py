@@ -242,3 +242,16 @@ def test_cli_withdraw_and_archive(recordings: Path, tmp_path: Path, capsys: pyte
     out.write_bytes(bytes(raw))
     assert cli.main(["archive", "--check", str(out)]) == 1
     assert "s-p03-a/media/c1/photo-1.display.jpg: SHA-256 does not match" in capsys.readouterr().out
+
+
+def test_cli_withdraw_asks_on_a_terminal(recordings: Path, monkeypatch: pytest.MonkeyPatch,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    answers = iter(["no", "yes"])
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", lambda prompt: next(answers))
+    before = tree_hash(recordings)
+    assert cli.main(["withdraw", "P02", "--recordings", str(recordings)]) == 1
+    assert "remove session s-p02-a (6 files" in capsys.readouterr().out
+    assert tree_hash(recordings) == before, "a 'no' removes nothing"
+    assert cli.main(["withdraw", "P02", "--recordings", str(recordings)]) == 0
+    assert not (recordings / "s-p02-a").exists()
