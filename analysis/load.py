@@ -149,7 +149,10 @@ def find_sessions(path: Path) -> list[Path]:
         raise AnalysisInputError(f"{path}: is a file; expected a recordings folder or one session folder")
     if is_session_folder(path):
         return [path]
-    found = sorted((p for p in path.iterdir() if is_session_folder(p)), key=lambda p: p.name)
+    # Hidden folders are never sessions to analyse: ``.withdrawing-<id>`` is a withdrawn participant's data that a
+    # crash left mid-removal (workbench.store.privacy), other dot folders are temporary.
+    found = sorted((p for p in path.iterdir() if not p.name.startswith(".") and is_session_folder(p)),
+                   key=lambda p: p.name)
     if not found:
         raise AnalysisInputError(
             f"{path}: no sessions found; expected session folders (each with session.json and events.jsonl) "

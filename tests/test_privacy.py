@@ -255,3 +255,17 @@ def test_cli_withdraw_asks_on_a_terminal(recordings: Path, monkeypatch: pytest.M
     assert tree_hash(recordings) == before, "a 'no' removes nothing"
     assert cli.main(["withdraw", "P02", "--recordings", str(recordings)]) == 0
     assert not (recordings / "s-p02-a").exists()
+
+
+def test_a_withdrawal_cut_by_a_crash_is_never_analysed_or_listed(tmp_path: Path) -> None:
+    from analysis.load import find_sessions
+    from workbench.store.recordings import Recordings, SessionHeader
+
+    recordings = Recordings(tmp_path)
+    for sid, who in (("s-keep", "P01"), ("s-gone", "P02")):
+        folder = recordings.create_session(SessionHeader(sid, who, "adhoc", "", [], 0, "0.1.0", "2026-11-29T10:00:00+00:00"))
+        folder.event_log().append("ingest", __import__("workbench.domain.events", fromlist=["x"]).SessionEnded("completed"))
+        folder.close()
+    (tmp_path / "s-gone").rename(tmp_path / ".withdrawing-s-gone")  # the first step of withdraw, then a crash
+    assert [p.name for p in find_sessions(tmp_path)] == ["s-keep"]
+    assert recordings.session_ids() == ["s-keep"]

@@ -199,7 +199,9 @@ class Recordings:
         """Ids of all sessions (folders with a ``session.json``), sorted."""
         if not self.root.exists():
             return []
-        return sorted(p.name for p in self.root.iterdir() if (p / "session.json").is_file())
+        return sorted(
+            p.name for p in self.root.iterdir() if not p.name.startswith(".") and (p / "session.json").is_file()
+        )
 
 
 @dataclass
