@@ -69,3 +69,24 @@ def test_real_stills_colour_only(real_data: Path) -> None:
     assert night.dark.k == 1
     # colour alone cannot tell the Las Vegas lights from fire: a known false alarm of stills, asserted as measured
     assert night.fire.k == 1
+
+
+def test_real_clips_with_a_caller_saying_a_little_smoke(clips: dict[str, im.ClipFacts]) -> None:
+    """Printed for the record: what the disagreement screening and the advice make of the real clips."""
+    from workbench.screening.advice import advise
+    from workbench.screening.disagreement import possible_disagreements
+    from workbench.screening.transcript import extract_facts
+
+    speech = extract_facts(["Er komt een beetje rook uit het veld", "Het is donker hier"])
+    print("\ncaller: 'Er komt een beetje rook uit het veld' / 'Het is donker hier'")
+    for name, clip in clips.items():
+        result = possible_disagreements(speech, clip)
+        scores = {k: (None if d.possible_score is None else round(d.possible_score, 2)) for k, d in result.items()}
+        advice = advise(speech, clip)
+        print(f"{name}: possible disagreement {scores}; advice {advice.urgency.value} "
+              f"({', '.join(r.rule for r in advice.reasons)})")
+        for aspect in ("fire_smoke_size", "other"):
+            assert 0.0 <= result[aspect].possible_score <= 1.0  # type: ignore[operator]
+    # the night clip is dark, as the caller says; the daylight fire clip is not
+    assert possible_disagreements(speech, clips[NIGHT_CLIP])["other"].possible_score == 0.0
+    assert possible_disagreements(speech, clips[FIRE_CLIP])["other"].possible_score > 0.9
