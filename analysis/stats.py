@@ -333,7 +333,10 @@ def _fit_mixed(frame: pd.DataFrame, use_item: bool) -> tuple[Any, list[str], boo
             # but ~8x slower at 150 rows (measured break-even near 1000 rows), hence the threshold.
             model = smf.mixedlm("y ~ C(cond)", frame, groups="grp", re_formula="0", vc_formula=vc,
                                 use_sparse=len(frame) >= SPARSE_FROM_ROWS)
-            result = model.fit(reml=True)
+            # Powell first, then L-BFGS: statsmodels' default gradient optimisers stall on these variance-component
+            # models (11.5 s per fit at 6000 rows, often unconverged); Powell reaches the same fixed effects in
+            # ~0.5 s and converges where they don't (measured by benchmarks/bench_analysis.py).
+            result = model.fit(reml=True, method=["powell", "lbfgs"])
         except Exception as exc:  # noqa: BLE001 - third-party numerics fail in many ways (ValueError,
             # LinAlgError, scipy's "Factor is exactly singular" RuntimeError, ...); each is reported in the row.
             notes.append(f"fit failed: {type(exc).__name__}: {exc}")
