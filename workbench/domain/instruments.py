@@ -15,6 +15,7 @@ hit RT); a response under 100 ms is too early to be a reaction to that stimulus;
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
 from dataclasses import dataclass
@@ -158,7 +159,8 @@ def score_drt_stimuli(onsets_ms: Sequence[float], responses_ms: Iterable[float])
     out = []
     for i, onset in enumerate(onsets):
         end = onsets[i + 1] if i + 1 < len(onsets) else math.inf
-        owned = [r - onset for r in responses if onset <= r < end]
+        # responses are sorted: the ones owned by this stimulus are one slice (bisect, not a scan per stimulus)
+        owned = [r - onset for r in responses[bisect.bisect_left(responses, onset):bisect.bisect_left(responses, end)]]
         kinds = [classify_drt_response(rt) for rt in owned]
         early = kinds.count("too_early")
         hit_rt = next((rt for rt, k in zip(owned, kinds) if k == "hit"), None)
