@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
+import time
 from pathlib import Path
+from typing import Any, Awaitable, Callable
 
 import pytest
 
@@ -31,6 +34,20 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+async def poll(fetch: Callable[[], Awaitable[Any]], predicate: Callable[[Any], bool], timeout_s: float, what: str,
+               step_s: float = 0.2) -> Any:
+    """Call ``await fetch()`` every ``step_s`` s until ``predicate(value)`` holds and return that value; fail after
+    ``timeout_s`` s naming ``what`` and the last value."""
+    deadline = time.monotonic() + timeout_s
+    value = None
+    while time.monotonic() < deadline:
+        value = await fetch()
+        if predicate(value):
+            return value
+        await asyncio.sleep(step_s)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}; last value: {value!r}")
 
 
 @pytest.fixture(scope="session")

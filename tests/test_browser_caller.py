@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import pytest
 
-from tests.conftest import CHROMIUM_BASE_ARGS, free_port
+from tests.conftest import CHROMIUM_BASE_ARGS, free_port, poll
 from tests.helpers_media import make_speech_wav, make_y4m
 from workbench.ingest.server import start_ingest
 from workbench.ingest.settings import IngestSettings
@@ -42,15 +42,6 @@ def fake_media(tmp_path_factory: pytest.TempPathFactory, real_data: Path) -> tup
     return y4m, wav
 
 
-async def poll(fetch, predicate, timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    value = None
-    while time.monotonic() < deadline:
-        value = await fetch()
-        if predicate(value):
-            return value
-        await asyncio.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}; last value: {value!r}")
 
 
 def test_chromium_caller_video_audio_and_photo(

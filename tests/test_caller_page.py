@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.conftest import CHROMIUM_BASE_ARGS, free_port
+from tests.conftest import CHROMIUM_BASE_ARGS, free_port, poll
 from tests.helpers_media import make_speech_wav, make_y4m
 from workbench.ingest.server import IngestHandle, start_ingest
 from workbench.ingest.settings import IngestSettings
@@ -94,15 +94,6 @@ def fake_media(tmp_path_factory: pytest.TempPathFactory, real_data: Path) -> dic
 # --- harness ----------------------------------------------------------------------------------------------------------
 
 
-async def poll(fetch, predicate, timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    value = None
-    while time.monotonic() < deadline:
-        value = await fetch()
-        if predicate(value):
-            return value
-        await asyncio.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}; last value: {value!r}")
 
 
 class Lab:

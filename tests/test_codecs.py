@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 
-from tests.conftest import REPO, free_port
+from tests.conftest import REPO, free_port, poll
 from tests.helpers_media import MovingPatternTrack
 from workbench.ingest import app as ingest_app
 from workbench.ingest import webrtc
@@ -26,15 +26,6 @@ from workbench.store.recordings import Recordings
 MDNS_CANDIDATE = "a=candidate:3 1 udp 2122260223 3f2a6c1e-7b1d-4c55-9a10-1b6bbf1f4a1e.local 54321 typ host generation 0"
 
 
-async def poll(fetch, predicate, timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    value = None
-    while time.monotonic() < deadline:
-        value = await fetch()
-        if predicate(value):
-            return value
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}; last value: {value!r}")
 
 
 def h264_only(profile: str) -> list[Any]:

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
-from tests.conftest import free_port
+from tests.conftest import free_port, poll
 from tests.helpers_media import MovingPatternTrack, ToneTrack
 from workbench.ingest.server import start_ingest
 from workbench.ingest.settings import IngestSettings
@@ -27,16 +27,6 @@ from workbench.store.recordings import Recordings, verify_session
 pytestmark = [pytest.mark.webrtc, pytest.mark.slow]
 
 
-async def poll(fetch, predicate, timeout_s: float, what: str) -> Any:
-    """Call ``await fetch()`` until ``predicate(value)`` holds; fail naming ``what`` and the last value."""
-    deadline = time.monotonic() + timeout_s
-    value = None
-    while time.monotonic() < deadline:
-        value = await fetch()
-        if predicate(value):
-            return value
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}; last value: {value!r}")
 
 
 class Caller:
