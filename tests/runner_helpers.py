@@ -38,9 +38,15 @@ def scenario_text(calls: list[dict[str, Any]], blocks: list[dict[str, Any]], ext
     return "\n".join(out) + "\n"
 
 
+TLX = {"mental_demand": 50, "physical_demand": 10, "temporal_demand": 40, "performance": 30, "effort": 45,
+       "frustration": 20}
+"""The NASA-TLX the robot gives every block."""
+
+
 @dataclass
 class Robot:
-    """A dispatcher that answers every call, closes it once ``close_when(call)`` holds and rates it.
+    """A dispatcher that answers every call, closes it once ``close_when(call)`` holds and rates it; with
+    ``rate_blocks`` it also gives each block its NASA-TLX when it ends (what ``workbench run`` waits for).
 
     Survives an ingest that goes away (requests are retried on the next round). ``answered_at`` keeps the
     ingest's ``t_mono_ns`` of each answer.
@@ -51,10 +57,11 @@ class Robot:
     close_when: Callable[[CallState], bool] = lambda call: True
     hold: set[str] = field(default_factory=set)
     """Scenario call ids not to answer (yet)."""
+    rate_blocks: bool = False
     state: SessionState = field(default_factory=SessionState)
     events: list[ev.Event] = field(default_factory=list)
 
-    async def post(self, http: aiohttp.ClientSession, event_type: str, call_id: str, data: dict) -> None:
+    async def post(self, http: aiohttp.ClientSession, event_type: str, call_id: str | None, data: dict) -> None:
         body = {"source": "console", "type": event_type, "call_id": call_id, "data": data}
         async with http.post(f"{self.base_url}/api/sessions/{self.session_id}/events", json=body) as resp:
             assert resp.status == 201, await resp.text()
@@ -87,6 +94,10 @@ class Robot:
                         else:
                             continue
                         await self.refresh(http)
+                    for block_id in self.state.blocks_ended if self.rate_blocks else ():
+                        if block_id not in self.state.tlx_rated:
+                            await self.post(http, "rating.nasa_tlx", None, dict(TLX, block_id=block_id))
+                            await self.refresh(http)
                 except (aiohttp.ClientConnectionError, asyncio.TimeoutError):
                     pass
                 await asyncio.sleep(poll_s)

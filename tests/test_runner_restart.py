@@ -107,7 +107,7 @@ def test_runner_killed_mid_call_resumes_at_the_next_call(tmp_path: Path) -> None
         try:
             await procs.ingest()
             first = await procs.runner("--session-id", "crash-runner")
-            robot = Robot(procs.url, "crash-runner", close_when=lambda c: len(c.transcript) >= 2)
+            robot = Robot(procs.url, "crash-runner", close_when=lambda c: len(c.transcript) >= 2, rate_blocks=True)
             robot_task = asyncio.create_task(robot.run())
             # Kill the runner while c2 is in progress: created, answered, its second line not yet said.
             await _until(lambda: any(c.scenario_call_id == "c2" and c.transcript for c in robot.state.calls.values()),
@@ -136,7 +136,7 @@ def test_ingest_killed_between_calls_comes_back_and_the_runner_goes_on(tmp_path:
         try:
             ingest = await procs.ingest()
             runner = await procs.runner("--session-id", "crash-ingest")
-            robot = Robot(procs.url, "crash-ingest", close_when=lambda c: len(c.transcript) >= 2)
+            robot = Robot(procs.url, "crash-ingest", close_when=lambda c: len(c.transcript) >= 2, rate_blocks=True)
             robot_task = asyncio.create_task(robot.run())
             await _until(lambda: _created(robot, "c1"), 30, "c1")
             ingest.send_signal(signal.SIGKILL)
