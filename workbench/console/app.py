@@ -46,6 +46,7 @@ ss = st.session_state
 K_SID, K_STATE, K_OFFSET, K_SCREEN = "wb_session_id", "wb_state", "wb_clock_offset", "wb_screen"
 K_FORM_CALL, K_RSME_CALL, K_RSME_TOUCHED, K_ERROR = "wb_form_call", "wb_rsme_call", "wb_rsme_touched", "wb_error"
 K_SCENARIO = "wb_scenario"
+K_INVITE = "wb_invite"
 K_TLX_BLOCK, K_TLX_TOUCHED, K_TLX_WEIGHTS = "wb_tlx_block", "wb_tlx_touched", "wb_tlx_weights"
 
 # Panels of the active call whose focus is logged (containers keyed ``panel_<name>-<call_id>``). A comment, not a
@@ -232,6 +233,14 @@ def on_resume(client: IngestClient, cfg: ConsoleConfig, sid: str, cid: str) -> N
         return
     if screen_of(fresh).kind == "queue":
         post_news(client, sid, cid, ev.CallResumed(cfg.station))
+
+
+def on_invite(client: IngestClient, sid: str) -> None:
+    """A new call in this session for a live actor: its one-time caller link, shown as URL and QR code."""
+    try:
+        ss[K_INVITE] = client.create_call(sid, caller_label="live caller", modality="video")
+    except IngestError as exc:
+        ss[K_ERROR] = f"Could not create a caller link: {exc}"
 
 
 def on_tlx_slider(name: str) -> None:
@@ -483,6 +492,23 @@ def render_sidebar(client: IngestClient, cfg: ConsoleConfig, state: SessionState
             st.markdown("**Queue**")
             queue_fragment(client, cfg, state.session_id, False)
         map_fragment(client, state.session_id)
+        if not state.ended:
+            render_invite(client, state.session_id)
+
+
+def render_invite(client: IngestClient, sid: str) -> None:
+    """A live actor as caller: a new one-time caller link for this session, as a QR code to scan with the phone."""
+    with st.expander("Live caller link (QR)", expanded=bool(ss.get(K_INVITE))):
+        st.button("New caller link", key="new_caller_link", on_click=on_invite, args=(client, sid))
+        invite = ss.get(K_INVITE)
+        if invite and invite.get("session_id") == sid:
+            try:
+                st.image(client.call_qr_svg(invite["call_id"]), width="stretch")
+            except IngestError as exc:
+                st.caption(f"No QR code: {exc}")
+            st.code(invite["caller_url"], language=None)
+            st.caption("Scan it with the caller's phone, or open the link in the caller's browser; it works once, "
+                       "for the first browser that opens it.")
 
 
 @st.fragment(run_every=2.0)

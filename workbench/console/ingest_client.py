@@ -105,7 +105,13 @@ class IngestClient:
 
     def session_map_svg(self, session_id: str, *, width: int = 320, height: int = 240) -> str:
         """``GET /api/sessions/{sid}/map.svg?open=1``: the local map of the session's open reports (SVG text)."""
-        path = f"/api/sessions/{quote(session_id, safe='')}/map.svg?open=1&width={int(width)}&height={int(height)}"
+        return self._svg(f"/api/sessions/{quote(session_id, safe='')}/map.svg?open=1&width={int(width)}&height={int(height)}")
+
+    def call_qr_svg(self, call_id: str) -> str:
+        """``GET /api/calls/{call_id}/qr.svg``: the caller link as a QR code (SVG text); IngestError 410 once ended."""
+        return self._svg(f"/api/calls/{quote(call_id, safe='')}/qr.svg")
+
+    def _svg(self, path: str) -> str:
         req = urllib.request.Request(self.base_url + path, headers={"Accept": "image/svg+xml"})
         try:
             with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
