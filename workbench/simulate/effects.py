@@ -42,12 +42,11 @@ The generative model that uses these numbers is documented in :mod:`workbench.si
 
 from __future__ import annotations
 
-import tomllib
-import typing
 from pathlib import Path
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from workbench.store.tomlfiles import validate_toml
 
 
 class EffectsError(ValueError):
@@ -131,41 +130,9 @@ class Effects(_Model):
         return self.modality.get(modality, MeasureEffects())
 
 
-def _allowed_keys(loc: tuple[int | str, ...]) -> list[str]:
-    """The keys allowed in the table holding ``loc``'s last key, by walking the models (dict values included)."""
-    node: Any = Effects
-    for part in loc[:-1]:
-        if isinstance(node, type) and issubclass(node, BaseModel) and part in node.model_fields:
-            node = node.model_fields[part].annotation
-        elif typing.get_origin(node) is dict:
-            node = typing.get_args(node)[1]
-        else:
-            return []
-    if isinstance(node, type) and issubclass(node, BaseModel):
-        return list(node.model_fields)
-    return []
-
-
 def parse_effects(text_bytes: bytes, source: str = "<effects>") -> Effects:
     """Validate effects TOML bytes. Raises :class:`EffectsError` with one line per problem."""
-    try:
-        raw: Any = tomllib.loads(text_bytes.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise EffectsError(f"{source}: not UTF-8 text ({exc})") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise EffectsError(f"{source}: not valid TOML: {exc}") from exc
-    try:
-        return Effects.model_validate(raw)
-    except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-            msg = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
-                allowed = _allowed_keys(tuple(err["loc"]))
-                msg = f"unknown key {str(err['loc'][-1])!r}; expected one of {', '.join(allowed)}"
-            lines.append(f"{source}: {loc}: {msg}")
-        raise EffectsError("\n".join(lines)) from None
+    return validate_toml(text_bytes, source, Effects, EffectsError)
 
 
 def load_effects(path: Path) -> Effects:

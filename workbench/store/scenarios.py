@@ -8,12 +8,10 @@ Media paths are resolved relative to the scenario file; ``builtin:NAME`` names g
 from __future__ import annotations
 
 import hashlib
-import tomllib
-import typing
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from workbench.domain.scenario import (
     Block,
@@ -27,6 +25,7 @@ from workbench.domain.scenario import (
     Utterance,
 )
 from workbench.domain.taxonomy import DISAGREEMENT_ASPECTS, INCIDENT_TYPES, INFORMATION_ITEMS, Modality, Urgency
+from workbench.store.tomlfiles import validate_toml
 
 IDENT = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
@@ -193,22 +192,6 @@ def _cross_reference_errors(model: _Scenario, source: str) -> list[str]:
     return errors
 
 
-def _allowed_keys(loc: tuple[int | str, ...]) -> list[str]:
-    """The keys allowed in the table that holds ``loc``'s last key, by walking the pydantic models."""
-    node: Any = _Scenario
-    for part in loc[:-1]:
-        if isinstance(part, int):
-            args = typing.get_args(node)
-            node = args[0] if args else None
-        elif isinstance(node, type) and issubclass(node, BaseModel) and part in node.model_fields:
-            node = node.model_fields[part].annotation
-        else:
-            return []
-    if isinstance(node, type) and issubclass(node, BaseModel):
-        return list(node.model_fields)
-    return []
-
-
 def _resolve(base: Path, ref: str, where: str, errors: list[str], source: str, check_media: bool) -> str:
     if not ref or ref.startswith("builtin:"):
         return ref
@@ -228,24 +211,7 @@ def parse_scenario(
 
     Raises :class:`ScenarioError` with one line per problem (``source: field.path: message``).
     """
-    try:
-        raw = tomllib.loads(text_bytes.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise ScenarioError(f"{source}: not UTF-8 text ({exc})") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"{source}: not valid TOML: {exc}") from exc
-    try:
-        model = _Scenario.model_validate(raw)
-    except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-            msg = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
-                allowed = _allowed_keys(tuple(err["loc"]))
-                msg = f"unknown key {str(err['loc'][-1])!r}; expected one of {', '.join(allowed)}"
-            lines.append(f"{source}: {loc}: {msg}")
-        raise ScenarioError("\n".join(lines)) from None
+    model = validate_toml(text_bytes, source, _Scenario, ScenarioError)
     errors = _cross_reference_errors(model, source)
     if errors:
         raise ScenarioError("\n".join(errors))
