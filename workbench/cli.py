@@ -337,6 +337,24 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_research(args: argparse.Namespace) -> int:
+    import subprocess
+
+    from workbench.console.launch import RESEARCH_PATH, streamlit_command
+
+    if not args.recordings.is_dir():
+        print(f"workbench research: {args.recordings}: no such folder; pass --recordings DIR", file=sys.stderr)
+        return 2
+    env = dict(os.environ, WORKBENCH_RECORDINGS=str(args.recordings.resolve()))
+    if args.out:
+        env["WORKBENCH_RESULTS"] = str(args.out.resolve())
+    print(f"Researcher page: http://{args.host}:{args.port}", flush=True)
+    try:
+        return subprocess.call(streamlit_command(args.port, args.host, RESEARCH_PATH), env=env)
+    except KeyboardInterrupt:
+        return 0
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     from workbench.store.recordings import verify_session
 
@@ -537,6 +555,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--calls-per-block", type=int, metavar="M",
                    help="work M calls per block, repeating the block's scenario calls in turn (default: each once)")
     p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("research", help="the researcher's page: analyse a recordings folder in the browser",
+                       description="Serves a page that runs the same analysis as `workbench analyze` on --recordings "
+                       "and shows the statistics, trials, data quality, the heat map of report locations and the "
+                       "report for download.")
+    p.add_argument("--recordings", type=Path, default=Path("recordings"))
+    p.add_argument("--out", type=Path, help="where the analysis files go (default: results/ beside the recordings)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8502)
+    p.set_defaults(func=cmd_research)
 
     p = sub.add_parser("verify", help="check a session folder against its manifest and event schema",
                        description="Checks session.json, every line of events.jsonl (schema, gapless seq) and every "

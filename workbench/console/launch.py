@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from typing import Mapping
 
 APP_PATH = pathlib.Path(__file__).with_name("app.py")
+RESEARCH_PATH = pathlib.Path(__file__).with_name("research.py")
+"""The researcher's page (``workbench research``): analysis of a recordings folder, with the heat map."""
 """The page script Streamlit runs."""
 
 
@@ -85,10 +87,10 @@ class ConsoleConfig:
         return env
 
 
-def streamlit_command(port: int, host: str = "127.0.0.1") -> list[str]:
-    """The command line that serves the console page on ``host:port``."""
+def streamlit_command(port: int, host: str = "127.0.0.1", script: pathlib.Path | None = None) -> list[str]:
+    """The command line that serves ``script`` (default: the dispatcher page) on ``host:port``."""
     return [
-        sys.executable, "-m", "streamlit", "run", str(APP_PATH),
+        sys.executable, "-m", "streamlit", "run", str(script or APP_PATH),
         "--server.port", str(port),
         "--server.address", host,
         "--server.headless", "true",
