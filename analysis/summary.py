@@ -39,7 +39,8 @@ from analysis.trials import TRIAL_COLUMNS, Column
 
 TRIAL_MEASURES: tuple[str, ...] = (
     "rsme", "handling_time_s", "time_to_first_urgency_s", "completeness", "drt_hit_rt_ms", "drt_hit_rate",
-    "disagreement_confidence",
+    "disagreement_confidence", "photo_dwell_s", "focus_photos_share", "focus_live_view_share",
+    "focus_transcript_share", "focus_form_share",
 )
 """Trial measures compared between conditions (a measure without data gives no rows)."""
 
