@@ -4,9 +4,10 @@ Pure functions over domain values:
 
 - :func:`report_locations` (events + scenario -> one :class:`ReportLocation` per call): where each report is, from
   the best source in the log: the caller's browser geolocation (``caller.geolocation``, the latest), else a photo's
-  EXIF GPS (``media.photo_metadata`` with ``has_gps``), else the scenario's ground truth (``truth.lat``/``truth.lon``).
-- :func:`live_map_svg`: open and closed reports as points coloured by urgency (the dispatcher's classification,
-  else the scenario's), for the dispatcher and the trainer.
+  EXIF GPS (``media.photo_metadata`` with ``has_gps``), else the scenario's ``truth.lat``/``truth.lon`` (standing in
+  for the network-provided caller location); urgency and address only as the dispatcher entered them.
+- :func:`live_map_svg`: open and closed reports as points coloured by the dispatcher's urgency classification
+  (grey until classified), for the dispatcher and the trainer.
 - :func:`heat_map_svg`: a Gaussian kernel-density heat map of report locations (numpy), for the researcher.
 
 Projection: a local equirectangular plane around the points' centre, ``x = R * dlon * cos(lat0)``,
@@ -73,9 +74,11 @@ def report_locations(
 ) -> list[ReportLocation]:
     """One :class:`ReportLocation` per call of the log that has a position, in arrival order.
 
-    Position: latest ``caller.geolocation`` > first photo with GPS > the scenario call's ``truth.lat/lon``.
-    Urgency: the dispatcher's latest classification, else the scenario's true urgency. ``state`` may be passed
-    when already replayed. Calls without any position are left out.
+    Position: latest ``caller.geolocation`` > first photo with GPS > the scenario call's ``truth.lat/lon`` (standing
+    in for the caller location the phone network hands a control room, AML). Urgency and address are the
+    dispatcher's own entries only, never the ground truth: the dispatcher sees this map, and the true urgency and
+    address are what the intake is scored against. ``state`` may be passed when already replayed. Calls without
+    any position are left out.
     """
     state = state or replay(events)
     geo: dict[str, tuple[float, float, float, str]] = {}
@@ -99,8 +102,8 @@ def report_locations(
             position = (truth.lat, truth.lon, 0.0, "scenario")
         if position is None:
             continue
-        urgency = call.urgency or (call.closed.urgency if call.closed else "") or (truth.urgency.value if truth else "")
-        address = call.location or (truth.location if truth else "")
+        urgency = call.urgency or (call.closed.urgency if call.closed else "")
+        address = call.location or (call.closed.location if call.closed else "")
         result.append(
             ReportLocation(
                 call_id=call.call_id,
