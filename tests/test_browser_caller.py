@@ -9,7 +9,6 @@ import asyncio
 import hashlib
 import json
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit

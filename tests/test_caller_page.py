@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 import subprocess
-import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator

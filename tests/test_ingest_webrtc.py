@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +41,14 @@ class Caller:
         async with self.http.get(self.caller_url) as resp:
             assert resp.status == 200
 
+    def make_video(self) -> Any:
+        """The video track offered: a moving 640x480 pattern at 15 fps (subclasses offer other tracks)."""
+        return MovingPatternTrack(640, 480, 15)
+
     async def connect(self) -> RTCPeerConnection:
         # An explicit configuration: without one aiortc would use a public STUN server.
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        self.video, self.audio = MovingPatternTrack(640, 480, 15), ToneTrack()
+        self.video, self.audio = self.make_video(), ToneTrack()
         pc.addTrack(self.video)
         pc.addTrack(self.audio)
         await pc.setLocalDescription(await pc.createOffer())

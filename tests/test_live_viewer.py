@@ -11,10 +11,9 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
 from tests.conftest import CHROMIUM_BASE_ARGS, free_port
-from tests.helpers_media import MovingPatternTrack, ToneTrack
+from tests.helpers_media import MovingPatternTrack
 from tests.test_ingest_webrtc import Caller, poll
 from workbench.ingest.server import start_ingest
 from workbench.ingest.settings import IngestSettings
@@ -24,17 +23,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.webrtc, pytest.mark.slow]
 
 
 class PortraitCaller(Caller):
-    async def connect(self) -> RTCPeerConnection:
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        self.video, self.audio = MovingPatternTrack(480, 640, 15), ToneTrack()
-        pc.addTrack(self.video)
-        pc.addTrack(self.audio)
-        await pc.setLocalDescription(await pc.createOffer())
-        async with self.http.post(self.caller_url + "/offer", json={"sdp": pc.localDescription.sdp, "type": "offer"}) as r:
-            body = await r.json()
-        await pc.setRemoteDescription(RTCSessionDescription(**body))
-        self.pc = pc
-        return pc
+    def make_video(self) -> Any:
+        return MovingPatternTrack(480, 640, 15)
 
 
 def test_viewer_fits_portrait_video_and_measures_its_latency(tmp_path: Path, chromium_path: str) -> None:
@@ -144,17 +134,8 @@ async def _glass_to_glass(tmp_path: Path, chromium: str) -> None:
     StampTrack = _stamp_track_class()
 
     class StampCaller(Caller):
-        async def connect(self) -> RTCPeerConnection:
-            pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-            self.video, self.audio = StampTrack(), ToneTrack()
-            pc.addTrack(self.video)
-            pc.addTrack(self.audio)
-            await pc.setLocalDescription(await pc.createOffer())
-            async with self.http.post(self.caller_url + "/offer", json={"sdp": pc.localDescription.sdp, "type": "offer"}) as r:
-                body = await r.json()
-            await pc.setRemoteDescription(RTCSessionDescription(**body))
-            self.pc = pc
-            return pc
+        def make_video(self) -> Any:
+            return StampTrack()
 
     root = tmp_path / "rec"
     settings = IngestSettings(port=free_port(), recordings=root, ice_mode="loopback", viewer_fps=15)
