@@ -85,6 +85,12 @@ async def _prompts(tmp_path: Path, chromium: str, media: dict[str, Path], photo:
             await page.click("#prompt-action")
             await page.wait_for_function("window.cameraSwitches === 1", timeout=10_000)
             assert not await page.is_visible("#prompt")
+            # The page reports the switch without waiting for the answer; the log order below needs it logged first.
+            async def logged() -> list[dict]:
+                return the_lab.events(sid, cid)
+
+            await poll(logged, lambda evs: any(e["type"] == "caller.camera_switched" for e in evs), 10,
+                       "the switch logged")
 
             # 3. "Not now" dismisses without acting.
             pid = await ask(the_lab, cid, "photo")
