@@ -9,6 +9,18 @@ Two small self-contained HTML+JS documents for ``st.iframe`` (HTML content, same
   on-screen "DRT" button. Typing in the form never produces a Control key-down except in shortcuts (Ctrl+C, ...);
   a Control key-down is counted when it happens, so a shortcut typed during the task counts as a response (tell the
   participant to avoid shortcuts; the intake form needs none).
+
+  Onsets and the **onset-to-log jitter** (``drt.stimulus``: ``onset_ms - scheduled_onset_ms``, ms, both on the
+  ingest's clock): the *scheduled onset* is when the stimulus was due (previous due time + ISI); the *logged
+  onset* is when the browser presented it. Visual: the time of the first animation frame that draws the bar
+  (``requestAnimationFrame``), so timer lateness and a busy main thread show as jitter. Tone alone: the timer wakes
+  150 ms early and hands the tone to the audio clock (``OscillatorNode.start(when)``, sample-accurate) at the
+  scheduled time mapped through ``AudioContext.getOutputTimestamp()``; the logged onset is the time the audio
+  output plays the first sample, mapped back onto the page's clock from a fresh output timestamp read ~30 ms into
+  the tone, so a drifting, stalled or late audio clock shows as jitter (a timer waking later than the due time
+  starts the tone 5 ms after it woke). ``visual_tone`` starts the tone with the bar and uses the visual onset.
+  Browsers keep an ``AudioContext`` suspended until the user presses something in the page: the first press
+  resumes it; until then tone stimuli are skipped (not logged) and the status line says "sound blocked".
 - :func:`focus_html`: panel focus of the active call (``console.focus``): pointer presses, wheel, keyboard focus
   entering a panel, the live-view iframe taking focus, and the pointer resting 300 ms over a panel. Logged only on
   a change of panel, at most one event per 250 ms (the latest wins), at most :data:`FOCUS_MAX_EVENTS` per call.
@@ -81,8 +93,8 @@ every(() => { const again = pending.splice(0); for (const p of again) post(p[0],
 
 _DRT_JS = r"""
 const runId = "drt-" + Date.now().toString(36) + "-" + Math.random().toString(36).slice(2, 8);
-const state = {index: -1, onset: null, shown: false, hideTimer: null, scheduled: null, audio: null,
-               stimuli: [], responses: []};
+const state = {index: -1, onset: null, shown: false, hideTimer: null, scheduled: null, audio: null, analyser: null,
+               toneOsc: null, blocked: 0, stimuli: [], responses: []};
 P.__wbDrt = state;  // read by tests and the benchmark
 P.__wbDrtOwner = runId;  // a newer instance (page reload) takes over; an older one stops
 const bar = P.document.createElement("div");
@@ -97,16 +109,42 @@ function mine() { return alive && P.__wbDrtOwner === runId; }
 function toIngest(t) { return clock.offset === null ? null : t + clock.offset; }
 function hide() {
   bar.style.display = "none";
+  stopTone();
   state.shown = false;
   if (state.hideTimer !== null) { P.clearTimeout(state.hideTimer); state.hideTimer = null; }
 }
-function tone() {
+function stopTone() {
+  if (state.toneOsc) { try { state.toneOsc.stop(); } catch (e) { /* already stopped */ } state.toneOsc = null; }
+}
+function audioContext() {
+  if (state.audio === null) {
+    state.audio = new P.AudioContext();
+    // A probe on what is sent to the speakers (tests read its spectrum to check that a 1 kHz tone plays).
+    state.analyser = state.audio.createAnalyser();
+    state.analyser.fftSize = 2048;
+  }
+  return state.audio;
+}
+function toneNodes(ctx) {
+  const osc = ctx.createOscillator(), gain = ctx.createGain();
+  osc.frequency.value = 1000; gain.gain.value = 0.2;
+  osc.connect(gain).connect(ctx.destination);
+  gain.connect(state.analyser);
+  return osc;
+}
+// The autoplay policy keeps an AudioContext suspended until the user has pressed something in the page: the first
+// press (the dispatcher's answer click, the response key) resumes it.
+const unlockAudio = () => { if (state.audio !== null && state.audio.state !== "running") state.audio.resume(); };
+P.addEventListener("pointerdown", unlockAudio, true);
+P.addEventListener("keydown", unlockAudio, true);
+// A time on the page's clock (performance.now(), ms) <-> the audio clock (AudioContext time, s), through the
+// browser's own pairing of the two at the audio output (getOutputTimestamp).
+function perfToAudio(ctx, t) { const ts = ctx.getOutputTimestamp(); return ts.contextTime + (t - ts.performanceTime) / 1000; }
+function audioToPerf(ctx, c) { const ts = ctx.getOutputTimestamp(); return ts.performanceTime + (c - ts.contextTime) * 1000; }
+function tone() {  // visual_tone: the tone starts with the bar
   try {
-    if (state.audio === null) state.audio = new P.AudioContext();
-    const ctx = state.audio;
-    const osc = ctx.createOscillator(), gain = ctx.createGain();
-    osc.frequency.value = 1000; gain.gain.value = 0.2;
-    osc.connect(gain).connect(ctx.destination);
+    const ctx = audioContext();
+    const osc = toneNodes(ctx);
     osc.start(); osc.stop(ctx.currentTime + CFG.stimulusMs / 1000);
     state.toneOsc = osc;
   } catch (e) { console.warn("DRT tone failed", e); }
@@ -114,31 +152,64 @@ function tone() {
 function schedule() {
   const isi = CFG.isiMin + Math.random() * (CFG.isiMax - CFG.isiMin);
   state.scheduled = (state.scheduled === null ? P.performance.now() : state.scheduled) + isi;
-  const wait = Math.max(0, state.scheduled - P.performance.now());
+  // A tone alone is handed to the audio clock ahead of time (WebAudio starts it on the sample), so its timer wakes
+  // TONE_LEAD_MS early and timer lateness does not move the onset.
+  const lead = CFG.kind === "tone" ? TONE_LEAD_MS : 0;
+  const wait = Math.max(0, state.scheduled - lead - P.performance.now());
   P.setTimeout(fire, wait);
+}
+const TONE_LEAD_MS = 150;
+function present(index, scheduled, onset) {
+  // The stimulus is on: later responses belong to it; it goes off after stimulusMs or at the response.
+  state.index = index; state.onset = onset; state.shown = true;
+  state.hideTimer = P.setTimeout(hide, CFG.stimulusMs - (P.performance.now() - onset));
+}
+function log(index, scheduled, onset) {
+  const data = {run_id: runId, stimulus_index: index, kind: CFG.kind, scheduled_onset_ms: toIngest(scheduled),
+                onset_ms: toIngest(onset), clock_offset_ms: clock.offset, clock_rtt_ms: clock.rtt};
+  state.stimuli.push(data);
+  post("drt.stimulus", null, data);
+}
+function fireTone(scheduled, index) {
+  const ctx = audioContext();
+  if (ctx.state !== "running") {  // no sound possible yet: skip this stimulus rather than log one nobody heard
+    ctx.resume();
+    state.blocked += 1;
+    status.textContent = "sound blocked: click the console once";
+    return;
+  }
+  const osc = toneNodes(ctx);
+  const start = Math.max(perfToAudio(ctx, scheduled), ctx.currentTime + 0.005);
+  osc.start(start); osc.stop(start + CFG.stimulusMs / 1000);
+  const planned = audioToPerf(ctx, start);
+  P.setTimeout(() => {
+    if (!mine()) return;
+    stopTone();
+    state.toneOsc = osc;
+    present(index, scheduled, planned);
+    // Logged onset: when the audio output played the tone's first sample, on the page's clock, read again once
+    // the tone is playing (a fresh output timestamp: drift, a stalled or restarted audio clock show here).
+    P.setTimeout(() => {
+      const onset = audioToPerf(ctx, start);
+      if (state.index === index) state.onset = onset;
+      log(index, scheduled, onset);
+    }, 30);
+  }, Math.max(0, planned - P.performance.now()));
 }
 function fire() {
   if (!mine()) { hide(); return; }
   if (clock.offset === null) { state.scheduled = null; schedule(); return; }  // no clock yet: no stimulus
   const scheduled = state.scheduled;
-  state.index += 1;
-  const index = state.index;
-  const visual = CFG.kind !== "tone";
-  const record = (onset) => {
-    state.onset = onset; state.shown = true;
-    const data = {run_id: runId, stimulus_index: index, kind: CFG.kind, scheduled_onset_ms: toIngest(scheduled),
-                  onset_ms: toIngest(onset), clock_offset_ms: clock.offset, clock_rtt_ms: clock.rtt};
-    state.stimuli.push(data);
-    post("drt.stimulus", null, data);
-    state.hideTimer = P.setTimeout(hide, CFG.stimulusMs - (P.performance.now() - onset));
-  };
-  if (CFG.kind !== "visual") tone();
-  if (visual) {
-    bar.style.display = "block";
-    P.requestAnimationFrame((t) => record(t));  // the first frame that draws the bar
-  } else {
-    record(P.performance.now());
+  const index = state.index + 1;
+  if (CFG.kind === "tone") {
+    fireTone(scheduled, index);  // state.index moves on at the onset (responses before it belong to the last one)
+    schedule();
+    return;
   }
+  const record = (onset) => { present(index, scheduled, onset); log(index, scheduled, onset); };
+  if (CFG.kind !== "visual") tone();
+  bar.style.display = "block";
+  P.requestAnimationFrame((t) => record(t));  // the first frame that draws the bar
   schedule();
 }
 function respond(t, input) {
@@ -170,6 +241,9 @@ window.addEventListener("pagehide", () => { alive = false; P.removeEventListener
   await syncClock();
   every(syncClock, 30000);
   status.textContent = clock.offset === null ? "no clock" : "running";
+  // The audio clock runs (once the page was pressed) before the first tone: a fresh context's output timestamps
+  // settle during its first tens of ms (the first tone was 20 ms late without this).
+  if (CFG.kind !== "visual") audioContext();
   schedule();
 })();
 """
