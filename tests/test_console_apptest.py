@@ -5,6 +5,7 @@ event with exactly the values chosen."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import shutil
 import threading
@@ -38,7 +39,31 @@ class FakeIngest:
         app.router.add_get("/api/sessions/{sid}/events", self.get_events)
         app.router.add_post("/api/sessions/{sid}/events", self.post_event)
         app.router.add_get("/api/calls/{cid}", self.call)
+        app.router.add_post("/api/calls/{cid}/snapshot", self.snapshot)
+        app.router.add_post("/api/calls/{cid}/prompts", self.prompt)
         return app
+
+    def _log_of(self, call_id: str) -> MemoryEventLog:
+        return next(log for log in self.logs.values() if any(e.call_id == call_id for e in log.events()))
+
+    async def snapshot(self, request: web.Request) -> web.Response:
+        """Like the ingest: a still of the newest frame, logged as ``media.snapshot`` with reason ``request``."""
+        cid = request.match_info["cid"]
+        log = self._log_of(cid)
+        n = 1 + sum(1 for e in log.events() if e.type == "media.snapshot" and e.call_id == cid)
+        payload = ev.MediaSnapshot(f"media/{cid}/snapshot-{n:04d}.jpg", "cd" * 32, 640, 480, 40 * n, "request",
+                                   31.5 * n, 101.0, 2.25)
+        log.append("ingest", payload, cid)
+        return web.json_response({"snapshot": dataclasses.asdict(payload)}, status=201)
+
+    async def prompt(self, request: web.Request) -> web.Response:
+        """Like the ingest: ``dispatcher.prompt`` (source console), numbered within the call."""
+        cid = request.match_info["cid"]
+        body = await request.json()
+        log = self._log_of(cid)
+        n = 1 + sum(1 for e in log.events() if e.type == "dispatcher.prompt" and e.call_id == cid)
+        log.append("console", ev.DispatcherPrompt(n, body["prompt"], body.get("message", "")), cid)
+        return web.json_response({"prompt_id": n}, status=201)
 
     async def healthz(self, request: web.Request) -> web.Response:
         return web.json_response({"ok": True})
@@ -371,3 +396,35 @@ def test_drt_setting_shows_live_performance_from_the_log(console_env, monkeypatc
         log.append("console", ev.DrtResponse("r1", i, response, response - onset, "key"))
     at.run()
     assert any("DRT: 3 stimuli · 33% hits · mean RT 300 ms" in str(c.value) for c in at.sidebar.caption)
+
+
+def test_snapshot_and_prompts_to_the_caller_from_the_console(console_env):
+    fake, log = console_env
+    log.append("console", ev.CallAnswered("station-7"), "c1")
+    at = new_app().run()
+    assert not at.exception
+    assert not [img for img in at.get("image") if "/snapshots/" in img.value[0]]  # none before a request
+    at.button(key="snapshot-c1").click().run()
+    at.button(key="snapshot-c1").click().run()
+    assert not at.exception
+    assert any("Snapshot taken: sharpness 63, brightness 101, motion 2.2" in str(c.value) for c in at.caption)
+    # The gallery shows the stills, newest first, with their quality figures (the first one is blurred).
+    gallery = [img for img in at.get("image") if "/snapshots/" in img.value[0]]
+    assert [img.value[0].rsplit("/", 1)[-1] for img in gallery] == ["snapshot-0002.jpg", "snapshot-0001.jpg"]
+    assert [img.captions[0] for img in gallery] == ["#2 · 640x480 · sharpness 63 · brightness 101 · motion 2.2",
+                            "#1 · 640x480 · sharpness 32 (blurred) · brightness 101 · motion 2.2"]
+    for key in ("prompt_photo-c1", "prompt_switch_camera-c1", "prompt_end_video-c1"):
+        at.button(key=key).click().run()
+    assert not at.exception
+    log.append("ingest", ev.CallerPromptDelivered(1, 350.0), "c1")
+    at.run()
+    lines = [str(c.value) for c in at.caption]
+    assert any(line.startswith("End the video · ") and line.endswith("not yet on the caller's screen") for line in lines)
+    assert any(line.startswith("Ask for a photo · ") and line.endswith(" on the caller's screen")
+               and "not yet" not in line for line in lines)
+    assert [(t, d) for t, d in console_events(log) if t == "dispatcher.prompt"] == [
+        ("dispatcher.prompt", {"prompt_id": 1, "prompt": "photo", "message": ""}),
+        ("dispatcher.prompt", {"prompt_id": 2, "prompt": "switch_camera", "message": ""}),
+        ("dispatcher.prompt", {"prompt_id": 3, "prompt": "end_video", "message": ""}),
+    ]
+    assert [e.data.reason for e in log.events() if e.type == "media.snapshot"] == ["request", "request"]

@@ -3,7 +3,8 @@ aiortc caller streaming moving video and a photo, the console started by ``launc
 dispatcher who works the call through the page only. The test never posts a dispatcher event itself; it checks
 what the ingest wrote to ``events.jsonl``.
 
-Screenshots of the queue, the active call and the RSME step go to ``/tmp/console-shots``.
+The dispatcher also takes a snapshot (shown in the gallery with its quality figures) and asks the caller for a
+photo. Screenshots of the queue, the active call and the RSME step go to ``/tmp/console-shots``.
 """
 
 from __future__ import annotations
@@ -126,6 +127,22 @@ def test_dispatcher_works_a_live_video_call_in_the_browser(tmp_path, console_rig
     notes.press("Control+Enter")
     page.wait_for_timeout(800)
 
+    # --- a snapshot on request (shown with its quality figures) and a prompt to the caller -------------------
+    page.locator(f".st-key-snapshot-{cid} button").click()
+    snap = wait_for("media.snapshot on request", logged("media.snapshot", reason="request"), 15)[0].data
+    gallery = page.locator(f".st-key-snapshots-{cid}")
+    gallery.locator("img[src*='/snapshots/snapshot-']").wait_for(timeout=10_000)
+    expect(gallery).to_contain_text(f"sharpness {snap.sharpness:.0f}")
+    expect(gallery).to_contain_text(f"brightness {snap.brightness:.0f}")
+    assert gallery.locator("img").evaluate("img => img.complete && img.naturalWidth") == snap.width
+    page.locator(f".st-key-prompt_photo-{cid} button").click()
+    wait_for("dispatcher.prompt photo", logged("dispatcher.prompt", prompt="photo"), 10)
+    page.get_by_text("Ask for a photo · ").first.wait_for(timeout=10_000)
+
+    # The media panel redraws every 2 s: shoot once a redraw has put the photo tile and the still back.
+    page.locator(f".st-key-photo_open_p1-{cid} button").wait_for(timeout=10_000)
+    page.locator(f".st-key-snapshots-{cid} img").wait_for(timeout=10_000)
+    page.locator(f".st-key-snapshot-{cid}").scroll_into_view_if_needed()
     page.screenshot(path=str(SHOTS / "active.png"), full_page=True)
     frame = viewer_frame()
     assert frame is not None and frame.evaluate("window.__notReloaded === true"), "viewer was reloaded"
@@ -167,7 +184,10 @@ def test_dispatcher_works_a_live_video_call_in_the_browser(tmp_path, console_rig
     events, problems = read_events(recordings / sid / "events.jsonl")
     assert problems == []
     mine = [(e.type, e.data) for e in events if e.source == "console" and e.call_id == cid
-            and e.type != "console.focus"]
+            and e.type not in ("console.focus", "dispatcher.prompt")]
+    assert [e.data for e in events if e.type == "dispatcher.prompt"] == [ev.DispatcherPrompt(1, "photo", "")]
+    assert [(e.call_id, e.data.reason) for e in events if e.type == "media.snapshot" and e.data.reason == "request"] \
+        == [(cid, "request")]
     assert mine[0] == ("call.answered", ev.CallAnswered("station-3"))
     assert [m for m in mine if m[0].startswith("intake.")] == [
         ("intake.incident_type", ev.IntakeIncidentType("fire")),
@@ -190,5 +210,6 @@ def test_dispatcher_works_a_live_video_call_in_the_browser(tmp_path, console_rig
     # Without the DRT, and with the pointer never resting over a panel for long, nothing else is logged... except
     # the panel focus the clicks above moved (console.focus), which are counted apart.
     focus = [e for e in events if e.type == "console.focus"]
-    assert [e.call_id for e in events if e.source == "console" and e.type != "console.focus"] == [cid] * 12 + [cid2]
+    assert [e.call_id for e in events if e.source == "console" and e.type not in ("console.focus", "dispatcher.prompt")
+            ] == [cid] * 12 + [cid2]
     assert {e.data.panel for e in focus if e.call_id == cid} >= {"form"}

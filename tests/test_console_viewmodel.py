@@ -335,3 +335,38 @@ def test_queue_status_text():
 def test_widget_keys_carry_the_call_id():
     assert vm.widget_key("urgency", "c-1f") == "urgency-c-1f"
     assert vm.widget_key("item_location", "c2") == "item_location-c2"
+
+
+def test_requested_snapshots_newest_first_with_quality_and_prompts_with_their_delivery(log_clock):
+    log, clock = log_clock
+    clock.at(0)
+    log.append("ingest", created("06-3333"), "c1")
+    log.append("console", ev.CallAnswered("station-1"), "c1")
+    clock.at(3)
+    log.append("ingest", ev.MediaSnapshot("media/c1/snapshot-0001.jpg", "00" * 32, 640, 480, 30, "periodic",
+                                          120.0, 90.0, 1.0), "c1")
+    log.append("ingest", ev.MediaSnapshot("media/c1/snapshot-0002.jpg", "00" * 32, 640, 480, 45, "request",
+                                          42.4, 87.6, 3.04), "c1")
+    log.append("ingest", ev.MediaSnapshot("media/c1/snapshot-0003.jpg", "00" * 32, 640, 480, 60, "request",
+                                          210.5, 130.2, 0.0), "c1")
+    clock.at(10)
+    log.append("console", ev.DispatcherPrompt(1, "photo", ""), "c1")
+    clock.at(12)
+    log.append("console", ev.DispatcherPrompt(2, "switch_camera", ""), "c1")
+    clock.at(12.5)
+    log.append("ingest", ev.CallerPromptDelivered(1, 2500.0), "c1")
+    log.append("ingest", ev.CallerPromptDelivered(1, 2600.0), "c1")  # a second delivery keeps the first time
+    call = state_of(log).calls["c1"]
+
+    # Only the dispatcher's own requests, not the periodic stills.
+    assert vm.snapshot_views(call, "http://127.0.0.1:9000/") == [
+        vm.SnapshotView("http://127.0.0.1:9000/api/calls/c1/snapshots/snapshot-0003.jpg",
+                        "#2 · 640x480 · sharpness 210 · brightness 130 · motion 0.0"),
+        vm.SnapshotView("http://127.0.0.1:9000/api/calls/c1/snapshots/snapshot-0002.jpg",
+                        "#1 · 640x480 · sharpness 42 (blurred) · brightness 88 · motion 3.0"),
+    ]
+    assert call.prompts[0].delivered_ns == 1012 * S + S // 2
+    assert vm.prompt_lines(call, 1020 * S) == [
+        "Ask to switch camera · 8 s ago · not yet on the caller's screen",
+        "Ask for a photo · 10 s ago · on the caller's screen",
+    ]

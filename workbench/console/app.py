@@ -13,7 +13,8 @@ Widget keys (for tests and page scripts): ``answer_next``; per call (``viewmodel
 ``urgency-<cid>``, ``location-<cid>``, ``item_<item>-<cid>``, ``disagree_flag-<cid>``, ``disagree_aspect-<cid>``,
 ``notes-<cid>``, ``close_call-<cid>``, ``rsme-<cid>``, ``rsme_number-<cid>``, ``submit_rsme-<cid>``, ``units-<cid>``,
 ``disagree_confidence-<cid>``, ``hold-<cid>``, ``resume-<cid>``, ``photo_open_<pid>-<cid>``, ``photo_enlarge-<cid>``,
-``photo_close-<cid>``; per block ``tlx_<subscale>-<block>``, ``submit_tlx-<block>``, ``tlxw_<i>-<block>``,
+``photo_close-<cid>``, ``snapshot-<cid>``, ``prompt_<photo|switch_camera|end_video>-<cid>``, ``snapshots-<cid>``
+(the gallery of requested stills); per block ``tlx_<subscale>-<block>``, ``submit_tlx-<block>``, ``tlxw_<i>-<block>``,
 ``submit_tlxw-<block>``; panels ``panel_<live_view|photos|transcript|form>-<cid>``; the transcript container is
 ``transcript``. Streamlit exposes each as the CSS class ``st-key-<key>``.
 
@@ -48,6 +49,7 @@ K_FORM_CALL, K_RSME_CALL, K_RSME_TOUCHED, K_ERROR = "wb_form_call", "wb_rsme_cal
 K_SCENARIO = "wb_scenario"
 K_INVITE = "wb_invite"
 K_TLX_BLOCK, K_TLX_TOUCHED, K_TLX_WEIGHTS = "wb_tlx_block", "wb_tlx_touched", "wb_tlx_weights"
+K_MEDIA_MSG = "wb_media_msg"
 
 # Panels of the active call whose focus is logged (containers keyed ``panel_<name>-<call_id>``). A comment, not a
 # docstring: Streamlit's "magic" would print a bare string literal of the page script on the page.
@@ -235,6 +237,27 @@ def on_resume(client: IngestClient, cfg: ConsoleConfig, sid: str, cid: str) -> N
         post_news(client, sid, cid, ev.CallResumed(cfg.station))
 
 
+def on_snapshot(client: IngestClient, sid: str, cid: str) -> None:
+    """Ask the ingest for a still now (it logs ``media.snapshot``, reason ``request``); the gallery shows it."""
+    try:
+        snap = client.request_snapshot(cid)
+        sync(client, sid)
+        ss[K_MEDIA_MSG] = (cid, "info", f"Snapshot taken: sharpness {snap['sharpness']:.0f}, "
+                                   f"brightness {snap['brightness']:.0f}, motion {snap['motion']:.1f}.")
+    except (IngestError, KeyError, TypeError) as exc:
+        ss[K_MEDIA_MSG] = (cid, "warning", f"No snapshot: {exc}")
+
+
+def on_prompt(client: IngestClient, sid: str, cid: str, prompt: str) -> None:
+    """Ask the caller's page for a photo, a camera switch or the end of the video (``dispatcher.prompt``)."""
+    try:
+        client.prompt_caller(cid, prompt)
+        sync(client, sid)
+        ss[K_MEDIA_MSG] = (cid, "info", f"{vm.PROMPT_LABELS[prompt]}: sent to the caller.")
+    except IngestError as exc:
+        ss[K_MEDIA_MSG] = (cid, "warning", f"Could not ask the caller: {exc}")
+
+
 def on_invite(client: IngestClient, sid: str) -> None:
     """A new call in this session for a live actor: its one-time caller link, shown as URL and QR code."""
     try:
@@ -351,10 +374,11 @@ def media_fragment(client: IngestClient, cfg: ConsoleConfig, sid: str, cid: str)
         st.caption(f"Media status unavailable: {exc}")
         return
     call = state.calls[cid]
+    args = (client, sid, cid)
     if call.modality == "video":
         st.caption(vm.media_status_line(status))
+        render_media_requests(call, args)
     photos = vm.photo_views(call, cfg.public_ingest_url)
-    args = (client, sid, cid)
     with st.container(key=wk("panel_photos", cid)):
         st.markdown(f"**Photos** ({len(photos)})")
         if not photos:
@@ -376,6 +400,29 @@ def media_fragment(client: IngestClient, cfg: ConsoleConfig, sid: str, cid: str)
                 st.button(f"Open {photo.photo_id}", key=wk(f"photo_open_{photo.photo_id}", cid),
                           disabled=photo.photo_id == call.open_photo, on_click=on_call_action,
                           args=(*args, ev.PhotoOpened(photo.photo_id)))
+        snapshots = vm.snapshot_views(call, cfg.public_ingest_url)
+        if snapshots:
+            st.markdown(f"**Snapshots** ({len(snapshots)})")
+            with st.container(key=wk("snapshots", cid)):
+                for snap in snapshots[:2]:  # the newest two; every still stays in the recordings
+                    st.image(snap.url, caption=snap.caption, width=300)
+
+
+def render_media_requests(call: CallState, args: tuple) -> None:
+    """Under the live view: take a snapshot, or ask the caller for a photo, a camera switch or the end of the video;
+    the outcome of the last request and each prompt's delivery to the caller's page."""
+    cid = call.call_id
+    cols = st.columns(4)
+    cols[0].button("Snapshot", key=wk("snapshot", cid), icon=":material/photo_camera:", on_click=on_snapshot,
+                   args=args, width="stretch")
+    for col, prompt in zip(cols[1:], ev.CALLER_PROMPTS):
+        col.button(vm.PROMPT_BUTTONS[prompt], key=wk(f"prompt_{prompt}", cid), on_click=on_prompt,
+                   args=(*args, prompt), width="stretch")
+    for_call, kind, message = ss.get(K_MEDIA_MSG) or ("", "", "")
+    if message and for_call == cid:
+        (st.warning if kind == "warning" else st.caption)(message)
+    for line in vm.prompt_lines(call, ingest_now())[:3]:
+        st.caption(line)
 
 
 @st.fragment

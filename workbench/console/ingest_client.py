@@ -121,6 +121,19 @@ class IngestClient:
         except (urllib.error.URLError, OSError) as exc:
             raise IngestError(f"GET {path}: ingest at {self.base_url} unreachable ({exc})") from None
 
+    def request_snapshot(self, call_id: str) -> dict[str, Any]:
+        """``POST /api/calls/{call_id}/snapshot``: a still of the newest frame now; returns the ``media.snapshot``
+        payload as a dict (file, sha256, width, height, sharpness, brightness, motion, ...). IngestError 404 before
+        the first video frame, 410 once the call has ended."""
+        return dict((self._request("POST", f"/api/calls/{quote(call_id, safe='')}/snapshot", {}) or {})["snapshot"])
+
+    def prompt_caller(self, call_id: str, prompt: str, message: str = "") -> int:
+        """``POST /api/calls/{call_id}/prompts``: ask the caller's page for ``photo``, ``switch_camera`` or
+        ``end_video`` (the ingest logs ``dispatcher.prompt``); returns the prompt's id. IngestError 400 for an
+        unknown prompt, 410 once the call has ended, 429 when the call has too many prompts."""
+        body = {"prompt": prompt, "message": message}
+        return int(self._request("POST", f"/api/calls/{quote(call_id, safe='')}/prompts", body)["prompt_id"])
+
     def call_status(self, call_id: str) -> dict[str, Any]:
         """``GET /api/calls/{call_id}``: ``{state, connected, video_codec, width, height, frames_received, ...}``."""
         return dict(self._request("GET", f"/api/calls/{quote(call_id, safe='')}") or {})

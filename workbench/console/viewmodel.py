@@ -359,6 +359,57 @@ def photo_views(call: CallState, public_base: str) -> list[PhotoView]:
     return views
 
 
+def snapshot_url(public_base: str, call_id: str, file: str) -> str:
+    """The stored still ``file`` (``media.snapshot``'s session-relative path), as the dispatcher's browser reaches
+    it (``GET /api/calls/{id}/snapshots/{name}``)."""
+    name = file.rsplit("/", 1)[-1]
+    return f"{public_base.rstrip('/')}/api/calls/{quote(call_id, safe='')}/snapshots/{quote(name, safe='')}"
+
+
+@dataclass(frozen=True)
+class SnapshotView:
+    """A still the dispatcher asked for: URL and a caption with its quality figures (sharpness = variance of the
+    Laplacian, brightness = mean grey 0-255, motion = mean absolute grey difference from the previous frame)."""
+
+    url: str
+    caption: str
+
+
+def snapshot_views(call: CallState, public_base: str) -> list[SnapshotView]:
+    """The call's requested stills, newest first, each with ``"#n · WxH · sharpness S · brightness B · motion M"``
+    (and ``"blurred"`` below a sharpness of 50, the threshold :class:`~workbench.domain.events.MediaSnapshot`
+    gives for a 640x480 still)."""
+    views = []
+    for n, snap in enumerate(call.requested_snapshots, start=1):
+        blur = " (blurred)" if snap.sharpness < 50 else ""
+        caption = (f"#{n} · {snap.width}x{snap.height} · sharpness {snap.sharpness:.0f}{blur} · "
+                   f"brightness {snap.brightness:.0f} · motion {snap.motion:.1f}")
+        views.append(SnapshotView(snapshot_url(public_base, call.call_id, snap.file), caption))
+    return views[::-1]
+
+
+PROMPT_LABELS: dict[str, str] = {
+    "photo": "Ask for a photo",
+    "switch_camera": "Ask to switch camera",
+    "end_video": "End the video",
+}
+"""What each prompt to the caller (``ev.CALLER_PROMPTS``) asks, in the console's feedback lines."""
+
+PROMPT_BUTTONS: dict[str, str] = {"photo": "Get photo", "switch_camera": "Switch camera", "end_video": "End video"}
+"""Short button labels of the prompts (four buttons share the width of the live view)."""
+
+
+def prompt_lines(call: CallState, now_ns: int) -> list[str]:
+    """One line per prompt to the caller, newest first: what was asked, how long ago, and whether the caller's page
+    has it yet (``"Ask for a photo · 12 s ago · on the caller's screen"``)."""
+    lines = []
+    for p in reversed(call.prompts):
+        ago = max(0, (now_ns - p.t_mono_ns) // 1_000_000_000)
+        seen = "on the caller's screen" if p.delivered_ns is not None else "not yet on the caller's screen"
+        lines.append(f"{PROMPT_LABELS.get(p.prompt, p.prompt)} · {ago} s ago · {seen}")
+    return lines
+
+
 def media_status_line(status: dict) -> str:
     """One line on the live view from ``GET /api/calls/{id}``: state, codec, resolution, frames (tolerates gaps)."""
     parts = [str(status.get("state") or "unknown")]

@@ -25,6 +25,17 @@ class PhotoState:
 
 
 @dataclass
+class PromptState:
+    """A dispatcher prompt to the caller (``dispatcher.prompt``) and when the caller's page fetched it
+    (``caller.prompt_delivered``; None until then). Times on the ingest's monotonic clock, ns."""
+
+    prompt_id: int
+    prompt: str
+    t_mono_ns: int
+    delivered_ns: int | None = None
+
+
+@dataclass
 class TranscriptLine:
     """One line of the caller's transcript as shown."""
 
@@ -74,6 +85,10 @@ class CallState:
     """Confidence 1-5 in the disagreement flag (last ``intake.disagreement_confidence``); None when not given."""
     notes: str = ""
     """Free notes (last ``intake.notes``)."""
+    requested_snapshots: list[ev.MediaSnapshot] = field(default_factory=list)
+    """Stills taken at the dispatcher's request (``media.snapshot`` with reason ``request``), with their quality."""
+    prompts: list[PromptState] = field(default_factory=list)
+    """The dispatcher's prompts to the caller, in order."""
 
     @property
     def status(self) -> str:
@@ -195,6 +210,14 @@ def apply(state: SessionState, event: ev.Event) -> None:
         )
     elif isinstance(data, ev.MediaSnapshot):
         call.snapshots.append(data.file)
+        if data.reason == "request":
+            call.requested_snapshots.append(data)
+    elif isinstance(data, ev.DispatcherPrompt):
+        call.prompts.append(PromptState(data.prompt_id, data.prompt, t))
+    elif isinstance(data, ev.CallerPromptDelivered):
+        for prompt in call.prompts:
+            if prompt.prompt_id == data.prompt_id and prompt.delivered_ns is None:
+                prompt.delivered_ns = t
     elif isinstance(data, ev.IntakeIncidentType):
         call.incident_type = data.incident_type
     elif isinstance(data, ev.IntakeUrgency):

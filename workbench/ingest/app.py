@@ -47,6 +47,7 @@ RECONNECT_GRACE_S = 10.0
 EXTERNAL_SOURCES = ("console", "runner", "simulator")
 """Sources that may post events through the API (the ingest's own events are written only by the ingest)."""
 _PHOTO_ID = re.compile(r"^p[0-9]{1,6}$")
+_SNAPSHOT_NAME = re.compile(r"^snapshot-[0-9]{4,6}\.jpg$")
 CALLER_EVENT_TYPES = (
     ev.CallerPermission,
     ev.CallerGeolocation,
@@ -585,6 +586,20 @@ async def take_snapshot(request: web.Request) -> web.Response:
     return _json({"snapshot": dataclasses.asdict(payload)}, status=201)
 
 
+async def get_snapshot(request: web.Request) -> web.Response:
+    """``GET /api/calls/{call_id}/snapshots/{name}``: a stored still (``snapshot-0001.jpg``, the file name of
+    ``media.snapshot``'s ``file``), for the dispatcher's gallery."""
+    ingest = _ingest(request)
+    call = ingest.calls.by_id(request.match_info["call_id"])
+    name = request.match_info["name"]
+    if not _SNAPSHOT_NAME.match(name):
+        raise ApiError(404, f"unknown snapshot {name!r}; snapshot names look like snapshot-0001.jpg")
+    path = ingest.sessions.get(call.session_id).path / "media" / call.call_id / name
+    if not path.is_file():
+        raise ApiError(404, f"call {call.call_id} has no snapshot {name!r}")
+    return web.Response(body=path.read_bytes(), content_type="image/jpeg")
+
+
 async def viewer_page(request: web.Request) -> web.Response:
     call = _ingest(request).calls.by_id(request.match_info["call_id"])
     page = (STATIC_DIR / "viewer.html").read_text(encoding="utf-8")
@@ -992,6 +1007,7 @@ def create_app(settings: IngestSettings, *, recordings: Recordings, clock: Clock
     r.add_get("/api/calls/{call_id}/photos/{photo_id}", get_photo)
     r.add_get("/api/calls/{call_id}/frame.jpg", get_frame)
     r.add_post("/api/calls/{call_id}/snapshot", take_snapshot)
+    r.add_get("/api/calls/{call_id}/snapshots/{name}", get_snapshot)  # the stills, for the console's gallery
     r.add_get("/api/calls/{call_id}/viewer", viewer_page)
     r.add_get("/api/calls/{call_id}/live", live_socket)
     r.add_post("/api/calls/{call_id}/viewer/offer", viewer_offer)
