@@ -9,6 +9,14 @@ DRT's onset-to-log jitter, in a real headless Chromium against the real ingest a
 
 Audio-only calls (no WebRTC): the figure is the console's path (poll, rerun, draw), not the media's. Needs Debian's
 Chromium and Playwright; without them it returns one row saying so.
+
+- *Interaction latency* (:func:`bench_interactions`): answer, open a photo, set the urgency, tick a checklist item,
+  close; each from the click (``element.click()`` in the page, at ``performance.now()``) to the first animation
+  frame whose DOM shows the result (the call's form, the photo viewer's Close button, the radio or box checked,
+  the RSME screen), p50/p95 per interaction; and from the click to the event in the ingest's log (``t_wall``, same
+  machine). Baseline: the same interactions on photo-only calls with nothing streaming and no DRT; loaded: video
+  calls (live view on screen) with 3 live 320x240 15 fps streams at all times and the DRT (tone) running, in the
+  same run. With the loaded phase's tone stimuli: the tone's onset-to-log jitter.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 
@@ -33,7 +42,8 @@ def _free_port() -> int:
 
 def bench_console(calls: int = 12, spacing_s: float = 2.0) -> list[tuple[str, float, str]]:
     """Rows ``(label, value in ms, note)``: arrival-to-screen latency of ``calls`` calls ``spacing_s`` apart, with
-    the POST baseline, and the DRT jitter and logging lag over the same time."""
+    the POST baseline, and the (visual) DRT jitter and logging lag over the same time; then the rows of
+    :func:`bench_interactions` (interaction latency without and with 3 live streams + DRT, and the tone's jitter)."""
     chromium = shutil.which("chromium") or "/usr/bin/chromium"
     try:
         from playwright.sync_api import sync_playwright
@@ -109,4 +119,170 @@ def bench_console(calls: int = 12, spacing_s: float = 2.0) -> list[tuple[str, fl
         ]
     else:
         rows.append(("DRT: no stimulus logged", 0.0, "the run was shorter than one interval?"))
+    return rows + bench_interactions()
+
+
+INTERACTIONS = ("answer", "open photo", "set urgency", "tick item", "close")
+"""The measured console interactions, in the order a dispatcher does them in each call."""
+
+_MEASURE_JS = """async ({click, until, timeoutMs}) => {
+  // Click in the page itself (no Playwright round trip inside the measured time) and wait for the first animation
+  // frame whose DOM shows the result.
+  // Inputs are clicked themselves: Streamlit's checkbox (react-aria) ignores a synthetic click on its label.
+  const el = document.querySelector(click);
+  if (el === null) return {error: "nothing to click at " + click};
+  const t0 = performance.now();
+  el.click();
+  return await new Promise((resolve) => {
+    const check = () => {
+      const t = performance.now();
+      if (document.querySelector(until) !== null) resolve({ms: t - t0, wallMs: performance.timeOrigin + t0});
+      else if (t - t0 > timeoutMs) resolve({error: "no result within " + timeoutMs + " ms: " + until});
+      else requestAnimationFrame(check);
+    };
+    requestAnimationFrame(check);
+  });
+}"""
+
+
+def _percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (``q`` in 0-1) of ``values``; NaN when empty."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, int(round(q * len(ordered) + 0.5)) - 1))]
+
+
+def _handle_call(rig: Any, page: Any, sid: str, cid: str, label: str) -> list[tuple[str, float, float, str]]:
+    """Work one call through the page (answer, open photo, urgency, item, close, then the RSME untimed); returns
+    ``(interaction, click-to-visible ms, click wall ms, event type)`` per interaction. Raises ``AssertionError``
+    naming what did not appear."""
+    page.locator(".st-key-answer_next button").filter(has_text=label).wait_for(timeout=30_000)
+    page.wait_for_timeout(500)
+    steps = [
+        ("answer", ".st-key-answer_next button", f".st-key-close_call-{cid} button", "call.answered"),
+        ("open photo", f".st-key-photo_open_p1-{cid} button", f".st-key-photo_close-{cid} button", "photo.opened"),
+        ("set urgency", f".st-key-urgency-{cid} input[type=radio]", f".st-key-urgency-{cid} input:checked",
+         "intake.urgency"),
+        ("tick item", f".st-key-item_location-{cid} input", f".st-key-item_location-{cid} input:checked",
+         "intake.item_checked"),
+        ("close", f".st-key-close_call-{cid} button", f".st-key-submit_rsme-{cid} button", "call.closed"),
+    ]
+    out = []
+    for name, click, until, event_type in steps:
+        # The photo reaches the page with the media panel's next poll (every 2 s); widgets appear after skeletons.
+        page.locator(click).first.wait_for(state="attached", timeout=30_000)
+        page.wait_for_timeout(600)  # a dispatcher's pace; lets the previous rerun settle
+        result = page.evaluate(_MEASURE_JS, {"click": click, "until": until, "timeoutMs": 20_000})
+        if "error" in result:
+            raise AssertionError(f"{name}: {result['error']}")
+        out.append((name, float(result["ms"]), float(result["wallMs"]), event_type))
+    box = page.locator(f".st-key-rsme_number-{cid} input")
+    box.fill("40")
+    box.press("Enter")
+    submit = page.locator(f".st-key-submit_rsme-{cid} button")
+    rig.wait("RSME submit enabled", lambda: submit.is_enabled(), 15)
+    submit.click()
+    rig.wait("rating.rsme", rig.logged(sid, "rating.rsme"), 15)
+    return out
+
+
+def _event_lags(client: Any, sid: str, samples: list[tuple[str, str, float, float, str]]) -> dict[str, list[float]]:
+    """Click to the event in the log, ms, per interaction: the first event of the step's type for that call."""
+    from datetime import datetime
+
+    events = client.events(sid)
+    lags: dict[str, list[float]] = {name: [] for name in INTERACTIONS}
+    for cid, name, _ms, wall_ms, event_type in samples:
+        for e in events:
+            if e.call_id == cid and e.type == event_type:
+                lags[name].append(datetime.fromisoformat(e.t_wall).timestamp() * 1000 - wall_ms)
+                break
+    return lags
+
+
+def bench_interactions(rounds: int = 6, streams: int = 3) -> list[tuple[str, float, str]]:
+    """Rows ``(label, ms, note)``: p95 (and p50, n, click-to-log p50) of each console interaction without streams
+    (baseline) and with ``streams`` live video streams and the DRT (tone) running, ``rounds`` calls each; then the
+    DRT tone jitter of the loaded phase. Raises ``AssertionError`` when the page does not show a result within
+    20 s."""
+    import asyncio
+
+    from benchmarks.console_rig import ConsoleRig, make_moving_video, make_photo
+
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        video = make_moving_video(work / "moving.mp4", seconds=60.0)
+        photo = make_photo(work / "photo.jpg")
+        rig = ConsoleRig(work, chromium)
+        phases: dict[str, list[tuple[str, str, float, float, str]]] = {}
+        lags: dict[str, dict[str, list[float]]] = {}
+        tone_jitter: list[float] = []
+        try:
+            client = rig.start_ingest()
+            rig.start_console(None, station="bench", drt_kind="tone")
+            for phase in ("baseline", "loaded"):
+                sid = client.create_session(f"BENCH-{phase}")
+                loaded = phase == "loaded"
+                page = rig.open_page(1400, 1000, goto=False)
+                page.goto(f"{rig.console_url}/?session={sid}" + ("&drt=1" if loaded else ""))
+                page.get_by_text("No calls in the queue.").wait_for(timeout=30_000)
+                page.mouse.click(700, 500)  # a real press: the autoplay policy lets the DRT tone play after it
+                live: list[tuple[str, str, Any]] = []  # (call id, label, stop event)
+
+                def new_call(i: int) -> None:
+                    label = f"{phase}-caller-{i:02d}"
+                    call = client.create_call(sid, modality="video" if loaded else "photo", caller_label=label)
+                    stop = asyncio.Event()
+                    rig.start_caller(call["caller_url"], video if loaded else None, photos=[(photo, 0.5)],
+                                     call_id=call["call_id"] if loaded else None, stop=stop)
+                    live.append((call["call_id"], label, stop))
+
+                for i in range(streams if loaded else 1):
+                    new_call(i)
+                samples = []
+                for r in range(rounds):
+                    cid, label, stop = live.pop(0)
+                    if not loaded:
+                        rig.wait("the photo at the ingest", lambda: any(
+                            e.type == "media.photo_received" and e.call_id == cid for e in client.events(sid)), 30)
+                    for name, ms, wall, event_type in _handle_call(rig, page, sid, cid, label):
+                        samples.append((cid, name, ms, wall, event_type))
+                    rig.loop.loop.call_soon_threadsafe(stop.set)  # this caller hangs up; a new one keeps N live
+                    if r + 1 < rounds:
+                        new_call(r + (streams if loaded else 1))
+                phases[phase] = samples
+                lags[phase] = _event_lags(client, sid, samples)
+                if loaded:
+                    tone_jitter = [e.data.onset_ms - e.data.scheduled_onset_ms for e in client.events(sid)
+                                   if e.type == "drt.stimulus"]
+                page.context.close()
+                rig.page = None
+        finally:
+            rig.close()
+    rows: list[tuple[str, float, str]] = []
+    for name in INTERACTIONS:
+        for phase in ("baseline", "loaded"):
+            values = [ms for _c, n, ms, _w, _t in phases.get(phase, []) if n == name]
+            cond = "no streams (baseline)" if phase == "baseline" else f"{streams} live streams + DRT tone"
+            log_p50 = statistics.median(lags[phase][name]) if lags.get(phase, {}).get(name) else float("nan")
+            rows.append((f"{name}: click to visible, p95, {cond}", _percentile(values, 0.95),
+                         f"p50 {_percentile(values, 0.5):.0f} ms, max {max(values, default=float('nan')):.0f} ms, "
+                         f"n {len(values)}; click to event logged p50 {log_p50:.0f} ms"))
+    every = {phase: [ms for _c, _n, ms, _w, _t in phases.get(phase, [])] for phase in ("baseline", "loaded")}
+    for phase, values in every.items():
+        within = sum(1 for v in values if v <= 200)
+        rows.append((f"all interactions: p95, {phase}", _percentile(values, 0.95),
+                     f"{within}/{len(values)} within 200 ms (target p95 <= 200 ms)"))
+    if tone_jitter:
+        absolute = [abs(j) for j in tone_jitter]
+        rows += [
+            ("DRT tone onset jitter, median |logged - scheduled|", statistics.median(absolute),
+             f"{len(tone_jitter)} tones during the loaded phase; signed median {statistics.median(tone_jitter):+.2f} ms"),
+            ("DRT tone onset jitter, p95 |logged - scheduled|", _percentile(absolute, 0.95),
+             f"max {max(absolute):.2f} ms; {sum(1 for a in absolute if a < 5)}/{len(absolute)} under 5 ms"),
+        ]
+    else:
+        rows.append(("DRT tone: no stimulus logged", 0.0, "sound blocked or the phase was too short"))
     return rows

@@ -180,13 +180,25 @@ class ConsoleRig:
         return self.client
 
     def start_caller(self, caller_url: str, video: Path | None, photos: Sequence[tuple[Path, float]] = (),
-                     wait_frames: int = 5, call_id: str | None = None) -> concurrent.futures.Future:
+                     wait_frames: int = 5, call_id: str | None = None,
+                     stop: asyncio.Event | None = None) -> concurrent.futures.Future:
         """A simulated aiortc caller on ``caller_url`` streaming ``video`` and uploading ``photos`` (path, seconds
-        after the link opened) until the rig closes; with ``call_id`` and a video, waits (up to 30 s) until the
-        ingest has received more than ``wait_frames`` frames of it."""
+        after the link opened) until the rig closes (or ``stop`` is set: ``rig.loop.loop.call_soon_threadsafe(
+        stop.set)``); with ``call_id`` and a video, waits (up to 30 s) until the ingest has received more than
+        ``wait_frames`` frames of it."""
         from workbench.runner.caller import PhotoUpload, stream_call
 
-        future = self.loop.submit(stream_call(caller_url, video=video, stop=self.stop_callers,
+        if stop is not None:
+            # Either event hangs up this caller: its own, or the rig's at teardown.
+            async def either() -> None:
+                waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self.stop_callers.wait())]
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                for w in waits:
+                    w.cancel()
+                stop.set()
+
+            self.loop.submit(either())
+        future = self.loop.submit(stream_call(caller_url, video=video, stop=stop or self.stop_callers,
                                               photos=[PhotoUpload(p, t) for p, t in photos]))
         self.callers.append(future)
         if call_id is not None and video is not None:
