@@ -13,12 +13,13 @@ Two small self-contained HTML+JS documents for ``st.iframe`` (HTML content, same
   Onsets and the **onset-to-log jitter** (``drt.stimulus``: ``onset_ms - scheduled_onset_ms``, ms, both on the
   ingest's clock): the *scheduled onset* is when the stimulus was due (previous due time + ISI); the *logged
   onset* is when the browser presented it. Visual: the time of the first animation frame that draws the bar
-  (``requestAnimationFrame``), so timer lateness and a busy main thread show as jitter. Tone alone: the timer wakes
-  150 ms early and hands the tone to the audio clock (``OscillatorNode.start(when)``, sample-accurate) at the
-  scheduled time mapped through ``AudioContext.getOutputTimestamp()``; the logged onset is the time the audio
-  output plays the first sample, mapped back onto the page's clock from a fresh output timestamp read ~30 ms into
-  the tone, so a drifting, stalled or late audio clock shows as jitter (a timer waking later than the due time
-  starts the tone 5 ms after it woke). ``visual_tone`` starts the tone with the bar and uses the visual onset.
+  (``requestAnimationFrame``), so timer lateness and a busy main thread show as jitter. Tone alone: as soon as it
+  is scheduled (a whole ISI ahead) the tone is handed to the audio clock (``OscillatorNode.start(when)``,
+  sample-accurate) at the scheduled time mapped through ``AudioContext.getOutputTimestamp()``, so a late timer
+  cannot move it (when sound is still blocked then, it is tried again 150 ms before it is due; a later start is
+  5 ms after that attempt); the logged onset is the time the audio output plays the first sample, mapped back onto
+  the page's clock from a fresh output timestamp read ~30 ms into the tone, so a drifting, stalled or restarted
+  audio clock shows as jitter. A response while a tone plays whose onset timer is late still belongs to it. ``visual_tone`` starts the tone with the bar and uses the visual onset.
   Browsers keep an ``AudioContext`` suspended until the user presses something in the page: the first press
   resumes it; until then tone stimuli are skipped (not logged) and the status line says "sound blocked".
 - :func:`focus_html`: panel focus of the active call (``console.focus``): pointer presses, wheel, keyboard focus
@@ -94,7 +95,7 @@ every(() => { const again = pending.splice(0); for (const p of again) post(p[0],
 _DRT_JS = r"""
 const runId = "drt-" + Date.now().toString(36) + "-" + Math.random().toString(36).slice(2, 8);
 const state = {index: -1, onset: null, shown: false, hideTimer: null, scheduled: null, audio: null, analyser: null,
-               toneOsc: null, blocked: 0, stimuli: [], responses: []};
+               toneOsc: null, pending: null, blocked: 0, stimuli: [], responses: []};
 P.__wbDrt = state;  // read by tests and the benchmark
 P.__wbDrtOwner = runId;  // a newer instance (page reload) takes over; an older one stops
 const bar = P.document.createElement("div");
@@ -152,13 +153,66 @@ function tone() {  // visual_tone: the tone starts with the bar
 function schedule() {
   const isi = CFG.isiMin + Math.random() * (CFG.isiMax - CFG.isiMin);
   state.scheduled = (state.scheduled === null ? P.performance.now() : state.scheduled) + isi;
-  // A tone alone is handed to the audio clock ahead of time (WebAudio starts it on the sample), so its timer wakes
-  // TONE_LEAD_MS early and timer lateness does not move the onset.
-  const lead = CFG.kind === "tone" ? TONE_LEAD_MS : 0;
-  const wait = Math.max(0, state.scheduled - lead - P.performance.now());
-  P.setTimeout(fire, wait);
+  if (CFG.kind === "tone") { armTone(state.scheduled); return; }
+  P.setTimeout(fire, Math.max(0, state.scheduled - P.performance.now()));
 }
+// A tone alone is handed to the audio clock (OscillatorNode.start(when): sample-accurate) as soon as it is
+// scheduled, a whole interval ahead, so a late timer cannot move it; when that is not possible yet (no clock
+// offset, or sound still blocked) it is tried again TONE_LEAD_MS before it is due.
 const TONE_LEAD_MS = 150;
+function armTone(scheduled) {
+  const pending = {scheduled: scheduled, osc: null, start: null, planned: scheduled, presented: false};
+  state.pending = pending;
+  const arm = () => {
+    const ctx = audioContext();
+    if (pending.osc !== null || !mine() || clock.offset === null || ctx.state !== "running") return;
+    // A context that has not output anything yet has no output timestamp (zeros) to map the time with.
+    const ts = ctx.getOutputTimestamp();
+    if (!(ts.contextTime > 0 && ts.performanceTime > 0)) return;
+    pending.osc = toneNodes(ctx);
+    pending.start = Math.max(perfToAudio(ctx, scheduled), ctx.currentTime + 0.005);
+    pending.osc.start(pending.start); pending.osc.stop(pending.start + CFG.stimulusMs / 1000);
+    pending.planned = audioToPerf(ctx, pending.start);
+  };
+  arm();
+  if (pending.osc === null) P.setTimeout(arm, Math.max(0, scheduled - TONE_LEAD_MS - P.performance.now()));
+  const atOnset = () => {
+    if (!mine()) { if (pending.osc !== null) pending.osc.stop(); hide(); return; }
+    if (pending.osc === null) {  // no sound possible: skip this stimulus rather than log one nobody heard
+      const ctx = audioContext();
+      if (ctx.state !== "running") {
+        ctx.resume();
+        state.blocked += 1;
+        status.textContent = "sound blocked: click the console once";
+      }
+    } else if (pending.osc !== null && Math.abs(pending.planned - scheduled) > 1 && pending.planned > P.performance.now()) {
+      // armed late (TONE_LEAD_MS before): wait for its own onset
+      P.setTimeout(atOnset, pending.planned - P.performance.now());
+      return;
+    } else {
+      presentTone(pending);
+    }
+    schedule();
+  };
+  P.setTimeout(atOnset, Math.max(0, scheduled - P.performance.now()));
+}
+function presentTone(pending) {
+  // The tone is playing (from pending.planned): later responses belong to it.
+  if (pending.presented) return;
+  pending.presented = true;
+  if (state.pending === pending) state.pending = null;
+  const index = state.index + 1;
+  stopTone();
+  state.toneOsc = pending.osc;
+  present(index, pending.scheduled, pending.planned);
+  // Logged onset: when the audio output played the tone's first sample, on the page's clock, read again once the
+  // tone is playing (a fresh output timestamp: drift, a stalled or restarted audio clock show here).
+  P.setTimeout(() => {
+    const onset = audioToPerf(state.audio, pending.start);
+    if (state.index === index) state.onset = onset;
+    log(index, pending.scheduled, onset);
+  }, Math.max(0, pending.planned + 30 - P.performance.now()));
+}
 function present(index, scheduled, onset) {
   // The stimulus is on: later responses belong to it; it goes off after stimulusMs or at the response.
   state.index = index; state.onset = onset; state.shown = true;
@@ -170,42 +224,11 @@ function log(index, scheduled, onset) {
   state.stimuli.push(data);
   post("drt.stimulus", null, data);
 }
-function fireTone(scheduled, index) {
-  const ctx = audioContext();
-  if (ctx.state !== "running") {  // no sound possible yet: skip this stimulus rather than log one nobody heard
-    ctx.resume();
-    state.blocked += 1;
-    status.textContent = "sound blocked: click the console once";
-    return;
-  }
-  const osc = toneNodes(ctx);
-  const start = Math.max(perfToAudio(ctx, scheduled), ctx.currentTime + 0.005);
-  osc.start(start); osc.stop(start + CFG.stimulusMs / 1000);
-  const planned = audioToPerf(ctx, start);
-  P.setTimeout(() => {
-    if (!mine()) return;
-    stopTone();
-    state.toneOsc = osc;
-    present(index, scheduled, planned);
-    // Logged onset: when the audio output played the tone's first sample, on the page's clock, read again once
-    // the tone is playing (a fresh output timestamp: drift, a stalled or restarted audio clock show here).
-    P.setTimeout(() => {
-      const onset = audioToPerf(ctx, start);
-      if (state.index === index) state.onset = onset;
-      log(index, scheduled, onset);
-    }, 30);
-  }, Math.max(0, planned - P.performance.now()));
-}
 function fire() {
   if (!mine()) { hide(); return; }
   if (clock.offset === null) { state.scheduled = null; schedule(); return; }  // no clock yet: no stimulus
   const scheduled = state.scheduled;
   const index = state.index + 1;
-  if (CFG.kind === "tone") {
-    fireTone(scheduled, index);  // state.index moves on at the onset (responses before it belong to the last one)
-    schedule();
-    return;
-  }
   const record = (onset) => { present(index, scheduled, onset); log(index, scheduled, onset); };
   if (CFG.kind !== "visual") tone();
   bar.style.display = "block";
@@ -214,6 +237,9 @@ function fire() {
 }
 function respond(t, input) {
   if (!mine()) return;
+  // A tone already playing whose onset timer is late (a busy page) takes the response.
+  const p = state.pending;
+  if (p && p.osc !== null && !p.presented && t >= p.planned) presentTone(p);
   const rt = state.onset === null ? -1 : t - state.onset;
   const data = {run_id: runId, stimulus_index: state.index, response_ms: toIngest(t) ?? t, rt_ms: rt,
                 input: input};
