@@ -9,12 +9,14 @@ as an argument. Screenshots go to :data:`SHOTS`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from benchmarks.console_rig import ConsoleRig, make_moving_video, make_photo  # noqa: F401  (re-exported)
+from benchmarks.console_rig import ConsoleRig, LoopThread, make_moving_video, make_photo, stop_ingest  # noqa: F401
 
 SHOTS = Path("/tmp/console-shots")
 """Where the console's browser tests save their screenshots (looked at by whoever changes the page)."""
@@ -40,3 +42,25 @@ def ingest_rig(tmp_path: Path) -> Iterator[ConsoleRig]:
         yield rig
     finally:
         rig.close()
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout_s: float, interval_s: float = 0.1) -> Any:
+    """Poll ``check`` (sleeping ``interval_s`` s) until it returns something truthy and return that; fail the test
+    naming ``what`` after ``timeout_s`` s. With a Playwright page open prefer :meth:`ConsoleRig.wait` (a bare sleep
+    holds back the page's routed requests)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout_s} s waiting for {what} (last: {result!r})")
+        time.sleep(interval_s)
+
+
+@pytest.fixture()
+def loop_thread() -> Iterator[LoopThread]:
+    """A bare asyncio loop thread (for tests that start the ingest themselves); closed after the test."""
+    lt = LoopThread()
+    yield lt
+    lt.close()

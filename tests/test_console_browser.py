@@ -15,8 +15,18 @@ from typing import Any
 import pytest
 
 from tests.conftest import REPO
-# console_rig is a fixture; make_moving_video is still imported from this module by tests/test_caller_loop.py.
-from tests.console_harness import SHOTS, console_rig, make_moving_video, make_photo  # noqa: F401
+# console_rig is a fixture. The other names are re-exported for tests that import them from here (test_caller_loop
+# and tests on other branches); new tests should import them from tests.console_harness.
+from tests.console_harness import (  # noqa: F401
+    SHOTS,
+    LoopThread,
+    console_rig,
+    loop_thread,
+    make_moving_video,
+    make_photo,
+    stop_ingest,
+    wait_for,
+)
 from workbench.domain import events as ev
 from workbench.store.eventlog import read_events
 

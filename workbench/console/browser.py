@@ -360,11 +360,12 @@ def drt_html(ingest_url: str, session_id: str, *, kind: str = "visual", key: str
               "isiMin": DRT_ISI_MIN_MS, "isiMax": DRT_ISI_MAX_MS, "stimulusMs": DRT_STIMULUS_MS}
     script = (_COMMON_JS + _DRT_JS).replace("__CONFIG__", _script_json(config))
     label = "Ctrl" if key == "Control" else key
+    cue = {"visual": "red bar at the top", "tone": "a beep", "visual_tone": "red bar or beep"}[kind]
     return (
         "<div style='font:13px system-ui,sans-serif;display:flex;gap:10px;align-items:center;color:#333'>"
         "<button id='respond' type='button' style='padding:6px 12px;border-radius:6px;border:1px solid #b00;"
         "background:#fff;color:#b00;font-weight:600;cursor:pointer'>DRT</button>"
-        f"<div style='line-height:1.3'>red bar at the top: press <b>{label}</b><br>"
+        f"<div style='line-height:1.3'>{cue}: press <b>{label}</b><br>"
         "<span id='status' style='color:#777'>starting</span></div></div>"
         f"<script>{script}</script>"
     )
