@@ -136,6 +136,7 @@ async def _serve(args: argparse.Namespace, scenario_path: Path | None, duration_
                 drt=args.drt != "off",
                 drt_kind=args.drt if args.drt != "off" else "visual",
                 tlx_weights=args.tlx_weights,
+                participant_flow=getattr(args, "participant_flow", False),
             )
             console_url = f"http://{args.host}:{args.console_port}"
             await asyncio.get_running_loop().run_in_executor(None, wait_until_ready, console_url, 60.0)
@@ -164,8 +165,10 @@ async def _serve(args: argparse.Namespace, scenario_path: Path | None, duration_
                 on_session=lambda sid: print(f"Session: {sid}  scenario {scenario.id!r}", flush=True),
                 block_order=planned_block_order(scenario, args.participant, args.seed,
                                                 getattr(args, "participant_index", None)),
-                wait_for_start=getattr(args, "wait_start", False),
+                # The participant's consent and instructions come before the first call.
+                wait_for_start=getattr(args, "wait_start", False) or getattr(args, "participant_flow", False),
                 wait_for_nasa_tlx=not args.no_nasa_tlx,
+                wait_for_questionnaire=getattr(args, "participant_flow", False),
                 session_id=getattr(args, "resume", None) or getattr(args, "session_id", None),
                 resume=bool(getattr(args, "resume", None)),
             )
@@ -229,8 +232,9 @@ async def _run_on_ingest(args: argparse.Namespace, scenario) -> int:  # noqa: AN
             args.ingest, scenario, args.scenario.read_bytes(), stop=stop, participant=args.participant,
             seed=args.seed, media_cache=cache, ice_mode=args.ice,
             block_order=planned_block_order(scenario, args.participant, args.seed, args.participant_index),
-            wait_for_start=args.wait_start, session_id=args.resume or args.session_id, resume=bool(args.resume),
-            wait_for_nasa_tlx=not args.no_nasa_tlx,
+            wait_for_start=args.wait_start or args.participant_flow, session_id=args.resume or args.session_id,
+            resume=bool(args.resume), wait_for_nasa_tlx=not args.no_nasa_tlx,
+            wait_for_questionnaire=args.participant_flow,
             on_session=lambda sid: print(f"Session: {sid}  scenario {scenario.id!r}", flush=True),
         )
     except IngestApiError as exc:
@@ -512,6 +516,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="start the next block without waiting for the dispatcher's NASA-TLX of the block just ended")
     p.add_argument("--wait-start", action="store_true",
                    help="hold the first block until POST /api/sessions/{id}/control {\"action\": \"start\"}")
+    p.add_argument("--participant-flow", action="store_true",
+                   help="the console leads the participant through consent, instructions, the practice block, "
+                   "breaks and an end questionnaire; the first block waits for the participant's start and the "
+                   "session ends after the questionnaire")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("caller", help="one simulated caller (aiortc client) on a caller link",

@@ -44,13 +44,17 @@ class ConsoleConfig:
     drt_kind: str = "visual"
     drt_key: str = "Control"
     tlx_weights: bool = False
+    participant_flow: bool = False
+    """Lead the participant through consent, instructions, practice, breaks and the end questionnaire
+    (``workbench.console.participant_flow``; also per page with ``?flow=1``)."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> "ConsoleConfig":
         """Read ``WORKBENCH_INGEST_URL`` (default ``http://127.0.0.1:8080``), ``WORKBENCH_INGEST_PUBLIC_URL``
         (default: the ingest URL), ``WORKBENCH_RECORDINGS``, ``WORKBENCH_STATION``, ``WORKBENCH_SESSION``,
         ``WORKBENCH_DRT`` (``1`` to run the DRT), ``WORKBENCH_DRT_KIND``, ``WORKBENCH_DRT_KEY`` and
-        ``WORKBENCH_TLX_WEIGHTS`` (``1`` for the pairwise comparisons)."""
+        ``WORKBENCH_TLX_WEIGHTS`` (``1`` for the pairwise comparisons) and ``WORKBENCH_PARTICIPANT_FLOW`` (``1`` for
+        the participant flow)."""
         ingest = environ.get("WORKBENCH_INGEST_URL") or "http://127.0.0.1:8080"
         recordings = environ.get("WORKBENCH_RECORDINGS")
         return cls(
@@ -63,6 +67,7 @@ class ConsoleConfig:
             drt_kind=environ.get("WORKBENCH_DRT_KIND") or "visual",
             drt_key=environ.get("WORKBENCH_DRT_KEY") or "Control",
             tlx_weights=environ.get("WORKBENCH_TLX_WEIGHTS", "") == "1",
+            participant_flow=environ.get("WORKBENCH_PARTICIPANT_FLOW", "") == "1",
         )
 
     def to_env(self) -> dict[str, str]:
@@ -84,6 +89,8 @@ class ConsoleConfig:
             env["WORKBENCH_DRT_KEY"] = self.drt_key
         if self.tlx_weights:
             env["WORKBENCH_TLX_WEIGHTS"] = "1"
+        if self.participant_flow:
+            env["WORKBENCH_PARTICIPANT_FLOW"] = "1"
         return env
 
 
@@ -114,6 +121,7 @@ def start_console(
     drt: bool = False,
     drt_kind: str = "visual",
     tlx_weights: bool = False,
+    participant_flow: bool = False,
 ) -> subprocess.Popen:
     """Start ``streamlit run app.py`` on ``host:port`` talking to the ingest at ``ingest_url``; returns the process.
 
@@ -128,6 +136,7 @@ def start_console(
         drt=drt,
         drt_kind=drt_kind,
         tlx_weights=tlx_weights,
+        participant_flow=participant_flow,
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("WORKBENCH_") or k == "WORKBENCH_NETNS"}
     env.update(config.to_env())
