@@ -359,6 +359,35 @@ def cmd_research(args: argparse.Namespace) -> int:
         return 0
 
 
+def cmd_debrief(args: argparse.Namespace) -> int:
+    import subprocess
+
+    from workbench.console.launch import DEBRIEF_PATH, streamlit_command
+
+    problem = debrief_problem(args.recordings, args.session)
+    if problem:
+        print(f"workbench debrief: {problem}", file=sys.stderr)
+        return 2
+    env = dict(os.environ, WORKBENCH_RECORDINGS=str(args.recordings.resolve()))
+    if args.session:
+        env["WORKBENCH_DEBRIEF_SESSION"] = args.session
+    print(f"Debrief page: http://{args.host}:{args.port}", flush=True)
+    try:
+        return subprocess.call(streamlit_command(args.port, args.host, DEBRIEF_PATH), env=env)
+    except KeyboardInterrupt:
+        return 0
+
+
+def debrief_problem(recordings: Path, session: str | None) -> str:
+    """What is wrong with ``workbench debrief``'s arguments (empty when nothing): a missing folder or session."""
+    if not recordings.is_dir():
+        return f"{recordings}: no such folder; pass --recordings DIR (the folder holding the session folders)"
+    if session and not (recordings / session / "events.jsonl").is_file():
+        known = sorted(p.name for p in recordings.iterdir() if (p / "events.jsonl").is_file())
+        return f"no session {session!r} in {recordings}; sessions there: {', '.join(known) or 'none'}"
+    return ""
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     from workbench.store.recordings import verify_session
 
@@ -563,6 +592,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--calls-per-block", type=int, metavar="M",
                    help="work M calls per block, repeating the block's scenario calls in turn (default: each once)")
     p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("debrief", help="the trainer's debrief of recorded sessions in the browser",
+                       description="Serves a page that shows, per call of a recorded session, what the caller said, "
+                       "what the image showed, what the dispatcher entered against the ground truth (missed items "
+                       "marked), RSME and handling time, a replay of the recording in step with the transcript and "
+                       "the dispatcher's actions, and the call's time line. Reads the recordings only.")
+    p.add_argument("--recordings", type=Path, default=Path("recordings"))
+    p.add_argument("--session", metavar="ID", help="show this session only (default: pick one on the page)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8503)
+    p.set_defaults(func=cmd_debrief)
 
     p = sub.add_parser("research", help="the researcher's page: analyse a recordings folder in the browser",
                        description="Serves a page that runs the same analysis as `workbench analyze` on --recordings "

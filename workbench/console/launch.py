@@ -20,6 +20,8 @@ from typing import Mapping
 APP_PATH = pathlib.Path(__file__).with_name("app.py")
 RESEARCH_PATH = pathlib.Path(__file__).with_name("research.py")
 """The researcher's page (``workbench research``): analysis of a recordings folder, with the heat map."""
+DEBRIEF_PATH = pathlib.Path(__file__).with_name("debrief.py")
+"""The trainer's debrief page (``workbench debrief``): per call, ground truth, replay and time line."""
 """The page script Streamlit runs."""
 
 
