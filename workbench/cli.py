@@ -181,6 +181,11 @@ async def _serve(args: argparse.Namespace, scenario_path: Path | None, duration_
         for problem in verdict.problems:
             print(f"  {problem}")
         exit_code = 0 if verdict.ok else 1
+        if getattr(args, "participant_flow", False) and console is not None and not stop.is_set():
+            # The participant still reads the thank-you (or refusal) screen: stopping the console now would put a
+            # connection error over it.
+            print("The console stays up for the participant's last screen; Ctrl-C to stop.", flush=True)
+            await stop.wait()
     finally:
         if console is not None:
             console.terminate()

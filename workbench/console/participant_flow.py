@@ -69,6 +69,9 @@ def render(client: IngestClient, state: SessionState, base_kind: str, *, sync: S
             with st.container(key="flow_practice_banner"):
                 st.info("**Practice block.** These calls are for practice: they are not scored. Ask the "
                         "researcher if anything is unclear.", icon=":material/school:")
+        # The console's own fragments redraw only themselves; a block starting or ending, a break or the end of
+        # the session must redraw the whole page.
+        _watch(client, state.session_id, (screen, block), base_kind, sync, now_ns)
         return False
     with st.container(key=f"flow_screen_{screen}"):
         if screen == "consent":
@@ -81,7 +84,6 @@ def render(client: IngestClient, state: SessionState, base_kind: str, *, sync: S
         elif screen == "break":
             _post_step(client, state, post, "break", block_id=state.flow.break_after)
             st.subheader("Break")
-            st.markdown(pvm.break_text(state.flow.break_remaining_s(now_ns()), _block_label(state, state.flow.break_after)))
             st.caption("Stand up, drink something. The console continues by itself when the next block starts.")
         elif screen == "questionnaire":
             _questionnaire(client, state, post)
@@ -90,7 +92,7 @@ def render(client: IngestClient, state: SessionState, base_kind: str, *, sync: S
             st.session_state[K_FAREWELL] = "end"
             farewell()
     if screen != "questionnaire":
-        _watch(client, state.session_id, screen, base_kind, sync)
+        _watch(client, state.session_id, (screen, ""), base_kind, sync, now_ns)
     return True
 
 
@@ -101,16 +103,22 @@ def _block_label(state: SessionState, block_id: str) -> str:
 
 
 @st.fragment(run_every=1.0)
-def _watch(client: IngestClient, sid: str, screen: str, base_kind: str, sync: Sync) -> None:
-    """Polls the log every second and redraws the page when the flow's screen changes (a break ends, the session
-    starts or ends)."""
+def _watch(client: IngestClient, sid: str, drawn: tuple[str, str], base_kind: str, sync: Sync,
+           now_ns: Callable[[], int]) -> None:
+    """Polls the log every second and redraws the page when what it was ``drawn`` for (the flow's screen, the
+    practice block running) changed: a block starts or ends, a break ends, the session ends. On the break screen
+    it also counts down."""
     try:
         state = sync(client, sid)
     except IngestError:
         return
-    now = pvm.flow_screen(state, base_kind)
-    if now != screen or (state.ended and screen in ("end", "break")):
+    now = (pvm.flow_screen(state, base_kind), pvm.practice_block(state) if not drawn[0] else "")
+    if now != drawn or (state.ended and drawn[0] in ("end", "break")):
         st.rerun(scope="app")
+    if drawn[0] == "break":
+        with st.container(key="flow_break_countdown"):
+            st.markdown(pvm.break_text(state.flow.break_remaining_s(now_ns()),
+                                       _block_label(state, state.flow.break_after)))
 
 
 def _consent(client: IngestClient, state: SessionState, post: Post) -> None:
