@@ -121,7 +121,7 @@ def _render_call(call: dvm.CallDebrief, cache_dir: Path, key_prefix: str) -> Non
         except ReplayMediaError as exc:
             st.warning(f"The recording cannot be replayed: {exc}")
     with st.container(key=f"{key_prefix}_replay"):
-        st.iframe(dvm.replay_html(call, media_src), height=820 if media_src else 420)
+        st.iframe(dvm.replay_html(call, media_src), height=900 if media_src else 440)
 
 
 def main() -> None:
