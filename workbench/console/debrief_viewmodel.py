@@ -131,7 +131,8 @@ class SessionDebrief:
         for c in self.calls:
             if c.call_id == call_id:
                 return c
-        raise KeyError(f"no call {call_id!r} in session {self.session_id}; calls: {', '.join(c.call_id for c in self.calls)}")
+        known = ", ".join(c.call_id for c in self.calls)
+        raise KeyError(f"no call {call_id!r} in session {self.session_id}; calls: {known}")
 
 
 def session_dirs(recordings: Path) -> list[Path]:
@@ -383,12 +384,14 @@ def replay_html(call: CallDebrief, media_src: str | None, width: int = 900) -> s
 
     def cue(mark: Mark) -> str:
         text = html.escape(mark.text or mark.label)
-        return f'<li class="cue {mark.kind}" data-t="{mark.t_s:.3f}"><span class="t">{mark.t_s:5.1f} s</span> {text}</li>'
+        return (f'<li class="cue {mark.kind}" data-t="{mark.t_s:.3f}"><span class="t">{mark.t_s:5.1f} s</span> '
+                f'{text}</li>')
 
     transcript = "".join(cue(m) for m in call.transcript) or '<li class="empty">The caller said nothing.</li>'
     actions = "".join(cue(m) for m in call.actions) or '<li class="empty">No actions.</li>'
     if media_src:
-        player = f'<video id="video" controls preload="auto" width="{min(640, width - 20)}" src="{html.escape(media_src)}"></video>'
+        player = (f'<video id="video" controls preload="auto" width="{min(640, width - 20)}" '
+                  f'src="{html.escape(media_src)}"></video>')
     else:
         player = '<p id="novideo">No recording of this call (recording off, or no media arrived).</p>'
     return f"""<!doctype html><html><head><meta charset="utf-8"><style>

@@ -248,7 +248,8 @@ def _apply_flow(flow: FlowState, event: ev.Event) -> None:
     elif isinstance(data, ev.BlockPractice):
         flow.practice_blocks.add(data.block_id)
     elif isinstance(data, ev.BreakStarted):
-        flow.break_after, flow.break_started_ns, flow.break_duration_s = data.after_block_id, event.t_mono_ns, data.duration_s
+        flow.break_after, flow.break_started_ns = data.after_block_id, event.t_mono_ns
+        flow.break_duration_s = data.duration_s
     elif isinstance(data, ev.BreakEnded):
         if flow.break_after == data.after_block_id:
             flow.break_after, flow.break_started_ns = "", None
