@@ -313,3 +313,42 @@ def pd_isna(value: object) -> bool:
     import pandas as pd
 
     return bool(pd.isna(value))
+
+
+def test_the_labs_consent_text_is_shown_and_its_hash_recorded(flow_env, tmp_path, monkeypatch):
+    fake, log = flow_env
+    text = "**Toestemming**\n\nJe doet mee aan een oefening van de meldkamer. Ga je akkoord?\n"
+    consent = tmp_path / "consent.md"
+    consent.write_text(text, encoding="utf-8")
+    monkeypatch.setenv("WORKBENCH_CONSENT_FILE", str(consent))
+    at = new_app().run()
+    assert "Je doet mee aan een oefening van de meldkamer." in texts(at)
+    assert "Taking part in this study" not in texts(at)
+    at.button(key="flow_consent_yes").click().run()
+    assert log.events()[-2].data == ev.ParticipantConsent(True, pvm.consent_sha256(text))
+    assert pvm.consent_sha256(text) != pvm.consent_sha256()
+
+
+def test_an_unusable_consent_file_blocks_the_answer_and_says_why(flow_env, tmp_path, monkeypatch):
+    fake, log = flow_env
+    bad = tmp_path / "consent.md"
+    bad.write_bytes(b"\xff\xfe not utf-8")
+    monkeypatch.setenv("WORKBENCH_CONSENT_FILE", str(bad))
+    at = new_app().run()
+    assert "The consent text cannot be shown" in texts(at) and "not UTF-8" in texts(at)
+    assert [b for b in at.button if b.key in ("flow_consent_yes", "flow_consent_no")] == []
+    assert [e.type for e in log.events()] == ["session.started"]
+    with pytest.raises(pvm.ConsentTextError, match="the file is empty"):
+        (tmp_path / "empty.md").write_text("  \n")
+        pvm.read_consent_text(tmp_path / "empty.md")
+
+
+def test_workbench_run_refuses_a_missing_consent_file(tmp_path):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "workbench.cli", "run", "experiments/demo/scenario.toml",
+                           "--participant-flow", "--consent", str(tmp_path / "nope.md")],
+                          capture_output=True, text=True, timeout=60, cwd=Path(__file__).parent.parent)
+    assert done.returncode == 2
+    assert "--consent:" in done.stderr and "nope.md: cannot read it" in done.stderr

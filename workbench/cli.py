@@ -137,6 +137,7 @@ async def _serve(args: argparse.Namespace, scenario_path: Path | None, duration_
                 drt_kind=args.drt if args.drt != "off" else "visual",
                 tlx_weights=args.tlx_weights,
                 participant_flow=getattr(args, "participant_flow", False),
+                consent_file=getattr(args, "consent", None),
             )
             console_url = f"http://{args.host}:{args.console_port}"
             await asyncio.get_running_loop().run_in_executor(None, wait_until_ready, console_url, 60.0)
@@ -210,6 +211,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     from workbench.runner.player import planned_block_order
     from workbench.store.scenarios import ScenarioError, load_scenario
 
+    if args.consent is not None:
+        from workbench.console.participant_viewmodel import ConsentTextError, read_consent_text
+
+        try:
+            read_consent_text(args.consent)
+        except ConsentTextError as exc:
+            print(f"workbench run: --consent: {exc}", file=sys.stderr)
+            return 2
+        args.consent = args.consent.resolve()
     try:
         scenario = load_scenario(args.scenario)
         planned_block_order(scenario, args.participant, args.seed, args.participant_index)
@@ -554,6 +564,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the console leads the participant through consent, instructions, the practice block, "
                    "breaks and an end questionnaire; the first block waits for the participant's start and the "
                    "session ends after the questionnaire")
+    p.add_argument("--consent", type=Path, metavar="FILE",
+                   help="the lab's consent text (Markdown, UTF-8) for --participant-flow (default: a built-in text)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("caller", help="one simulated caller (aiortc client) on a caller link",

@@ -605,7 +605,8 @@ def main() -> None:
     screen = screen_of(state)
     ss[K_SCREEN] = screen
     if participant_flow.enabled(cfg) and participant_flow.render(
-        client, state, screen.kind, sync=sync, post=post, now_ns=ingest_now, scenario=scenario_of(cfg, state.session_id)
+        client, state, screen.kind, sync=sync, post=post, now_ns=ingest_now, scenario=scenario_of(cfg, state.session_id),
+        consent_file=cfg.consent_file,
     ):
         return
     render_sidebar(client, cfg, state, screen)

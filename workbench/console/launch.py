@@ -49,6 +49,8 @@ class ConsoleConfig:
     participant_flow: bool = False
     """Lead the participant through consent, instructions, practice, breaks and the end questionnaire
     (``workbench.console.participant_flow``; also per page with ``?flow=1``)."""
+    consent_file: pathlib.Path | None = None
+    """The lab's consent text (Markdown, UTF-8) shown by the participant flow; None for the built-in text."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> "ConsoleConfig":
@@ -56,7 +58,7 @@ class ConsoleConfig:
         (default: the ingest URL), ``WORKBENCH_RECORDINGS``, ``WORKBENCH_STATION``, ``WORKBENCH_SESSION``,
         ``WORKBENCH_DRT`` (``1`` to run the DRT), ``WORKBENCH_DRT_KIND``, ``WORKBENCH_DRT_KEY`` and
         ``WORKBENCH_TLX_WEIGHTS`` (``1`` for the pairwise comparisons) and ``WORKBENCH_PARTICIPANT_FLOW`` (``1`` for
-        the participant flow)."""
+        the participant flow) with ``WORKBENCH_CONSENT_FILE`` (the lab's consent text)."""
         ingest = environ.get("WORKBENCH_INGEST_URL") or "http://127.0.0.1:8080"
         recordings = environ.get("WORKBENCH_RECORDINGS")
         return cls(
@@ -70,6 +72,8 @@ class ConsoleConfig:
             drt_key=environ.get("WORKBENCH_DRT_KEY") or "Control",
             tlx_weights=environ.get("WORKBENCH_TLX_WEIGHTS", "") == "1",
             participant_flow=environ.get("WORKBENCH_PARTICIPANT_FLOW", "") == "1",
+            consent_file=pathlib.Path(environ["WORKBENCH_CONSENT_FILE"]) if environ.get("WORKBENCH_CONSENT_FILE")
+            else None,
         )
 
     def to_env(self) -> dict[str, str]:
@@ -93,6 +97,8 @@ class ConsoleConfig:
             env["WORKBENCH_TLX_WEIGHTS"] = "1"
         if self.participant_flow:
             env["WORKBENCH_PARTICIPANT_FLOW"] = "1"
+        if self.consent_file is not None:
+            env["WORKBENCH_CONSENT_FILE"] = str(self.consent_file)
         return env
 
 
@@ -124,6 +130,7 @@ def start_console(
     drt_kind: str = "visual",
     tlx_weights: bool = False,
     participant_flow: bool = False,
+    consent_file: pathlib.Path | None = None,
 ) -> subprocess.Popen:
     """Start ``streamlit run app.py`` on ``host:port`` talking to the ingest at ``ingest_url``; returns the process.
 
@@ -139,6 +146,7 @@ def start_console(
         drt_kind=drt_kind,
         tlx_weights=tlx_weights,
         participant_flow=participant_flow,
+        consent_file=consent_file,
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("WORKBENCH_") or k == "WORKBENCH_NETNS"}
     env.update(config.to_env())

@@ -14,11 +14,13 @@ Widget keys: ``flow_consent_yes``, ``flow_consent_no``, ``flow_start``, ``flow_a
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
 import streamlit as st
 
 from workbench.console import participant_viewmodel as pvm
+from workbench.console import viewmodel as vm
 from workbench.console.ingest_client import IngestClient, IngestError
 from workbench.console.launch import ConsoleConfig
 from workbench.domain import events as ev
@@ -56,9 +58,10 @@ def _post_step(client: IngestClient, state: SessionState, post: Post, step: str,
 
 
 def render(client: IngestClient, state: SessionState, base_kind: str, *, sync: Sync, post: Post,
-           now_ns: Callable[[], int], scenario: Scenario | None) -> bool:
+           now_ns: Callable[[], int], scenario: Scenario | None, consent_file: Path | None = None) -> bool:
     """Draw the flow's screen for ``state`` and return True when it takes the whole page (the console then draws
-    nothing else); draw the practice banner and return False when the console's own screen ``base_kind`` shows."""
+    nothing else); draw the practice banner and return False when the console's own screen ``base_kind`` shows.
+    ``consent_file`` is the lab's consent text (None: the built-in one)."""
     screen = pvm.flow_screen(state, base_kind)
     if st.session_state.get(K_ERROR):
         st.error(st.session_state.pop(K_ERROR))
@@ -75,7 +78,7 @@ def render(client: IngestClient, state: SessionState, base_kind: str, *, sync: S
         return False
     with st.container(key=f"flow_screen_{screen}"):
         if screen == "consent":
-            _consent(client, state, post)
+            _consent(client, state, post, consent_file)
         elif screen == "refused":
             st.session_state[K_FAREWELL] = "refused"
             farewell()
@@ -96,12 +99,6 @@ def render(client: IngestClient, state: SessionState, base_kind: str, *, sync: S
     return True
 
 
-def _block_label(state: SessionState, block_id: str) -> str:
-    if block_id in state.block_order:
-        return f"block {state.block_order.index(block_id) + 1} of {len(state.block_order)}"
-    return f"block {block_id}"
-
-
 @st.fragment(run_every=1.0)
 def _watch(client: IngestClient, sid: str, drawn: tuple[str, str], base_kind: str, sync: Sync,
            now_ns: Callable[[], int]) -> None:
@@ -118,24 +115,30 @@ def _watch(client: IngestClient, sid: str, drawn: tuple[str, str], base_kind: st
     if drawn[0] == "break":
         with st.container(key="flow_break_countdown"):
             st.markdown(pvm.break_text(state.flow.break_remaining_s(now_ns()),
-                                       _block_label(state, state.flow.break_after)))
+                                       vm.block_label(state, state.flow.break_after)))
 
 
-def _consent(client: IngestClient, state: SessionState, post: Post) -> None:
+def _consent(client: IngestClient, state: SessionState, post: Post, consent_file: Path | None) -> None:
+    try:
+        text = pvm.read_consent_text(consent_file)
+    except pvm.ConsentTextError as exc:
+        # No text is better than another text than the lab's: the participant cannot answer until it is fixed.
+        st.error(f"The consent text cannot be shown: {exc}. Tell the researcher.")
+        return
     _post_step(client, state, post, "consent")
     st.subheader("Consent")
-    st.markdown(pvm.CONSENT_TEXT)
+    st.markdown(text)
     yes, no = st.columns(2)
     if yes.button("I agree", key="flow_consent_yes", type="primary", icon=":material/check:"):
-        _answer_consent(client, state, post, True)
+        _answer_consent(client, state, post, True, text)
     if no.button("I do not agree", key="flow_consent_no", icon=":material/close:"):
-        _answer_consent(client, state, post, False)
+        _answer_consent(client, state, post, False, text)
 
 
-def _answer_consent(client: IngestClient, state: SessionState, post: Post, given: bool) -> None:
+def _answer_consent(client: IngestClient, state: SessionState, post: Post, given: bool, text: str) -> None:
     if state.flow.consent is not None:  # a double click answers once
         return
-    if not post(client, state.session_id, None, ev.ParticipantConsent(given, pvm.consent_sha256())):
+    if not post(client, state.session_id, None, ev.ParticipantConsent(given, pvm.consent_sha256(text))):
         st.rerun(scope="app")
     if not given:
         st.session_state[K_FAREWELL] = "refused"

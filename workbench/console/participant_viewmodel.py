@@ -8,6 +8,7 @@ The texts are the lab's defaults; the SHA-256 of the consent text shown is recor
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 from workbench.domain import events as ev
 from workbench.domain.participant import AGE_BANDS, DISCIPLINES
@@ -47,6 +48,36 @@ INSTRUCTIONS_TEXT = """\
 Work as you would in the control room: as quickly and as completely as you can.
 """
 """The default instructions (Markdown); the practice block, when the scenario has one, is announced below them."""
+
+
+class ConsentTextError(Exception):
+    """The lab's consent file cannot be used; the message names the file and what is wrong."""
+
+
+MAX_CONSENT_BYTES = 64 * 1024
+"""A consent text longer than this is surely the wrong file."""
+
+
+def read_consent_text(path: Path | None) -> str:
+    """The consent text to show: the file at ``path`` (Markdown, UTF-8), or :data:`CONSENT_TEXT` when None.
+
+    Raises :class:`ConsentTextError` when the file is missing, empty, too long or not UTF-8: a participant must
+    never be shown another text than the one the lab meant."""
+    if path is None:
+        return CONSENT_TEXT
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConsentTextError(f"{path}: cannot read it ({exc.strerror or exc})") from exc
+    if len(data) > MAX_CONSENT_BYTES:
+        raise ConsentTextError(f"{path}: {len(data)} bytes; a consent text is at most {MAX_CONSENT_BYTES} bytes")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConsentTextError(f"{path}: not UTF-8 (byte {exc.start}); save it as UTF-8") from exc
+    if not text.strip():
+        raise ConsentTextError(f"{path}: the file is empty")
+    return text
 
 
 def consent_sha256(text: str = CONSENT_TEXT) -> str:
