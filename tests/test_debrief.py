@@ -260,3 +260,19 @@ def test_replay_plays_the_recording_with_cursor_transcript_and_actions_in_step(r
         proc.terminate()
         proc.wait(20)
     assert foreign == []
+
+
+def test_workbench_debrief_names_a_missing_folder_or_session(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    write_session(tmp_path / "rec")
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "workbench.cli", "debrief", *args], capture_output=True,
+                              text=True, timeout=60)
+
+    missing = run("--recordings", str(tmp_path / "nowhere"))
+    assert missing.returncode == 2 and "nowhere: no such folder; pass --recordings DIR" in missing.stderr
+    unknown = run("--recordings", str(tmp_path / "rec"), "--session", "s9")
+    assert unknown.returncode == 2 and "no session 's9' in" in unknown.stderr and "sessions there: s1" in unknown.stderr
