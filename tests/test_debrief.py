@@ -51,8 +51,9 @@ def write_session(root: Path) -> Path:
     clock.advance(2.0)
     log.append("console", ev.IntakeUrgency("spoed"), call_id="k1")
     clock.advance(6.0)
-    log.append("console", ev.CallClosed("theft", "spoed", "Stationsplein", ["location", "direction"], False, "", ""),
-               call_id="k1")
+    log.append("console", ev.IntakeUnits(["police"]), call_id="k1")
+    log.append("console", ev.CallClosed("theft", "spoed", "Stationsplein", ["location", "direction"], False, "",
+                                        "grey bike"), call_id="k1")
     clock.advance(1.0)
     log.append("console", ev.RatingRsme(57), call_id="k1")
     log.append("ingest", ev.CallCreated("p-medical", "b-photo", "photo", "06-22"), call_id="k2")
@@ -68,8 +69,9 @@ def test_view_model_compares_the_intake_with_the_ground_truth_and_times_every_ma
                                                         (12.0, "He went towards the station.")]
     assert [(m.t_s, m.label) for m in k1.actions] == [
         (2.0, "answered"), (5.0, "incident type: theft"), (5.0, "urgency: nu"), (12.0, "checked location"),
-        (12.0, "checked direction"), (14.0, "urgency: spoed"), (20.0, "closed the call"),
+        (12.0, "checked direction"), (14.0, "urgency: spoed"), (20.0, "units: police"), (20.0, "closed the call"),
     ]
+    assert [(c.field, c.entered) for c in k1.comparisons][3:5] == [("units dispatched", "police"), ("notes", "grey bike")]
     assert [c for c in k1.comparisons if c.field == "urgency"] == [dvm.Comparison("urgency", "spoed", "nu", False)]
     assert [c for c in k1.comparisons if c.field == "incident type"][0].correct is True
     assert k1.missed_items == ["suspect", "callback_number"]
@@ -85,7 +87,7 @@ def test_view_model_compares_the_intake_with_the_ground_truth_and_times_every_ma
     assert k2.missed_items == ["location", "people_involved", "injuries"]
 
     svg = dvm.timeline_svg(k1, width=600, cursor_s=11.0)
-    assert svg.count("<circle") == len([m for m in k1.marks if m.kind in dvm.LANES]) == 11
+    assert svg.count("<circle") == len([m for m in k1.marks if m.kind in dvm.LANES]) == 12
     assert 'id="cursor"' in svg and ">answer<" in svg and ">close<" in svg
     assert "12.0 s: caller line 2 — He went towards the station." in svg
     page = dvm.replay_html(k1, None)

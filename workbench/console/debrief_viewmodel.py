@@ -271,6 +271,11 @@ def _compare(out: CallDebrief, call, spec: CallSpec | None) -> None:  # noqa: AN
         Comparison("location", entered_location or "(none)", truth.location if truth and truth.location else
                    "(no ground truth)", None),
     ]
+    if call.units:
+        out.comparisons.append(Comparison("units dispatched", ", ".join(call.units), "(no ground truth)", None))
+    notes = closed.notes if closed else call.notes
+    if notes:
+        out.comparisons.append(Comparison("notes", notes, "", None))
     flagged = closed.disagreement_flagged if closed else call.disagreement_flagged
     aspect = closed.disagreement_aspect if closed else call.disagreement_aspect
     designed = sorted(a for a, agree in (truth.congruence.items() if truth else ()) if not agree)
