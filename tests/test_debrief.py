@@ -71,7 +71,8 @@ def test_view_model_compares_the_intake_with_the_ground_truth_and_times_every_ma
         (2.0, "answered"), (5.0, "incident type: theft"), (5.0, "urgency: nu"), (12.0, "checked location"),
         (12.0, "checked direction"), (14.0, "urgency: spoed"), (20.0, "units: police"), (20.0, "closed the call"),
     ]
-    assert [(c.field, c.entered) for c in k1.comparisons][3:5] == [("units dispatched", "police"), ("notes", "grey bike")]
+    assert [(c.field, c.entered) for c in k1.comparisons][3:5] == [
+        ("units dispatched", "police"), ("notes", "grey bike")]
     assert [c for c in k1.comparisons if c.field == "urgency"] == [dvm.Comparison("urgency", "spoed", "nu", False)]
     assert [c for c in k1.comparisons if c.field == "incident type"][0].correct is True
     assert k1.missed_items == ["suspect", "callback_number"]
