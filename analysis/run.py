@@ -36,6 +36,7 @@ from analysis.load import (
     find_sessions,
     load_session,
 )
+from analysis.covariates import covariate_values
 from analysis.summary import BLOCK_COLUMNS, build_summary, confusion_tables
 from analysis.tables import (
     DISAGREEMENT_COLUMNS,
@@ -110,7 +111,7 @@ def session_row(session: LoadedSession) -> dict[str, Any]:
         "calls_missing": session.calls_missing,
         "practice_calls": sum(1 for c in session.state.calls.values() if c.block_id in practice),
         "problems": PROBLEM_SEPARATOR.join(session.problems),
-    }
+    } | covariate_values(session.events)
 
 
 def _quality_rows(sessions: Sequence[LoadedSession], trials: pd.DataFrame) -> list[dict[str, Any]]:

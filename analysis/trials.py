@@ -15,6 +15,7 @@ from typing import Any, Collection, Sequence
 
 import pandas as pd
 
+from analysis.covariates import COVARIATE_SPECS
 from workbench.domain import events as ev
 from workbench.domain.scenario import Scenario
 from workbench.domain.session_state import CallState, SessionState
@@ -241,6 +242,7 @@ SESSION_COLUMNS: tuple[Column, ...] = (
         "What is wrong with the recording (torn or invalid log lines, seq gaps, no scenario copy, not ended, ...), "
         "' | '-joined; empty when nothing is wrong.",
     ),
+    *(Column(*spec) for spec in COVARIATE_SPECS),  # the participant's covariates (issue 7)
 )
 """Columns of ``sessions.csv``, in file order. One row per session folder found."""
 

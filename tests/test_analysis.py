@@ -305,6 +305,9 @@ def test_damaged_session_is_reported_not_dropped(two_sessions) -> None:
         "seed": "7", "block_order": "b-photo;b-video", "software_version": "0.1.0",
         "started_at": "2025-03-01T09:00:00+00:00", "events": "35", "calls": "4", "ended": "True",
         "end_reason": "completed", "lines_skipped": "0", "calls_missing": "0", "practice_calls": "0", "problems": "",
+        # No participant flow in this session: its covariates are empty.
+        "consent": "", "consent_text_sha256": "", "age_band": "", "experience_years": "", "discipline": "",
+        "instructions_s": "",
     }
     assert (sessions["s2"]["events"], sessions["s2"]["calls"], sessions["s2"]["ended"]) == ("5", "1", "False")
     assert (sessions["s2"]["end_reason"], sessions["s2"]["lines_skipped"], sessions["s2"]["calls_missing"]) == (

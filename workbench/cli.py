@@ -136,6 +136,8 @@ async def _serve(args: argparse.Namespace, scenario_path: Path | None, duration_
                 drt=args.drt != "off",
                 drt_kind=args.drt if args.drt != "off" else "visual",
                 tlx_weights=args.tlx_weights,
+                participant_flow=getattr(args, "participant_flow", False),
+                consent_file=getattr(args, "consent", None),
             )
             console_url = f"http://{args.host}:{args.console_port}"
             await asyncio.get_running_loop().run_in_executor(None, wait_until_ready, console_url, 60.0)
@@ -164,8 +166,10 @@ async def _serve(args: argparse.Namespace, scenario_path: Path | None, duration_
                 on_session=lambda sid: print(f"Session: {sid}  scenario {scenario.id!r}", flush=True),
                 block_order=planned_block_order(scenario, args.participant, args.seed,
                                                 getattr(args, "participant_index", None)),
-                wait_for_start=getattr(args, "wait_start", False),
+                # The participant's consent and instructions come before the first call.
+                wait_for_start=getattr(args, "wait_start", False) or getattr(args, "participant_flow", False),
                 wait_for_nasa_tlx=not args.no_nasa_tlx,
+                wait_for_questionnaire=getattr(args, "participant_flow", False),
                 session_id=getattr(args, "resume", None) or getattr(args, "session_id", None),
                 resume=bool(getattr(args, "resume", None)),
             )
@@ -178,6 +182,11 @@ async def _serve(args: argparse.Namespace, scenario_path: Path | None, duration_
         for problem in verdict.problems:
             print(f"  {problem}")
         exit_code = 0 if verdict.ok else 1
+        if getattr(args, "participant_flow", False) and console is not None and not stop.is_set():
+            # The participant still reads the thank-you (or refusal) screen: stopping the console now would put a
+            # connection error over it.
+            print("The console stays up for the participant's last screen; Ctrl-C to stop.", flush=True)
+            await stop.wait()
     finally:
         if console is not None:
             console.terminate()
@@ -202,6 +211,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     from workbench.runner.player import planned_block_order
     from workbench.store.scenarios import ScenarioError, load_scenario
 
+    if args.consent is not None:
+        from workbench.console.participant_viewmodel import ConsentTextError, read_consent_text
+
+        try:
+            read_consent_text(args.consent)
+        except ConsentTextError as exc:
+            print(f"workbench run: --consent: {exc}", file=sys.stderr)
+            return 2
+        args.consent = args.consent.resolve()
     try:
         scenario = load_scenario(args.scenario)
         planned_block_order(scenario, args.participant, args.seed, args.participant_index)
@@ -229,8 +247,9 @@ async def _run_on_ingest(args: argparse.Namespace, scenario) -> int:  # noqa: AN
             args.ingest, scenario, args.scenario.read_bytes(), stop=stop, participant=args.participant,
             seed=args.seed, media_cache=cache, ice_mode=args.ice,
             block_order=planned_block_order(scenario, args.participant, args.seed, args.participant_index),
-            wait_for_start=args.wait_start, session_id=args.resume or args.session_id, resume=bool(args.resume),
-            wait_for_nasa_tlx=not args.no_nasa_tlx,
+            wait_for_start=args.wait_start or args.participant_flow, session_id=args.resume or args.session_id,
+            resume=bool(args.resume), wait_for_nasa_tlx=not args.no_nasa_tlx,
+            wait_for_questionnaire=args.participant_flow,
             on_session=lambda sid: print(f"Session: {sid}  scenario {scenario.id!r}", flush=True),
         )
     except IngestApiError as exc:
@@ -353,6 +372,35 @@ def cmd_research(args: argparse.Namespace) -> int:
         return subprocess.call(streamlit_command(args.port, args.host, RESEARCH_PATH), env=env)
     except KeyboardInterrupt:
         return 0
+
+
+def cmd_debrief(args: argparse.Namespace) -> int:
+    import subprocess
+
+    from workbench.console.launch import DEBRIEF_PATH, streamlit_command
+
+    problem = debrief_problem(args.recordings, args.session)
+    if problem:
+        print(f"workbench debrief: {problem}", file=sys.stderr)
+        return 2
+    env = dict(os.environ, WORKBENCH_RECORDINGS=str(args.recordings.resolve()))
+    if args.session:
+        env["WORKBENCH_DEBRIEF_SESSION"] = args.session
+    print(f"Debrief page: http://{args.host}:{args.port}", flush=True)
+    try:
+        return subprocess.call(streamlit_command(args.port, args.host, DEBRIEF_PATH), env=env)
+    except KeyboardInterrupt:
+        return 0
+
+
+def debrief_problem(recordings: Path, session: str | None) -> str:
+    """What is wrong with ``workbench debrief``'s arguments (empty when nothing): a missing folder or session."""
+    if not recordings.is_dir():
+        return f"{recordings}: no such folder; pass --recordings DIR (the folder holding the session folders)"
+    if session and not (recordings / session / "events.jsonl").is_file():
+        known = sorted(p.name for p in recordings.iterdir() if (p / "events.jsonl").is_file())
+        return f"no session {session!r} in {recordings}; sessions there: {', '.join(known) or 'none'}"
+    return ""
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -512,6 +560,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="start the next block without waiting for the dispatcher's NASA-TLX of the block just ended")
     p.add_argument("--wait-start", action="store_true",
                    help="hold the first block until POST /api/sessions/{id}/control {\"action\": \"start\"}")
+    p.add_argument("--participant-flow", action="store_true",
+                   help="the console leads the participant through consent, instructions, the practice block, "
+                   "breaks and an end questionnaire; the first block waits for the participant's start and the "
+                   "session ends after the questionnaire")
+    p.add_argument("--consent", type=Path, metavar="FILE",
+                   help="the lab's consent text (Markdown, UTF-8) for --participant-flow (default: a built-in text)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("caller", help="one simulated caller (aiortc client) on a caller link",
@@ -555,6 +609,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--calls-per-block", type=int, metavar="M",
                    help="work M calls per block, repeating the block's scenario calls in turn (default: each once)")
     p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("debrief", help="the trainer's debrief of recorded sessions in the browser",
+                       description="Serves a page that shows, per call of a recorded session, what the caller said, "
+                       "what the image showed, what the dispatcher entered against the ground truth (missed items "
+                       "marked), RSME and handling time, a replay of the recording in step with the transcript and "
+                       "the dispatcher's actions, and the call's time line. Reads the recordings only.")
+    p.add_argument("--recordings", type=Path, default=Path("recordings"))
+    p.add_argument("--session", metavar="ID", help="show this session only (default: pick one on the page)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8503)
+    p.set_defaults(func=cmd_debrief)
 
     p = sub.add_parser("research", help="the researcher's page: analyse a recordings folder in the browser",
                        description="Serves a page that runs the same analysis as `workbench analyze` on --recordings "

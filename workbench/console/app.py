@@ -30,7 +30,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from workbench.console import browser
+from workbench.console import browser, participant_flow
 from workbench.console import viewmodel as vm
 from workbench.console.ingest_client import IngestClient, IngestError
 from workbench.console.launch import ConsoleConfig
@@ -643,6 +643,7 @@ def main() -> None:
         wait_for_session(client, cfg)
         return
     if state is None:
+        participant_flow.farewell()
         wait_for_session(client, cfg)
         return
     if ss.get(K_ERROR):
@@ -650,6 +651,11 @@ def main() -> None:
     ss[K_TLX_WEIGHTS] = cfg.tlx_weights
     screen = screen_of(state)
     ss[K_SCREEN] = screen
+    if participant_flow.enabled(cfg) and participant_flow.render(
+        client, state, screen.kind, sync=sync, post=post, now_ns=ingest_now, scenario=scenario_of(cfg, state.session_id),
+        consent_file=cfg.consent_file,
+    ):
+        return
     render_sidebar(client, cfg, state, screen)
     if screen.kind == "active":
         render_active(client, cfg, state, screen.call_id)

@@ -96,6 +96,11 @@ class IngestClient:
         reply = self._request("POST", f"/api/sessions/{quote(session_id, safe='')}/events", body)
         return ev.event_from_dict(reply["event"])
 
+    def control(self, session_id: str, action: str) -> dict[str, Any]:
+        """``POST /api/sessions/{sid}/control`` with ``action`` (``start``, ``abort``, ...): the event it wrote.
+        Raises :class:`IngestError` (409 once the session has ended)."""
+        return dict(self._request("POST", f"/api/sessions/{quote(session_id, safe='')}/control", {"action": action}))
+
     def create_call(self, session_id: str | None = None, **fields: Any) -> dict[str, Any]:
         """``POST /api/calls``: ``{call_id, session_id, caller_url}``."""
         body = dict(fields)

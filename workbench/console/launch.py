@@ -20,6 +20,8 @@ from typing import Mapping
 APP_PATH = pathlib.Path(__file__).with_name("app.py")
 RESEARCH_PATH = pathlib.Path(__file__).with_name("research.py")
 """The researcher's page (``workbench research``): analysis of a recordings folder, with the heat map."""
+DEBRIEF_PATH = pathlib.Path(__file__).with_name("debrief.py")
+"""The trainer's debrief page (``workbench debrief``): per call, ground truth, replay and time line."""
 """The page script Streamlit runs."""
 
 
@@ -44,13 +46,19 @@ class ConsoleConfig:
     drt_kind: str = "visual"
     drt_key: str = "Control"
     tlx_weights: bool = False
+    participant_flow: bool = False
+    """Lead the participant through consent, instructions, practice, breaks and the end questionnaire
+    (``workbench.console.participant_flow``; also per page with ``?flow=1``)."""
+    consent_file: pathlib.Path | None = None
+    """The lab's consent text (Markdown, UTF-8) shown by the participant flow; None for the built-in text."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> "ConsoleConfig":
         """Read ``WORKBENCH_INGEST_URL`` (default ``http://127.0.0.1:8080``), ``WORKBENCH_INGEST_PUBLIC_URL``
         (default: the ingest URL), ``WORKBENCH_RECORDINGS``, ``WORKBENCH_STATION``, ``WORKBENCH_SESSION``,
         ``WORKBENCH_DRT`` (``1`` to run the DRT), ``WORKBENCH_DRT_KIND``, ``WORKBENCH_DRT_KEY`` and
-        ``WORKBENCH_TLX_WEIGHTS`` (``1`` for the pairwise comparisons)."""
+        ``WORKBENCH_TLX_WEIGHTS`` (``1`` for the pairwise comparisons) and ``WORKBENCH_PARTICIPANT_FLOW`` (``1`` for
+        the participant flow) with ``WORKBENCH_CONSENT_FILE`` (the lab's consent text)."""
         ingest = environ.get("WORKBENCH_INGEST_URL") or "http://127.0.0.1:8080"
         recordings = environ.get("WORKBENCH_RECORDINGS")
         return cls(
@@ -63,6 +71,9 @@ class ConsoleConfig:
             drt_kind=environ.get("WORKBENCH_DRT_KIND") or "visual",
             drt_key=environ.get("WORKBENCH_DRT_KEY") or "Control",
             tlx_weights=environ.get("WORKBENCH_TLX_WEIGHTS", "") == "1",
+            participant_flow=environ.get("WORKBENCH_PARTICIPANT_FLOW", "") == "1",
+            consent_file=pathlib.Path(environ["WORKBENCH_CONSENT_FILE"]) if environ.get("WORKBENCH_CONSENT_FILE")
+            else None,
         )
 
     def to_env(self) -> dict[str, str]:
@@ -84,6 +95,10 @@ class ConsoleConfig:
             env["WORKBENCH_DRT_KEY"] = self.drt_key
         if self.tlx_weights:
             env["WORKBENCH_TLX_WEIGHTS"] = "1"
+        if self.participant_flow:
+            env["WORKBENCH_PARTICIPANT_FLOW"] = "1"
+        if self.consent_file is not None:
+            env["WORKBENCH_CONSENT_FILE"] = str(self.consent_file)
         return env
 
 
@@ -114,6 +129,8 @@ def start_console(
     drt: bool = False,
     drt_kind: str = "visual",
     tlx_weights: bool = False,
+    participant_flow: bool = False,
+    consent_file: pathlib.Path | None = None,
 ) -> subprocess.Popen:
     """Start ``streamlit run app.py`` on ``host:port`` talking to the ingest at ``ingest_url``; returns the process.
 
@@ -128,6 +145,8 @@ def start_console(
         drt=drt,
         drt_kind=drt_kind,
         tlx_weights=tlx_weights,
+        participant_flow=participant_flow,
+        consent_file=consent_file,
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("WORKBENCH_") or k == "WORKBENCH_NETNS"}
     env.update(config.to_env())

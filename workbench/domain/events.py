@@ -30,6 +30,7 @@ from workbench.domain.taxonomy import (
     Urgency,
     validate_rsme,
 )
+from workbench.domain.participant import FLOW_STEPS, STEP_PHASES, check_questionnaire
 
 EVENT_SCHEMA = 1
 """Version of the event envelope and payload declarations; bump on any incompatible change."""
@@ -1167,7 +1168,74 @@ intake fields are core types (``intake.*``)."""
 
 # --- trainers and participants: consent, questionnaire, withdrawal (issue 7) -------------------------------------------
 
-PARTICIPANT_TYPES: tuple[type[Payload], ...] = ()
+
+
+@dataclass(frozen=True)
+class ParticipantConsent(Payload):
+    """The participant answered the consent text on the console (before any call). A refusal is the last thing
+    recorded of the session: the console ends it at once (``session.ended``, reason ``aborted``)."""
+
+    TYPE: ClassVar[str] = "participant.consent"
+    SOURCES: ClassVar[tuple[str, ...]] = ("console", "simulator")
+    CALL_SCOPED: ClassVar[bool] = False
+
+    given: bool
+    """True when the participant agreed, False when they refused."""
+    text_sha256: str
+    """SHA-256 (hex) of the consent text shown (UTF-8), so the text agreed to can be identified later."""
+
+    def check(self) -> None:
+        if len(self.text_sha256) != 64 or any(c not in "0123456789abcdef" for c in self.text_sha256):
+            raise EventValidationError(f"text_sha256 must be 64 lower-case hex digits, got {self.text_sha256!r}")
+
+
+@dataclass(frozen=True)
+class ParticipantStep(Payload):
+    """A screen of the participant flow appeared (``shown``) or was left (``done``) on the console; the time between
+    the two is the time spent on it (reading the instructions, the break)."""
+
+    TYPE: ClassVar[str] = "participant.step"
+    SOURCES: ClassVar[tuple[str, ...]] = ("console", "simulator")
+    CALL_SCOPED: ClassVar[bool] = False
+
+    step: str
+    """``consent``, ``instructions``, ``practice`` (the practice block's banner), ``break``, ``questionnaire`` or
+    ``end`` (the thank-you screen)."""
+    phase: str
+    """``shown`` or ``done``."""
+    block_id: str
+    """For ``practice`` the practice block, for ``break`` the block the break follows; empty otherwise."""
+
+    def check(self) -> None:
+        if self.step not in FLOW_STEPS:
+            raise EventValidationError(f"step must be one of {', '.join(FLOW_STEPS)}, got {self.step!r}")
+        if self.phase not in STEP_PHASES:
+            raise EventValidationError(f"phase must be one of {', '.join(STEP_PHASES)}, got {self.phase!r}")
+
+
+@dataclass(frozen=True)
+class ParticipantQuestionnaire(Payload):
+    """The end questionnaire: the participant's covariates (``sessions.csv`` carries them)."""
+
+    TYPE: ClassVar[str] = "participant.questionnaire"
+    SOURCES: ClassVar[tuple[str, ...]] = ("console", "simulator")
+    CALL_SCOPED: ClassVar[bool] = False
+
+    age_band: str
+    """Age band: ``18-24``, ``25-34``, ``35-44``, ``45-54``, ``55-64``, ``65+`` or ``no_answer``."""
+    experience_years: int
+    """Years of experience as a dispatcher (centralist), whole years 0-50."""
+    discipline: str
+    """``ambulance``, ``fire``, ``police``, ``multidisciplinary`` or ``none`` (not a dispatcher)."""
+
+    def check(self) -> None:
+        problems = check_questionnaire(self.age_band, self.experience_years, self.discipline)
+        if problems:
+            raise EventValidationError("; ".join(problems))
+
+
+PARTICIPANT_TYPES: tuple[type[Payload], ...] = (ParticipantConsent, ParticipantStep, ParticipantQuestionnaire)
+"""Consent, the timing of each screen of the participant flow, and the end questionnaire (issue 7)."""
 
 # --- incidents: links between reports, advice, screening (issues 10, 11) -----------------------------------------------
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from workbench.domain import events as ev
+from workbench.domain.participant import FlowState
 
 
 @dataclass
@@ -131,6 +132,8 @@ class SessionState:
     """DRT stimulus onsets (ms, ingest clock) per run id, in log order."""
     drt_responses: dict[str, list[float]] = field(default_factory=dict)
     """DRT response times (ms, ingest clock) per run id, in log order."""
+    flow: FlowState = field(default_factory=FlowState)
+    """The participant flow: consent, screens shown, breaks, practice blocks, end questionnaire (issue 7)."""
 
     def queue(self) -> list[CallState]:
         """Calls waiting to be answered, oldest first."""
@@ -153,6 +156,7 @@ def apply(state: SessionState, event: ev.Event) -> None:
     state.last_seq = max(state.last_seq, event.seq)
     state.session_id = state.session_id or event.session_id
     data = event.data
+    _apply_flow(state.flow, event)
     if isinstance(data, ev.SessionStarted):
         state.participant = data.participant
         state.scenario_id = data.scenario_id
@@ -252,3 +256,25 @@ def apply(state: SessionState, event: ev.Event) -> None:
         call.disagreement_confidence = data.confidence
     elif isinstance(data, ev.IntakeNotes):
         call.notes = data.notes
+
+
+def _apply_flow(flow: FlowState, event: ev.Event) -> None:
+    """Fold the events of the participant flow into ``flow`` (the other branches of :func:`apply` go on after)."""
+    data = event.data
+    if isinstance(data, ev.ParticipantConsent):
+        flow.consent = data.given
+    elif isinstance(data, ev.ParticipantStep):
+        flow.steps.add((data.step, data.phase, data.block_id))
+    elif isinstance(data, ev.ParticipantQuestionnaire):
+        flow.questionnaire = {"age_band": data.age_band, "experience_years": data.experience_years,
+                              "discipline": data.discipline}
+    elif isinstance(data, ev.BlockPractice):
+        flow.practice_blocks.add(data.block_id)
+    elif isinstance(data, ev.BreakStarted):
+        flow.break_after, flow.break_started_ns = data.after_block_id, event.t_mono_ns
+        flow.break_duration_s = data.duration_s
+    elif isinstance(data, ev.BreakEnded):
+        if flow.break_after == data.after_block_id:
+            flow.break_after, flow.break_started_ns = "", None
+    elif isinstance(data, ev.SessionControl) and data.action == "start":
+        flow.started = True

@@ -323,7 +323,8 @@ class ScenarioPlayer:
     ``block_order`` defaults to the scenario's order (see ``workbench.domain.design.block_order`` for a
     counterbalanced one). ``media_cache`` holds generated demo media. ``wait_for_start`` holds the first block until
     a ``start`` control. ``wait_for_nasa_tlx`` holds the next block (and the end of the session) until the console
-    has posted the NASA-TLX of the block just ended (DESIGN.md: NASA-TLX after each block). ``resume=True`` with
+    has posted the NASA-TLX of the block just ended (DESIGN.md: NASA-TLX after each block). ``wait_for_questionnaire``
+    holds the end of the session until the participant's end questionnaire is in (the console's participant flow). ``resume=True`` with
     ``session_id`` continues an existing session after a runner crash. Call :meth:`run`; set ``stop`` to end early (the session is then ended with reason ``aborted``).
     """
 
@@ -344,6 +345,7 @@ class ScenarioPlayer:
         wait_for_start: bool = False,
         resume: bool = False,
         wait_for_nasa_tlx: bool = False,
+        wait_for_questionnaire: bool = False,
     ) -> None:
         if resume and not session_id:
             raise ValueError("resume needs the session_id of the session to continue")
@@ -362,6 +364,7 @@ class ScenarioPlayer:
         self.on_session = on_session
         self.wait_for_start = wait_for_start
         self.wait_for_nasa_tlx = wait_for_nasa_tlx
+        self.wait_for_questionnaire = wait_for_questionnaire
         self.resume = resume
         self.state = SessionState()
         self.report = PlayReport(resumed=resume)
@@ -582,6 +585,8 @@ class ScenarioPlayer:
             if not last and block.break_s > 0:
                 await self._break(session_id, block, None)
         await self._wait_until(lambda: not self._injections)
+        if self.wait_for_questionnaire:
+            await self._wait_until(lambda: self.state.flow.finished)
 
     async def _nasa_tlx_of(self, block_id: str) -> None:
         if self.wait_for_nasa_tlx:

@@ -1,0 +1,91 @@
+"""A call's recording made playable in the browser, for the debrief's replay.
+
+The ingest records each call as Matroska segments (``media/<call_id>/rec-0001.mkv``, ... ; H.264 + Opus, see
+``workbench.ingest.recording``). Browsers do not play Matroska, but Chromium, Firefox and Safari play H.264 with
+Opus in MP4, so the segments are remuxed (packets copied, nothing re-encoded: fast and lossless) into one MP4 with
+PyAV. The recorder stamps every packet on the call's own time line (0 = first recorded video frame), so the
+segments' packets follow each other without any shift.
+
+The MP4 goes into a cache outside the recordings (recordings are append-only and listed in their manifest; a
+derived file does not belong there), named by the SHA-256 of the segments it was made from, written to a temporary
+name and renamed, so a half-written file is never served and a changed recording never serves a stale copy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+import av
+
+
+class ReplayMediaError(Exception):
+    """A recording could not be made playable (missing or unreadable segment); the message names the file."""
+
+
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/workbench112/debrief`` (``~/.cache/...`` without it)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "workbench112" / "debrief"
+
+
+def browser_mp4(segments: Sequence[Path], cache_dir: Path) -> Path:
+    """The call's segments, in order, remuxed into one faststart MP4 in ``cache_dir``; made once per set of segment
+    contents (an existing copy is returned at once).
+
+    Raises :class:`ReplayMediaError` when there are no segments or one cannot be read.
+    """
+    if not segments:
+        raise ReplayMediaError("the call has no recording segments (recording off, audio-only failure, or no video)")
+    digest = hashlib.sha256()
+    for path in segments:
+        try:
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+        except OSError as exc:
+            raise ReplayMediaError(f"cannot read recording segment {path}: {exc}") from exc
+    out = cache_dir / f"{digest.hexdigest()[:32]}.mp4"
+    if out.exists():
+        return out
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=".remux-", suffix=".mp4", dir=cache_dir)
+    os.close(fd)
+    try:
+        _remux(segments, Path(tmp_name))
+        os.replace(tmp_name, out)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return out
+
+
+def _remux(segments: Sequence[Path], out: Path) -> None:
+    # faststart moves the index to the front so the browser can start playing (and seek) before the end arrives.
+    with av.open(str(out), "w", format="mp4", options={"movflags": "+faststart"}) as sink:
+        mapping: dict[str, av.stream.Stream] = {}
+        last_dts: dict[str, int] = {}
+        for path in segments:
+            try:
+                source = av.open(str(path))
+            except (av.error.FFmpegError, OSError) as exc:
+                raise ReplayMediaError(f"cannot open recording segment {path}: {exc}") from exc
+            with source:
+                streams = [s for s in source.streams if s.type in ("video", "audio")]
+                for stream in streams:
+                    if stream.type not in mapping:
+                        mapping[stream.type] = sink.add_stream_from_template(stream)
+                try:
+                    for packet in source.demux(streams):
+                        if packet.dts is None or packet.size == 0:
+                            continue  # the demuxer's flush packet
+                        kind = packet.stream.type
+                        # A segment cut by a crash may repeat a timestamp at the seam; the muxer needs them rising.
+                        if kind in last_dts and packet.dts <= last_dts[kind]:
+                            continue
+                        last_dts[kind] = packet.dts
+                        packet.stream = mapping[kind]
+                        sink.mux(packet)
+                except av.error.FFmpegError:
+                    pass  # a segment cut by a crash: keep what was read up to the cut
