@@ -6,7 +6,8 @@ an event listener and adds:
 - ``GET /api/calls/{call_id}/links``: ``{"proposals": [...], "links": [...], "advice": {...} | null}``; proposals
   involving the report (``proposal_id``, ``other_call_id``, ``other_caller_label``, ``score``, ``reasons``,
   ``decision`` ``""|accept|reject``), its current links (``other_call_id``, ``other_caller_label``, ``relation``
-  from this report's view), the latest advice given (``seq``, ``urgency``, ``rules``, ``reasons``) or null;
+  from this report's view), the latest advice given (``seq``, ``urgency``, ``rules``, ``reasons``) or null, and
+  ``advice_shown``: the ``advice_seq`` of every ``advice.shown`` of the report (what the console has shown);
 - ``POST /api/calls/{call_id}/links/decisions`` with ``{"proposal_id", "decision": "accept"|"reject",
   "relation": "parent"|"child"|"related"}`` (relation on accept: the other report's role): ``link.decided`` and,
   on accept, ``link.set``; 409 when the proposal was decided already;
@@ -73,6 +74,7 @@ async def get_links(request: web.Request) -> web.Response:
         "links": [{"other_call_id": o, "other_caller_label": labels.get(o, ""), "relation": r}
                   for o, r in links.links_of(call_id)],
         "advice": None if advice is None else {"seq": advice.seq, **dataclasses.asdict(advice.data)},
+        "advice_shown": [e.data.advice_seq for e in links.advice_shown.get(call_id, [])],
     })
 
 
