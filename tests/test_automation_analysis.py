@@ -115,3 +115,18 @@ def test_screening_scores_the_designed_disagreement_on_the_generated_fire_photo(
     assert fire["fire-passerby"]["designed_disagreement"] is False
     assert fire["fire-neighbour"]["possible_score"] > fire["fire-passerby"]["possible_score"]
     assert "caller: small" in fire["fire-neighbour"]["evidence"]
+
+
+def test_cli_simulate_automation_then_analyze(tmp_path: Path, capsys) -> None:
+    from workbench.cli import main as cli_main
+
+    out = tmp_path / "rec"
+    assert cli_main(["simulate-automation", "--participants", "2", "--scenario", str(STUDY), "--seed", "3",
+                     "--out", str(out), "--follow-advice", "1", "--advice-accuracy", "0"]) == 0
+    assert "2 simulated session(s)" in capsys.readouterr().out
+    tables = automation_tables([load_session(p) for p in sorted(out.iterdir())])
+    followed = _row(tables["automation_summary"], "advice_followed", "wrong")
+    assert (followed["k"], followed["n"]) == (10, 10)  # always wrong advice, always followed
+    assert cli_main(["simulate-automation", "--participants", "1", "--scenario", str(STUDY), "--out",
+                     str(tmp_path / "x"), "--own-accuracy", "1.5"]) == 2
+    assert "own_accuracy must be a probability" in capsys.readouterr().err

@@ -30,7 +30,9 @@ answer, RSME ``U(3, 8)`` s later (value ``U(20, 80)``), the next block 10 s afte
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import argparse
+import sys
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -209,3 +211,46 @@ def simulate_automation(
             log.close()
         paths.append(folder.path)
     return paths
+
+
+# --- the command line: ``workbench simulate-automation`` ---------------------------------------------------------
+
+
+def add_cli(sub: argparse._SubParsersAction) -> None:
+    """Register ``workbench simulate-automation`` on the CLI's subparsers (``workbench/cli.py`` calls this)."""
+    p = sub.add_parser(
+        "simulate-automation", help="synthetic sessions with link proposals and triage advice at known rates",
+        description="Writes one session folder per synthetic participant under --out with link proposals, the "
+        "dispatchers' decisions, triage advice and urgencies drawn at the given rates (model: "
+        "workbench/simulate/automation.py), for checking that `workbench analyze` (automation_*.csv) recovers them. "
+        "Use a scenario with [[incidents]] and blocks with advice on and off, e.g. "
+        "experiments/multi-caller/advice-study.toml.")
+    p.add_argument("--participants", type=int, required=True, metavar="N", help="number of synthetic participants")
+    p.add_argument("--scenario", type=Path, required=True, metavar="S", help="scenario TOML file")
+    p.add_argument("--seed", type=int, default=0, metavar="K", help="seed of every random choice (default 0)")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="recordings folder to write the sessions to")
+    defaults = AutomationRates()
+    for f in fields(AutomationRates):
+        p.add_argument(f"--{f.name.replace('_', '-')}", type=float, default=getattr(defaults, f.name), metavar="P",
+                       help=f"probability (default {getattr(defaults, f.name)})")
+    p.set_defaults(func=_cmd)
+
+
+def _cmd(args: argparse.Namespace) -> int:
+    from workbench.store.recordings import RecordingsError
+    from workbench.store.scenarios import ScenarioError, load_scenario
+
+    try:
+        scenario = load_scenario(args.scenario)
+        rates = AutomationRates(**{f.name: getattr(args, f.name) for f in fields(AutomationRates)})
+    except (ScenarioError, ValueError) as exc:
+        print(f"workbench simulate-automation: invalid input:\n{exc}", file=sys.stderr)
+        return 2
+    try:
+        paths = simulate_automation(scenario, args.scenario.read_bytes(), rates, participants=args.participants,
+                                    seed=args.seed, out=args.out)
+    except (ValueError, RecordingsError) as exc:
+        print(f"workbench simulate-automation: {exc}", file=sys.stderr)
+        return 2
+    print(f"{len(paths)} simulated session(s) with automated aids of scenario {scenario.id!r} -> {args.out}")
+    return 0
