@@ -239,3 +239,41 @@ def test_ingest_proposes_links_takes_decisions_and_gives_advice(tmp_path: Path) 
             await handle.stop()
 
     asyncio.run(asyncio.wait_for(main(), 60))
+
+
+def test_after_an_ingest_restart_nothing_is_proposed_twice(tmp_path: Path) -> None:
+    scenario = load_scenario(MULTI)
+
+    async def create(http: aiohttp.ClientSession, base: str, name: str) -> str:
+        spec = scenario.call(name)
+        status, data = await _post(http, f"{base}/api/calls", {
+            "session_id": "restart", "scenario_call_id": name, "block_id": "multi", "modality": "photo",
+            "caller_label": spec.caller_label})
+        assert status == 201, data
+        return data["call_id"]
+
+    async def main() -> None:
+        async with aiohttp.ClientSession() as http:
+            handle = await start_ingest(IngestSettings(port=free_port(), recordings=tmp_path / "rec"))
+            try:
+                await _post(http, f"{handle.url}/api/sessions", {"participant": "P01", "session_id": "restart",
+                                                                 "scenario_toml": MULTI.read_text()})
+                first = await create(http, handle.url, "fire-neighbour")
+                second = await create(http, handle.url, "fire-passerby")
+            finally:
+                await handle.stop()
+            handle = await start_ingest(IngestSettings(port=free_port(), recordings=tmp_path / "rec"))
+            try:
+                # New evidence on the old pair after the restart, then a third report of the incident.
+                body = {"source": "runner", "type": "caller.utterance", "call_id": second,
+                        "data": {"index": 0, "text": "Kerkstraat 12 is on fire!", "at_s": 0}}
+                assert (await _post(http, f"{handle.url}/api/sessions/restart/events", body))[0] == 201
+                third = await create(http, handle.url, "fire-upstairs")
+                events = await _events(http, handle.url, "restart")
+            finally:
+                await handle.stop()
+        proposals = [(e.data.proposal_id, e.call_id, e.data.other_call_id) for e in events
+                     if isinstance(e.data, ev.LinkProposed)]
+        assert proposals == [("lp1", second, first), ("lp2", third, first), ("lp3", third, second)]
+
+    asyncio.run(asyncio.wait_for(main(), 60))
