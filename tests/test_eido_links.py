@@ -121,6 +121,11 @@ def test_link_component_field_by_field(tmp_path: Path) -> None:
     assert [(c["linkedIncidentTrackingIdentifier"], c["linkTypeText"]) for c in upstairs["linkComponent"]] == [
         (inc("n2"), "related")]
     assert shed["linkComponent"] == []  # linked by hand, then unlinked
+    # Each caller's own position (the scenario's caller position standing in for AML), the incident's address.
+    where = [(d["locationInformationComponent"][0]["latitude"], d["locationInformationComponent"][0]["longitude"],
+              d["locationInformationComponent"][0]["civicAddressText"]) for d in (neighbour, passerby, upstairs)]
+    assert where == [(52.0121, 4.3590, "Kerkstraat 12, Delft"), (52.0114, 4.3581, "Kerkstraat 12, Delft"),
+                     (52.0118, 4.3583, "Kerkstraat 12, Delft")]
     assert inc("n4") not in json.dumps(neighbour)
 
 

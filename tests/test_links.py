@@ -277,3 +277,27 @@ def test_after_an_ingest_restart_nothing_is_proposed_twice(tmp_path: Path) -> No
         assert proposals == [("lp1", second, first), ("lp2", third, first), ("lp3", third, second)]
 
     asyncio.run(asyncio.wait_for(main(), 60))
+
+
+def test_advice_only_in_blocks_with_advice_on() -> None:
+    """advice-study: the same kind of fire report gets advice in block "advice" and none in block "no-advice"."""
+    import tempfile
+
+    from workbench.ingest.automation import Automation
+    from workbench.store.eventlog import MemoryEventLog
+
+    folder = Path(tempfile.mkdtemp())
+    (folder / "scenario.toml").write_bytes((REPO / "experiments/multi-caller/advice-study.toml").read_bytes())
+    log = MemoryEventLog("s")
+    auto = Automation(lambda sid, p, c: auto.on_event(log.append("ingest", p, c)), lambda sid: log.events(),
+                      lambda sid: folder)
+
+    def add(source: str, payload: ev.Payload, call_id: str) -> None:
+        auto.on_event(log.append(source, payload, call_id))
+
+    add("ingest", ev.CallCreated("fire-upstairs", "advice", "photo", "a"), "a")
+    add("runner", ev.CallerUtterance(0, "Kerkstraat 12 is on fire, two people inside upstairs.", 0), "a")
+    add("ingest", ev.CallCreated("shed-fire", "no-advice", "photo", "b"), "b")
+    add("runner", ev.CallerUtterance(0, "My neighbour's garden shed is burning, it is on fire.", 0), "b")
+    given = [(e.call_id, e.data.urgency, e.data.rules) for e in log.events() if isinstance(e.data, ev.AdviceGiven)]
+    assert given == [("a", "spoed", ["T3", "T5"])]

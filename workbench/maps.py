@@ -74,8 +74,9 @@ def report_locations(
 ) -> list[ReportLocation]:
     """One :class:`ReportLocation` per call of the log that has a position, in arrival order.
 
-    Position: latest ``caller.geolocation`` > first photo with GPS > the scenario call's ``truth.lat/lon`` (standing
-    in for the caller location the phone network hands a control room, AML). Urgency and address are the
+    Position: latest ``caller.geolocation`` > first photo with GPS > the scenario call's caller position
+    (``truth.caller_lat/lon``, else its incident's ``lat/lon``; standing in for the caller location the phone
+    network hands a control room, AML). Urgency and address are the
     dispatcher's own entries only, never the ground truth: the dispatcher sees this map, and the true urgency and
     address are what the intake is scored against. ``state`` may be passed when already replayed. Calls without
     any position are left out.
@@ -98,8 +99,9 @@ def report_locations(
             except KeyError:
                 truth = None
         position = geo.get(call.call_id)
-        if position is None and truth is not None and truth.lat is not None and truth.lon is not None:
-            position = (truth.lat, truth.lon, 0.0, "scenario")
+        if position is None and truth is not None and truth.caller_position is not None:
+            # Where this caller stands (several callers of one incident stand apart), else the incident's location.
+            position = (*truth.caller_position, 0.0, "scenario")
         if position is None:
             continue
         urgency = call.urgency or (call.closed.urgency if call.closed else "")
