@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from workbench.domain.links import INVERSE
 from workbench.domain.session_state import SessionState
 from workbench.domain.taxonomy import Urgency
 
@@ -123,8 +122,3 @@ def links_view(reply: dict[str, Any], state: SessionState, call_id: str) -> Link
 def relation_label(relation: str) -> str:
     """The label of a relation in the panel's choices."""
     return RELATION_LABELS.get(relation, relation)
-
-
-def seen_from_other(relation: str) -> str:
-    """The same link seen from the other report (``parent`` <-> ``child``)."""
-    return INVERSE.get(relation, relation)
