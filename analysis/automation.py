@@ -52,7 +52,9 @@ PROPOSAL_COLUMNS: tuple[Column, ...] = (
     Column("other_call_id", "string", "", "The earlier report proposed as the same incident."),
     Column("scenario_call_id", "string", "", "Scenario call of call_id; empty for ad-hoc calls."),
     Column("other_scenario_call_id", "string", "", "Scenario call of other_call_id; empty for ad-hoc calls."),
-    Column("score", "number", "", "Link score 0..1 the proposal carried."),
+    Column("score", "number", "", "Link score 0..1 when proposed (link.proposed)."),
+    Column("last_score", "number", "", "Link score 0..1 after the last link.rescored (equals score when never "
+                                       "rescored)."),
     Column("same_incident", "boolean", "", "Ground truth: both reports belong to one scenario incident; empty "
                                             "without a scenario or for ad-hoc calls."),
     Column("decision", "string", "", "accept, reject, or empty when never decided."),
@@ -155,7 +157,7 @@ def proposal_rows(session: LoadedSession) -> tuple[list[dict[str, Any]], tuple[i
             "session_id": session.session_id, "participant": session.participant, "block_id": a.block_id,
             "proposal_id": p.proposal_id, "call_id": p.call_id, "other_call_id": p.other_call_id,
             "scenario_call_id": a.scenario_call_id, "other_scenario_call_id": b.scenario_call_id,
-            "score": p.score, "same_incident": same, "decision": p.decision, "relation": p.relation,
+            "score": p.first_score, "last_score": p.score, "same_incident": same, "decision": p.decision, "relation": p.relation,
             "decision_s": round((mono[p.decided_seq] - mono[p.seq]) / 1e9, 3) if decided else None,
             "decision_correct": None if not decided or same is None else (p.decision == "accept") == same,
         })

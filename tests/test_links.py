@@ -185,6 +185,15 @@ def test_ingest_proposes_links_takes_decisions_and_gives_advice(tmp_path: Path) 
                 assert first.data.other_call_id == calls["fire-neighbour"] and first.data.score >= 0.6
                 assert first.data.image_score == ev.NO_EVIDENCE  # proposed on arrival, before any photo
                 assert any("m apart (network location" in r for r in first.data.reasons)
+                # The lines and photos that came later raised its score: rescored, with the new reasons.
+                rescored = [e for e in events if isinstance(e.data, ev.LinkRescored)
+                            and e.data.proposal_id == first.data.proposal_id]
+                assert rescored and all(e.call_id == first.call_id for e in rescored)
+                latest = LinkState.from_events(events).proposals[first.data.proposal_id]
+                assert latest.first_score == first.data.score < 0.7 and latest.score > 0.8
+                assert any("both name Kerkstraat" in r for r in latest.reasons)
+                written = [first.data.score] + [e.data.score for e in rescored]
+                assert all(abs(b - a) >= 0.1 for a, b in zip(written, written[1:]))  # no flicker below the step
 
                 # advice in a block with advice on: fire with people inside -> spoed (T3), with the reasons
                 advice = [e for e in events if isinstance(e.data, ev.AdviceGiven)]

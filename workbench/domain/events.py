@@ -1224,6 +1224,41 @@ class LinkProposed(Payload):
 
 
 @dataclass(frozen=True)
+class LinkRescored(Payload):
+    """New evidence changed the score of an undecided link proposal by at least 0.1 (for example the transcripts
+    arrived after a proposal made from the callers' positions); the console shows the latest score and reasons.
+    Carried by the same report as its ``link.proposed``."""
+
+    TYPE: ClassVar[str] = "link.rescored"
+    SOURCES: ClassVar[tuple[str, ...]] = ("ingest", "simulator")
+
+    proposal_id: str
+    """The ``link.proposed`` rescored."""
+    other_call_id: str
+    """The earlier report of the proposal."""
+    score: float
+    """New link score 0..1 (may fall below the proposal threshold)."""
+    reasons: list[str]
+    """Human-readable reasons behind the new score."""
+    time_score: float
+    """Time-gap component 0..1, or -1 without evidence."""
+    distance_score: float
+    """Distance component 0..1, or -1 without positions."""
+    type_score: float
+    """Incident-type component 0..1, or -1 when either type is unknown."""
+    text_score: float
+    """Transcript-similarity component 0..1, or -1 without lines."""
+    image_score: float
+    """Image-similarity component 0..1, or -1 without images."""
+
+    def check(self) -> None:
+        if not 0.0 <= self.score <= 1.0:
+            raise EventValidationError(f"score must be in [0, 1], got {self.score!r}")
+        for name in ("time_score", "distance_score", "type_score", "text_score", "image_score"):
+            _check_unit_or_missing(name, getattr(self, name))
+
+
+@dataclass(frozen=True)
 class LinkDecided(Payload):
     """The dispatcher accepted or rejected a link proposal (shown on report ``call_id``). An accept is followed by
     the ``link.set`` it makes."""
@@ -1323,6 +1358,7 @@ class AdviceShown(Payload):
 
 INCIDENT_EVENT_TYPES: tuple[type[Payload], ...] = (
     LinkProposed,
+    LinkRescored,
     LinkDecided,
     LinkSet,
     LinkRemoved,

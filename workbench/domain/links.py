@@ -1,6 +1,7 @@
 """The links between a session's reports, replayed from its events (issue 11). Pure.
 
-``link.proposed`` (the workbench's proposals), ``link.decided`` (the dispatcher's accept/reject), ``link.set`` and
+``link.proposed`` (the workbench's proposals; ``link.rescored`` updates their score), ``link.decided`` (the
+dispatcher's accept/reject), ``link.set`` and
 ``link.removed`` (the dispatcher's links, EIDO link semantics) and ``advice.given``/``advice.shown`` fold into a
 :class:`LinkState`. Relations are stored per unordered pair from the view of the report whose event set it, and
 read from either side with :meth:`LinkState.links_of` (``parent`` seen from the other side is ``child``).
@@ -30,6 +31,8 @@ class Proposal:
     decision: str = ""
     relation: str = ""
     decided_seq: int = 0
+    first_score: float = 0.0
+    """The score when proposed; ``score`` and ``reasons`` follow ``link.rescored``."""
 
 
 @dataclass
@@ -60,7 +63,11 @@ class LinkState:
         d, cid = event.data, event.call_id or ""
         if isinstance(d, ev.LinkProposed):
             self.proposals[d.proposal_id] = Proposal(d.proposal_id, cid, d.other_call_id, d.score, list(d.reasons),
-                                                     event.seq)
+                                                     event.seq, first_score=d.score)
+        elif isinstance(d, ev.LinkRescored):
+            p = self.proposals.get(d.proposal_id)
+            if p is not None:
+                p.score, p.reasons = d.score, list(d.reasons)
         elif isinstance(d, ev.LinkDecided):
             p = self.proposals.get(d.proposal_id)
             if p is not None:

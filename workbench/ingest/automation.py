@@ -6,7 +6,8 @@ image facts) and, when something new arrives about a report:
 
 - scores that report against every other report of the session (``workbench.screening.linking.score_link``) and
   writes ``link.proposed`` on the newer report the first time a pair reaches ``PROPOSE_AT`` (never for a pair the
-  dispatcher has already linked);
+  dispatcher has already linked), and ``link.rescored`` when later evidence moves an undecided proposal's score by
+  :data:`RESCORE_STEP` or more;
 - in blocks whose scenario switches advice on (``[[blocks]] advice = true``), recomputes the triage advice
   (``workbench.screening.advice.advise`` on the transcript facts and the latest photo's image facts) and writes
   ``advice.given`` when its urgency or rules changed.
@@ -34,7 +35,10 @@ from workbench.screening.transcript import extract_facts
 log = logging.getLogger(__name__)
 
 _TRIGGERS = (ev.CallCreated, ev.CallerGeolocation, ev.MediaPhotoMetadata, ev.MediaPhotoReceived, ev.CallerUtterance,
-             ev.IntakeIncidentType, ev.LinkProposed, ev.LinkSet)
+             ev.IntakeIncidentType, ev.LinkProposed, ev.LinkRescored, ev.LinkDecided, ev.LinkSet)
+RESCORE_STEP = 0.1
+"""An undecided proposal is rescored (``link.rescored``) when new evidence moves its score by at least this much:
+smaller changes would flicker in the console without changing what a dispatcher should do."""
 
 
 @dataclass
@@ -58,6 +62,8 @@ class _SessionAids:
     reports: dict[str, _Report] = field(default_factory=dict)
     settled: set[frozenset[str]] = field(default_factory=set)
     """Pairs already proposed or linked by the dispatcher: never proposed (again)."""
+    open: dict[frozenset[str], tuple[str, str, str, float]] = field(default_factory=dict)
+    """Undecided proposals: pair -> (proposal id, carrying report, other report, last score written)."""
     proposals: int = 0
 
 
@@ -108,11 +114,20 @@ class Automation:
     def _take(self, aids: _SessionAids, event: ev.Event, *, emit: bool) -> None:
         d, cid, sid = event.data, event.call_id or "", event.session_id
         if isinstance(d, ev.LinkProposed):
-            aids.settled.add(frozenset((cid, d.other_call_id)))
+            pair = frozenset((cid, d.other_call_id))
+            aids.settled.add(pair)
+            aids.open[pair] = (d.proposal_id, cid, d.other_call_id, d.score)
             aids.proposals += 1
             return
-        if isinstance(d, ev.LinkSet):
-            aids.settled.add(frozenset((cid, d.other_call_id)))
+        if isinstance(d, ev.LinkRescored):
+            pair = frozenset((cid, d.other_call_id))
+            if pair in aids.open:
+                aids.open[pair] = (*aids.open[pair][:3], d.score)
+            return
+        if isinstance(d, (ev.LinkSet, ev.LinkDecided)):
+            pair = frozenset((cid, d.other_call_id))
+            aids.settled.add(pair)
+            aids.open.pop(pair, None)  # decided or linked by hand: the dispatcher has spoken
             return
         if isinstance(d, ev.CallCreated):
             report = aids.reports[cid] = _Report(cid, datetime.fromisoformat(event.t_wall).timestamp(),
@@ -182,19 +197,24 @@ class Automation:
         mine = self._features(report)
         for other in list(aids.reports.values()):
             pair = frozenset((report.call_id, other.call_id))
-            if other.call_id == report.call_id or pair in aids.settled:
+            if other.call_id == report.call_id or (pair in aids.settled and pair not in aids.open):
                 continue
             result = score_link(mine, self._features(other))
-            if not result.proposed:
-                continue
-            newer, older = (report, other) if (report.t_s, report.call_id) >= (other.t_s, other.call_id) else (other, report)
             c = result.components
-            payload = ev.LinkProposed(
-                proposal_id=f"lp{aids.proposals + 1}", other_call_id=older.call_id, score=round(result.score, 4),
-                reasons=list(result.reasons),
+            common = dict(
+                score=round(result.score, 4), reasons=list(result.reasons),
                 **{f"{k}_score": ev.NO_EVIDENCE if c[k] is None else round(float(c[k] or 0.0), 4)
                    for k in ("time", "distance", "type", "text", "image")},
             )
+            if pair in aids.open:
+                pid, carrier, older_id, last = aids.open[pair]
+                if abs(result.score - last) >= RESCORE_STEP:
+                    self._append(sid, ev.LinkRescored(proposal_id=pid, other_call_id=older_id, **common), carrier)
+                continue
+            if not result.proposed:
+                continue
+            newer, older = (report, other) if (report.t_s, report.call_id) >= (other.t_s, other.call_id) else (other, report)
+            payload = ev.LinkProposed(proposal_id=f"lp{aids.proposals + 1}", other_call_id=older.call_id, **common)
             self._append(sid, payload, newer.call_id)  # comes back through on_event: settles the pair, counts it
 
     def _advise(self, aids: _SessionAids, sid: str, report: _Report, *, write: bool = True) -> None:
