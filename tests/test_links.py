@@ -310,3 +310,24 @@ def test_advice_only_in_blocks_with_advice_on() -> None:
     add("runner", ev.CallerUtterance(0, "My neighbour's garden shed is burning, it is on fire.", 0), "b")
     given = [(e.call_id, e.data.urgency, e.data.rules) for e in log.events() if isinstance(e.data, ev.AdviceGiven)]
     assert given == [("a", "spoed", ["T3", "T5"])]
+
+
+def test_a_failing_aid_never_fails_the_event_that_triggered_it(caplog) -> None:
+    import tempfile
+
+    from workbench.ingest.automation import Automation
+    from workbench.store.eventlog import MemoryEventLog
+
+    folder = Path(tempfile.mkdtemp())
+    (folder / "scenario.toml").write_bytes(MULTI.read_bytes())
+    log = MemoryEventLog("s")
+    calls = {"n": 0}
+
+    def broken_append(sid: str, payload: ev.Payload, call_id: str) -> None:
+        calls["n"] += 1
+        raise OSError("disk full")
+
+    auto = Automation(broken_append, lambda sid: log.events(), lambda sid: folder)
+    auto.on_event(log.append("ingest", ev.CallCreated("fire-neighbour", "multi", "photo", "a"), "a"))
+    auto.on_event(log.append("ingest", ev.CallCreated("fire-passerby", "multi", "photo", "b"), "b"))  # proposes
+    assert calls["n"] == 1 and "rebuilding from the log" in caplog.text

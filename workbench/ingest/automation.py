@@ -87,9 +87,22 @@ class Automation:
         self._lock = threading.RLock()
 
     def on_event(self, event: ev.Event) -> None:
-        """Take one appended event; may append ``link.proposed`` / ``advice.given`` events."""
+        """Take one appended event; may append ``link.proposed`` / ``link.rescored`` / ``advice.given`` events.
+
+        Never raises: the event that triggered it is already stored, and a failing aid must not turn the request
+        that stored it into an error (the failure is logged, and that session's aids are rebuilt on its next
+        event)."""
         if not isinstance(event.data, _TRIGGERS):
             return
+        try:
+            self._on_event(event)
+        except Exception:  # noqa: BLE001 (see the docstring)
+            log.exception("link proposals/advice failed on %s seq %s; rebuilding from the log next time",
+                          event.session_id, event.seq)
+            with self._lock:
+                self._sessions.pop(event.session_id, None)
+
+    def _on_event(self, event: ev.Event) -> None:
         with self._lock:
             aids = self._sessions.get(event.session_id)
             if aids is None:
