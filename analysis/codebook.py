@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from analysis.automation import codebook_tables as automation_codebook_tables
 from analysis.instruments import DRT_COLUMNS, FOCUS_COLUMNS, MEDIA_VIEW_COLUMNS
 from analysis.summary import BLOCK_COLUMNS, CONFUSION_COLUMNS, SUMMARY_COLUMNS
 from analysis.tables import DISAGREEMENT_COLUMNS, FORM_CHANGE_COLUMNS, event_columns
@@ -37,6 +38,7 @@ def tables() -> tuple[tuple[str, str, tuple[Column, ...]], ...]:
         ("media_views.csv", "One row per photo view (photo.opened until the next open or close).", MEDIA_VIEW_COLUMNS),
         ("focus.csv", "One row per focus interval (console.focus until the next one or the call's close).",
          FOCUS_COLUMNS),
+        *automation_codebook_tables(),
     )
 
 

@@ -1,8 +1,11 @@
 """Export a recorded session's incidents as NENA EIDO JSON (NENA-STA-021, Emergency Incident Data Object).
 
-``export_eido(session_dir)`` returns one EIDO document (a JSON-ready dict) per incident. For now every call is its
-own incident; a ``linkComponent`` entry is written for each other report the log relates to it (no event declares
-such relations yet, so the list is empty until the incident-linking events of issue 11 exist).
+``export_eido(session_dir)`` returns one EIDO document (a JSON-ready dict) per report (call), each with its own
+incident tracking identifier, as a control room's system creates them when calls come in. Reports the dispatcher
+linked (``link.set`` / ``link.removed``, issue 11; replayed by ``workbench.domain.links``) carry one
+``linkComponent`` entry per linked report as the log left them: the linked report's incident tracking identifier
+and its role relative to this report in EIDO link semantics (``parent``, ``child``, ``related``; an unlinked pair
+has no entry). Link proposals the dispatcher never accepted are not links and are not exported.
 
 Document shape (keys the issue fixes are marked *; the rest follow our reading of NENA-STA-021 and were not
 validated against the official JSON schema, which is not available offline here)::
@@ -25,7 +28,8 @@ validated against the official JSON schema, which is not available offline here)
       "locationInformationComponent"*: [{common, "civicAddressText", "latitude", "longitude",
                                          "uncertaintyRadiusMetres", "locationSourceText"}],
       "notesComponent"*: [{common, "noteDateTimeStamp", "noteText"}],
-      "linkComponent"*: [{common, "linkedIncidentTrackingIdentifier", "linkTypeText"}]
+      "linkComponent"*: [{common, "linkedIncidentTrackingIdentifier", "linkedCallTrackingIdentifier",
+                          "linkTypeText": "parent"|"child"|"related", "linkOriginText": "proposal"|"manual"}]
     }
 
 ``common`` is the four keys every component carries: ``$id``, ``lastUpdateTimeStamp``, ``owningAgencyIdentifier``,
@@ -46,6 +50,7 @@ from typing import Any
 
 from analysis.load import AnalysisError, is_session_folder, load_session
 from workbench.domain import events as ev
+from workbench.domain.links import LinkState
 from workbench.domain.session_state import CallState
 from workbench.domain.taxonomy import INCIDENT_TYPES, Urgency
 from workbench.maps import report_locations
@@ -81,14 +86,38 @@ def export_eido(session_dir: Path, *, agency: str = DEFAULT_AGENCY, media_base_u
     for event in session.events:
         if event.call_id:
             by_call.setdefault(event.call_id, []).append(event)
+    links = LinkState.from_events(session.events)
     documents = []
     for call in session.state.calls.values():
         events = by_call.get(call.call_id, [])
-        documents.append(
-            _document(session.session_id, session_dir, call, events, locations.get(call.call_id), manifest,
-                      agency=agency, media_base_url=media_base_url, truth_location=_truth_location(session, call))
-        )
+        document = _document(session.session_id, session_dir, call, events, locations.get(call.call_id), manifest,
+                             agency=agency, media_base_url=media_base_url,
+                             truth_location=_truth_location(session, call))
+        document["linkComponent"] = _links(session.session_id, call.call_id, links, session.events, agency)
+        documents.append(document)
     return documents
+
+
+def _links(session_id: str, call_id: str, links: LinkState, events: list[ev.Event], agency: str) -> list[dict[str, Any]]:
+    """One ``linkComponent`` entry per report currently linked to ``call_id``, in the order the links were set;
+    stamped with the ``link.set`` event's time and the station that answered the report setting it."""
+    seq_wall = {e.seq: e.t_wall for e in events}
+    stations = {e.call_id: e.data.station for e in events if isinstance(e.data, ev.CallAnswered) and e.call_id}
+    out = []
+    for n, (other, relation) in enumerate(links.links_of(call_id), start=1):
+        link = links.links[frozenset((call_id, other))]
+        station = stations.get(link.call_id, "")
+        out.append({
+            "$id": f"urn:workbench112:eido:{session_id}-{call_id}:link-{n}",
+            "lastUpdateTimeStamp": seq_wall.get(link.seq, ""),
+            "owningAgencyIdentifier": agency,
+            "updatedByAgentIdentifier": f"{station}@{agency}" if station else f"console@{agency}",
+            "linkedIncidentTrackingIdentifier": f"urn:emergency:uid:incidentid:{session_id}-{other}:{agency}",
+            "linkedCallTrackingIdentifier": f"urn:emergency:uid:callid:{session_id}-{other}:{agency}",
+            "linkTypeText": relation,
+            "linkOriginText": link.origin,
+        })
+    return out
 
 
 def _manifest(session_dir: Path) -> dict[str, dict[str, Any]]:

@@ -410,6 +410,10 @@ def write_report(result: Any, out_dir: Path) -> list[Path]:
         sections.append(f"<p><b>{variable}</b> (all closed calls; rows: ground truth, columns: given)</p>")
         sections.append(_confusion_html(result.confusion, variable))
 
+    from analysis.automation import report_section  # link proposals, advice, screening (issue 11)
+
+    if getattr(result, "automation", None):
+        sections.append(report_section(result.automation))
     sections.append("<h2>Data quality</h2>")
     sess = result.sessions
     sections.append(_table(

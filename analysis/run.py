@@ -78,6 +78,8 @@ class AnalysisResult:
     drt: pd.DataFrame | None = None
     form_changes: pd.DataFrame | None = None
     disagreement: pd.DataFrame | None = None
+    automation: dict[str, pd.DataFrame] = field(default_factory=dict)
+    """Link proposals, triage advice and screening tables (:mod:`analysis.automation`, issue 11)."""
 
     @property
     def problems_text(self) -> str:
@@ -367,6 +369,9 @@ def analyze(
     events_table = events_frame(events)
     form_changes = frame(changes, FORM_CHANGE_COLUMNS)
     disagreement = frame(disagreement_rows(designed), DISAGREEMENT_COLUMNS)
+    from analysis.automation import automation_tables  # link proposals, advice, screening (issue 11)
+
+    automation = automation_tables(loaded)
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -375,7 +380,7 @@ def analyze(
                         ("confusion", confusion), ("data_quality", quality_frame), ("form_changes", form_changes),
                         ("disagreement", disagreement),
                         ("blocks", blocks), ("drt", drt_table), ("media_views", views_table), ("focus", focus_table),
-                        *tables.items()):
+                        *tables.items(), *automation.items()):
         _write(table, out_dir, name, files)
     codebook = out_dir / "codebook.md"
     codebook.write_text(render_codebook(), encoding="utf-8")
@@ -395,6 +400,7 @@ def analyze(
         drt=drt_table,
         form_changes=form_changes,
         disagreement=disagreement,
+        automation=automation,
     )
     if progress is not None:
         progress("report")

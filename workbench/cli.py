@@ -690,6 +690,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="run the benchmarks and print their figures against a same-run baseline")
     p.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
     p.set_defaults(func=cmd_bench)
+    from workbench.simulate.automation import add_cli as add_simulate_automation  # issue 11
+
+    add_simulate_automation(sub)
     return parser
 
 

@@ -74,8 +74,9 @@ def report_locations(
 ) -> list[ReportLocation]:
     """One :class:`ReportLocation` per call of the log that has a position, in arrival order.
 
-    Position: latest ``caller.geolocation`` > first photo with GPS > the scenario call's ``truth.lat/lon`` (standing
-    in for the caller location the phone network hands a control room, AML). Urgency and address are the
+    Position: latest ``caller.geolocation`` > first photo with GPS > the scenario call's caller position
+    (``truth.caller_lat/lon``, else its incident's ``lat/lon``; standing in for the caller location the phone
+    network hands a control room, AML). Urgency and address are the
     dispatcher's own entries only, never the ground truth: the dispatcher sees this map, and the true urgency and
     address are what the intake is scored against. ``state`` may be passed when already replayed. Calls without
     any position are left out.
@@ -98,8 +99,9 @@ def report_locations(
             except KeyError:
                 truth = None
         position = geo.get(call.call_id)
-        if position is None and truth is not None and truth.lat is not None and truth.lon is not None:
-            position = (truth.lat, truth.lon, 0.0, "scenario")
+        if position is None and truth is not None and truth.caller_position is not None:
+            # Where this caller stands (several callers of one incident stand apart), else the incident's location.
+            position = (*truth.caller_position, 0.0, "scenario")
         if position is None:
             continue
         urgency = call.urgency or (call.closed.urgency if call.closed else "")
@@ -223,12 +225,12 @@ def live_map_svg(
     lon = np.array([p.lon for p in points])
     proj = Projection(float((lat.max() + lat.min()) / 2), float((lon.max() + lon.min()) / 2))
     x, y = proj.to_xy(lat, lon)
-    frame = _frame(x, y, width, height, (24, 64, 24, 40), min_extent_m=500.0)
+    header, header_bottom = _live_header(width, title, open_count=sum(p.is_open for p in points), total=len(points))
+    frame = _frame(x, y, width, height, (24, int(header_bottom) + 20, 24, 40), min_extent_m=500.0)
     px, py = frame.px(x, y)
     parts = _svg_open(width, height, title)
-    parts.append(f'<text x="12" y="20" font-size="14" font-weight="600" fill="#222">{html.escape(title)}</text>')
     order = sorted(range(len(points)), key=lambda i: points[i].is_open)  # open reports drawn last (on top)
-    placed: list[tuple[float, float, float, float]] = [(0, 0, width, 50), (0, height - 30, width, height)]
+    placed: list[tuple[float, float, float, float]] = [(0, 0, width, header_bottom + 6), (0, height - 30, width, height)]
     for i in order:  # every point's own disc is taken before any label is placed
         placed.append((px[i] - 9, py[i] - 9, px[i] + 9, py[i] + 9))
     labels = {i: _short(points[i].label) for i in order}
@@ -254,7 +256,7 @@ def live_map_svg(
             parts.append(f'<text x="{tx:.1f}" y="{ty:.1f}" text-anchor="{anchor}" fill="#222" stroke="#f7f7f4" '
                          f'stroke-width="3" paint-order="stroke">{html.escape(label)}</text>')
         parts.append("</g>")
-    parts += _legend(width, open_count=sum(p.is_open for p in points), total=len(points))
+    parts += header
     parts += _scale_bar(frame)
     return "\n".join(parts + ["</svg>"]) + "\n"
 
@@ -287,19 +289,52 @@ def _short(text: str, limit: int = 36) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
-def _legend(width: int, *, open_count: int, total: int) -> list[str]:
-    """One line under the title, outside the plot box: the urgency colours and the open/total count."""
-    rows = [("spoed", "spoed (1)"), ("nu", "nu (2)"), ("later", "later (3)"), ("", "not classified")]
-    parts = ['<g class="legend">', f'<text x="{width - 16}" y="20" text-anchor="end" fill="#222">'
-             f"{open_count} open / {total} report{'' if total == 1 else 's'}</text>"]
-    x = 16
+_TITLE_CHAR_PX = 8.6
+"""Approximate width of one title character (font-size 14, weight 600), px, for fitting the title."""
+
+
+def _fit(text: str, room_px: float, char_px: float) -> str:
+    """``text`` shortened with an ellipsis to about ``room_px`` px (at ``char_px`` per character)."""
+    return _short(text, max(4, int(room_px // char_px)))
+
+
+def _title(text: str, x: float, y: float, room_px: float) -> str:
+    """The map title, fitted to ``room_px``; the full title stays in the SVG's ``<title>`` (tooltip)."""
+    return (f'<text class="map-title" x="{x}" y="{y}" font-size="14" font-weight="600" fill="#222">'
+            f"{html.escape(_fit(text, room_px, _TITLE_CHAR_PX))}</text>")
+
+
+def _live_header(width: int, title: str, *, open_count: int, total: int) -> tuple[list[str], float]:
+    """Title, open/total count and the urgency legend, laid out for ``width`` px: the count beside the title when
+    both fit, else on its own line; legend entries wrap onto as many rows as the width needs (at 320 px, the
+    dispatcher's sidebar, the title once overlapped the count and the legend ran off the map). A title that does
+    not fit is shortened with an ellipsis; the SVG's ``<title>`` keeps it whole. Returns the SVG
+    parts and the y of the header's bottom edge, px."""
+    count = f"{open_count} open / {total} report{'' if total == 1 else 's'}"
+    count_px = len(count) * _CHAR_PX
+    beside = width - 12 - 16 - count_px - 12
+    parts = ['<g class="legend">']
+    if len(title) * _TITLE_CHAR_PX <= beside:
+        parts.insert(0, _title(title, 12, 20, beside))
+        parts.append(f'<text class="map-count" x="{width - 16}" y="20" text-anchor="end" fill="#222">{count}</text>')
+        y = 20.0
+    else:
+        parts.insert(0, _title(title, 12, 20, width - 24))
+        parts.append(f'<text class="map-count" x="12" y="38" fill="#222">{count}</text>')
+        y = 38.0
+    rows = [("spoed", "spoed (1)"), ("nu", "nu (2)"), ("later", "later (3)"), ("", "not classified"), (None, "closed")]
+    x, y = 16.0, y + 20
     for key, label in rows:
-        parts.append(f'<circle cx="{x + 5}" cy="40" r="5" fill="{URGENCY_COLOURS[key]}"/>'
-                     f'<text x="{x + 14}" y="44" fill="#222">{label}</text>')
-        x += 24 + 7 * len(label)
-    parts.append(f'<circle cx="{x + 5}" cy="40" r="4.5" fill="#fff" stroke="#555" stroke-width="2"/>'
-                 f'<text x="{x + 14}" y="44" fill="#222">closed</text>')
-    return parts + ["</g>"]
+        item_px = 24 + 7 * len(label)
+        if x > 16 and x + item_px - 10 > width - 8:
+            x, y = 16.0, y + 18
+        if key is None:
+            parts.append(f'<circle cx="{x + 5}" cy="{y - 4}" r="4.5" fill="#fff" stroke="#555" stroke-width="2"/>')
+        else:
+            parts.append(f'<circle cx="{x + 5}" cy="{y - 4}" r="5" fill="{URGENCY_COLOURS[key]}"/>')
+        parts.append(f'<text x="{x + 14}" y="{y}" fill="#222">{label}</text>')
+        x += item_px
+    return parts + ["</g>"], y + 6
 
 
 def kernel_density(
@@ -365,7 +400,10 @@ def heat_map_svg(
     proj = Projection(float((lat.max() + lat.min()) / 2), float((lon.max() + lon.min()) / 2))
     x, y = proj.to_xy(lat, lon)
     bw = bandwidth_m if bandwidth_m is not None else scott_bandwidth_m(x, y)
-    frame = _frame(x, y, width, height, (24, 84, 24, 40), min_extent_m=6 * bw)
+    # The legend box (168 px) sits top right when the title fits beside it, else under the subtitle (narrow maps).
+    legend_beside = width >= 12 + 20 * _TITLE_CHAR_PX + 16 + 178
+    top = 84 if legend_beside else 128
+    frame = _frame(x, y, width, height, (24, top, 24, 40), min_extent_m=6 * bw)
     nx, ny = math.ceil(width / cell_px), math.ceil(height / cell_px)
     centres_px_x = (np.arange(nx) + 0.5) * cell_px
     centres_px_y = (np.arange(ny) + 0.5) * cell_px
@@ -387,11 +425,13 @@ def heat_map_svg(
     for i in range(len(points)):
         parts.append(f'<circle cx="{px[i]:.1f}" cy="{py[i]:.1f}" r="1.8" fill="#222" fill-opacity="0.7"/>')
     parts.append("</g>")
-    parts.append(f'<text x="12" y="20" font-size="14" font-weight="600" fill="#222">{html.escape(title)}</text>')
-    parts.append(f'<text x="12" y="38" fill="#444">{len(points)} reports, kernel bandwidth '
-                 f"{bw / 1000:.2f} km</text>")
+    room = width - 12 - (178 + 8 if legend_beside else 12)
+    parts.append(_title(title, 12, 20, room))
+    subtitle = f"{len(points)} reports, kernel bandwidth {bw / 1000:.2f} km"
+    parts.append(f'<text class="map-count" x="12" y="38" fill="#444">{html.escape(_fit(subtitle, room, _CHAR_PX))}'
+                 "</text>")
     peak_km2 = peak * 1e6
-    lx, ly = width - 170, 16
+    lx, ly = (width - 170, 16) if legend_beside else (20, 60)
     parts.append(f'<g class="legend"><rect x="{lx - 8}" y="{ly - 8}" width="168" height="62" fill="#fff" '
                  'fill-opacity="0.85" stroke="#ccc"/>')
     for k in range(20):

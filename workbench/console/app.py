@@ -34,6 +34,7 @@ from workbench.console import browser, participant_flow
 from workbench.console import viewmodel as vm
 from workbench.console.ingest_client import IngestClient, IngestError
 from workbench.console.launch import ConsoleConfig
+from workbench.console.links_panel import links_panel
 from workbench.domain import events as ev
 from workbench.domain.scenario import Scenario
 from workbench.domain.instruments import TLX_LABELS, TLX_MAX, TLX_MIN, TLX_PAIRS, TLX_STEP, TLX_SUBSCALES
@@ -487,6 +488,7 @@ def render_active(client: IngestClient, cfg: ConsoleConfig, state: SessionState,
             else:
                 st.info(f"{call.modality.capitalize()} report: no live video in this condition.")
         media_fragment(client, cfg, sid, cid)
+        links_panel(client, sid, cid, lambda: sync(client, sid))  # related reports and advice (issue 11)
     with right:
         with st.container(key=wk("panel_transcript", cid)):
             st.markdown("**Transcript**")

@@ -142,3 +142,19 @@ class IngestClient:
     def call_status(self, call_id: str) -> dict[str, Any]:
         """``GET /api/calls/{call_id}``: ``{state, connected, video_codec, width, height, frames_received, ...}``."""
         return dict(self._request("GET", f"/api/calls/{quote(call_id, safe='')}") or {})
+
+    # --- links between reports and triage advice (issue 11; workbench/ingest/links.py) -----------------------------
+
+    def links(self, call_id: str) -> dict[str, Any]:
+        """``GET /api/calls/{call_id}/links``: ``{proposals, links, advice, advice_shown}``."""
+        return dict(self._request("GET", f"/api/calls/{quote(call_id, safe='')}/links") or {})
+
+    def decide_link(self, call_id: str, proposal_id: str, decision: str, relation: str = "") -> None:
+        """``POST /api/calls/{call_id}/links/decisions``: accept (with the other report's ``relation``) or reject."""
+        body = {"proposal_id": proposal_id, "decision": decision, "relation": relation}
+        self._request("POST", f"/api/calls/{quote(call_id, safe='')}/links/decisions", body)
+
+    def set_link(self, call_id: str, other_call_id: str, relation: str) -> None:
+        """``POST /api/calls/{call_id}/links``: link by hand (``parent``, ``child``, ``related``) or ``unlink``."""
+        body = {"other_call_id": other_call_id, "relation": relation}
+        self._request("POST", f"/api/calls/{quote(call_id, safe='')}/links", body)

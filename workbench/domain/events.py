@@ -1239,7 +1239,202 @@ PARTICIPANT_TYPES: tuple[type[Payload], ...] = (ParticipantConsent, ParticipantS
 
 # --- incidents: links between reports, advice, screening (issues 10, 11) -----------------------------------------------
 
-INCIDENT_EVENT_TYPES: tuple[type[Payload], ...] = ()
+LINK_RELATIONS = ("parent", "child", "related")
+"""EIDO link semantics of a link between two reports, read from the report that carries the event: ``parent`` (the
+other report is this one's parent: the incident's leading report), ``child`` (the other report is this one's
+child), ``related`` (same incident, no hierarchy). Unlinking is ``link.removed``."""
+LINK_DECISIONS = ("accept", "reject")
+"""What a dispatcher can do with a link proposal."""
+LINK_ORIGINS = ("proposal", "manual")
+"""How a link came about: an accepted proposal, or the dispatcher linking by hand."""
+NO_EVIDENCE = -1.0
+"""Value of a ``link.proposed`` component score that had no evidence (for example no photo on either side)."""
+
+
+def _check_unit_or_missing(name: str, value: float) -> None:
+    if value != NO_EVIDENCE and not 0.0 <= value <= 1.0:
+        raise EventValidationError(f"{name} must be in [0, 1] or {NO_EVIDENCE} (no evidence), got {value!r}")
+
+
+@dataclass(frozen=True)
+class LinkProposed(Payload):
+    """The workbench proposes that this report (``call_id``, the newer one) and another report are about one
+    incident (``workbench.screening.linking``). Written once per pair, when the score first reaches the proposal
+    threshold; not ground truth."""
+
+    TYPE: ClassVar[str] = "link.proposed"
+    SOURCES: ClassVar[tuple[str, ...]] = ("ingest", "simulator")
+
+    proposal_id: str
+    """Id of the proposal, unique in the session (``lp1``, ``lp2``, ...); decisions refer to it."""
+    other_call_id: str
+    """The earlier report proposed as the same incident."""
+    score: float
+    """Link score 0..1 (weighted mean of the component scores, missing evidence counted as 0.5)."""
+    reasons: list[str]
+    """Human-readable reasons, one per component with evidence (what was compared and what came out)."""
+    time_score: float
+    """Time-gap component 0..1, or -1 without evidence."""
+    distance_score: float
+    """Distance component 0..1, or -1 without positions."""
+    type_score: float
+    """Incident-type component 0..1 (1 same type), or -1 when either type is unknown."""
+    text_score: float
+    """Transcript-similarity component 0..1, or -1 when either report has no lines yet."""
+    image_score: float
+    """Image-similarity component 0..1 (colour histograms), or -1 when either report has no image."""
+
+    def check(self) -> None:
+        if not 0.0 <= self.score <= 1.0:
+            raise EventValidationError(f"score must be in [0, 1], got {self.score!r}")
+        for name in ("time_score", "distance_score", "type_score", "text_score", "image_score"):
+            _check_unit_or_missing(name, getattr(self, name))
+
+
+@dataclass(frozen=True)
+class LinkRescored(Payload):
+    """New evidence changed the score of an undecided link proposal by at least 0.1 (for example the transcripts
+    arrived after a proposal made from the callers' positions); the console shows the latest score and reasons.
+    Carried by the same report as its ``link.proposed``."""
+
+    TYPE: ClassVar[str] = "link.rescored"
+    SOURCES: ClassVar[tuple[str, ...]] = ("ingest", "simulator")
+
+    proposal_id: str
+    """The ``link.proposed`` rescored."""
+    other_call_id: str
+    """The earlier report of the proposal."""
+    score: float
+    """New link score 0..1 (may fall below the proposal threshold)."""
+    reasons: list[str]
+    """Human-readable reasons behind the new score."""
+    time_score: float
+    """Time-gap component 0..1, or -1 without evidence."""
+    distance_score: float
+    """Distance component 0..1, or -1 without positions."""
+    type_score: float
+    """Incident-type component 0..1, or -1 when either type is unknown."""
+    text_score: float
+    """Transcript-similarity component 0..1, or -1 without lines."""
+    image_score: float
+    """Image-similarity component 0..1, or -1 without images."""
+
+    def check(self) -> None:
+        if not 0.0 <= self.score <= 1.0:
+            raise EventValidationError(f"score must be in [0, 1], got {self.score!r}")
+        for name in ("time_score", "distance_score", "type_score", "text_score", "image_score"):
+            _check_unit_or_missing(name, getattr(self, name))
+
+
+@dataclass(frozen=True)
+class LinkDecided(Payload):
+    """The dispatcher accepted or rejected a link proposal (shown on report ``call_id``). An accept is followed by
+    the ``link.set`` it makes."""
+
+    TYPE: ClassVar[str] = "link.decided"
+    SOURCES: ClassVar[tuple[str, ...]] = ("console", "simulator")
+
+    proposal_id: str
+    """The ``link.proposed`` decided on."""
+    other_call_id: str
+    """The other report of the proposal."""
+    decision: str
+    """``accept`` or ``reject``."""
+    relation: str
+    """On accept: the relation set (``parent``, ``child``, ``related``, the other report's role); empty on reject."""
+
+    def check(self) -> None:
+        if self.decision not in LINK_DECISIONS:
+            raise EventValidationError(f"decision must be one of {', '.join(LINK_DECISIONS)}, got {self.decision!r}")
+        if self.decision == "accept" and self.relation not in LINK_RELATIONS:
+            raise EventValidationError(f"relation must be one of {', '.join(LINK_RELATIONS)}, got {self.relation!r}")
+        if self.decision == "reject" and self.relation:
+            raise EventValidationError("a rejected proposal sets no relation; send relation \"\"")
+
+
+@dataclass(frozen=True)
+class LinkSet(Payload):
+    """Report ``call_id`` is now linked to another report (EIDO ``linkComponent``); replaces any earlier relation
+    of the same pair."""
+
+    TYPE: ClassVar[str] = "link.set"
+    SOURCES: ClassVar[tuple[str, ...]] = ("console", "simulator")
+
+    other_call_id: str
+    """The other report (ingest call id)."""
+    relation: str
+    """The other report's role relative to this one: ``parent``, ``child`` or ``related``."""
+    origin: str
+    """``proposal`` (an accepted ``link.proposed``) or ``manual`` (linked by hand)."""
+    proposal_id: str
+    """The accepted proposal; empty when linked by hand."""
+
+    def check(self) -> None:
+        if self.relation not in LINK_RELATIONS:
+            raise EventValidationError(f"relation must be one of {', '.join(LINK_RELATIONS)}, got {self.relation!r}")
+        if self.origin not in LINK_ORIGINS:
+            raise EventValidationError(f"origin must be one of {', '.join(LINK_ORIGINS)}, got {self.origin!r}")
+
+
+@dataclass(frozen=True)
+class LinkRemoved(Payload):
+    """The dispatcher unlinked report ``call_id`` from another report (EIDO unlink)."""
+
+    TYPE: ClassVar[str] = "link.removed"
+    SOURCES: ClassVar[tuple[str, ...]] = ("console", "simulator")
+
+    other_call_id: str
+    """The report no longer linked."""
+
+
+@dataclass(frozen=True)
+class AdviceGiven(Payload):
+    """The workbench's triage advice for report ``call_id`` (``workbench.screening.advice``) changed; written only
+    in blocks with advice switched on. What the dispatcher saw of it is ``advice.shown``."""
+
+    TYPE: ClassVar[str] = "advice.given"
+    SOURCES: ClassVar[tuple[str, ...]] = ("ingest", "simulator")
+
+    urgency: str
+    """Advised urgency: ``spoed``, ``nu`` or ``later``."""
+    rules: list[str]
+    """Ids of the rules that fired (T1..T6, M1, M2), most urgent first."""
+    reasons: list[str]
+    """One human-readable reason per fired rule, with its evidence."""
+
+    def check(self) -> None:
+        _check_enum("urgency", self.urgency, Urgency)
+
+
+@dataclass(frozen=True)
+class AdviceShown(Payload):
+    """The console showed the dispatcher a triage advice for report ``call_id`` (once per advice it shows)."""
+
+    TYPE: ClassVar[str] = "advice.shown"
+    SOURCES: ClassVar[tuple[str, ...]] = ("console", "simulator")
+
+    advice_seq: int
+    """``seq`` of the ``advice.given`` shown (0 when the simulator writes it without one)."""
+    urgency: str
+    """The advised urgency shown: ``spoed``, ``nu`` or ``later``."""
+    rules: list[str]
+    """Ids of the rules shown as reasons."""
+
+    def check(self) -> None:
+        _check_enum("urgency", self.urgency, Urgency)
+
+
+INCIDENT_EVENT_TYPES: tuple[type[Payload], ...] = (
+    LinkProposed,
+    LinkRescored,
+    LinkDecided,
+    LinkSet,
+    LinkRemoved,
+    AdviceGiven,
+    AdviceShown,
+)
+"""Link proposals between reports and the dispatcher's links (EIDO link semantics), triage advice given and shown
+(issue 11)."""
 
 CORE_TYPES: tuple[type[Payload], ...] = (
     SessionStarted,

@@ -59,6 +59,28 @@ class GroundTruth:
     """Latitude of the location, degrees WGS84 (north positive); None when the scenario gives no coordinates."""
     lon: float | None = None
     """Longitude of the location, degrees WGS84 (east positive); None when the scenario gives no coordinates."""
+    incident_id: str = ""
+    """Id of the scenario incident this call reports (several calls can share one); empty: the call is its own
+    incident (see :meth:`Scenario.incident_of`)."""
+    caller_lat: float | None = None
+    """Where this caller stands (latitude, degrees WGS84): the caller's own viewpoint, which for several callers of
+    one incident differs from the incident's location; stands in for the network-provided caller location (AML).
+    None: the incident's location."""
+    caller_lon: float | None = None
+    """Longitude of where the caller stands, degrees WGS84; None together with ``caller_lat``."""
+    account_disagrees: tuple[str, ...] = ()
+    """Aspects (keys of ``taxonomy.DISAGREEMENT_ASPECTS``) on which this caller's account disagrees with the
+    incident's ground truth by design, and so with the other callers of the incident who tell it right."""
+
+    @property
+    def caller_position(self) -> tuple[float, float] | None:
+        """``(lat, lon)`` of the caller, degrees WGS84: the caller's own position, else the incident's location,
+        else None."""
+        if self.caller_lat is not None and self.caller_lon is not None:
+            return (self.caller_lat, self.caller_lon)
+        if self.lat is not None and self.lon is not None:
+            return (self.lat, self.lon)
+        return None
 
     @property
     def congruent(self) -> bool:
@@ -124,6 +146,24 @@ class Block:
     call_ids: tuple[str, ...]
     practice: bool = False
     break_s: float = 0.0
+    advice: bool = False
+    """Triage advice (``workbench.screening.advice``) is shown to the dispatcher in this block (issue 11)."""
+
+
+@dataclass(frozen=True)
+class Incident:
+    """One real-world incident that one or more calls of a scenario report (issue 11). Its ground truth (type,
+    urgency, location) is the truth of every call that names it in ``truth.incident_id``."""
+
+    id: str
+    incident_type: str
+    urgency: Urgency
+    location: str
+    lat: float | None = None
+    """Latitude of the incident, degrees WGS84; None when the scenario gives no coordinates."""
+    lon: float | None = None
+    """Longitude of the incident, degrees WGS84; None when the scenario gives no coordinates."""
+    description: str = ""
 
 
 @dataclass(frozen=True)
@@ -146,6 +186,13 @@ class Scenario:
     calls: tuple[CallSpec, ...]
     sha256: str = ""
     design: Design = Design()
+    incidents: tuple[Incident, ...] = ()
+    """Incidents reported by several calls (issue 11); a call naming none is its own incident."""
+
+    def incident_of(self, call_id: str) -> str:
+        """The ground-truth incident id of call ``call_id``: its ``truth.incident_id``, else ``call:<call_id>`` (a
+        call of its own incident). Raises ``KeyError`` if the scenario has no such call."""
+        return self.call(call_id).truth.incident_id or f"call:{call_id}"
 
     def call(self, call_id: str) -> CallSpec:
         """The call with id ``call_id``; raises ``KeyError`` if the scenario has none."""

@@ -1023,4 +1023,7 @@ def create_app(settings: IngestSettings, *, recordings: Recordings, clock: Clock
     r.add_get("/api/sessions/{sid}/map.svg", session_map)  # ?open=1&width=&height= (issue 10)
     r.add_get("/api/map/heat.svg", heat_map)  # ?sessions=a,b (default: every session)
     r.add_static("/static", STATIC_DIR, show_index=False)
+    from workbench.ingest import links  # link proposals, decisions and triage advice (issue 11)
+
+    links.install(app, ingest)
     return app

@@ -19,6 +19,7 @@ from workbench.domain.scenario import (
     CallSpec,
     Design,
     GroundTruth,
+    Incident,
     Manipulation,
     PhotoSpec,
     Scenario,
@@ -62,17 +63,30 @@ class _Media(_Model):
         return self
 
 
-class _Truth(_Model):
+def _known_incident_type(v: str | None) -> str | None:
+    if v is not None and v not in INCIDENT_TYPES:
+        raise ValueError(f"unknown incident type {v!r}; expected one of {', '.join(INCIDENT_TYPES)}")
+    return v
+
+
+def _known_aspect_list(v: list[str]) -> list[str]:
+    unknown = [a for a in v if a not in DISAGREEMENT_ASPECTS]
+    if unknown:
+        raise ValueError(f"unknown aspect(s) {', '.join(unknown)}; expected from {', '.join(DISAGREEMENT_ASPECTS)}")
+    return v
+
+
+class _Incident(_Model):
+    id: str = Field(pattern=IDENT)
     incident_type: str
     urgency: Literal["spoed", "nu", "later"]
     location: str = ""
-    required_items: list[str] = []
-    congruence: dict[str, bool] = {}
     lat: float | None = Field(default=None, ge=-90, le=90, description="degrees WGS84")
     lon: float | None = Field(default=None, ge=-180, le=180, description="degrees WGS84")
+    description: str = ""
 
     @model_validator(mode="after")
-    def _both_coordinates(self) -> "_Truth":
+    def _both_coordinates(self) -> "_Incident":
         if (self.lat is None) != (self.lon is None):
             raise ValueError("lat and lon go together: give both (degrees WGS84) or neither")
         return self
@@ -80,9 +94,41 @@ class _Truth(_Model):
     @field_validator("incident_type")
     @classmethod
     def _known_type(cls, v: str) -> str:
-        if v not in INCIDENT_TYPES:
-            raise ValueError(f"unknown incident type {v!r}; expected one of {', '.join(INCIDENT_TYPES)}")
-        return v
+        return str(_known_incident_type(v))
+
+
+class _Truth(_Model):
+    # incident_type and urgency are required unless the call names an incident, whose ground truth it then takes
+    # (checked in _cross_reference_errors, where the incidents are known).
+    incident_type: str | None = None
+    urgency: Literal["spoed", "nu", "later"] | None = None
+    location: str = ""
+    required_items: list[str] = []
+    congruence: dict[str, bool] = {}
+    lat: float | None = Field(default=None, ge=-90, le=90, description="degrees WGS84")
+    lon: float | None = Field(default=None, ge=-180, le=180, description="degrees WGS84")
+    incident: str = Field(default="", description="id of an [[incidents]] entry")
+    caller_lat: float | None = Field(default=None, ge=-90, le=90, description="degrees WGS84")
+    caller_lon: float | None = Field(default=None, ge=-180, le=180, description="degrees WGS84")
+    account_disagrees: list[str] = []
+
+    @model_validator(mode="after")
+    def _both_coordinates(self) -> "_Truth":
+        if (self.lat is None) != (self.lon is None):
+            raise ValueError("lat and lon go together: give both (degrees WGS84) or neither")
+        if (self.caller_lat is None) != (self.caller_lon is None):
+            raise ValueError("caller_lat and caller_lon go together: give both (degrees WGS84) or neither")
+        return self
+
+    @field_validator("incident_type")
+    @classmethod
+    def _known_type(cls, v: str | None) -> str | None:
+        return _known_incident_type(v)
+
+    @field_validator("account_disagrees")
+    @classmethod
+    def _known_account_aspects(cls, v: list[str]) -> list[str]:
+        return _known_aspect_list(v)
 
     @field_validator("required_items")
     @classmethod
@@ -131,6 +177,7 @@ class _Block(_Model):
     calls: list[str] = Field(min_length=1)
     practice: bool = False
     break_s: float = Field(default=0.0, ge=0, description="break after the block, s")
+    advice: bool = False
 
 
 class _Design(_Model):
@@ -152,6 +199,7 @@ class _Scenario(_Model):
     blocks: list[_Block] = Field(min_length=1)
     calls: list[_Call] = Field(min_length=1)
     design: _Design = _Design()
+    incidents: list[_Incident] = []
 
 
 def _cross_reference_errors(model: _Scenario, source: str) -> list[str]:
@@ -189,6 +237,44 @@ def _cross_reference_errors(model: _Scenario, source: str) -> list[str]:
             errors.append(
                 f"{source}: calls.{i}.id: call {cid!r} is in no block; expected it in the calls of one [[blocks]] entry"
             )
+    errors += _incident_errors(model, source)
+    return errors
+
+
+def _incident_errors(model: _Scenario, source: str) -> list[str]:
+    """Problems of ``[[incidents]]`` and the calls' ``truth.incident`` references (issue 11)."""
+    errors: list[str] = []
+    incidents: dict[str, _Incident] = {}
+    for i, inc in enumerate(model.incidents):
+        if inc.id in incidents:
+            errors.append(f"{source}: incidents.{i}.id: incident id {inc.id!r} is used twice; expected unique ids")
+        incidents[inc.id] = inc
+    used: set[str] = set()
+    for i, c in enumerate(model.calls):
+        t, where = c.truth, f"{source}: calls.{i}.truth"
+        if not t.incident:
+            for name in ("incident_type", "urgency"):
+                if getattr(t, name) is None:
+                    errors.append(f"{where}.{name}: missing; give it, or name an incident (truth.incident) whose "
+                                  "ground truth this call takes")
+            continue
+        inc = incidents.get(t.incident)
+        if inc is None:
+            known = ", ".join(incidents) or "none defined"
+            errors.append(f"{where}.incident: call {c.id!r} names incident {t.incident!r}, which is not defined "
+                          f"under [[incidents]]; expected one of: {known}")
+            continue
+        used.add(inc.id)
+        for name in ("incident_type", "urgency", "location", "lat", "lon"):
+            mine, theirs = getattr(t, name), getattr(inc, name)
+            if mine not in (None, "") and mine != theirs:
+                errors.append(f"{where}.{name}: {mine!r} contradicts incident {inc.id!r} ({theirs!r}); leave it out: "
+                              "a call takes its incident's ground truth (what this caller says wrongly goes in "
+                              "truth.account_disagrees)")
+    for i, inc in enumerate(model.incidents):
+        if inc.id not in used:
+            errors.append(f"{source}: incidents.{i}.id: incident {inc.id!r} is reported by no call; expected at "
+                          "least one call with truth.incident = this id")
     return errors
 
 
@@ -216,6 +302,7 @@ def parse_scenario(
     if errors:
         raise ScenarioError("\n".join(errors))
     base = base_dir or Path.cwd()
+    incidents = {inc.id: inc for inc in model.incidents}
     calls = []
     for i, c in enumerate(model.calls):
         where = f"calls.{i}.media"
@@ -229,14 +316,20 @@ def parse_scenario(
                 for j, p in enumerate(c.media.photos)
             ),
         )
+        t = c.truth
+        inc = incidents.get(t.incident)
         truth = GroundTruth(
-            incident_type=c.truth.incident_type,
-            urgency=Urgency(c.truth.urgency),
-            location=c.truth.location,
-            required_items=tuple(c.truth.required_items),
-            congruence=dict(c.truth.congruence),
-            lat=c.truth.lat,
-            lon=c.truth.lon,
+            incident_type=inc.incident_type if inc else str(t.incident_type),
+            urgency=Urgency(inc.urgency if inc else t.urgency),
+            location=inc.location if inc else t.location,
+            required_items=tuple(t.required_items),
+            congruence=dict(t.congruence),
+            lat=inc.lat if inc else t.lat,
+            lon=inc.lon if inc else t.lon,
+            incident_id=t.incident,
+            caller_lat=t.caller_lat,
+            caller_lon=t.caller_lon,
+            account_disagrees=tuple(t.account_disagrees),
         )
         utterances = tuple(Utterance(u.at_s, u.text) for u in sorted(c.utterances, key=lambda u: u.at_s))
         m = c.manipulation
@@ -255,7 +348,8 @@ def parse_scenario(
     if errors:
         raise ScenarioError("\n".join(errors))
     blocks = tuple(
-        Block(b.id, Modality(b.modality), tuple(b.calls), practice=b.practice, break_s=b.break_s) for b in model.blocks
+        Block(b.id, Modality(b.modality), tuple(b.calls), practice=b.practice, break_s=b.break_s, advice=b.advice)
+        for b in model.blocks
     )
     return Scenario(
         id=model.id,
@@ -265,6 +359,10 @@ def parse_scenario(
         calls=tuple(calls),
         sha256=hashlib.sha256(text_bytes).hexdigest(),
         design=Design(model.design.counterbalance, tuple(model.design.participants)),
+        incidents=tuple(
+            Incident(i.id, i.incident_type, Urgency(i.urgency), i.location, i.lat, i.lon, i.description)
+            for i in model.incidents
+        ),
     )
 
 

@@ -1,0 +1,120 @@
+"""The console's "related reports and advice" panel on the active call (issue 11): a thin Streamlit layer over
+:mod:`workbench.console.links_view`.
+
+It polls ``GET /api/calls/{call_id}/links`` every two seconds and shows:
+
+- the triage advice with its reasons, when the ingest gave one (blocks with ``advice = true``); the first time an
+  advice is drawn the panel posts ``advice.shown`` (what the dispatcher saw, for the automation-bias analysis);
+- each pending link proposal with its score and reasons, a relation to choose and **Accept** / **Reject**
+  (``POST /api/calls/{call_id}/links/decisions``: ``link.decided``, and ``link.set`` on accept);
+- the report's current links, each with **Unlink** (``link.removed``);
+- a way to link the report by hand to any other report of the session, open or closed, with a relation
+  (``link.set``, origin ``manual``).
+
+Widget keys (``st-key-<key>`` in the page): container ``panel_links-<cid>``; ``link_relation_<pid>-<cid>``,
+``link_accept_<pid>-<cid>``, ``link_reject_<pid>-<cid>``, ``link_unlink_<other>-<cid>``, ``link_other-<cid>``,
+``link_manual_relation-<cid>``, ``link_set-<cid>``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import streamlit as st
+
+from workbench.console.ingest_client import IngestClient, IngestError
+from workbench.console.links_view import LinksView, links_view, relation_label
+from workbench.domain import events as ev
+from workbench.domain.session_state import SessionState
+
+K_ERROR = "wb_links_error"
+K_SHOWN = "wb_advice_shown"
+
+
+def _key(name: str, cid: str) -> str:
+    return f"{name}-{cid}"
+
+
+def _do(action: Callable[[], None]) -> None:
+    """Run one request to the ingest; keep its error for the panel (the page must not crash on a 409)."""
+    try:
+        action()
+        st.session_state.pop(K_ERROR, None)
+    except IngestError as exc:
+        st.session_state[K_ERROR] = str(exc)
+
+
+def _decide(client: IngestClient, cid: str, pid: str, decision: str) -> None:
+    relation = st.session_state.get(_key(f"link_relation_{pid}", cid), "") if decision == "accept" else ""
+    _do(lambda: client.decide_link(cid, pid, decision, relation))
+
+
+def _manual(client: IngestClient, cid: str) -> None:
+    other = st.session_state.get(_key("link_other", cid))
+    relation = st.session_state.get(_key("link_manual_relation", cid))
+    if not other or not relation:
+        st.session_state[K_ERROR] = "Choose the other report and the relation first."
+        return
+    _do(lambda: client.set_link(cid, other, relation))
+
+
+def _post_advice_shown(client: IngestClient, sid: str, cid: str, view: LinksView) -> None:
+    advice = view.advice
+    shown: set[int] = st.session_state.setdefault(K_SHOWN, set())
+    if advice is None or not advice.post_shown or advice.seq in shown:
+        return
+    try:
+        client.post_event(sid, cid, ev.AdviceShown(advice.seq, advice.urgency, list(advice.rules)))
+        shown.add(advice.seq)
+    except (IngestError, ev.EventValidationError) as exc:
+        st.session_state[K_ERROR] = f"Could not record advice.shown: {exc}"
+
+
+@st.fragment(run_every=2.0)
+def links_panel(client: IngestClient, sid: str, cid: str, sync: Callable[[], SessionState]) -> None:
+    """Draw the panel for the active report ``cid`` of session ``sid``; ``sync()`` returns the session state."""
+    try:
+        state = sync()
+        view = links_view(client.links(cid), state, cid)
+    except IngestError as exc:
+        st.caption(f"Related reports unavailable: {exc}")
+        return
+    _post_advice_shown(client, sid, cid, view)
+    with st.container(key=_key("panel_links", cid), border=True):
+        if view.advice is not None:
+            a = view.advice
+            st.markdown(f"**Advice: urgency {a.label}**")
+            st.caption("Automatic triage advice from the caller's words and images; you decide.")
+            for reason in a.reasons:
+                st.markdown(f"- {reason}")
+        st.markdown(f"**Related reports** ({len(view.links)} linked, {len(view.pending)} proposed)")
+        if error := st.session_state.get(K_ERROR):
+            st.error(error)
+        for p in view.pending:
+            st.markdown(p.headline)
+            for reason in p.reasons:
+                st.markdown(f"- {reason}")
+            rel, accept, reject = st.columns([3, 2, 2], vertical_alignment="bottom")
+            rel.selectbox("Relation of the other report", options=list(ev.LINK_RELATIONS),
+                          index=list(ev.LINK_RELATIONS).index(p.default_relation), format_func=relation_label,
+                          key=_key(f"link_relation_{p.proposal_id}", cid))
+            accept.button("Accept", key=_key(f"link_accept_{p.proposal_id}", cid), icon=":material/link:",
+                          on_click=_decide, args=(client, cid, p.proposal_id, "accept"))
+            reject.button("Reject", key=_key(f"link_reject_{p.proposal_id}", cid), icon=":material/link_off:",
+                          on_click=_decide, args=(client, cid, p.proposal_id, "reject"))
+        for p in view.decided:
+            st.caption(f"{'Accepted' if p.decision == 'accept' else 'Rejected'}: {p.other_label} "
+                       f"(score {p.score_pct}%)")
+        for link in view.links:
+            text, unlink = st.columns([4, 1], vertical_alignment="center")
+            text.markdown(f":material/link: {link.other_label}: **{link.relation}**")
+            unlink.button("Unlink", key=_key(f"link_unlink_{link.other_call_id}", cid),
+                          on_click=lambda o=link.other_call_id: _do(lambda: client.set_link(cid, o, "unlink")))
+        if view.candidates:
+            labels = dict(view.candidates)
+            other, relation, go = st.columns([3, 3, 1], vertical_alignment="bottom")
+            other.selectbox("Link to report", options=list(labels), format_func=lambda c: labels.get(c, c),
+                            index=None, placeholder="Choose a report", key=_key("link_other", cid))
+            relation.selectbox("Its relation", options=list(ev.LINK_RELATIONS), format_func=relation_label,
+                               index=None, placeholder="Parent, child or related", key=_key("link_manual_relation", cid))
+            go.button("Link", key=_key("link_set", cid), on_click=_manual, args=(client, cid))
