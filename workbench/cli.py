@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import os
 import signal
@@ -54,6 +55,10 @@ def _add_ingest_options(p: argparse.ArgumentParser, *, default_port: int = 8080)
     p.add_argument("--tlx-weights", action="store_true",
                    help="ask the 15 NASA-TLX pairwise comparisons after each block (weighted TLX)")
     p.add_argument("--upload-limit-mb", type=float, default=25.0, help="largest photo upload, MB (default 25)")
+    p.add_argument("--access-codes", type=Path, metavar="FILE",
+                   help="roles: participant / trainer / researcher access codes in FILE (created with new codes when "
+                   "missing; keep it outside the recordings); without it every page and endpoint is open")
+    p.add_argument("--trainer-port", type=int, default=8503, help="trainer's page port (default 8503)")
 
 
 def _settings(args: argparse.Namespace):
@@ -117,10 +122,14 @@ async def _serve(args: argparse.Namespace, scenario_path: Path | None, duration_
 
     scenario = load_scenario(scenario_path) if scenario_path else None
     settings = _settings(args)
+    from workbench.console import trainer_launch  # issue 7: roles and the trainer's page
+
+    codes, access_text = trainer_launch.setup_access(args.access_codes, settings.recordings)
+    settings = dataclasses.replace(settings, access=codes)
     stop = asyncio.Event()
     _stop_on_signals(stop)
     handle = await start_ingest(settings)
-    console = None
+    console = trainer = None
     exit_code = 0
     try:
         print(f"Ingest:  {handle.url}  (recordings in {settings.recordings.resolve()})", flush=True)
@@ -136,10 +145,18 @@ async def _serve(args: argparse.Namespace, scenario_path: Path | None, duration_
                 drt=args.drt != "off",
                 drt_kind=args.drt if args.drt != "off" else "visual",
                 tlx_weights=args.tlx_weights,
+                access_file=args.access_codes,
             )
             console_url = f"http://{args.host}:{args.console_port}"
             await asyncio.get_running_loop().run_in_executor(None, wait_until_ready, console_url, 60.0)
             print(f"Console: {console_url}   <- open this in a browser to work as the dispatcher", flush=True)
+            trainer = trainer_launch.start_trainer(args.trainer_port, args.host, trainer_launch.trainer_env(
+                ingest_url=handle.url, console_url=console_url, recordings=settings.recordings,
+                library=REPO_ROOT / "experiments", access_file=args.access_codes, ice=args.ice))
+            trainer_url = f"http://{args.host}:{args.trainer_port}"
+            await asyncio.get_running_loop().run_in_executor(None, wait_until_ready, trainer_url, 60.0)
+            print(f"Trainer: {trainer_url}   <- start, watch and steer sessions; the scenario library", flush=True)
+        print(access_text, flush=True)
         if scenario is None:
             if duration_s is not None:
                 asyncio.get_running_loop().call_later(duration_s, stop.set)
@@ -152,7 +169,8 @@ async def _serve(args: argparse.Namespace, scenario_path: Path | None, duration_
         await asyncio.get_running_loop().run_in_executor(None, ensure_demo_media, cache)
         if duration_s is not None:  # counted from the start of playback, not of the servers
             asyncio.get_running_loop().call_later(duration_s, stop.set)
-        async with aiohttp.ClientSession() as http:
+        headers = {"X-Workbench-Access": codes.trainer} if codes else None  # the runner acts for the trainer
+        async with aiohttp.ClientSession(headers=headers) as http:
             player = ScenarioPlayer(
                 IngestApi(handle.url, http),
                 scenario,
@@ -161,7 +179,10 @@ async def _serve(args: argparse.Namespace, scenario_path: Path | None, duration_
                 seed=args.seed,
                 media_cache=cache,
                 ice_mode=args.ice,
-                on_session=lambda sid: print(f"Session: {sid}  scenario {scenario.id!r}", flush=True),
+                on_session=lambda sid: print(f"Session: {sid}  scenario {scenario.id!r}"
+                                             + (f"  station link: {console_url}/?session={sid}&ticket="
+                                                f"{codes.session_ticket(sid)}" if codes and console else ""),
+                                             flush=True),
                 block_order=planned_block_order(scenario, args.participant, args.seed,
                                                 getattr(args, "participant_index", None)),
                 wait_for_start=getattr(args, "wait_start", False),
@@ -179,6 +200,12 @@ async def _serve(args: argparse.Namespace, scenario_path: Path | None, duration_
             print(f"  {problem}")
         exit_code = 0 if verdict.ok else 1
     finally:
+        if trainer is not None:
+            trainer.terminate()
+            try:
+                trainer.wait(10)
+            except Exception:  # noqa: BLE001 - a stuck page must not keep the demo alive
+                trainer.kill()
         if console is not None:
             console.terminate()
             try:
@@ -232,6 +259,7 @@ async def _run_on_ingest(args: argparse.Namespace, scenario) -> int:  # noqa: AN
             wait_for_start=args.wait_start, session_id=args.resume or args.session_id, resume=bool(args.resume),
             wait_for_nasa_tlx=not args.no_nasa_tlx,
             on_session=lambda sid: print(f"Session: {sid}  scenario {scenario.id!r}", flush=True),
+            access_token=os.environ.get("WORKBENCH_ACCESS_TOKEN", ""),  # the trainer's code when roles are on
         )
     except IngestApiError as exc:
         print(f"workbench run: {exc}", file=sys.stderr)
@@ -346,12 +374,33 @@ def cmd_research(args: argparse.Namespace) -> int:
         print(f"workbench research: {args.recordings}: no such folder; pass --recordings DIR", file=sys.stderr)
         return 2
     env = dict(os.environ, WORKBENCH_RECORDINGS=str(args.recordings.resolve()))
+    if args.access_codes:  # issue 7: the researcher's access code gates the page
+        from workbench.console import trainer_launch
+
+        trainer_launch.setup_access(args.access_codes, args.recordings)
+        env["WORKBENCH_ACCESS_FILE"] = str(args.access_codes.resolve())
     if args.out:
         env["WORKBENCH_RESULTS"] = str(args.out.resolve())
     print(f"Researcher page: http://{args.host}:{args.port}", flush=True)
     try:
         return subprocess.call(streamlit_command(args.port, args.host, RESEARCH_PATH), env=env)
     except KeyboardInterrupt:
+        return 0
+
+
+def cmd_trainer(args: argparse.Namespace) -> int:
+    from workbench.console import trainer_launch
+
+    trainer_launch.setup_access(args.access_codes, args.recordings)  # refuses a file inside the recordings
+    env = trainer_launch.trainer_env(ingest_url=args.ingest.rstrip("/"), console_url=args.console_url.rstrip("/"),
+                                     recordings=args.recordings, library=args.library,
+                                     access_file=args.access_codes, ice=args.ice)
+    print(f"Trainer: http://{args.host}:{args.port}", flush=True)
+    proc = trainer_launch.start_trainer(args.port, args.host, env)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        proc.terminate()
         return 0
 
 
@@ -564,7 +613,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="where the analysis files go (default: results/ beside the recordings)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8502)
+    p.add_argument("--access-codes", type=Path, metavar="FILE",
+                   help="ask for the researcher's (or trainer's) access code from FILE (as `serve --access-codes`)")
     p.set_defaults(func=cmd_research)
+
+    p = sub.add_parser("trainer", help="the trainer's page on a running ingest: start, watch and steer sessions",
+                       description="Serves the trainer's page for an ingest started with `workbench serve`: start a "
+                       "session for a participant with a scenario from the library, watch every station live, "
+                       "inject calls, pause/resume; the scenario library with previews and new scenarios from "
+                       "uploaded media. `serve` and `demo` start it themselves on --trainer-port.")
+    p.add_argument("--ingest", default="http://127.0.0.1:8080", help="the running ingest (default %(default)s)")
+    p.add_argument("--console-url", default="http://127.0.0.1:8501",
+                   help="the dispatcher console as stations reach it, for station links (default %(default)s)")
+    p.add_argument("--recordings", type=Path, default=Path("recordings"),
+                   help="the ingest's recordings folder (ground truth of each session's scenario copy)")
+    p.add_argument("--library", type=Path, default=REPO_ROOT / "experiments",
+                   help="scenario library folder (default experiments/)")
+    p.add_argument("--access-codes", type=Path, metavar="FILE", help="the access-codes file `serve` uses")
+    p.add_argument("--ice", choices=("lan", "stun", "loopback"), default="loopback",
+                   help="the ingest's ICE mode (the simulated callers use it)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8503)
+    p.set_defaults(func=cmd_trainer)
 
     p = sub.add_parser("verify", help="check a session folder against its manifest and event schema",
                        description="Checks session.json, every line of events.jsonl (schema, gapless seq) and every "

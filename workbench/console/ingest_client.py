@@ -26,11 +26,16 @@ class IngestError(Exception):
 
 
 class IngestClient:
-    """Synchronous JSON client of the ingest at ``base_url`` (``http://host:port``, server-side address)."""
+    """Synchronous JSON client of the ingest at ``base_url`` (``http://host:port``, server-side address).
 
-    def __init__(self, base_url: str, *, timeout_s: float = 5.0) -> None:
+    ``access``: the role's access code sent as ``X-Workbench-Access`` (``workbench.ingest.roles``; the console's
+    server sends the console's code, the trainer page the trainer's); empty when the ingest runs without roles.
+    """
+
+    def __init__(self, base_url: str, *, timeout_s: float = 5.0, access: str = "") -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
+        self.access = access
 
     # --- plumbing -------------------------------------------------------------------------------------------------
 
@@ -38,6 +43,8 @@ class IngestClient:
         data = None if body is None else json.dumps(body).encode("utf-8")
         req = urllib.request.Request(self.base_url + path, data=data, method=method)
         req.add_header("Accept", "application/json")
+        if self.access:
+            req.add_header("X-Workbench-Access", self.access)
         if data is not None:
             req.add_header("Content-Type", "application/json")
         try:
@@ -112,7 +119,10 @@ class IngestClient:
         return self._svg(f"/api/calls/{quote(call_id, safe='')}/qr.svg")
 
     def _svg(self, path: str) -> str:
-        req = urllib.request.Request(self.base_url + path, headers={"Accept": "image/svg+xml"})
+        headers = {"Accept": "image/svg+xml"}
+        if self.access:
+            headers["X-Workbench-Access"] = self.access
+        req = urllib.request.Request(self.base_url + path, headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
                 return resp.read().decode("utf-8")
@@ -124,3 +134,11 @@ class IngestClient:
     def call_status(self, call_id: str) -> dict[str, Any]:
         """``GET /api/calls/{call_id}``: ``{state, connected, video_codec, width, height, frames_received, ...}``."""
         return dict(self._request("GET", f"/api/calls/{quote(call_id, safe='')}") or {})
+
+    def control(self, session_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /api/sessions/{sid}/control`` with ``{"action": ..., ...}`` (trainer role); the logged event."""
+        return dict(self._request("POST", f"/api/sessions/{quote(session_id, safe='')}/control", body) or {})
+
+    def clock_ns(self) -> int:
+        """``GET /api/clock``: the ingest's monotonic clock now, ns (the clock of every event's ``t_mono_ns``)."""
+        return int((self._request("GET", "/api/clock") or {})["t_mono_ns"])
