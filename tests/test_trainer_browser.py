@@ -209,6 +209,8 @@ def test_trainer_starts_watches_pauses_resumes_and_injects(lab: Lab, browser: An
 
     trainer.locator(f".st-key-abort-{sid} button").click()
     wait_for("session.ended", lambda: any(isinstance(e.data, ev.SessionEnded) for e in lab.client.events(sid)), 30)
+    # The station's browser reached everything it needed through its ticket: the ingest refused nothing.
+    assert not [line for line in lab.output if "access refused" in line], lab.output
 
 
 def test_participant_cannot_reach_trainer_or_researcher_pages_nor_other_sessions(lab: Lab, browser: Any) -> None:
@@ -276,3 +278,6 @@ def test_participant_cannot_reach_trainer_or_researcher_pages_nor_other_sessions
     page.get_by_text("This station has no session yet").wait_for()
     page.screenshot(path=str(SHOTS / "7-participant-without-station-link.png"), full_page=True)
     assert not [e for e in lab.client.events(mine) if isinstance(e.data, ev.SessionControl)]
+    refused = [line for line in lab.output if "access refused" in line]
+    assert any("(403, sessions_read) GET /t/" in line for line in refused), refused
+    assert any("(401, sessions_read) GET /api/sessions" in line for line in refused), refused

@@ -83,7 +83,7 @@ def test_current_call_queue_and_entries_against_ground_truth() -> None:
     fire, collision = view.entries
     assert (fire.incident_type, fire.incident_type_ok) == ("fire", True)
     assert (fire.urgency, fire.urgency_ok) == ("nu", False)  # truth: spoed
-    assert fire.items == "2/4" and fire.status == "active"
+    assert fire.items == "2/4" and fire.status == "active" and fire.truth == "fire · spoed"
     assert (collision.status, collision.urgency_ok, collision.items) == ("waiting", None, "0/3")
     assert view.injectable == ()
 

@@ -172,9 +172,12 @@ def render_station(client: IngestClient, cfg: tvm.TrainerConfig, acc: access.Acc
         st.code(tvm.station_link(cfg.console_url, sid, ticket), language=None)
         c1, c2, c3, c4 = st.columns(4)
         c1.metric("Queue", view.queue_length)
-        c2.metric("Block", f"{view.block} ({view.blocks_done}/{view.blocks_total} done)")
+        c2.metric(f"Block ({view.blocks_done}/{view.blocks_total} done)", view.block)
         c3.metric("Current call", view.current.label if view.current else "—")
-        c4.metric("DRT", view.drt.text() if view.drt else "off")
+        drt_value = "off" if view.drt is None else ("—" if not view.drt.stimuli else f"{view.drt.hit_rate:.0%}")
+        c4.metric("DRT hit rate", drt_value, help=view.drt.text() if view.drt else "the DRT is not running")
+        if view.drt is not None:
+            st.caption(f"DRT: {view.drt.text()}")
         if view.current is not None:
             cur = view.current
             st.markdown(f"On the dispatcher's screen: **{cur.label}** ({cur.scenario_call_id or 'ad hoc'}), "
@@ -185,7 +188,8 @@ def render_station(client: IngestClient, cfg: tvm.TrainerConfig, acc: access.Acc
             st.warning(warning)
         if view.entries:
             st.dataframe(
-                [{"call": e.call, "status": e.status, "incident type": e.incident_type + _mark(e.incident_type_ok),
+                [{"call": e.call, "status": e.status, "truth": e.truth,
+                  "incident type": e.incident_type + _mark(e.incident_type_ok),
                   "urgency": e.urgency + _mark(e.urgency_ok), "items": e.items, "disagreement flag": e.flagged,
                   "RSME": e.rsme, "handling s": e.handling_s} for e in view.entries],
                 hide_index=True, width="stretch")

@@ -118,6 +118,8 @@ class EntryRow:
 
     call: str
     status: str
+    truth: str
+    """Ground truth in short (``fire · spoed``), ``—`` for an ad-hoc call."""
     incident_type: str
     incident_type_ok: bool | None
     urgency: str
@@ -230,6 +232,7 @@ def _entry(call: CallState, spec: CallSpec | None) -> EntryRow:
     return EntryRow(
         call=f"{call.caller_label} ({call.scenario_call_id or 'ad hoc'})",
         status=status,
+        truth=f"{truth.incident_type} · {truth.urgency.value}" if truth is not None else "—",
         incident_type=call.incident_type or "—",
         incident_type_ok=ok(call.incident_type, truth.incident_type if truth else None),
         urgency=call.urgency or "—",
