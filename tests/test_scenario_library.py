@@ -129,3 +129,29 @@ def test_add_scenario_refuses_bad_input_and_writes_nothing(tmp_path: Path, real_
     with pytest.raises(LibraryError, match="a video block needs a video"):
         add_scenario(lib, _new(real_data, scenario_id="novideo", video=None))
     assert sorted(p.relative_to(lib) for p in lib.rglob("*")) == before
+
+
+@pytest.mark.slow
+@pytest.mark.webrtc
+def test_a_scenario_made_from_uploads_plays_its_real_video_and_photo(tmp_path: Path, real_data: Path) -> None:
+    """The added scenario is not only valid: ``workbench run`` streams the uploaded clip (352x288) and sends the
+    uploaded photo (2048x1536), and the session verifies."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import free_port
+
+    path = add_scenario(tmp_path / "lib", _new(real_data, voice="en"))
+    recordings = tmp_path / "rec"
+    proc = subprocess.run(
+        [sys.executable, "-m", "workbench.cli", "run", str(path), "--no-console", "--port", str(free_port()),
+         "--recordings", str(recordings), "--duration", "15", "--no-nasa-tlx"],
+        capture_output=True, text=True, timeout=240)
+    assert "verify: OK" in proc.stdout, proc.stdout + proc.stderr
+    [session] = [p for p in recordings.iterdir() if (p / "events.jsonl").exists()]
+    events = [json.loads(line) for line in (session / "events.jsonl").read_text().splitlines()]
+    frames = [e["data"] for e in events if e["type"] == "media.first_frame" and e["data"]["kind"] == "video"]
+    assert [(f["width"], f["height"]) for f in frames] == [(352, 288)]
+    photos = [e["data"] for e in events if e["type"] == "media.photo_received"]
+    assert [(p["width"], p["height"]) for p in photos] == [(2048, 1536)]
