@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -29,7 +30,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import CHROMIUM_BASE_ARGS, free_port
+from tests.conftest import CHROMIUM_BASE_ARGS, REPO, free_port
 from workbench.console.ingest_client import IngestClient
 from workbench.console.launch import RESEARCH_PATH, streamlit_command, wait_until_ready
 from workbench.domain import events as ev
@@ -61,6 +62,7 @@ class Lab:
     codes: AccessCodes
     client: IngestClient
     output: list[str]
+    library: Path
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +72,10 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     codes_file = tmp / "lab" / "access.json"
     ports = {name: free_port() for name in ("ingest", "console", "trainer", "research")}
     env = dict(os.environ, WORKBENCH_RUNNER_LOGS=str(tmp / "runner-logs"))
+    library = tmp / "library"
+    shutil.copytree(REPO / "experiments", library)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "workbench.cli", "serve", "--port", str(ports["ingest"]),
+        [sys.executable, "-m", "workbench.cli", "serve", "--library", str(library), "--port", str(ports["ingest"]),
          "--console-port", str(ports["console"]), "--trainer-port", str(ports["trainer"]),
          "--recordings", str(recordings), "--access-codes", str(codes_file)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True)
@@ -93,7 +97,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         wait_until_ready(f"http://127.0.0.1:{ports['research']}", 60)
         url = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
         yield Lab(url["ingest"], url["console"], url["trainer"], url["research"], codes,
-                  IngestClient(url["ingest"], access=codes.trainer), output)
+                  IngestClient(url["ingest"], access=codes.trainer), output, library)
     finally:
         if research is not None:
             research.terminate()
@@ -133,6 +137,11 @@ def browser(chromium_path: str) -> Iterator[tuple[Any, list[str]]]:
         yield new_page, foreign
         chromium.close()
     assert not foreign, f"requests to other hosts: {foreign}"
+
+
+def settle(page: Any, timeout_s: float = 15) -> None:
+    """Wait until Streamlit shows no stale (greyed, being redrawn) element, so a screenshot shows the result."""
+    wait_for("the page to settle", lambda: page.locator("[data-stale='true']").count() == 0, timeout_s)
 
 
 def enter_code(page: Any, page_name: str, code: str) -> None:
@@ -199,6 +208,7 @@ def test_trainer_starts_watches_pauses_resumes_and_injects(lab: Lab, browser: An
     assert injected[0].data.adhoc
     dispatcher.locator("[data-testid='stSidebar']").get_by_text("06-5555 0000").wait_for(timeout=30_000)
     station.get_by_text("06-5555 0000 (extra-1)").wait_for(state="attached", timeout=30_000)  # a grid cell
+    settle(trainer)
     trainer.screenshot(path=str(SHOTS / "5-trainer-injected.png"), full_page=True)
 
     controls = [(e.data.action, e.data.scenario_call_id) for e in lab.client.events(sid)
@@ -281,3 +291,42 @@ def test_participant_cannot_reach_trainer_or_researcher_pages_nor_other_sessions
     refused = [line for line in lab.output if "access refused" in line]
     assert any("(403, sessions_read) GET /t/" in line for line in refused), refused
     assert any("(401, sessions_read) GET /api/sessions" in line for line in refused), refused
+
+
+def test_trainer_adds_a_scenario_from_uploaded_media(lab: Lab, browser: Any, real_data: Path) -> None:
+    new_page, _foreign = browser
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page = new_page()
+    page.goto(lab.trainer)
+    enter_code(page, "trainer", lab.codes.trainer)
+    page.get_by_role("tab", name="Scenario library").click()
+    page.locator(".st-key-new_id input").fill("outdoor-fire")
+    page.locator(".st-key-new_title input").fill("Outdoor fire filmed by a passer-by")
+    page.locator(".st-key-new_video input[type=file]").set_input_files(
+        str(real_data / "video" / "firedetection_test1_outdoor_fire.mp4"))
+    page.locator(".st-key-new_photos input[type=file]").set_input_files(
+        str(real_data / "photos" / "still_test1_outdoor_fire_smoke_f090.jpg"))
+    # The uploader shows a chip per uploaded file (its name shortened; the full name in its title).
+    page.locator(".st-key-new_video [data-testid='stFileChipName']"
+                 "[title='firedetection_test1_outdoor_fire.mp4']").wait_for()
+    page.locator(".st-key-new_photos [data-testid='stFileChipName']"
+                 "[title='still_test1_outdoor_fire_smoke_f090.jpg']").wait_for()
+    page.locator(".st-key-new_caller input").fill("06-3333 4444")
+    page.locator(".st-key-new_lines textarea").fill("There is a fire by the road!\n6: It is only small.")
+    page.locator(".st-key-new_location input").fill("Rijksweg 4, Delft")
+    page.get_by_role("button", name="Add scenario").click()
+    page.get_by_text("Scenario 'outdoor-fire' added").wait_for()
+    page.get_by_role("tab", name="Scenario library").click()
+    page.get_by_text("✓ · outdoor-fire — Outdoor fire filmed by a passer-by").wait_for()
+    settle(page)
+    page.screenshot(path=str(SHOTS / "8-library-added.png"), full_page=True)
+    added = lab.library / "outdoor-fire"
+    assert (added / "media" / "firedetection_test1_outdoor_fire.mp4").read_bytes() == (
+        real_data / "video" / "firedetection_test1_outdoor_fire.mp4").read_bytes()
+    text = (added / "scenario.toml").read_text(encoding="utf-8")
+    assert 'text = "It is only small."' in text and 'location = "Rijksweg 4, Delft"' in text
+
+    # The same id again is refused on the page and the scenario stays as it was.
+    page.get_by_role("button", name="Add scenario").click()
+    page.get_by_text("The scenario was not added").wait_for()
+    assert (added / "scenario.toml").read_text(encoding="utf-8") == text

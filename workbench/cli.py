@@ -59,6 +59,8 @@ def _add_ingest_options(p: argparse.ArgumentParser, *, default_port: int = 8080)
                    help="roles: participant / trainer / researcher access codes in FILE (created with new codes when "
                    "missing; keep it outside the recordings); without it every page and endpoint is open")
     p.add_argument("--trainer-port", type=int, default=8503, help="trainer's page port (default 8503)")
+    p.add_argument("--library", type=Path, default=REPO_ROOT / "experiments",
+                   help="the trainer's scenario library folder (default experiments/)")
 
 
 def _settings(args: argparse.Namespace):
@@ -152,7 +154,7 @@ async def _serve(args: argparse.Namespace, scenario_path: Path | None, duration_
             print(f"Console: {console_url}   <- open this in a browser to work as the dispatcher", flush=True)
             trainer = trainer_launch.start_trainer(args.trainer_port, args.host, trainer_launch.trainer_env(
                 ingest_url=handle.url, console_url=console_url, recordings=settings.recordings,
-                library=REPO_ROOT / "experiments", access_file=args.access_codes, ice=args.ice))
+                library=args.library, access_file=args.access_codes, ice=args.ice))
             trainer_url = f"http://{args.host}:{args.trainer_port}"
             await asyncio.get_running_loop().run_in_executor(None, wait_until_ready, trainer_url, 60.0)
             print(f"Trainer: {trainer_url}   <- start, watch and steer sessions; the scenario library", flush=True)
