@@ -184,6 +184,8 @@ def test_trainer_starts_watches_pauses_resumes_and_injects(lab: Lab, browser: An
     station.get_by_text("On the dispatcher's screen:").wait_for(timeout=30_000)
     label = station.get_by_text("On the dispatcher's screen:").inner_text()
     assert "06-1234 5678" in label and "house-fire" in label
+    station.get_by_text("live video (newest frame)").wait_for(timeout=30_000)
+    assert station.locator("img").first.evaluate("i => i.naturalWidth") == 640  # the demo caller's 640x480 frame
     # The collision arrives 6 s after the block starts and waits in the queue while the fire is handled.
     wait_for("the collision in the trainer's queue count",
              lambda: station.locator("[data-testid='stMetricValue']").first.inner_text().strip() == "1", 60)

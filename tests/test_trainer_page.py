@@ -146,7 +146,12 @@ def test_station_view_and_controls_reach_the_session_log(lab: Lab) -> None:
                                    caller_label="06-1234 5678")["call_id"]
     lab.trainer.post_event(sid, call, ev.CallAnswered("station-1"))
     lab.trainer.post_event(sid, call, ev.IntakeUrgency("nu"))
+    for i, onset in enumerate((1000.0, 5000.0)):  # two DRT stimuli, the first answered after 350 ms
+        lab.trainer.post_event(sid, None, ev.DrtStimulus("r1", i, "visual", onset, onset, 0.0, 1.0))
+    lab.trainer.post_event(sid, None, ev.DrtResponse("r1", 0, 1350.0, 350.0, "key"))
     at.run()
+    assert [m.value for m in at.metric if m.label == "DRT hit rate"] == ["50%", "off"]  # P07, then P08
+    assert any("hit rate 50% (1/2), mean hit RT 350 ms" in c.value for c in at.caption)
     table = at.dataframe[0].value
     row = table[table["call"] == "06-1234 5678 (house-fire)"].iloc[0]
     assert (row["status"], row["urgency"], row["items"]) == ("active", "nu ✗", "0/4")

@@ -142,3 +142,21 @@ class IngestClient:
     def clock_ns(self) -> int:
         """``GET /api/clock``: the ingest's monotonic clock now, ns (the clock of every event's ``t_mono_ns``)."""
         return int((self._request("GET", "/api/clock") or {})["t_mono_ns"])
+
+    def frame_jpeg(self, call_id: str) -> bytes | None:
+        """``GET /api/calls/{call_id}/frame.jpg``: the newest live video frame as JPEG; None before the first frame
+        (404). Other failures raise :class:`IngestError`."""
+        headers = {"Accept": "image/jpeg"}
+        if self.access:
+            headers["X-Workbench-Access"] = self.access
+        path = f"/api/calls/{quote(call_id, safe='')}/frame.jpg"
+        req = urllib.request.Request(self.base_url + path, headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
+                return resp.read()
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                return None
+            raise IngestError(f"GET {path}: {exc.code}", exc.code) from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise IngestError(f"GET {path}: ingest at {self.base_url} unreachable ({exc})") from None

@@ -180,10 +180,19 @@ def render_station(client: IngestClient, cfg: tvm.TrainerConfig, acc: access.Acc
             st.caption(f"DRT: {view.drt.text()}")
         if view.current is not None:
             cur = view.current
-            st.markdown(f"On the dispatcher's screen: **{cur.label}** ({cur.scenario_call_id or 'ad hoc'}), "
-                        f"answered {cur.answered_s:.0f} s ago · video {cur.video} · {cur.photos} photo(s)")
+            text, still = st.columns([3, 1])
+            text.markdown(f"On the dispatcher's screen: **{cur.label}** ({cur.scenario_call_id or 'ad hoc'}), "
+                          f"answered {cur.answered_s:.0f} s ago · video {cur.video} · {cur.photos} photo(s)")
             if cur.transcript:
-                st.caption("Caller so far: " + " / ".join(cur.transcript))
+                text.caption("Caller so far: " + " / ".join(cur.transcript))
+            if cur.video != "—":
+                # The newest frame (redrawn every 2 s): the trainer sees roughly what the dispatcher sees live.
+                try:
+                    frame = client.frame_jpeg(cur.call_id)
+                except IngestError:
+                    frame = None
+                if frame:
+                    still.image(frame, caption="live video (newest frame)", width="stretch")
         for warning in view.warnings:
             st.warning(warning)
         if view.entries:
