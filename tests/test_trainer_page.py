@@ -110,7 +110,7 @@ def test_gate_refuses_other_roles_codes_and_logs_it(lab: Lab) -> None:
 
 def test_station_view_and_controls_reach_the_session_log(lab: Lab) -> None:
     sid = lab.trainer.create_session("P07", scenario_toml=DEMO, session_id="P07-station")
-    other = lab.trainer.create_session("P08", session_id="P08-station")  # an ad-hoc second station
+    other = lab.trainer.create_session("P08", scenario_toml=DEMO, session_id="P08-station")  # a second station
     at = _open(lab)
     stations = [c for c in at.markdown if "session `P07-station`" in c.value]
     assert stations and "**waiting for start**" in stations[0].value

@@ -57,6 +57,12 @@ def test_status_and_controls_follow_start_pause_resume_and_end() -> None:
     assert view.controls_log == ("start", "pause", "resume")
 
 
+def test_an_adhoc_session_has_no_runner_to_steer() -> None:
+    log = Log().add(0, ev.SessionStarted("P09", "adhoc", "", 0, [], "0.1"))
+    view = tvm.station_view(log.events, None, 1 * S)
+    assert (view.status, view.controls, view.injectable) == ("ad hoc", ("abort",), ())
+
+
 def _working_log() -> Log:
     log = _started().add(1, _control("start")).add(1, ev.BlockStarted("live-video", "video", 0), source="runner")
     log.add(2, ev.CallCreated("house-fire", "live-video", "video", "06-1234 5678"), "c1")

@@ -164,7 +164,8 @@ class DrtView:
 class StationView:
     """Everything the trainer's page draws for one station (session).
 
-    ``status``: ``waiting for start``, ``running``, ``paused``, ``break`` or ``ended``. ``controls``: the actions
+    ``status``: ``waiting for start``, ``running``, ``paused``, ``break``, ``ended`` or ``ad hoc`` (a session
+    without a scenario: live actors' calls, no runner, so only ``abort`` applies). ``controls``: the actions
     that apply now (subset of ``start``, ``pause``, ``resume``, ``abort``, ``inject``). ``injectable``: scenario
     call ids not yet played (``inject`` adds them now).
     """
@@ -190,6 +191,8 @@ class StationView:
 def _status(events: Sequence[ev.Event], state: SessionState) -> str:
     if state.ended:
         return "ended"
+    if state.scenario_id == "adhoc":
+        return "ad hoc"  # live actors' calls (POST /api/calls): no runner obeys start, pause or inject
     started = any(isinstance(e.data, ev.BlockStarted) for e in events) or any(
         isinstance(e.data, ev.SessionControl) and e.data.action == "start" for e in events)
     paused = False
@@ -214,6 +217,7 @@ def _controls(status: str) -> tuple[str, ...]:
         "running": ("pause", "inject", "abort"),
         "break": ("pause", "inject", "abort"),
         "paused": ("resume", "inject", "abort"),
+        "ad hoc": ("abort",),
         "ended": (),
     }[status]
 
