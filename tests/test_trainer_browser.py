@@ -189,6 +189,21 @@ def test_trainer_starts_watches_pauses_resumes_and_injects(lab: Lab, browser: An
     # The collision arrives 6 s after the block starts and waits in the queue while the fire is handled.
     wait_for("the collision in the trainer's queue count",
              lambda: station.locator("[data-testid='stMetricValue']").first.inner_text().strip() == "1", 60)
+    # The dispatcher classifies: the server posts intake.urgency, the station's browser its panel focus (through
+    # the ticket route, CORS preflight included); the trainer sees the entry against the ground truth.
+    fire = next(e.call_id for e in lab.client.events(sid)
+                if isinstance(e.data, ev.CallCreated) and e.data.scenario_call_id == "house-fire")
+    dispatcher.locator(f".st-key-urgency-{fire}").get_by_text("spoed (urgent, prio 1)").click()
+    wait_for("intake.urgency spoed", lambda: [e for e in lab.client.events(sid)
+                                              if isinstance(e.data, ev.IntakeUrgency) and e.data.urgency == "spoed"], 30)
+    # Then a second panel (the transcript): the focus change of that first form click was not posted in 3 of 4 runs
+    # here (no request left the page; cause not found, suspected: the focus component re-mounted by the rerun the
+    # click caused). Reported to the console's owner; this test checks the ticket route, not that script.
+    dispatcher.locator(".st-key-transcript").click()
+    wait_for("console.focus posted by the station's browser",
+             lambda: [e for e in lab.client.events(sid) if isinstance(e.data, ev.ConsoleFocus)], 30)
+    station.get_by_text("spoed ✓").wait_for(state="attached", timeout=30_000)  # a grid cell
+    settle(trainer)
     trainer.screenshot(path=str(SHOTS / "2-trainer-watching.png"), full_page=True)
     dispatcher.screenshot(path=str(SHOTS / "3-dispatcher-station.png"), full_page=True)
 
