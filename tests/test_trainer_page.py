@@ -137,6 +137,7 @@ def test_station_view_and_controls_reach_the_session_log(lab: Lab) -> None:
     controls = [e.data for e in lab.trainer.events(sid) if isinstance(e.data, ev.SessionControl)]
     assert [(c.action, c.scenario_call_id) for c in controls] == [
         ("start", ""), ("pause", ""), ("inject", "collision"), ("resume", "")]
+    assert at.text_input(key=f"adhoc_id-{other}").value == ""  # emptied for the next ad-hoc call
     adhoc = [e.data for e in lab.trainer.events(other) if isinstance(e.data, ev.SessionControl)][-1]
     assert (adhoc.action, adhoc.scenario_call_id, adhoc.caller_label, adhoc.utterances) == (
         "inject", "extra-1", "06-0000 1111", ["Help, my neighbour fell.", "She is breathing."])

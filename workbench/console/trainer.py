@@ -112,6 +112,9 @@ def on_control(client: IngestClient, sid: str, action: str) -> None:
             body = tvm.control_body(action)
         client.control(sid, body)
         ss[K_MESSAGE] = ("success", f"{sid}: {body['action']} sent")
+        if action == "inject_adhoc":  # the form is empty again for the next ad-hoc call
+            for name in ("adhoc_id", "adhoc_label", "adhoc_lines"):
+                ss[f"{name}-{sid}"] = ""
     except (ValueError, IngestError) as exc:
         ss[K_MESSAGE] = ("error", f"{sid}: {exc}")
 
