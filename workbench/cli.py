@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import os
 import signal
@@ -54,6 +55,12 @@ def _add_ingest_options(p: argparse.ArgumentParser, *, default_port: int = 8080)
     p.add_argument("--tlx-weights", action="store_true",
                    help="ask the 15 NASA-TLX pairwise comparisons after each block (weighted TLX)")
     p.add_argument("--upload-limit-mb", type=float, default=25.0, help="largest photo upload, MB (default 25)")
+    p.add_argument("--access-codes", type=Path, metavar="FILE",
+                   help="roles: participant / trainer / researcher access codes in FILE (created with new codes when "
+                   "missing; keep it outside the recordings); without it every page and endpoint is open")
+    p.add_argument("--trainer-port", type=int, default=8503, help="trainer's page port (default 8503)")
+    p.add_argument("--library", type=Path, default=REPO_ROOT / "experiments",
+                   help="the trainer's scenario library folder (default experiments/)")
 
 
 def _settings(args: argparse.Namespace):
@@ -117,10 +124,14 @@ async def _serve(args: argparse.Namespace, scenario_path: Path | None, duration_
 
     scenario = load_scenario(scenario_path) if scenario_path else None
     settings = _settings(args)
+    from workbench.console import trainer_launch  # issue 7: roles and the trainer's page
+
+    codes, access_text = trainer_launch.setup_access(args.access_codes, settings.recordings)
+    settings = dataclasses.replace(settings, access=codes)
     stop = asyncio.Event()
     _stop_on_signals(stop)
     handle = await start_ingest(settings)
-    console = None
+    console = trainer = None
     exit_code = 0
     try:
         print(f"Ingest:  {handle.url}  (recordings in {settings.recordings.resolve()})", flush=True)
@@ -138,10 +149,18 @@ async def _serve(args: argparse.Namespace, scenario_path: Path | None, duration_
                 tlx_weights=args.tlx_weights,
                 participant_flow=getattr(args, "participant_flow", False),
                 consent_file=getattr(args, "consent", None),
+                access_file=args.access_codes,
             )
             console_url = f"http://{args.host}:{args.console_port}"
             await asyncio.get_running_loop().run_in_executor(None, wait_until_ready, console_url, 60.0)
             print(f"Console: {console_url}   <- open this in a browser to work as the dispatcher", flush=True)
+            trainer = trainer_launch.start_trainer(args.trainer_port, args.host, trainer_launch.trainer_env(
+                ingest_url=handle.url, console_url=console_url, recordings=settings.recordings,
+                library=args.library, access_file=args.access_codes, ice=args.ice))
+            trainer_url = f"http://{args.host}:{args.trainer_port}"
+            await asyncio.get_running_loop().run_in_executor(None, wait_until_ready, trainer_url, 60.0)
+            print(f"Trainer: {trainer_url}   <- start, watch and steer sessions; the scenario library", flush=True)
+        print(access_text, flush=True)
         if scenario is None:
             if duration_s is not None:
                 asyncio.get_running_loop().call_later(duration_s, stop.set)
@@ -154,7 +173,8 @@ async def _serve(args: argparse.Namespace, scenario_path: Path | None, duration_
         await asyncio.get_running_loop().run_in_executor(None, ensure_demo_media, cache)
         if duration_s is not None:  # counted from the start of playback, not of the servers
             asyncio.get_running_loop().call_later(duration_s, stop.set)
-        async with aiohttp.ClientSession() as http:
+        headers = {"X-Workbench-Access": codes.trainer} if codes else None  # the runner acts for the trainer
+        async with aiohttp.ClientSession(headers=headers) as http:
             player = ScenarioPlayer(
                 IngestApi(handle.url, http),
                 scenario,
@@ -163,7 +183,10 @@ async def _serve(args: argparse.Namespace, scenario_path: Path | None, duration_
                 seed=args.seed,
                 media_cache=cache,
                 ice_mode=args.ice,
-                on_session=lambda sid: print(f"Session: {sid}  scenario {scenario.id!r}", flush=True),
+                on_session=lambda sid: print(f"Session: {sid}  scenario {scenario.id!r}"
+                                             + (f"  station link: {console_url}/?session={sid}&ticket="
+                                                f"{codes.session_ticket(sid)}" if codes and console else ""),
+                                             flush=True),
                 block_order=planned_block_order(scenario, args.participant, args.seed,
                                                 getattr(args, "participant_index", None)),
                 # The participant's consent and instructions come before the first call.
@@ -188,6 +211,12 @@ async def _serve(args: argparse.Namespace, scenario_path: Path | None, duration_
             print("The console stays up for the participant's last screen; Ctrl-C to stop.", flush=True)
             await stop.wait()
     finally:
+        if trainer is not None:
+            trainer.terminate()
+            try:
+                trainer.wait(10)
+            except Exception:  # noqa: BLE001 - a stuck page must not keep the demo alive
+                trainer.kill()
         if console is not None:
             console.terminate()
             try:
@@ -251,6 +280,7 @@ async def _run_on_ingest(args: argparse.Namespace, scenario) -> int:  # noqa: AN
             resume=bool(args.resume), wait_for_nasa_tlx=not args.no_nasa_tlx,
             wait_for_questionnaire=args.participant_flow,
             on_session=lambda sid: print(f"Session: {sid}  scenario {scenario.id!r}", flush=True),
+            access_token=os.environ.get("WORKBENCH_ACCESS_TOKEN", ""),  # the trainer's code when roles are on
         )
     except IngestApiError as exc:
         print(f"workbench run: {exc}", file=sys.stderr)
@@ -365,6 +395,11 @@ def cmd_research(args: argparse.Namespace) -> int:
         print(f"workbench research: {args.recordings}: no such folder; pass --recordings DIR", file=sys.stderr)
         return 2
     env = dict(os.environ, WORKBENCH_RECORDINGS=str(args.recordings.resolve()))
+    if args.access_codes:  # issue 7: the researcher's access code gates the page
+        from workbench.console import trainer_launch
+
+        trainer_launch.setup_access(args.access_codes, args.recordings)
+        env["WORKBENCH_ACCESS_FILE"] = str(args.access_codes.resolve())
     if args.out:
         env["WORKBENCH_RESULTS"] = str(args.out.resolve())
     print(f"Researcher page: http://{args.host}:{args.port}", flush=True)
@@ -386,6 +421,11 @@ def cmd_debrief(args: argparse.Namespace) -> int:
     env = dict(os.environ, WORKBENCH_RECORDINGS=str(args.recordings.resolve()))
     if args.session:
         env["WORKBENCH_DEBRIEF_SESSION"] = args.session
+    if args.access_codes:  # issue 7: the debrief shows ground truth, so it takes the trainer's code
+        from workbench.console import trainer_launch
+
+        trainer_launch.setup_access(args.access_codes, args.recordings)
+        env["WORKBENCH_ACCESS_FILE"] = str(args.access_codes.resolve())
     print(f"Debrief page: http://{args.host}:{args.port}", flush=True)
     try:
         return subprocess.call(streamlit_command(args.port, args.host, DEBRIEF_PATH), env=env)
@@ -401,6 +441,22 @@ def debrief_problem(recordings: Path, session: str | None) -> str:
         known = sorted(p.name for p in recordings.iterdir() if (p / "events.jsonl").is_file())
         return f"no session {session!r} in {recordings}; sessions there: {', '.join(known) or 'none'}"
     return ""
+
+
+def cmd_trainer(args: argparse.Namespace) -> int:
+    from workbench.console import trainer_launch
+
+    trainer_launch.setup_access(args.access_codes, args.recordings)  # refuses a file inside the recordings
+    env = trainer_launch.trainer_env(ingest_url=args.ingest.rstrip("/"), console_url=args.console_url.rstrip("/"),
+                                     recordings=args.recordings, library=args.library,
+                                     access_file=args.access_codes, ice=args.ice)
+    print(f"Trainer: http://{args.host}:{args.port}", flush=True)
+    proc = trainer_launch.start_trainer(args.port, args.host, env)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        proc.terminate()
+        return 0
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -617,8 +673,10 @@ def build_parser() -> argparse.ArgumentParser:
                        "the dispatcher's actions, and the call's time line. Reads the recordings only.")
     p.add_argument("--recordings", type=Path, default=Path("recordings"))
     p.add_argument("--session", metavar="ID", help="show this session only (default: pick one on the page)")
+    p.add_argument("--access-codes", type=Path, metavar="FILE",
+                   help="the access-codes file `serve` uses; the page then asks for the trainer's code")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8503)
+    p.add_argument("--port", type=int, default=8504, help="default 8504 (8503 is the trainer's page)")
     p.set_defaults(func=cmd_debrief)
 
     p = sub.add_parser("research", help="the researcher's page: analyse a recordings folder in the browser",
@@ -629,7 +687,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="where the analysis files go (default: results/ beside the recordings)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8502)
+    p.add_argument("--access-codes", type=Path, metavar="FILE",
+                   help="ask for the researcher's (or trainer's) access code from FILE (as `serve --access-codes`)")
     p.set_defaults(func=cmd_research)
+
+    p = sub.add_parser("trainer", help="the trainer's page on a running ingest: start, watch and steer sessions",
+                       description="Serves the trainer's page for an ingest started with `workbench serve`: start a "
+                       "session for a participant with a scenario from the library, watch every station live, "
+                       "inject calls, pause/resume; the scenario library with previews and new scenarios from "
+                       "uploaded media. `serve` and `demo` start it themselves on --trainer-port.")
+    p.add_argument("--ingest", default="http://127.0.0.1:8080", help="the running ingest (default %(default)s)")
+    p.add_argument("--console-url", default="http://127.0.0.1:8501",
+                   help="the dispatcher console as stations reach it, for station links (default %(default)s)")
+    p.add_argument("--recordings", type=Path, default=Path("recordings"),
+                   help="the ingest's recordings folder (ground truth of each session's scenario copy)")
+    p.add_argument("--library", type=Path, default=REPO_ROOT / "experiments",
+                   help="scenario library folder (default experiments/)")
+    p.add_argument("--access-codes", type=Path, metavar="FILE", help="the access-codes file `serve` uses")
+    p.add_argument("--ice", choices=("lan", "stun", "loopback"), default="loopback",
+                   help="the ingest's ICE mode (the simulated callers use it)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8503)
+    p.set_defaults(func=cmd_trainer)
 
     p = sub.add_parser("verify", help="check a session folder against its manifest and event schema",
                        description="Checks session.json, every line of events.jsonl (schema, gapless seq) and every "

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from workbench.console import browser, participant_flow
+from workbench.console import access, browser, participant_flow
 from workbench.console import viewmodel as vm
 from workbench.console.ingest_client import IngestClient, IngestError
 from workbench.console.launch import ConsoleConfig
@@ -636,7 +636,8 @@ def main() -> None:
     st.set_page_config(page_title="112 dispatcher console", layout="wide")
     st.html(PAGE_CSS)
     cfg = ConsoleConfig.from_env(os.environ)
-    client = IngestClient(cfg.ingest_url)
+    cfg, access_token = access.dispatcher_config(cfg, os.environ)  # issue 7: access code and the station's session
+    client = IngestClient(cfg.ingest_url, access=access_token)
     try:
         sid = session_id(cfg, client)
         state = sync(client, sid) if sid else None

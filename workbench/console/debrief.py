@@ -22,6 +22,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from workbench.console import access
 from workbench.console import debrief_viewmodel as dvm
 from workbench.console.debrief_media import ReplayMediaError, browser_mp4, default_cache_dir
 
@@ -127,6 +128,7 @@ def _render_call(call: dvm.CallDebrief, cache_dir: Path, key_prefix: str) -> Non
 def main() -> None:
     """The stand-alone debrief page: a session picker over ``WORKBENCH_RECORDINGS`` (or the pinned session)."""
     st.set_page_config(page_title="112 debrief", layout="wide")
+    access.gate("trainer", os.environ)  # issue 7: ground truth is for the trainer's eyes only
     recordings = os.environ.get("WORKBENCH_RECORDINGS")
     if not recordings:
         st.error("No recordings folder: start the page with `workbench debrief --recordings DIR`.")

@@ -26,11 +26,16 @@ class IngestError(Exception):
 
 
 class IngestClient:
-    """Synchronous JSON client of the ingest at ``base_url`` (``http://host:port``, server-side address)."""
+    """Synchronous JSON client of the ingest at ``base_url`` (``http://host:port``, server-side address).
 
-    def __init__(self, base_url: str, *, timeout_s: float = 5.0) -> None:
+    ``access``: the role's access code sent as ``X-Workbench-Access`` (``workbench.ingest.roles``; the console's
+    server sends the console's code, the trainer page the trainer's); empty when the ingest runs without roles.
+    """
+
+    def __init__(self, base_url: str, *, timeout_s: float = 5.0, access: str = "") -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
+        self.access = access
 
     # --- plumbing -------------------------------------------------------------------------------------------------
 
@@ -38,6 +43,8 @@ class IngestClient:
         data = None if body is None else json.dumps(body).encode("utf-8")
         req = urllib.request.Request(self.base_url + path, data=data, method=method)
         req.add_header("Accept", "application/json")
+        if self.access:
+            req.add_header("X-Workbench-Access", self.access)
         if data is not None:
             req.add_header("Content-Type", "application/json")
         try:
@@ -117,7 +124,10 @@ class IngestClient:
         return self._svg(f"/api/calls/{quote(call_id, safe='')}/qr.svg")
 
     def _svg(self, path: str) -> str:
-        req = urllib.request.Request(self.base_url + path, headers={"Accept": "image/svg+xml"})
+        headers = {"Accept": "image/svg+xml"}
+        if self.access:
+            headers["X-Workbench-Access"] = self.access
+        req = urllib.request.Request(self.base_url + path, headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
                 return resp.read().decode("utf-8")
@@ -158,3 +168,29 @@ class IngestClient:
         """``POST /api/calls/{call_id}/links``: link by hand (``parent``, ``child``, ``related``) or ``unlink``."""
         body = {"other_call_id": other_call_id, "relation": relation}
         self._request("POST", f"/api/calls/{quote(call_id, safe='')}/links", body)
+
+    def control(self, session_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /api/sessions/{sid}/control`` with ``{"action": ..., ...}`` (trainer role); the logged event."""
+        return dict(self._request("POST", f"/api/sessions/{quote(session_id, safe='')}/control", body) or {})
+
+    def clock_ns(self) -> int:
+        """``GET /api/clock``: the ingest's monotonic clock now, ns (the clock of every event's ``t_mono_ns``)."""
+        return int((self._request("GET", "/api/clock") or {})["t_mono_ns"])
+
+    def frame_jpeg(self, call_id: str) -> bytes | None:
+        """``GET /api/calls/{call_id}/frame.jpg``: the newest live video frame as JPEG; None before the first frame
+        (404). Other failures raise :class:`IngestError`."""
+        headers = {"Accept": "image/jpeg"}
+        if self.access:
+            headers["X-Workbench-Access"] = self.access
+        path = f"/api/calls/{quote(call_id, safe='')}/frame.jpg"
+        req = urllib.request.Request(self.base_url + path, headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
+                return resp.read()
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                return None
+            raise IngestError(f"GET {path}: {exc.code}", exc.code) from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise IngestError(f"GET {path}: ingest at {self.base_url} unreachable ({exc})") from None

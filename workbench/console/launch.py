@@ -131,6 +131,7 @@ def start_console(
     tlx_weights: bool = False,
     participant_flow: bool = False,
     consent_file: pathlib.Path | None = None,
+    access_file: pathlib.Path | None = None,
 ) -> subprocess.Popen:
     """Start ``streamlit run app.py`` on ``host:port`` talking to the ingest at ``ingest_url``; returns the process.
 
@@ -150,6 +151,8 @@ def start_console(
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("WORKBENCH_") or k == "WORKBENCH_NETNS"}
     env.update(config.to_env())
+    if access_file is not None:  # issue 7: the page's access-code gate (workbench/console/access.py)
+        env["WORKBENCH_ACCESS_FILE"] = str(pathlib.Path(access_file).resolve())
     return subprocess.Popen(streamlit_command(port, host), env=env, stdin=subprocess.DEVNULL)
 
 

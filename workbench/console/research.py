@@ -15,6 +15,7 @@ from pathlib import Path
 import streamlit as st
 
 from analysis.run import AnalysisError, analyze
+from workbench.console import access
 from workbench.maps import recordings_heat_map_svg
 
 ss = st.session_state
@@ -39,6 +40,7 @@ def run_analysis(recordings: Path, results: Path) -> None:
 
 def render() -> None:
     st.set_page_config(page_title="Researcher · 112 workbench", layout="wide")
+    access.gate("researcher", os.environ)  # issue 7: the researcher's (or trainer's) access code first
     recordings, results = folders()
     st.title("Recorded sessions")
     st.caption(f"Recordings `{recordings}` · results written to `{results}` (the same files as `workbench analyze`)")

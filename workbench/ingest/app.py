@@ -27,7 +27,7 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 import workbench
 from workbench.domain import events as ev
 from workbench.domain.taxonomy import Modality
-from workbench.ingest import webrtc
+from workbench.ingest import roles, webrtc
 from workbench.ingest.calls import Call, Calls, Conflict, NotFound, Sessions, new_call_id
 from workbench.ingest.live import CallMedia
 from workbench.ingest.recording import CallRecorder, SegmentInfo
@@ -328,7 +328,7 @@ async def _errors_and_cors(request: web.Request, handler: Callable[[web.Request]
             response = _error(405, f"{request.method} is not allowed on {request.path}")
         else:
             response = _error(exc.status, exc.text or exc.reason)
-    if request.method == "GET" and request.path.startswith("/api/") and not response.prepared:
+    if request.method == "GET" and request.path.startswith(("/api/", "/t/")) and not response.prepared:
         response.headers["Access-Control-Allow-Origin"] = "*"
     elif request.method in ("POST", "OPTIONS") and _EVENTS_PATH.match(request.path) and not response.prepared:
         # The console page's browser posts its timed events (DRT, panel focus) here directly (issue 6).
@@ -336,7 +336,7 @@ async def _errors_and_cors(request: web.Request, handler: Callable[[web.Request]
     return response
 
 
-_EVENTS_PATH = re.compile(r"^/api/sessions/[^/]+/events$")
+_EVENTS_PATH = re.compile(r"^(/t/[^/]+)?/api/sessions/[^/]+/events$")  # /t/{ticket}: roles.add_ticket_routes
 
 
 async def events_preflight(request: web.Request) -> web.Response:
@@ -603,12 +603,13 @@ async def get_snapshot(request: web.Request) -> web.Response:
 async def viewer_page(request: web.Request) -> web.Response:
     call = _ingest(request).calls.by_id(request.match_info["call_id"])
     page = (STATIC_DIR / "viewer.html").read_text(encoding="utf-8")
+    prefix = roles.public_prefix(request)  # a station's ticket travels on to the page's own socket and offer
     config = {
         "callId": call.call_id,
-        "liveUrl": f"/api/calls/{call.call_id}/live",
+        "liveUrl": f"{prefix}/api/calls/{call.call_id}/live",
         # ?mode=webrtc: the caller's video and audio relayed over WebRTC instead of the JPEG stream (issue 4).
         "mode": "webrtc" if request.query.get("mode") == "webrtc" else "jpeg",
-        "offerUrl": f"/api/calls/{call.call_id}/viewer/offer",
+        "offerUrl": f"{prefix}/api/calls/{call.call_id}/viewer/offer",
     }
     return web.Response(text=page.replace("__VIEWER_CONFIG__", _script_json(config)), content_type="text/html")
 
@@ -985,8 +986,11 @@ def create_app(settings: IngestSettings, *, recordings: Recordings, clock: Clock
     """
     if settings.ice_mode == "loopback":
         webrtc.enable_loopback_ice()
-    app = web.Application(client_max_size=settings.upload_limit_bytes, middlewares=[_errors_and_cors])
     ingest = Ingest(settings, recordings, clock or SystemClock())
+    middlewares: list[Any] = [_errors_and_cors]
+    if settings.access is not None:  # issue 7: the role boundary (workbench/ingest/roles.py)
+        middlewares.append(roles.guard(settings.access, ingest.calls.session_of))
+    app = web.Application(client_max_size=settings.upload_limit_bytes, middlewares=middlewares)
     app[INGEST] = ingest
 
     async def on_shutdown(_app: web.Application) -> None:
@@ -1022,6 +1026,8 @@ def create_app(settings: IngestSettings, *, recordings: Recordings, clock: Clock
     r.add_get("/lab-cert.crt", lab_certificate)
     r.add_get("/api/sessions/{sid}/map.svg", session_map)  # ?open=1&width=&height= (issue 10)
     r.add_get("/api/map/heat.svg", heat_map)  # ?sessions=a,b (default: every session)
+    if settings.access is not None:
+        roles.add_ticket_routes(r)
     r.add_static("/static", STATIC_DIR, show_index=False)
     from workbench.ingest import links  # link proposals, decisions and triage advice (issue 11)
 

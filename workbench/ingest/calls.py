@@ -245,6 +245,11 @@ class Calls:
         except KeyError:
             raise NotFound(f"unknown call {call_id!r}; create calls with POST /api/calls") from None
 
+    def session_of(self, call_id: str) -> str | None:
+        """The session of call ``call_id``, or None when unknown (the role guard's lookup, issue 7)."""
+        call = self._by_id.get(call_id)
+        return call.session_id if call is not None else None
+
     def by_token(self, token: str) -> Call:
         try:
             return self._by_token[token]

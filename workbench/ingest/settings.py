@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from workbench.domain.roles import AccessCodes
+
 ICE_MODES = ("lan", "stun", "loopback")
 
 
@@ -45,6 +47,9 @@ class IngestSettings:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
+    access: AccessCodes | None = None
+    """The lab's access codes (``--access-codes FILE``): when set, the API enforces the role boundary of
+    :mod:`workbench.ingest.roles`; when None every endpoint is open (single-person demo)."""
 
     def __post_init__(self) -> None:
         if self.ice_mode not in ICE_MODES:

@@ -806,8 +806,11 @@ async def play_on_ingest(
     ingest_url: str, scenario: Scenario, scenario_bytes: bytes, *, stop: asyncio.Event | None = None, **options: Any
 ) -> PlayReport:
     """Play ``scenario`` on an ingest that runs elsewhere (``workbench run --ingest URL``); ``options`` go to
-    :class:`ScenarioPlayer`. Waits up to the reconnect timeout for the ingest to answer first."""
-    async with aiohttp.ClientSession() as http:
+    :class:`ScenarioPlayer` (except ``access_token``: the trainer's access code when the ingest enforces roles).
+    Waits up to the reconnect timeout for the ingest to answer first."""
+    # With roles on (issue 7) the runner acts for the trainer: its code goes in the X-Workbench-Access header.
+    access = options.pop("access_token", "")
+    async with aiohttp.ClientSession(headers={"X-Workbench-Access": access} if access else None) as http:
         api = IngestApi(ingest_url, http)
         await api.wait_until_up()
         return await ScenarioPlayer(api, scenario, scenario_bytes, **options).run(stop)
