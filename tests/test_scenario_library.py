@@ -38,7 +38,9 @@ def _library(tmp_path: Path) -> Path:
 def test_library_lists_valid_and_invalid_scenarios_with_their_errors(tmp_path: Path) -> None:
     entries = {e.relpath: e for e in list_library(_library(tmp_path))}
     # experiments/effects/example.toml is an effects file, not a scenario: not listed.
-    assert set(entries) == {"broken/scenario.toml", "demo/scenario.toml", "effects/scenario.toml", "syntax.toml"}
+    assert set(entries) == {"broken/scenario.toml", "demo/scenario.toml", "effects/scenario.toml", "syntax.toml",
+                            "multi-caller/scenario.toml", "multi-caller/advice-study.toml"}
+    assert entries["multi-caller/scenario.toml"].ok and entries["multi-caller/advice-study.toml"].ok
     assert entries["demo/scenario.toml"].ok and entries["demo/scenario.toml"].scenario.id == "demo"
     broken = entries["broken/scenario.toml"]
     assert not broken.ok

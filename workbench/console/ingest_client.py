@@ -103,10 +103,12 @@ class IngestClient:
         reply = self._request("POST", f"/api/sessions/{quote(session_id, safe='')}/events", body)
         return ev.event_from_dict(reply["event"])
 
-    def control(self, session_id: str, action: str) -> dict[str, Any]:
-        """``POST /api/sessions/{sid}/control`` with ``action`` (``start``, ``abort``, ...): the event it wrote.
-        Raises :class:`IngestError` (409 once the session has ended)."""
-        return dict(self._request("POST", f"/api/sessions/{quote(session_id, safe='')}/control", {"action": action}))
+    def control(self, session_id: str, action: str | dict[str, Any]) -> dict[str, Any]:
+        """``POST /api/sessions/{sid}/control`` with ``action`` (``start``, ``abort``, ...) or a whole body
+        ``{"action": ..., ...}`` (an inject with its call); returns the event it wrote. Raises :class:`IngestError`
+        (409 once the session has ended; 403 for a participant when roles are on)."""
+        body = {"action": action} if isinstance(action, str) else dict(action)
+        return dict(self._request("POST", f"/api/sessions/{quote(session_id, safe='')}/control", body) or {})
 
     def create_call(self, session_id: str | None = None, **fields: Any) -> dict[str, Any]:
         """``POST /api/calls``: ``{call_id, session_id, caller_url}``."""
@@ -168,10 +170,6 @@ class IngestClient:
         """``POST /api/calls/{call_id}/links``: link by hand (``parent``, ``child``, ``related``) or ``unlink``."""
         body = {"other_call_id": other_call_id, "relation": relation}
         self._request("POST", f"/api/calls/{quote(call_id, safe='')}/links", body)
-
-    def control(self, session_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        """``POST /api/sessions/{sid}/control`` with ``{"action": ..., ...}`` (trainer role); the logged event."""
-        return dict(self._request("POST", f"/api/sessions/{quote(session_id, safe='')}/control", body) or {})
 
     def clock_ns(self) -> int:
         """``GET /api/clock``: the ingest's monotonic clock now, ns (the clock of every event's ``t_mono_ns``)."""
