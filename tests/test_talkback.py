@@ -154,6 +154,10 @@ async def _talk(tmp_path: Path) -> None:
             async with api.post(f"{handle.url}/api/calls/{cid}/talk", json={"on": on}) as resp:
                 return resp.status, await resp.json()
 
+        async with api.get(f"{handle.url}/api/calls/{cid}/viewer") as resp:
+            page = await resp.text()  # what the console's iframe opens: talk-back needs the WebRTC relay
+            assert '"mode": "webrtc"' in page and '"talkback": true' in page
+
         caller_pc, caller_http = await _caller(call["caller_url"], listener)
         await poll(status, lambda s: s["frames_received"] > 10, 30, "caller video at the ingest")
         # Talk before any dispatcher microphone is connected: refused with a reason, nothing logged.
@@ -254,6 +258,10 @@ def test_sessions_without_talkback_refuse_the_talk_control(tmp_path: Path) -> No
                     assert r.status == 403 and "--talkback" in (await r.json())["error"]
                 async with api.get(f"{handle.url}/api/calls/{cid}/viewer?mode=webrtc") as r:
                     assert '"talkback": false' in await r.text()
+                async with api.get(f"{handle.url}/api/calls/{cid}/viewer") as r:
+                    assert '"mode": "jpeg"' in await r.text()  # the JPEG stream stays the default
+                async with api.get(f"{handle.url}/api/calls/{cid}/viewer?mode=mjpeg") as r:
+                    assert r.status == 400 and "jpeg" in (await r.json())["error"]
                 async with api.get(f"{handle.url}/api/calls/{cid}") as r:
                     assert (await r.json())["talkback"]["allowed"] is False
         finally:

@@ -85,7 +85,8 @@ async def _talk(tmp_path: Path, chromium: str, wav: Path) -> None:
                 viewer_ctx = await dispatcher_browser.new_context(viewport={"width": 800, "height": 640})
                 await viewer_ctx.route("**/*", guard)
                 viewer = await viewer_ctx.new_page()
-                await viewer.goto(f"{handle.url}/api/calls/{cid}/viewer?mode=webrtc")
+                # The URL the console's iframe opens (no ?mode): a talk-back session gets the WebRTC relay.
+                await viewer.goto(f"{handle.url}/api/calls/{cid}/viewer")
                 await viewer.wait_for_function("window.viewerStats.connected && window.viewerTalk.microphone",
                                                timeout=20_000)
                 await viewer.wait_for_selector("#talk:not([disabled])", timeout=10_000)

@@ -670,14 +670,23 @@ async def take_snapshot(request: web.Request) -> web.Response:
     return _json({"snapshot": dataclasses.asdict(payload)}, status=201)
 
 
+def _viewer_mode(request: web.Request, call: Call) -> str:
+    mode = request.query.get("mode", "")
+    if mode not in ("", "jpeg", "webrtc"):
+        raise ApiError(400, f'"mode" must be jpeg (WebSocket JPEG stream) or webrtc (relay with audio), got {mode!r}')
+    talk = call.media.talkback is not None and call.media.talkback.allowed
+    return mode or ("webrtc" if talk else "jpeg")
+
+
 async def viewer_page(request: web.Request) -> web.Response:
     call = _ingest(request).calls.by_id(request.match_info["call_id"])
     page = (STATIC_DIR / "viewer.html").read_text(encoding="utf-8")
     config = {
         "callId": call.call_id,
         "liveUrl": f"/api/calls/{call.call_id}/live",
-        # ?mode=webrtc: the caller's video and audio relayed over WebRTC instead of the JPEG stream (issue 4).
-        "mode": "webrtc" if request.query.get("mode") == "webrtc" else "jpeg",
+        # ?mode=webrtc: the caller's video and audio relayed over WebRTC instead of the JPEG stream (issue 4); without
+        # ?mode, a session with talk-back gets WebRTC (it carries both voices), so the console's iframe needs no change.
+        "mode": _viewer_mode(request, call),
         "offerUrl": f"/api/calls/{call.call_id}/viewer/offer",
         # Talk-back (WebRTC mode only): the page sends the dispatcher's microphone and shows a talk control.
         "talkback": bool(call.media.talkback is not None and call.media.talkback.allowed),

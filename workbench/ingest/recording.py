@@ -11,11 +11,18 @@ Choice and why
   ``workbench verify`` reports it as cut by a crash with the duration it holds.
   Fragmented MP4 would also survive a crash, but only up to the last complete fragment and with a moov that needs
   care; Matroska is the simpler stream.
-* **Codecs: re-encoded H.264 (libx264 ``ultrafast``, ``zerolatency``) and Opus.** aiortc hands on decoded frames only
-  (``track.recv()``); storing the received VP8/H.264 packets without re-encoding would need a hook inside
-  aiortc's receiver (private API) and is left for later. ``zerolatency`` means no B-frames and no look-ahead, so each
-  frame leaves the encoder at once (nothing waits in the encoder when the process dies). Cost measured by
-  ``benchmarks/bench_ingest.py``; DESIGN.md's figure for x264 ultrafast is ~7% of a core per 640x480@15 stream.
+* **Codecs: re-encoded H.264 (libx264 ``ultrafast``, ``zerolatency``) and Opus**, the default (``video_mode
+  "h264"``): works for any received codec. ``zerolatency`` means no B-frames and no look-ahead, so each frame leaves
+  the encoder at once (nothing waits in the encoder when the process dies). DESIGN.md's figure for x264 ultrafast is
+  ~7% of a core per 640x480@15 stream.
+  **Or the received VP8 frames as they came** (``video_mode "copy"``, the session's ``record_video``): no decode or
+  encode for the recording; the frames come from a documented tap into aiortc's receiver
+  (:mod:`workbench.ingest.passthrough`). A segment then starts only at a key frame (asked for with a PLI at the
+  call's start, at a rollover and after a frame was dropped from the full queue, since later frames refer to it).
+  Both costs are measured side by side by ``benchmarks/bench_ingest.py``.
+* **Talk-back**: with ``talkback=True`` each segment has a second Opus track titled ``dispatcher`` (the caller's is
+  ``caller``): the dispatcher's voice as the caller heard it (silence while the talk control is off), on the same
+  time line (:mod:`workbench.ingest.talkback`).
 * **One time line for both kinds**: every frame is stamped with the ingest's monotonic clock at arrival, relative to
   the call's first recorded video frame (``t = 0``). Video pts are milliseconds (strictly increasing even if the
   caller's RTP timestamps jump, which aiortc has shown below 10 fps). Audio pts count samples from the first audio
