@@ -325,7 +325,7 @@ async def _measure(kind: str, n: int, warmup_s: float, measure_s: float, proc: s
                 call = await r.json()
             urls.append(call["caller_url"])
             call_ids.append(call["call_id"])
-    seconds = warmup_s + measure_s + 1.0
+    seconds = warmup_s + measure_s + STREAM_MARGIN_S
     groups = min(n, 4)
     for g in range(groups):
         part = urls[g::groups]
@@ -343,6 +343,7 @@ async def _measure(kind: str, n: int, warmup_s: float, measure_s: float, proc: s
                     grey = cv2.imdecode(np.frombuffer(msg.data, np.uint8), cv2.IMREAD_REDUCED_GRAYSCALE_8)
                     latencies.append(now_ms() - read_stamp(grey, 8))
 
+    await _wait_streaming(http, base, kind, call_ids, n, proc)
     await asyncio.sleep(warmup_s)
     readers.extend(asyncio.ensure_future(read_viewer(cid)) for cid in call_ids)
     await asyncio.sleep(0.5)
@@ -374,6 +375,36 @@ async def _measure(kind: str, n: int, warmup_s: float, measure_s: float, proc: s
         "p95": lat[int(len(lat) * 0.95)] if lat else float("nan"),
         "cpu": 100 * (cpu1 - cpu0) / (t1 - t0), "rss": rss, "samples": len(lat), "window_frames": received_window,
     }
+
+
+STREAM_MARGIN_S = 4.0
+"""Callers stream this much longer than warm-up + window: the window starts only once every stream has arrived, and
+a caller process that connects its streams one after another needs that long under load."""
+STREAM_START_TIMEOUT_S = 120.0
+"""How long caller processes may take to start streaming (importing aiortc, PyAV and OpenCV on a loaded machine)."""
+
+
+async def _wait_streaming(http: Any, base: str, kind: str, call_ids: list[str], n: int,
+                          proc: subprocess.Popen[Any]) -> None:
+    """Wait until every one of the ``n`` streams has delivered a frame, so the warm-up and the window measure
+    streaming, not caller start-up (on a loaded machine starting the caller processes alone took over 15 s).
+    Raises RuntimeError after :data:`STREAM_START_TIMEOUT_S`."""
+    deadline = time.monotonic() + STREAM_START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"receiver exited with {proc.returncode}")
+        if kind == "bare":
+            async with http.get(base + "/stats") as r:
+                streaming = sum(1 for v in (await r.json())["frames"].values() if v > 0)
+        else:
+            streaming = 0
+            for cid in call_ids:
+                async with http.get(f"{base}/api/calls/{cid}") as r:
+                    streaming += (await r.json())["frames_received"] > 0
+        if streaming >= n:
+            return
+        await asyncio.sleep(0.25)
+    raise RuntimeError(f"only {streaming} of {n} streams started within {STREAM_START_TIMEOUT_S:.0f} s")
 
 
 async def _frames(http: Any, base: str, kind: str, call_ids: list[str]) -> int:
@@ -500,7 +531,7 @@ async def run_caller_comparison(caller: str, fps: int = 30, warmup_s: float = 4.
         async with http.post(base + "/api/calls", json={"session_id": sid}) as r:
             call = await r.json()
         cid = call["call_id"]
-        seconds = warmup_s + measure_s + 1.0
+        seconds = warmup_s + measure_s + STREAM_MARGIN_S
         page = None
         if caller == "chromium":
             from playwright.async_api import async_playwright
@@ -518,6 +549,8 @@ async def run_caller_comparison(caller: str, fps: int = 30, warmup_s: float = 4.
             caller_proc = subprocess.Popen(
                 [sys.executable, "-m", "benchmarks.bench_ingest", "--callers", json.dumps([call["caller_url"]]),
                  str(seconds), "--caller-fps", str(fps)], cwd=REPO, stdout=subprocess.PIPE, text=True)
+
+        await _wait_streaming(http, base, "ingest", [cid], 1, proc)
 
         async def read_viewer() -> None:
             async with http.ws_connect(f"{base}/api/calls/{cid}/live") as ws:

@@ -192,6 +192,12 @@ async def _talk(tmp_path: Path) -> None:
         after = listener.since(t_off)
         assert len(after) > 25 and max(rms for _, rms, _ in after) < 0.002
 
+        # The dispatcher's page goes away while talking (a console reload, a crash): talk goes off by itself.
+        assert (await talk(True))[0] == 200
+        await viewer_pc.close()
+        st = await poll(status, lambda s: not s["talkback"]["talking"], 30, "talk off after the microphone ended")
+        assert st["talkback"]["microphone"] is False
+
         await caller_http.post(call["caller_url"] + "/hangup")
         await poll(status, lambda s: s["state"] == "ended", 20, "the call ended")
     finally:
@@ -209,7 +215,9 @@ async def _talk(tmp_path: Path) -> None:
     assert policy == [{"allowed": True, "origin": "request"}]
     talks = [(e["source"], e["data"]) for e in events if e["type"] == "dispatcher.talk"]
     assert talks == [("console", {"on": True, "origin": "toggle", "microphone": True}),
-                     ("console", {"on": False, "origin": "toggle", "microphone": True})], talks
+                     ("console", {"on": False, "origin": "toggle", "microphone": True}),
+                     ("console", {"on": True, "origin": "toggle", "microphone": True}),
+                     ("ingest", {"on": False, "origin": "microphone_ended", "microphone": False})], talks
     assert types.index("dispatcher.talk") < types.index("call.ended")
 
     segments = sorted((root / sid / "media" / cid).glob("rec-*.mkv"))

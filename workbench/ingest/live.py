@@ -21,7 +21,8 @@ Two live views: the shared JPEG stream (one encode per frame whatever the number
 :data:`MAX_WEBRTC_VIEWERS`), which also carries the caller's audio to the dispatcher. Measured in one run by
 ``tests/test_live_viewer.py`` (aiortc caller -> ingest -> Chromium, loopback, 2 shared cores): JPEG stream p50
 135 ms / p95 212 ms, WebRTC relay p50 159 ms / p95 365 ms; the JPEG stream stays the default for video.
-:class:`Prompts` holds the dispatcher's prompts to the caller's page (bounded, long-polled).
+:class:`Prompts` holds the dispatcher's prompts to the caller's page (bounded, long-polled); the dispatcher's voice to
+the caller (talk-back) is :mod:`workbench.ingest.talkback`, attached as :attr:`CallMedia.talkback`.
 """
 
 from __future__ import annotations
