@@ -27,10 +27,9 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 import workbench
 from workbench.domain import events as ev
 from workbench.domain.taxonomy import Modality
-from workbench.ingest import webrtc
+from workbench.ingest import passthrough, webrtc
 from workbench.ingest.calls import Call, Calls, Conflict, NotFound, Sessions, new_call_id
 from workbench.ingest.live import CallMedia
-from workbench.ingest import passthrough
 from workbench.ingest.recording import CallRecorder, SegmentInfo
 from workbench.ingest.talkback import Talkback, TalkbackError
 from workbench.ingest.qr import qr_svg
@@ -1080,8 +1079,9 @@ def create_app(settings: IngestSettings, *, recordings: Recordings, clock: Clock
     ``POST /api/sessions/{sid}/control``; ``POST /api/calls``; ``GET /api/calls/{call_id}``;
     ``GET /api/calls/{call_id}/photos/{photo_id}``; ``GET /api/calls/{call_id}/frame.jpg``;
     ``GET /api/calls/{call_id}/viewer`` (HTML; ``?mode=webrtc`` for the WebRTC relay) and
-    ``GET /api/calls/{call_id}/live`` (WebSocket of JPEGs); ``POST /api/calls/{call_id}/talk`` (talk-back);``POST /api/calls/{call_id}/viewer/offer`` (the WebRTC
-    relay of the caller's video and audio); ``POST /api/calls/{call_id}/snapshot`` (a still now, with quality);
+    ``GET /api/calls/{call_id}/live`` (WebSocket of JPEGs); ``POST /api/calls/{call_id}/viewer/offer`` (the WebRTC
+    relay of the caller's video and audio, and the dispatcher's microphone); ``POST /api/calls/{call_id}/talk``
+    (the dispatcher's talk-back control); ``POST /api/calls/{call_id}/snapshot`` (a still now, with quality);
     ``POST /api/calls/{call_id}/prompts`` (ask the caller for a photo, a camera switch, to end the video) and the
     caller page's long poll ``GET /c/{token}/prompts``;
     ``GET /api/calls/{call_id}/qr.svg`` (the caller link as a QR code); ``GET /lab-cert.crt`` (the TLS certificate);
