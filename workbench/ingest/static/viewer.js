@@ -163,6 +163,9 @@
       talk.changes += 1;
       talk.error = "";
       micTrack.enabled = talk.on;
+      // A dispatcher who talks wants to hear the answer: this click is the gesture that lets the caller's sound play.
+      const video = document.getElementById("video");
+      if (talk.on && video.muted) { video.muted = false; document.getElementById("unmute").hidden = true; }
     } catch (err) {
       talk.error = err.message;
       statusEl.textContent = "Talk: " + err.message;
