@@ -632,6 +632,85 @@ async def run_caller_comparison(caller: str, fps: int = 30, warmup_s: float = 4.
         tmp.cleanup()
 
 
+
+# --- the recorder alone: CPU per stream, re-encoding against storing the received VP8 frames ---------------------
+
+
+REAL_CLIP = REPO.parent / "shared" / "data" / "real" / "video" / "firedetection_test1_outdoor_fire.mp4"
+"""A real outdoor fire clip (352x288, 10 fps; ../shared/data/real/video/SOURCES.md), scaled to 640x480: encoders
+work much harder on real camera pictures than on a drawn one."""
+
+
+def _real_pictures(n: int) -> list[np.ndarray] | None:
+    """``n`` BGR 640x480 pictures from :data:`REAL_CLIP` (looped), or None when the shared data is not there."""
+    import cv2
+
+    if not REAL_CLIP.is_file():
+        return None
+    capture = cv2.VideoCapture(str(REAL_CLIP))
+    clip = []
+    while len(clip) < 300:
+        ok, image = capture.read()
+        if not ok:
+            break
+        clip.append(cv2.resize(image, (WIDTH, HEIGHT), interpolation=cv2.INTER_LINEAR))
+    capture.release()
+    return [clip[i % len(clip)] for i in range(n)] if clip else None
+
+
+def recorder_cpu(seconds: float = 10.0) -> list[dict[str, Any]]:
+    """CPU time the recorder spends per second of one 640x480@15 stream (video only: the real fire clip when
+    ``../shared`` is there, else a drawn moving picture), ``h264`` (decoded frames re-encoded by x264 ultrafast) against ``copy`` (the VP8 frames
+    aiortc's own encoder made, stored as packets). Frames are made and VP8-encoded beforehand (not timed); the
+    figure is this process's CPU time (all threads: the writer thread does the work) while the recorder takes and
+    writes ``seconds`` of video as fast as it can, divided by ``seconds``; CPU time, unlike wall time, barely depends
+    on what else the machine runs. Returns ``[{"mode", "cpu_pct", "bytes_per_s"}]``."""
+    import cv2
+    from aiortc.codecs.vpx import Vp8Encoder, vp8_depayload
+    from av import VideoFrame
+
+    from workbench.ingest.recording import CallRecorder
+
+    n = int(seconds * FPS)
+    real = _real_pictures(n)
+    gradient = np.linspace(40, 200, WIDTH, dtype=np.uint8)
+    background = np.dstack([np.tile(gradient, (HEIGHT, 1))] * 3)
+    frames, packets = [], []
+    encoder = Vp8Encoder()
+    for i in range(n):
+        if real is not None:
+            image = real[i].copy()
+        else:
+            image = background.copy()
+            x = int((i * 12) % (WIDTH - 80))
+            cv2.rectangle(image, (x, 200), (x + 80, 280), (0, 0, 255), -1)
+        draw_stamp(image, 1_700_000_000_000 + i * 67)
+        frame = VideoFrame.from_ndarray(image, format="bgr24").reformat(format="yuv420p")
+        frame.pts, frame.time_base = int(i * 90000 / FPS), fractions.Fraction(1, 90000)
+        frames.append(frame)
+        payloads, _ = encoder.encode(frame)
+        packets.append(b"".join(vp8_depayload(p) for p in payloads))
+
+    async def one(mode: str) -> dict[str, Any]:
+        with tempfile.TemporaryDirectory(prefix="bench-rec-") as tmp:
+            recorder = CallRecorder(Path(tmp), loop=asyncio.get_running_loop(), on_segment=lambda info: None,
+                                    on_error=print, segment_s=3600, queue_frames=n + 1, video_mode=mode)
+            recorder.has_video = True
+            cpu0 = time.process_time()
+            for i in range(n):
+                t_ns = 10**12 + int(i * 1e9 / FPS)
+                if mode == "copy":
+                    recorder.push_encoded("VP8", packets[i], t_ns)
+                else:
+                    recorder.push("video", frames[i], t_ns)
+            await recorder.close()
+            cpu = time.process_time() - cpu0
+            size = sum(f.stat().st_size for f in Path(tmp).glob("rec-*.mkv"))
+        return {"mode": mode, "cpu_pct": 100 * cpu / seconds, "bytes_per_s": size / seconds,
+                "source": "real fire clip" if real is not None else "drawn picture"}
+
+    return [asyncio.run(one(mode)) for mode in ("h264", "copy")]
+
 CALLERS_HEADER = ("| caller -> ingest (recording off) | fps received | lost | g2g to ingest p50 ms | p95 ms | "
                   "to viewer p50 ms | p95 ms | ingest CPU % core | sizes |\n|---|---:|---:|---:|---:|---:|---:|---:|---|")
 
@@ -673,6 +752,7 @@ def bench_ingest() -> list[tuple[str, float, str]]:
     print(HEADER)
     rows = run([1, 4, 8, 16])
     callers = run_callers(30)
+    recording = recorder_cpu()
     print(f"load average after: {os.getloadavg()}", flush=True)
     return [
         (f"{r['kind']} N={r['n']} (g2g p50)", r["p50"],
@@ -684,6 +764,10 @@ def bench_ingest() -> list[tuple[str, float, str]]:
          f"p95 {r['p95']:.0f} ms, to viewer p50/p95 {r['viewer_p50']:.0f}/{r['viewer_p95']:.0f} ms, "
          f"{r['fps']:.1f} fps, lost {r['lost']}/{r['sent']}")
         for r in callers
+    ] + [
+        (f"recorder alone, video {r['mode']} (CPU % of a core per 640x480@15 stream)", r["cpu_pct"],
+         f"{r['bytes_per_s'] / 1000:.0f} kB/s written, {r['source']}")
+        for r in recording
     ]
 
 
@@ -711,6 +795,9 @@ def main(argv: list[str] | None = None) -> int:
         run(args.n, args.warmup_s, args.measure_s)
     if not args.no_chromium:
         run_callers(30, args.warmup_s, args.measure_s)
+    for r in recorder_cpu():
+        print(f"recorder alone, video {r['mode']}: {r['cpu_pct']:.1f}% of a core per 640x480@15 stream, "
+              f"{r['bytes_per_s'] / 1000:.0f} kB/s written, {r['source']}")
     print(f"load average after: {os.getloadavg()}")
     return 0
 
