@@ -178,7 +178,10 @@ async def _bare(port: int) -> None:
                 frame = await track.recv()
                 if track.kind == "video":
                     state["frames"][key] = state["frames"].get(key, 0) + 1
-                    grey = frame.to_ndarray(format="gray")
+                    # The Y plane as it is (no swscale context per frame, which starved this receiver at N=4 on a
+                    # loaded machine); other formats are converted.
+                    grey = (frame.to_ndarray()[: frame.height] if frame.format.name == "yuv420p"
+                            else frame.to_ndarray(format="gray"))
                     state["latencies"].append(now_ms() - read_stamp(grey))
                     if len(state["latencies"]) > 100_000:
                         state["latencies"] = state["latencies"][-50_000:]
@@ -421,11 +424,12 @@ async def _frames(http: Any, base: str, kind: str, call_ids: list[str]) -> int:
 KINDS = ("bare", "ingest", "ingest+rec", "ingest+copy")
 
 
-def run(ns: list[int], warmup_s: float = 4.0, measure_s: float = 10.0) -> list[dict[str, Any]]:
-    """Every case, bare first at each N; returns the rows (see :func:`run_case`)."""
+def run(ns: list[int], warmup_s: float = 4.0, measure_s: float = 10.0,
+        kinds: tuple[str, ...] = KINDS) -> list[dict[str, Any]]:
+    """Every case of ``kinds``, bare first at each N; returns the rows (see :func:`run_case`)."""
     rows = []
     for n in ns:
-        for kind in KINDS:
+        for kind in kinds:
             try:
                 row = asyncio.run(run_case(kind, n, warmup_s, measure_s))
             except RuntimeError as exc:  # a receiver that died is a finding: report it, go on with the next case
@@ -776,6 +780,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n", type=int, nargs="+", default=[1, 4, 8, 16])
     p.add_argument("--warmup-s", type=float, default=4.0)
     p.add_argument("--measure-s", type=float, default=10.0)
+    p.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS), help="receivers to measure")
+    p.add_argument("--no-recorder", action="store_true", help="skip the recorder-alone CPU figures")
     p.add_argument("--no-chromium", action="store_true", help="skip the 30 fps Chromium/aiortc caller comparison")
     p.add_argument("--only-callers", action="store_true", help="run only the 30 fps Chromium/aiortc caller comparison")
     p.add_argument("--callers", nargs=2, metavar=("URLS_JSON", "SECONDS"), help=argparse.SUPPRESS)
@@ -792,10 +798,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average before: {os.getloadavg()}; {os.cpu_count()} cores")
     if not args.only_callers:
         print(HEADER)
-        run(args.n, args.warmup_s, args.measure_s)
+        run(args.n, args.warmup_s, args.measure_s, tuple(args.kinds))
     if not args.no_chromium:
         run_callers(30, args.warmup_s, args.measure_s)
-    for r in recorder_cpu():
+    for r in [] if args.no_recorder else recorder_cpu():
         print(f"recorder alone, video {r['mode']}: {r['cpu_pct']:.1f}% of a core per 640x480@15 stream, "
               f"{r['bytes_per_s'] / 1000:.0f} kB/s written, {r['source']}")
     print(f"load average after: {os.getloadavg()}")

@@ -13,13 +13,18 @@ Choice and why
   care; Matroska is the simpler stream.
 * **Codecs: re-encoded H.264 (libx264 ``ultrafast``, ``zerolatency``) and Opus**, the default (``video_mode
   "h264"``): works for any received codec. ``zerolatency`` means no B-frames and no look-ahead, so each frame leaves
-  the encoder at once (nothing waits in the encoder when the process dies). DESIGN.md's figure for x264 ultrafast is
-  ~7% of a core per 640x480@15 stream.
+  the encoder at once (nothing waits in the encoder when the process dies).
   **Or the received VP8 frames as they came** (``video_mode "copy"``, the session's ``record_video``): no decode or
   encode for the recording; the frames come from a documented tap into aiortc's receiver
   (:mod:`workbench.ingest.passthrough`). A segment then starts only at a key frame (asked for with a PLI at the
   call's start, at a rollover and after a frame was dropped from the full queue, since later frames refer to it).
-  Both costs are measured side by side by ``benchmarks/bench_ingest.py``.
+  Measured by ``benchmarks/bench_ingest.py`` (the recorder alone, CPU time, the real fire clip at 640x480@15):
+  re-encoding 1.7-1.8% of a core per stream, copy 0.1% (and 62 instead of 101 kB/s on disk). The ingest still
+  decodes every stream for the live view and snapshots either way, so copy saves the encode only.
+  Why re-encoding stays the default: every recording of a study is then the same codec (copy stores VP8 only, an
+  H.264 caller is re-encoded anyway), it rests on no private aiortc path, and on this machine the
+  encode is not what limits the number of callers (decoding and the event loop are); choose copy for sessions with
+  many simultaneous callers.
 * **Talk-back**: with ``talkback=True`` each segment has a second Opus track titled ``dispatcher`` (the caller's is
   ``caller``): the dispatcher's voice as the caller heard it (silence while the talk control is off), on the same
   time line (:mod:`workbench.ingest.talkback`).
@@ -99,7 +104,8 @@ def file_sha256(path: Path) -> tuple[str, int]:
 
 
 class _Segment:
-    """One open Matroska file with a video and/or an audio stream (writer thread only)."""
+    """One open Matroska file with a video and/or an audio stream, and the dispatcher's voice with talk-back (writer
+    thread only)."""
 
     def __init__(
         self, path: Path, index: int, start_ns: int, size: tuple[int, int] | None, audio: bool, talkback: bool = False,
