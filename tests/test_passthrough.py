@@ -177,3 +177,22 @@ def test_a_session_asking_for_copy_records_the_callers_vp8_as_received(tmp_path:
     assert len(pictures) > 40 and pictures[0].shape == (480, 640)
     assert float(np.abs(pictures[-1].astype(int) - pictures[0].astype(int)).mean()) > 1.0  # the pattern moved
     assert verify_session(root / sid).ok
+
+
+def test_copy_falls_back_to_re_encoding_for_an_h264_caller_and_says_why(tmp_path: Path) -> None:
+    from tests.test_codecs import call_with_offer, h264_only, video_offer
+
+    result = asyncio.run(call_with_offer(tmp_path, video_offer(h264_only("42e01f")),
+                                         settings_kw={"record_video": "copy"}))
+    assert result["status"]["video_codec"] == "H264"
+    root = tmp_path / "rec"
+    (session,) = [p for p in root.iterdir() if p.is_dir()]
+    events = events_of(root, session.name)
+    assert [e["data"] for e in events if e["type"] == "media.recording_video_policy"] == [
+        {"video": "copy", "origin": "default"}]
+    assert [e["data"] for e in events if e["type"] == "media.recording_video"] == [
+        {"video": "h264", "codec": "H264", "reason": "copy needs VP8, the caller sends H264"}]
+    (segment,) = sorted(session.glob("media/*/rec-*.mkv"))
+    assert [s["codec_name"] for s in ffprobe_streams(segment)] == ["h264"]
+    with av.open(str(segment)) as container:
+        assert sum(1 for _ in container.decode(video=0)) >= 10
