@@ -98,7 +98,8 @@ async def _caller(url: str, listener: Listener) -> tuple[RTCPeerConnection, aioh
     pc.addTrack(MovingPatternTrack(640, 480, 15))
     pc.addTrack(ToneTrack())
     await pc.setLocalDescription(await pc.createOffer())
-    async with http.post(url + "/offer", json={"sdp": pc.localDescription.sdp, "type": "offer"}) as resp:
+    # "talkback": true, as the caller page sends it: this client plays what it receives.
+    async with http.post(url + "/offer", json={"sdp": pc.localDescription.sdp, "type": "offer", "talkback": True}) as resp:
         body = await resp.json()
         assert resp.status == 200, body
     await pc.setRemoteDescription(RTCSessionDescription(**body))
@@ -247,6 +248,45 @@ def first_channel(frame: Any) -> np.ndarray:
     else:
         mono = data.reshape(-1, len(frame.layout.channels))[:, 0]
     return mono.astype(np.float64) / (32768.0 if mono.dtype == np.int16 else 1.0)
+
+
+def audio_direction(sdp: str) -> str:
+    section = sdp[sdp.index("m=audio"):]
+    section = section[: section.index("m=", 2)] if "m=" in section[2:] else section
+    return next(d for d in ("sendrecv", "sendonly", "recvonly", "inactive") if f"a={d}" in section)
+
+
+def test_only_callers_that_listen_get_the_dispatchers_voice(tmp_path: Path) -> None:
+    """A simulated aiortc caller never reads incoming tracks: sending it the voice would pile frames up in its
+    receive queue. Only an offer that says "talkback": true (the caller page) gets an audio track back."""
+
+    async def run() -> dict[bool, str]:
+        root = tmp_path / "rec"
+        handle = await start_ingest(IngestSettings(port=free_port(), recordings=root, ice_mode="loopback"),
+                                    Recordings(root))
+        directions: dict[bool, str] = {}
+        try:
+            async with aiohttp.ClientSession() as api:
+                async with api.post(handle.url + "/api/sessions", json={"participant": "p", "talkback": True}) as r:
+                    sid = (await r.json())["session_id"]
+                for listens in (False, True):
+                    async with api.post(handle.url + "/api/calls", json={"session_id": sid}) as r:
+                        url = (await r.json())["caller_url"]
+                    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+                        async with http.get(url) as resp:
+                            assert resp.status == 200
+                        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+                        pc.addTrack(ToneTrack())
+                        await pc.setLocalDescription(await pc.createOffer())
+                        offer = {"sdp": pc.localDescription.sdp, "type": "offer"} | ({"talkback": True} if listens else {})
+                        async with http.post(url + "/offer", json=offer) as resp:
+                            directions[listens] = audio_direction((await resp.json())["sdp"])
+                        await pc.close()
+        finally:
+            await handle.stop()
+        return directions
+
+    assert asyncio.run(run()) == {False: "recvonly", True: "sendrecv"}
 
 
 def test_sessions_without_talkback_refuse_the_talk_control(tmp_path: Path) -> None:

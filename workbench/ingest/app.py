@@ -226,8 +226,13 @@ class Ingest:
     def emit(self, call: Call, payload: ev.Payload) -> None:
         self.sessions.append(call.session_id, "ingest", payload, call.call_id)
 
-    async def answer_offer(self, call: Call, offer: RTCSessionDescription) -> dict[str, str]:
-        """Negotiate a new peer connection for ``call`` (closing a previous one: reconnect) and return the answer."""
+    async def answer_offer(self, call: Call, offer: RTCSessionDescription, *, listens: bool = False) -> dict[str, str]:
+        """Negotiate a new peer connection for ``call`` (closing a previous one: reconnect) and return the answer.
+
+        ``listens``: the caller's client plays what it receives (the caller page says so in its offer); only then,
+        and when the session allows talk-back, does the answer carry the dispatcher's voice. Clients that never read
+        an incoming track (the simulated aiortc callers) would otherwise pile up its frames in aiortc's unbounded
+        receive queue."""
         async with call.lock:
             if call.ended:
                 raise ApiError(410, "this call has ended; ask the control room for a new link")
@@ -255,7 +260,7 @@ class Ingest:
             pc.on("connectionstatechange", on_state)
             try:
                 await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
-                voice = call.media.talkback.caller_track() if call.media.talkback is not None else None
+                voice = call.media.talkback.caller_track() if call.media.talkback is not None and listens else None
                 if voice is not None and webrtc.offer_media(sdp)["audio"]:
                     pc.addTrack(voice)  # the caller's microphone transceiver is sendrecv: it also plays the dispatcher
                 await pc.setLocalDescription(await pc.createAnswer())
@@ -928,7 +933,8 @@ async def offer(request: web.Request) -> web.Response:
         description = webrtc.parse_offer(body)
     except webrtc.OfferError as exc:
         raise ApiError(400, f"malformed offer: {exc}") from None
-    return _json(await ingest.answer_offer(call, description))
+    # An optional "talkback": true says the caller's client plays the dispatcher's voice (the caller page does).
+    return _json(await ingest.answer_offer(call, description, listens=body.get("talkback") is True))
 
 
 async def hangup(request: web.Request) -> web.Response:

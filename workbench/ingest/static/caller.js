@@ -131,7 +131,8 @@
     const resp = await fetch(cfg.offerUrl, {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ sdp: peer.localDescription.sdp, type: peer.localDescription.type }),
+      // talkback: this page plays the dispatcher's voice when the session has talk-back (it listens on "track").
+      body: JSON.stringify({ sdp: peer.localDescription.sdp, type: peer.localDescription.type, talkback: true }),
     });
     const body = await resp.json().catch(() => ({}));
     if (!resp.ok) throw new OfferRefused(resp.status, body.error || ("HTTP " + resp.status));
