@@ -7,7 +7,9 @@ video and audio; when the session allows talk-back it also sends the dispatcher'
 (its audio transceiver becomes ``sendrecv``). The ingest drains that track (:meth:`Talkback.consume_microphone`)
 and, while the dispatcher's talk control is on, hands its frames to :class:`VoiceTrack`, the audio track the
 ingest adds to the *caller's* peer connection when it answers the caller's offer (the caller's microphone
-transceiver is ``sendrecv`` already, so no renegotiation is needed). So the caller's page plays the dispatcher
+transceiver is ``sendrecv`` already, so no renegotiation is needed). Only offers that say ``"talkback": true`` get
+it (the caller page does): a client that never reads incoming tracks, like the simulated aiortc callers, would
+pile the frames up in aiortc's unbounded receive queue. So the caller's page plays the dispatcher
 without a second connection, and reconnects of either side just attach a new track.
 
 * **Gated in the ingest, not only in the browser**: with talk off, the caller gets silence whatever the viewer
