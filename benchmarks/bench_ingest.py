@@ -4,7 +4,9 @@ Receivers, each measured in its own fresh process, in the same run:
 
 * ``bare``: a bare aiortc receiver that only decodes (answers offers, drains ``track.recv()``), the baseline;
 * ``ingest``: ``workbench serve --no-console`` with recording off (decode, newest frame, snapshots, the viewer's
-  JPEG stream), and ``ingest+rec`` with recording on (plus H.264/Opus re-encoding into Matroska segments).
+  JPEG stream), ``ingest+rec`` with recording on (plus H.264/Opus re-encoding into Matroska segments) and
+  ``ingest+copy`` with recording on without re-encoding the video (the received VP8 frames stored as they came,
+  ``record_video = "copy"``; Opus still encoded).
 
 Callers run in separate processes (``min(N, 4)`` processes, the N callers spread over them), so their VP8 encoding
 is not counted against the receiver. Each frame carries its capture time (wall clock, ms) as 48 black/white blocks
@@ -15,8 +17,18 @@ process; JPEGs decoded at 1/8 scale), i.e. what a dispatcher's viewer would get.
 minus received, minus one per stream that aiortc never delivers, over the whole run), latency p50/p95, CPU of the
 receiver process (% of one core, from ``/proc/<pid>/stat``) and its RSS (MB, ``VmRSS``).
 
-``python -m benchmarks.bench_ingest [--n 1 4 8 16] [--measure-s 10]`` runs it alone; ``workbench bench ingest``
-runs it through ``benchmarks/run.py``. Needs loopback ICE: run it under ``scripts/netns-run`` for a clean namespace.
+The Chromium caller at 30 fps (:func:`run_caller_comparison`): one real headless Chromium opens a caller link and
+streams a 640x480 camera drawn on a canvas at 30 fps (``canvas.captureStream``, put in place of the page's
+``getUserMedia`` camera by an init script; the microphone stays Chromium's fake device), each picture carrying
+``Date.now()`` in the same blocks; beside it, in the same run, one aiortc caller at 30 fps. Both into the ingest
+(recording off), each its own fresh process. Glass-to-glass there is read back in the ingest: capture time in the
+picture -> the frame's arrival at the ingest, decoded (the ``t_wall_ms`` the ingest writes into each viewer JPEG),
+and, for comparison, -> the viewer JPEG decoded in the benchmark. Frames lost: frames the caller's encoder sent
+(Chromium: ``framesSent`` of its outbound video RTP stats) minus frames the ingest received, minus one.
+
+``python -m benchmarks.bench_ingest [--n 1 4 8 16] [--measure-s 10] [--no-chromium]`` runs it alone;
+``workbench bench ingest`` runs it through ``benchmarks/run.py``. Needs loopback ICE: run it under
+``scripts/netns-run`` for a clean namespace.
 """
 
 from __future__ import annotations
@@ -83,8 +95,9 @@ def _stamp_track_class() -> Any:
 
         kind = "video"
 
-        def __init__(self) -> None:
+        def __init__(self, fps: float = FPS) -> None:
             super().__init__()
+            self.fps = fps
             self.frames_sent = 0
             self._start: float | None = None
             gradient = np.linspace(40, 200, WIDTH, dtype=np.uint8)
@@ -95,7 +108,7 @@ def _stamp_track_class() -> Any:
             if self._start is None:
                 self._start = time.monotonic()
             else:
-                delay = self._start + n / FPS - time.monotonic()
+                delay = self._start + n / self.fps - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
             image = self._background.copy()
@@ -103,7 +116,7 @@ def _stamp_track_class() -> Any:
             cv2.rectangle(image, (x, 200), (x + 80, 280), (0, 0, 255), -1)
             draw_stamp(image, now_ms())
             frame = VideoFrame.from_ndarray(image, format="bgr24")
-            frame.pts = int(n * 90000 / FPS)
+            frame.pts = int(n * 90000 / self.fps)
             frame.time_base = fractions.Fraction(1, 90000)
             self.frames_sent += 1
             return frame
@@ -111,7 +124,7 @@ def _stamp_track_class() -> Any:
     return StampTrack
 
 
-async def _callers(urls: list[str], seconds: float) -> list[int]:
+async def _callers(urls: list[str], seconds: float, fps: float = FPS) -> list[int]:
     import aiohttp
     from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
@@ -128,7 +141,7 @@ async def _callers(urls: list[str], seconds: float) -> list[int]:
             async with http.get(url) as resp:
                 assert resp.status == 200, resp.status
             pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-            track = StampTrack()
+            track = StampTrack(fps)
             pc.addTrack(track)
             pc.addTrack(ToneTrack())
             await pc.setLocalDescription(await pc.createOffer())
@@ -165,7 +178,10 @@ async def _bare(port: int) -> None:
                 frame = await track.recv()
                 if track.kind == "video":
                     state["frames"][key] = state["frames"].get(key, 0) + 1
-                    grey = frame.to_ndarray(format="gray")
+                    # The Y plane as it is (no swscale context per frame, which starved this receiver at N=4 on a
+                    # loaded machine); other formats are converted.
+                    grey = (frame.to_ndarray()[: frame.height] if frame.format.name == "yuv420p"
+                            else frame.to_ndarray(format="gray"))
                     state["latencies"].append(now_ms() - read_stamp(grey))
                     if len(state["latencies"]) > 100_000:
                         state["latencies"] = state["latencies"][-50_000:]
@@ -301,7 +317,10 @@ async def _measure(kind: str, n: int, warmup_s: float, measure_s: float, proc: s
     if kind == "bare":
         urls = [f"{base}/c/{i}" for i in range(n)]
     else:
-        async with http.post(base + "/api/sessions", json={"participant": "bench", "record": kind == "ingest+rec"}) as r:
+        policy = {"participant": "bench", "record": kind in ("ingest+rec", "ingest+copy")}
+        if kind == "ingest+copy":
+            policy["record_video"] = "copy"
+        async with http.post(base + "/api/sessions", json=policy) as r:
             sid = (await r.json())["session_id"]
         urls = []
         for _ in range(n):
@@ -309,7 +328,7 @@ async def _measure(kind: str, n: int, warmup_s: float, measure_s: float, proc: s
                 call = await r.json()
             urls.append(call["caller_url"])
             call_ids.append(call["call_id"])
-    seconds = warmup_s + measure_s + 1.0
+    seconds = warmup_s + measure_s + STREAM_MARGIN_S
     groups = min(n, 4)
     for g in range(groups):
         part = urls[g::groups]
@@ -327,6 +346,7 @@ async def _measure(kind: str, n: int, warmup_s: float, measure_s: float, proc: s
                     grey = cv2.imdecode(np.frombuffer(msg.data, np.uint8), cv2.IMREAD_REDUCED_GRAYSCALE_8)
                     latencies.append(now_ms() - read_stamp(grey, 8))
 
+    await _wait_streaming(http, base, kind, call_ids, n, proc)
     await asyncio.sleep(warmup_s)
     readers.extend(asyncio.ensure_future(read_viewer(cid)) for cid in call_ids)
     await asyncio.sleep(0.5)
@@ -360,6 +380,36 @@ async def _measure(kind: str, n: int, warmup_s: float, measure_s: float, proc: s
     }
 
 
+STREAM_MARGIN_S = 4.0
+"""Callers stream this much longer than warm-up + window: the window starts only once every stream has arrived, and
+a caller process that connects its streams one after another needs that long under load."""
+STREAM_START_TIMEOUT_S = 120.0
+"""How long caller processes may take to start streaming (importing aiortc, PyAV and OpenCV on a loaded machine)."""
+
+
+async def _wait_streaming(http: Any, base: str, kind: str, call_ids: list[str], n: int,
+                          proc: subprocess.Popen[Any]) -> None:
+    """Wait until every one of the ``n`` streams has delivered a frame, so the warm-up and the window measure
+    streaming, not caller start-up (on a loaded machine starting the caller processes alone took over 15 s).
+    Raises RuntimeError after :data:`STREAM_START_TIMEOUT_S`."""
+    deadline = time.monotonic() + STREAM_START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"receiver exited with {proc.returncode}")
+        if kind == "bare":
+            async with http.get(base + "/stats") as r:
+                streaming = sum(1 for v in (await r.json())["frames"].values() if v > 0)
+        else:
+            streaming = 0
+            for cid in call_ids:
+                async with http.get(f"{base}/api/calls/{cid}") as r:
+                    streaming += (await r.json())["frames_received"] > 0
+        if streaming >= n:
+            return
+        await asyncio.sleep(0.25)
+    raise RuntimeError(f"only {streaming} of {n} streams started within {STREAM_START_TIMEOUT_S:.0f} s")
+
+
 async def _frames(http: Any, base: str, kind: str, call_ids: list[str]) -> int:
     if kind == "bare":
         async with http.get(base + "/stats") as r:
@@ -371,11 +421,15 @@ async def _frames(http: Any, base: str, kind: str, call_ids: list[str]) -> int:
     return total
 
 
-def run(ns: list[int], warmup_s: float = 4.0, measure_s: float = 10.0) -> list[dict[str, Any]]:
-    """Every case, bare first at each N; returns the rows (see :func:`run_case`)."""
+KINDS = ("bare", "ingest", "ingest+rec", "ingest+copy")
+
+
+def run(ns: list[int], warmup_s: float = 4.0, measure_s: float = 10.0,
+        kinds: tuple[str, ...] = KINDS) -> list[dict[str, Any]]:
+    """Every case of ``kinds``, bare first at each N; returns the rows (see :func:`run_case`)."""
     rows = []
     for n in ns:
-        for kind in ("bare", "ingest", "ingest+rec"):
+        for kind in kinds:
             try:
                 row = asyncio.run(run_case(kind, n, warmup_s, measure_s))
             except RuntimeError as exc:  # a receiver that died is a finding: report it, go on with the next case
@@ -383,6 +437,307 @@ def run(ns: list[int], warmup_s: float = 4.0, measure_s: float = 10.0) -> list[d
                 continue
             rows.append(row)
             print(_line(row), flush=True)
+    return rows
+
+
+
+# --- the Chromium caller at 30 fps, beside an aiortc caller at 30 fps ---------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", "--allow-loopback-in-peer-connection",
+]
+"""The test browsers' flags (tests/conftest.py): nothing dials out; fake microphone; loopback ICE."""
+
+STAMP_CAMERA_JS = """
+(() => {
+  // A 640x480 camera drawn on a canvas at %(fps)d fps: grey, a moving red square, and Date.now() as 48 black/white
+  // blocks (2 rows of 24, 26 x 32 px, most significant first), as benchmarks/bench_ingest.draw_stamp draws them.
+  const W = 640, H = 480, FPS = %(fps)d, BITS = 48, BW = 26, BH = 32;
+  const original = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+  const Pc = window.RTCPeerConnection;
+  window.benchPcs = [];
+  window.RTCPeerConnection = function (...args) { const pc = new Pc(...args); window.benchPcs.push(pc); return pc; };
+  window.RTCPeerConnection.prototype = Pc.prototype;
+  window.benchFramesDrawn = 0;
+  navigator.mediaDevices.getUserMedia = async (constraints) => {
+    const out = new MediaStream();
+    if (constraints && constraints.audio) (await original({ audio: true })).getAudioTracks().forEach((t) => out.addTrack(t));
+    if (constraints && constraints.video) {
+      const canvas = document.createElement("canvas");
+      canvas.width = W; canvas.height = H;
+      const ctx = canvas.getContext("2d");
+      let n = 0;
+      const draw = () => {
+        ctx.fillStyle = "#787878"; ctx.fillRect(0, 0, W, H);
+        ctx.fillStyle = "#d01010"; ctx.fillRect((n * 12) %% (W - 80), 200, 80, 80);
+        const v = Date.now();
+        for (let i = 0; i < BITS; i++) {
+          const bit = Math.floor(v / Math.pow(2, BITS - 1 - i)) %% 2;
+          ctx.fillStyle = bit ? "#ffffff" : "#000000";
+          ctx.fillRect((i %% 24) * BW, Math.floor(i / 24) * BH, BW, BH);
+        }
+        n += 1; window.benchFramesDrawn = n;
+      };
+      draw();
+      setInterval(draw, 1000 / FPS);
+      canvas.captureStream(FPS).getVideoTracks().forEach((t) => out.addTrack(t));
+    }
+    return out;
+  };
+})();
+"""
+
+FRAMES_SENT_JS = """
+(async () => {
+  let sent = 0;
+  for (const pc of window.benchPcs) {
+    (await pc.getStats()).forEach((r) => { if (r.type === "outbound-rtp" && r.kind === "video") sent += r.framesSent || 0; });
+  }
+  return sent;
+})()
+"""
+
+
+async def run_caller_comparison(caller: str, fps: int = 30, warmup_s: float = 4.0,
+                                measure_s: float = 10.0) -> dict[str, Any]:
+    """One caller (``caller`` ``chromium`` or ``aiortc``) at ``fps`` into a fresh ingest (recording off); returns
+    ``{"kind", "n", "fps", "lost", "sent", "p50", "p95" (capture -> arrival at the ingest, ms), "viewer_p50",
+    "viewer_p95" (capture -> viewer JPEG decoded here, ms), "cpu", "rss", "samples", "size"}``.
+
+    Raises RuntimeError when the ingest or the browser fails (with the ingest's log)."""
+    import aiohttp
+    import cv2
+
+    from workbench.ingest.live import jpeg_comment
+
+    port = _free_port()
+    tmp = tempfile.TemporaryDirectory(prefix="bench-caller-")
+    log_path = Path(tmp.name) / "receiver.log"
+    log_fh = open(log_path, "w")
+    proc = subprocess.Popen([sys.executable, "-m", "workbench.cli", "serve", "--no-console", "--port", str(port),
+                             "--recordings", tmp.name], cwd=REPO, stdout=log_fh, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    http = aiohttp.ClientSession()
+    samples: list[tuple[float, float]] = []
+    sizes: set[tuple[int, int]] = set()
+    measuring = False
+    caller_proc: subprocess.Popen[str] | None = None
+    reader: asyncio.Task[None] | None = None
+    pw_cm: Any = None
+    browser: Any = None
+    try:
+        await _wait_http(http, base + "/healthz", proc)
+        async with http.post(base + "/api/sessions", json={"participant": "bench", "record": False}) as r:
+            sid = (await r.json())["session_id"]
+        async with http.post(base + "/api/calls", json={"session_id": sid}) as r:
+            call = await r.json()
+        cid = call["call_id"]
+        seconds = warmup_s + measure_s + STREAM_MARGIN_S
+        page = None
+        if caller == "chromium":
+            from playwright.async_api import async_playwright
+
+            pw_cm = async_playwright()
+            pw = await pw_cm.__aenter__()
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            context = await browser.new_context()
+            await context.add_init_script(STAMP_CAMERA_JS % {"fps": fps})
+            page = await context.new_page()
+            await page.goto(call["caller_url"])
+            await page.click("#consent-accept")
+            await page.wait_for_function("window.callerStatus === 'connected'", timeout=30_000)
+        else:
+            caller_proc = subprocess.Popen(
+                [sys.executable, "-m", "benchmarks.bench_ingest", "--callers", json.dumps([call["caller_url"]]),
+                 str(seconds), "--caller-fps", str(fps)], cwd=REPO, stdout=subprocess.PIPE, text=True)
+
+        await _wait_streaming(http, base, "ingest", [cid], 1, proc)
+
+        async def read_viewer() -> None:
+            async with http.ws_connect(f"{base}/api/calls/{cid}/live") as ws:
+                async for msg in ws:
+                    if msg.type != aiohttp.WSMsgType.BINARY:
+                        break
+                    if not measuring:
+                        continue
+                    now = now_ms()
+                    grey = cv2.imdecode(np.frombuffer(msg.data, np.uint8), cv2.IMREAD_GRAYSCALE)
+                    sizes.add((grey.shape[1], grey.shape[0]))
+                    if grey.shape != (HEIGHT, WIDTH):  # the browser scaled down under load: read at 640x480
+                        grey = cv2.resize(grey, (WIDTH, HEIGHT), interpolation=cv2.INTER_NEAREST)
+                    stamp = read_stamp(grey)
+                    arrived = float(jpeg_comment(msg.data).split("t_wall_ms=")[1].split()[0])
+                    samples.append((arrived - stamp, now - stamp))
+
+        await asyncio.sleep(warmup_s)
+        reader = asyncio.ensure_future(read_viewer())
+        await asyncio.sleep(0.5)
+
+        async def received() -> int:
+            async with http.get(f"{base}/api/calls/{cid}") as r:
+                return int((await r.json())["frames_received"])
+
+        cpu0, t0, frames0 = _cpu_s(proc.pid), time.monotonic(), await received()
+        measuring = True
+        await asyncio.sleep(measure_s)
+        measuring = False
+        cpu1, t1, frames1 = _cpu_s(proc.pid), time.monotonic(), await received()
+        rss = _rss_mb(proc.pid)
+        if page is not None:
+            sent = int(await page.evaluate(FRAMES_SENT_JS))
+            await page.click("#end")  # the caller hangs up: what was sent is final
+            await asyncio.sleep(1.5)
+        else:
+            assert caller_proc is not None
+            out, _ = await asyncio.to_thread(caller_proc.communicate, timeout=seconds + 60)
+            sent = sum(json.loads(out.strip().splitlines()[-1]))
+            await asyncio.sleep(1.5)
+        total = await received()
+        if page is not None:
+            # framesSent was read before the hang-up; frames still in flight then arrived since: compare like with like
+            total = min(total, frames1 + int((time.monotonic() - t1) * fps))
+        ingest = sorted(a for a, _ in samples)
+        viewer = sorted(v for _, v in samples)
+        pick = lambda xs, q: xs[min(len(xs) - 1, int(len(xs) * q))] if xs else float("nan")  # noqa: E731
+        return {
+            "kind": f"{caller} caller {fps} fps", "n": 1, "fps": (frames1 - frames0) / (t1 - t0),
+            "lost": max(0, sent - total - 1), "sent": sent,
+            "p50": pick(ingest, 0.5), "p95": pick(ingest, 0.95),
+            "viewer_p50": pick(viewer, 0.5), "viewer_p95": pick(viewer, 0.95),
+            "cpu": 100 * (cpu1 - cpu0) / (t1 - t0), "rss": rss, "samples": len(samples),
+            "size": sorted(sizes),
+        }
+    except Exception as exc:
+        log_fh.flush()
+        raise RuntimeError(f"{caller} caller failed (ingest exit code {proc.poll()}): {exc}\n"
+                           f"{log_path.read_text(errors='replace')[-3000:]}") from exc
+    finally:
+        if reader is not None:
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+        if browser is not None:
+            await browser.close()
+        if pw_cm is not None:
+            await pw_cm.__aexit__(None, None, None)
+        if caller_proc is not None and caller_proc.poll() is None:
+            caller_proc.kill()
+            caller_proc.wait()
+        await http.close()
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log_fh.close()
+        tmp.cleanup()
+
+
+
+# --- the recorder alone: CPU per stream, re-encoding against storing the received VP8 frames ---------------------
+
+
+REAL_CLIP = REPO.parent / "shared" / "data" / "real" / "video" / "firedetection_test1_outdoor_fire.mp4"
+"""A real outdoor fire clip (352x288, 10 fps; ../shared/data/real/video/SOURCES.md), scaled to 640x480: encoders
+work much harder on real camera pictures than on a drawn one."""
+
+
+def _real_pictures(n: int) -> list[np.ndarray] | None:
+    """``n`` BGR 640x480 pictures from :data:`REAL_CLIP` (looped), or None when the shared data is not there."""
+    import cv2
+
+    if not REAL_CLIP.is_file():
+        return None
+    capture = cv2.VideoCapture(str(REAL_CLIP))
+    clip = []
+    while len(clip) < 300:
+        ok, image = capture.read()
+        if not ok:
+            break
+        clip.append(cv2.resize(image, (WIDTH, HEIGHT), interpolation=cv2.INTER_LINEAR))
+    capture.release()
+    return [clip[i % len(clip)] for i in range(n)] if clip else None
+
+
+def recorder_cpu(seconds: float = 10.0) -> list[dict[str, Any]]:
+    """CPU time the recorder spends per second of one 640x480@15 stream (video only: the real fire clip when
+    ``../shared`` is there, else a drawn moving picture), ``h264`` (decoded frames re-encoded by x264 ultrafast) against ``copy`` (the VP8 frames
+    aiortc's own encoder made, stored as packets). Frames are made and VP8-encoded beforehand (not timed); the
+    figure is this process's CPU time (all threads: the writer thread does the work) while the recorder takes and
+    writes ``seconds`` of video as fast as it can, divided by ``seconds``; CPU time, unlike wall time, barely depends
+    on what else the machine runs. Returns ``[{"mode", "cpu_pct", "bytes_per_s"}]``."""
+    import cv2
+    from aiortc.codecs.vpx import Vp8Encoder, vp8_depayload
+    from av import VideoFrame
+
+    from workbench.ingest.recording import CallRecorder
+
+    n = int(seconds * FPS)
+    real = _real_pictures(n)
+    gradient = np.linspace(40, 200, WIDTH, dtype=np.uint8)
+    background = np.dstack([np.tile(gradient, (HEIGHT, 1))] * 3)
+    frames, packets = [], []
+    encoder = Vp8Encoder()
+    for i in range(n):
+        if real is not None:
+            image = real[i].copy()
+        else:
+            image = background.copy()
+            x = int((i * 12) % (WIDTH - 80))
+            cv2.rectangle(image, (x, 200), (x + 80, 280), (0, 0, 255), -1)
+        draw_stamp(image, 1_700_000_000_000 + i * 67)
+        frame = VideoFrame.from_ndarray(image, format="bgr24").reformat(format="yuv420p")
+        frame.pts, frame.time_base = int(i * 90000 / FPS), fractions.Fraction(1, 90000)
+        frames.append(frame)
+        payloads, _ = encoder.encode(frame)
+        packets.append(b"".join(vp8_depayload(p) for p in payloads))
+
+    async def one(mode: str) -> dict[str, Any]:
+        with tempfile.TemporaryDirectory(prefix="bench-rec-") as tmp:
+            recorder = CallRecorder(Path(tmp), loop=asyncio.get_running_loop(), on_segment=lambda info: None,
+                                    on_error=print, segment_s=3600, queue_frames=n + 1, video_mode=mode)
+            recorder.has_video = True
+            cpu0 = time.process_time()
+            for i in range(n):
+                t_ns = 10**12 + int(i * 1e9 / FPS)
+                if mode == "copy":
+                    recorder.push_encoded("VP8", packets[i], t_ns)
+                else:
+                    recorder.push("video", frames[i], t_ns)
+            await recorder.close()
+            cpu = time.process_time() - cpu0
+            size = sum(f.stat().st_size for f in Path(tmp).glob("rec-*.mkv"))
+        return {"mode": mode, "cpu_pct": 100 * cpu / seconds, "bytes_per_s": size / seconds,
+                "source": "real fire clip" if real is not None else "drawn picture"}
+
+    return [asyncio.run(one(mode)) for mode in ("h264", "copy")]
+
+CALLERS_HEADER = ("| caller -> ingest (recording off) | fps received | lost | g2g to ingest p50 ms | p95 ms | "
+                  "to viewer p50 ms | p95 ms | ingest CPU % core | sizes |\n|---|---:|---:|---:|---:|---:|---:|---:|---|")
+
+
+def _caller_line(r: dict[str, Any]) -> str:
+    return (f"| {r['kind']} | {r['fps']:.1f} | {r['lost']} of {r['sent']} | {r['p50']:.0f} | {r['p95']:.0f} | "
+            f"{r['viewer_p50']:.0f} | {r['viewer_p95']:.0f} | {r['cpu']:.0f} | "
+            f"{' '.join(f'{w}x{h}' for w, h in r['size'])} |")
+
+
+def run_callers(fps: int = 30, warmup_s: float = 4.0, measure_s: float = 10.0) -> list[dict[str, Any]]:
+    """The aiortc caller, then the Chromium caller, at ``fps``; prints and returns the rows (a failed case is printed
+    and skipped)."""
+    print(CALLERS_HEADER, flush=True)
+    rows = []
+    for caller in ("aiortc", "chromium"):
+        try:
+            row = asyncio.run(run_caller_comparison(caller, fps, warmup_s, measure_s))
+        except RuntimeError as exc:
+            print(f"| {caller} caller {fps} fps | FAILED: {str(exc)[:2000]} ||||||||", flush=True)
+            continue
+        rows.append(row)
+        print(_caller_line(row), flush=True)
     return rows
 
 
@@ -397,13 +752,26 @@ def _line(r: dict[str, Any]) -> str:
 
 def bench_ingest() -> list[tuple[str, float, str]]:
     """``benchmarks/run.py`` entry: N = 1, 4, 8, 16; rows (label, p50 glass-to-glass ms, the other figures)."""
+    print(f"load average before: {os.getloadavg()}; {os.cpu_count()} cores", flush=True)
     print(HEADER)
     rows = run([1, 4, 8, 16])
+    callers = run_callers(30)
+    recording = recorder_cpu()
+    print(f"load average after: {os.getloadavg()}", flush=True)
     return [
         (f"{r['kind']} N={r['n']} (g2g p50)", r["p50"],
          f"p95 {r['p95']:.0f} ms, {r['fps']:.1f} fps/stream, lost {r['lost']}/{r['sent']}, "
          f"CPU {r['cpu']:.0f}% of a core, RSS {r['rss']:.0f} MB")
         for r in rows
+    ] + [
+        (f"{r['kind']} (g2g to ingest p50)", r["p50"],
+         f"p95 {r['p95']:.0f} ms, to viewer p50/p95 {r['viewer_p50']:.0f}/{r['viewer_p95']:.0f} ms, "
+         f"{r['fps']:.1f} fps, lost {r['lost']}/{r['sent']}")
+        for r in callers
+    ] + [
+        (f"recorder alone, video {r['mode']} (CPU % of a core per 640x480@15 stream)", r["cpu_pct"],
+         f"{r['bytes_per_s'] / 1000:.0f} kB/s written, {r['source']}")
+        for r in recording
     ]
 
 
@@ -412,18 +780,30 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n", type=int, nargs="+", default=[1, 4, 8, 16])
     p.add_argument("--warmup-s", type=float, default=4.0)
     p.add_argument("--measure-s", type=float, default=10.0)
+    p.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS), help="receivers to measure")
+    p.add_argument("--no-recorder", action="store_true", help="skip the recorder-alone CPU figures")
+    p.add_argument("--no-chromium", action="store_true", help="skip the 30 fps Chromium/aiortc caller comparison")
+    p.add_argument("--only-callers", action="store_true", help="run only the 30 fps Chromium/aiortc caller comparison")
     p.add_argument("--callers", nargs=2, metavar=("URLS_JSON", "SECONDS"), help=argparse.SUPPRESS)
+    p.add_argument("--caller-fps", type=float, default=FPS, help=argparse.SUPPRESS)
     p.add_argument("--bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.callers:
-        print(json.dumps(asyncio.run(_callers(json.loads(args.callers[0]), float(args.callers[1])))), flush=True)
+        print(json.dumps(asyncio.run(_callers(json.loads(args.callers[0]), float(args.callers[1]), args.caller_fps))),
+              flush=True)
         return 0
     if args.bare:
         asyncio.run(_bare(args.bare))
         return 0
     print(f"load average before: {os.getloadavg()}; {os.cpu_count()} cores")
-    print(HEADER)
-    run(args.n, args.warmup_s, args.measure_s)
+    if not args.only_callers:
+        print(HEADER)
+        run(args.n, args.warmup_s, args.measure_s, tuple(args.kinds))
+    if not args.no_chromium:
+        run_callers(30, args.warmup_s, args.measure_s)
+    for r in [] if args.no_recorder else recorder_cpu():
+        print(f"recorder alone, video {r['mode']}: {r['cpu_pct']:.1f}% of a core per 640x480@15 stream, "
+              f"{r['bytes_per_s'] / 1000:.0f} kB/s written, {r['source']}")
     print(f"load average after: {os.getloadavg()}")
     return 0
 

@@ -301,6 +301,10 @@ async def _refused(tmp_path: Path, chromium: str, photo: Path, media: dict[str, 
             await page.click("#share-location")
             await page.wait_for_function("document.getElementById('location-msg').textContent.includes('blocked')",
                                          timeout=10_000)
+            # The page reports without waiting (a lost report must not disturb the call): wait for it here.
+            await poll(lambda: asyncio.sleep(0, the_lab.events(sid, cid)),
+                       lambda evs: sum(e["type"] == "caller.permission" for e in evs) >= 2, 10,
+                       "the refused location to be reported")
         finally:
             await browser.close()
         events = the_lab.events(sid, cid)

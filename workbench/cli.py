@@ -61,6 +61,12 @@ def _add_ingest_options(p: argparse.ArgumentParser, *, default_port: int = 8080)
     p.add_argument("--trainer-port", type=int, default=8503, help="trainer's page port (default 8503)")
     p.add_argument("--library", type=Path, default=REPO_ROOT / "experiments",
                    help="the trainer's scenario library folder (default experiments/)")
+    p.add_argument("--record-video", choices=("h264", "copy"), default="h264",
+                   help="how recordings store the caller's video by default: h264 (decode + x264, any codec) or copy "
+                   "(the received VP8 frames as they are, no encoding; H.264 callers are re-encoded)")
+    p.add_argument("--talkback", action="store_true",
+                   help="let dispatchers talk to live callers by default (sessions may set \"talkback\" themselves); "
+                   "the live view (?mode=webrtc) then sends the microphone, recorded as a second audio track")
 
 
 def _settings(args: argparse.Namespace):
@@ -87,6 +93,8 @@ def _settings(args: argparse.Namespace):
             turn_user=args.turn_user,
             turn_password=args.turn_password,
             upload_limit_bytes=int(args.upload_limit_mb * 1024 * 1024),
+            talkback=getattr(args, "talkback", False),
+            record_video=getattr(args, "record_video", "h264"),
             tls_cert=cert,
             tls_key=key,
         )

@@ -589,7 +589,7 @@ RECORDING_CONTAINER = "matroska"
 SEGMENT_END_REASONS = ("rollover", "call_ended", "error")
 """Why a recording segment was closed: see :class:`MediaRecordingSegment`."""
 
-KEYFRAME_REASONS = ("viewer_joined", "stalled", "request")
+KEYFRAME_REASONS = ("viewer_joined", "stalled", "request", "recording")
 """Why the ingest asked the caller for a keyframe: see :class:`MediaKeyframeRequested`."""
 
 
@@ -671,7 +671,8 @@ class MediaKeyframeRequested(Payload):
     SOURCES: ClassVar[tuple[str, ...]] = ("ingest",)
 
     reason: str
-    """``viewer_joined`` (a live viewer opened), ``stalled`` (no video frame decoded for a while) or ``request``."""
+    """``viewer_joined`` (a live viewer opened), ``stalled`` (no video frame decoded for a while), ``request`` or
+    ``recording`` (a recording that stores the received frames needs one to start a segment)."""
 
     def check(self) -> None:
         if self.reason not in KEYFRAME_REASONS:
@@ -720,6 +721,102 @@ class CallerPromptDelivered(Payload):
     """Time from the prompt to its delivery to the page, ms."""
 
 
+RECORDING_VIDEO_MODES = ("h264", "copy")
+"""How a recording stores the caller's video: ``h264`` decoded and re-encoded with x264 (any codec), ``copy`` the
+received VP8 frames stored as they came (no decode or encode for the recording)."""
+
+
+@dataclass(frozen=True)
+class MediaRecordingVideoPolicy(Payload):
+    """How this session's recordings store the caller's video (``record_video`` of ``POST /api/sessions``, or the
+    server's ``--record-video``). Written when the request sets it or when it is not the default ``h264``; a session
+    without this event re-encodes (``h264``)."""
+
+    TYPE: ClassVar[str] = "media.recording_video_policy"
+    SOURCES: ClassVar[tuple[str, ...]] = ("ingest",)
+    CALL_SCOPED: ClassVar[bool] = False
+
+    video: str
+    """``h264`` (re-encoded) or ``copy`` (received VP8 frames stored without re-encoding)."""
+    origin: str
+    """``request`` or ``default``."""
+
+    def check(self) -> None:
+        if self.video not in RECORDING_VIDEO_MODES:
+            raise EventValidationError(
+                f"media.recording_video_policy.video must be one of {', '.join(RECORDING_VIDEO_MODES)}, got {self.video!r}")
+        if self.origin not in ("request", "default"):
+            raise EventValidationError(f"media.recording_video_policy.origin must be request or default, got {self.origin!r}")
+
+
+@dataclass(frozen=True)
+class MediaRecordingVideo(Payload):
+    """How this call's video is stored, decided at the caller's first offer: ``copy`` needs VP8 and a working hook
+    into aiortc's receiver; otherwise the recording re-encodes (``h264``) and ``reason`` says why."""
+
+    TYPE: ClassVar[str] = "media.recording_video"
+    SOURCES: ClassVar[tuple[str, ...]] = ("ingest",)
+
+    video: str
+    """``h264`` or ``copy``."""
+    codec: str
+    """The received video codec (``VP8``, ``H264``)."""
+    reason: str
+    """Empty when the session's policy applies; else why not (e.g. ``copy needs VP8, the caller sends H264``)."""
+
+    def check(self) -> None:
+        if self.video not in RECORDING_VIDEO_MODES:
+            raise EventValidationError(
+                f"media.recording_video.video must be one of {', '.join(RECORDING_VIDEO_MODES)}, got {self.video!r}")
+
+
+TALK_ORIGINS = ("toggle", "microphone_ended", "call_ended")
+"""Why the dispatcher's talk control changed: the dispatcher's own control on the live view, the dispatcher's
+microphone connection ending, or the call ending."""
+
+
+@dataclass(frozen=True)
+class MediaTalkbackPolicy(Payload):
+    """Whether the dispatcher may talk back to the callers of this session (the dispatcher's microphone, relayed by
+    the ingest, played on the caller's page; recorded as a second audio track). Written when ``POST /api/sessions``
+    sets ``talkback``, or when the server's default (``--talkback``) turns it on; a session without this event has
+    talk-back off."""
+
+    TYPE: ClassVar[str] = "media.talkback_policy"
+    SOURCES: ClassVar[tuple[str, ...]] = ("ingest",)
+    CALL_SCOPED: ClassVar[bool] = False
+
+    allowed: bool
+    """True when the dispatcher can talk to the caller."""
+    origin: str
+    """``request`` (the ``talkback`` field of ``POST /api/sessions``) or ``default`` (the server's setting)."""
+
+    def check(self) -> None:
+        if self.origin not in ("request", "default"):
+            raise EventValidationError(f"media.talkback_policy.origin must be request or default, got {self.origin!r}")
+
+
+@dataclass(frozen=True)
+class DispatcherTalk(Payload):
+    """The dispatcher's talk control changed: from now on the caller hears the dispatcher's microphone (``on``) or
+    silence (``POST /api/calls/{call_id}/talk`` from the live view, source ``console``; or the ingest switching it
+    off when the microphone or the call ended, source ``ingest``)."""
+
+    TYPE: ClassVar[str] = "dispatcher.talk"
+    SOURCES: ClassVar[tuple[str, ...]] = ("console", "ingest")
+
+    on: bool
+    """True: talking to the caller; False: the caller hears nothing from the dispatcher."""
+    origin: str
+    """``toggle`` (the dispatcher), ``microphone_ended`` or ``call_ended``."""
+    microphone: bool
+    """Whether the dispatcher's microphone was connected to the ingest at that moment."""
+
+    def check(self) -> None:
+        if self.origin not in TALK_ORIGINS:
+            raise EventValidationError(f"dispatcher.talk.origin must be one of {', '.join(TALK_ORIGINS)}, got {self.origin!r}")
+
+
 MEDIA_PIPELINE_TYPES: tuple[type[Payload], ...] = (
     MediaRecordingPolicy,
     MediaRecordingSegment,
@@ -727,9 +824,13 @@ MEDIA_PIPELINE_TYPES: tuple[type[Payload], ...] = (
     MediaKeyframeRequested,
     DispatcherPrompt,
     CallerPromptDelivered,
+    MediaTalkbackPolicy,
+    DispatcherTalk,
+    MediaRecordingVideoPolicy,
+    MediaRecordingVideo,
 )
-"""Recording policy and segments, recorder failures, keyframe requests, the dispatcher's prompts to the caller
-(issue 4)."""
+"""Recording policy and segments, recorder failures, keyframe requests, the dispatcher's prompts to the caller,
+talk-back policy and the dispatcher's talk control (issue 4)."""
 
 # --- the runner: pause/resume, manipulations, checkpoints, breaks (issue 5) --------------------------------------------
 

@@ -27,10 +27,11 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 import workbench
 from workbench.domain import events as ev
 from workbench.domain.taxonomy import Modality
-from workbench.ingest import roles, webrtc
+from workbench.ingest import passthrough, roles, webrtc
 from workbench.ingest.calls import Call, Calls, Conflict, NotFound, Sessions, new_call_id
 from workbench.ingest.live import CallMedia
 from workbench.ingest.recording import CallRecorder, SegmentInfo
+from workbench.ingest.talkback import Talkback, TalkbackError
 from workbench.ingest.qr import qr_svg
 from workbench.ingest.settings import IngestSettings
 from workbench.store.eventlog import Clock, SystemClock
@@ -81,6 +82,10 @@ class Ingest:
         self.websockets: set[web.WebSocketResponse] = set()
         self.record_policy: dict[str, bool] = {}
         """Session id -> whether its calls are recorded (``media.recording_policy``); issue 4."""
+        self.record_video_policy: dict[str, str] = {}
+        """Session id -> how its recordings store video, ``h264`` or ``copy`` (``media.recording_video_policy``)."""
+        self.talkback_policy: dict[str, bool] = {}
+        """Session id -> whether the dispatcher may talk back to its callers (``media.talkback_policy``); issue 4."""
         self.stopping = False
         self._background: set[asyncio.Task[Any]] = set()
 
@@ -102,18 +107,28 @@ class Ingest:
         def store(name: str, data: bytes) -> tuple[str, str]:
             return self.sessions.get(session_id).store_media(call_id, name, data)
 
+        if session_id not in self.talkback_policy:
+            self.set_talkback_policy(session_id, self.settings.talkback, "default")
+        talk = self.talkback_policy[session_id]
+        if session_id not in self.record_video_policy:
+            self.set_record_video_policy(session_id, self.settings.record_video, "default")
+        recorder = self._recorder(session_id, call_id, emit, talkback=talk)
         call = Call(
             call_id=call_id,
             session_id=session_id,
             token=secrets.token_urlsafe(24),
             created_ns=self.clock.monotonic_ns(),
             modality=modality,
-            media=CallMedia(
-                settings=self.settings, clock=self.clock, emit=emit, store=store,
-                recorder=self._recorder(session_id, call_id, emit),
-            ),
+            media=CallMedia(settings=self.settings, clock=self.clock, emit=emit, store=store, recorder=recorder),
         )
         call.media.peer = lambda: call.pc
+        if recorder is not None:
+            recorder.request_keyframe = lambda: self.spawn(call.media.request_keyframe("recording"))
+        call.media.talkback = Talkback(
+            allowed=talk, clock=self.clock,
+            emit=lambda payload, source: self.sessions.append(session_id, source, payload, call_id),
+            record=(lambda frame, t_ns: recorder.push("talkback", frame, t_ns)) if recorder is not None else None,
+        )
         self.sessions.append(
             session_id, "ingest", ev.CallCreated(scenario_call_id, block_id, modality, caller_label), call_id
         )
@@ -128,7 +143,54 @@ class Ingest:
         if origin == "request" or not record:
             self.sessions.append(session_id, "ingest", ev.MediaRecordingPolicy(record, origin))
 
-    def _recorder(self, session_id: str, call_id: str, emit: Callable[[ev.Payload], None]) -> CallRecorder | None:
+    def set_record_video_policy(self, session_id: str, video: str, origin: str) -> None:
+        """Set how the session's recordings store video (``h264`` re-encoded, ``copy`` the received VP8 frames);
+        logged (``media.recording_video_policy``) when the request set it or when it is not ``h264``."""
+        self.record_video_policy[session_id] = video
+        if origin == "request" or video != "h264":
+            self.sessions.append(session_id, "ingest", ev.MediaRecordingVideoPolicy(video, origin))
+
+    def _choose_recording_video(self, call: Call, pc: RTCPeerConnection) -> None:
+        """At each offer: store this connection's VP8 frames as received when the session asks for ``copy`` and it
+        can be done (:mod:`workbench.ingest.passthrough`), else re-encode; ``media.recording_video`` when the choice
+        changes."""
+        recorder = call.media.recorder
+        if recorder is None:
+            return
+        wanted = self.record_video_policy.get(call.session_id, "h264")
+        codec = call.codecs.get("video", "")
+        mode, reason = wanted, ""
+        if wanted == "copy" and codec != "VP8":
+            mode, reason = "h264", f"copy needs VP8, the caller sends {codec or 'no video'}"
+        elif wanted == "copy":
+            clock = self.clock
+            try:
+                for receiver in pc.getReceivers():
+                    if receiver.track is not None and receiver.track.kind == "video":
+                        passthrough.tap_encoded_frames(
+                            receiver,
+                            lambda name, data: recorder.push_encoded(name, data, clock.monotonic_ns()),
+                            lambda message: self.emit(call, ev.MediaRecordingFailed(message)),
+                        )
+            except passthrough.PassthroughUnavailable as exc:
+                log.error("call %s: %s", call.call_id, exc)
+                mode, reason = "h264", str(exc)
+        recorder.video_mode = mode
+        # Only sessions that asked for copy get the event: under the default the policy says it all.
+        if wanted == "copy" and call.recording_video != (mode, codec, reason):
+            call.recording_video = (mode, codec, reason)
+            self.emit(call, ev.MediaRecordingVideo(mode, codec, reason))
+
+    def set_talkback_policy(self, session_id: str, allowed: bool, origin: str) -> None:
+        """Set whether the dispatcher may talk back to the session's callers; logged (``media.talkback_policy``) when
+        the request set it or when it is on (a session without that event has talk-back off)."""
+        self.talkback_policy[session_id] = allowed
+        if origin == "request" or allowed:
+            self.sessions.append(session_id, "ingest", ev.MediaTalkbackPolicy(allowed, origin))
+
+    def _recorder(
+        self, session_id: str, call_id: str, emit: Callable[[ev.Payload], None], *, talkback: bool = False
+    ) -> CallRecorder | None:
         """The recorder of a new call when its session records (issue 4); closed segments are listed in the
         manifest and logged as ``media.recording_segment``."""
         if session_id not in self.record_policy:
@@ -152,6 +214,8 @@ class Ingest:
             on_error=lambda message: emit(ev.MediaRecordingFailed(message)),
             segment_s=self.settings.record_segment_s,
             queue_frames=self.settings.record_queue_frames,
+            talkback=talkback,
+            video_mode=self.record_video_policy.get(session_id, "h264"),
         )
 
     def caller_url(self, call: Call) -> str:
@@ -163,8 +227,13 @@ class Ingest:
     def emit(self, call: Call, payload: ev.Payload) -> None:
         self.sessions.append(call.session_id, "ingest", payload, call.call_id)
 
-    async def answer_offer(self, call: Call, offer: RTCSessionDescription) -> dict[str, str]:
-        """Negotiate a new peer connection for ``call`` (closing a previous one: reconnect) and return the answer."""
+    async def answer_offer(self, call: Call, offer: RTCSessionDescription, *, listens: bool = False) -> dict[str, str]:
+        """Negotiate a new peer connection for ``call`` (closing a previous one: reconnect) and return the answer.
+
+        ``listens``: the caller's client plays what it receives (the caller page says so in its offer); only then,
+        and when the session allows talk-back, does the answer carry the dispatcher's voice. Clients that never read
+        an incoming track (the simulated aiortc callers) would otherwise pile up its frames in aiortc's unbounded
+        receive queue."""
         async with call.lock:
             if call.ended:
                 raise ApiError(410, "this call has ended; ask the control room for a new link")
@@ -192,6 +261,9 @@ class Ingest:
             pc.on("connectionstatechange", on_state)
             try:
                 await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+                voice = call.media.talkback.caller_track() if call.media.talkback is not None and listens else None
+                if voice is not None and webrtc.offer_media(sdp)["audio"]:
+                    pc.addTrack(voice)  # the caller's microphone transceiver is sendrecv: it also plays the dispatcher
                 await pc.setLocalDescription(await pc.createAnswer())
             except Exception as exc:  # aiortc raises ValueError and others for offers it cannot take
                 await pc.close()
@@ -203,6 +275,8 @@ class Ingest:
             call.codecs = webrtc.negotiated_codecs(answer_sdp)
             kinds = webrtc.offer_media(sdp)
             self.emit(call, ev.WebrtcOfferReceived(call.codecs.get("video", ""), kinds["audio"], call.offers))
+            if kinds["video"]:
+                self._choose_recording_video(call, pc)
             for track in tracks:
                 call.media.consume(track, offer_ns, lambda kind: call.codecs.get(kind, ""))
             return {"sdp": webrtc.add_bitrate_hints(answer_sdp), "type": "answer"}
@@ -409,6 +483,13 @@ async def create_session(request: web.Request) -> web.Response:
     record = body.get("record")
     if record is not None and not isinstance(record, bool):
         raise ApiError(400, f'"record" must be true or false (record the calls\' audio and video), got {record!r}')
+    record_video = body.get("record_video")
+    if record_video is not None and record_video not in ev.RECORDING_VIDEO_MODES:
+        raise ApiError(400, f'"record_video" must be "h264" (re-encode) or "copy" (store the received VP8 frames), '
+                            f"got {record_video!r}")
+    talkback = body.get("talkback")
+    if talkback is not None and not isinstance(talkback, bool):
+        raise ApiError(400, f'"talkback" must be true or false (the dispatcher may talk to the callers), got {talkback!r}')
     scenario_blocks = [b.id for b in scenario.blocks] if scenario else []
     block_order = body.get("block_order", scenario_blocks)
     if not isinstance(block_order, list) or not all(isinstance(b, str) for b in block_order):
@@ -435,6 +516,14 @@ async def create_session(request: web.Request) -> web.Response:
         ingest.set_record_policy(folder.session_id, ingest.settings.record, "default")
     else:
         ingest.set_record_policy(folder.session_id, record, "request")
+    if record_video is None:
+        ingest.set_record_video_policy(folder.session_id, ingest.settings.record_video, "default")
+    else:
+        ingest.set_record_video_policy(folder.session_id, record_video, "request")
+    if talkback is None:
+        ingest.set_talkback_policy(folder.session_id, ingest.settings.talkback, "default")
+    else:
+        ingest.set_talkback_policy(folder.session_id, talkback, "request")
     return _json({"session_id": folder.session_id}, status=201)
 
 
@@ -600,6 +689,14 @@ async def get_snapshot(request: web.Request) -> web.Response:
     return web.Response(body=path.read_bytes(), content_type="image/jpeg")
 
 
+def _viewer_mode(request: web.Request, call: Call) -> str:
+    mode = request.query.get("mode", "")
+    if mode not in ("", "jpeg", "webrtc"):
+        raise ApiError(400, f'"mode" must be jpeg (WebSocket JPEG stream) or webrtc (relay with audio), got {mode!r}')
+    talk = call.media.talkback is not None and call.media.talkback.allowed
+    return mode or ("webrtc" if talk else "jpeg")
+
+
 async def viewer_page(request: web.Request) -> web.Response:
     call = _ingest(request).calls.by_id(request.match_info["call_id"])
     page = (STATIC_DIR / "viewer.html").read_text(encoding="utf-8")
@@ -607,9 +704,13 @@ async def viewer_page(request: web.Request) -> web.Response:
     config = {
         "callId": call.call_id,
         "liveUrl": f"{prefix}/api/calls/{call.call_id}/live",
-        # ?mode=webrtc: the caller's video and audio relayed over WebRTC instead of the JPEG stream (issue 4).
-        "mode": "webrtc" if request.query.get("mode") == "webrtc" else "jpeg",
+        # ?mode=webrtc: the caller's video and audio relayed over WebRTC instead of the JPEG stream (issue 4); without
+        # ?mode, a session with talk-back gets WebRTC (it carries both voices), so the console's iframe needs no change.
+        "mode": _viewer_mode(request, call),
         "offerUrl": f"{prefix}/api/calls/{call.call_id}/viewer/offer",
+        # Talk-back (WebRTC mode only): the page sends the dispatcher's microphone and shows a talk control.
+        "talkback": bool(call.media.talkback is not None and call.media.talkback.allowed),
+        "talkUrl": f"{prefix}/api/calls/{call.call_id}/talk",
     }
     return web.Response(text=page.replace("__VIEWER_CONFIG__", _script_json(config)), content_type="text/html")
 
@@ -689,6 +790,9 @@ async def viewer_offer(request: web.Request) -> web.Response:
                 ingest.spawn(pc.close())
 
     pc.on("connectionstatechange", on_state)
+    if call.media.talkback is not None:
+        # The dispatcher's microphone (talk-back); drained even when talk-back is off, so it never piles up.
+        pc.on("track", lambda t: call.media.talkback.consume_microphone(t) if t.kind == "audio" else None)
     try:
         await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
         for track in tracks:
@@ -702,6 +806,29 @@ async def viewer_offer(request: web.Request) -> web.Response:
         raise ApiError(400, f"the offer could not be negotiated: {exc}") from exc
     ingest.spawn(call.media.request_keyframe("viewer_joined"))
     return _json({"sdp": pc.localDescription.sdp, "type": "answer"})
+
+
+async def post_talk(request: web.Request) -> web.Response:
+    """``POST /api/calls/{call_id}/talk`` with ``{"on": true|false}``: the dispatcher's talk control (the live view's
+    button); ``dispatcher.talk``. Answers ``{"on", "microphone"}``. 403 when the session does not allow talk-back,
+    409 to turn on without a dispatcher microphone connected, 410 once the call has ended."""
+    ingest = _ingest(request)
+    call = ingest.calls.by_id(request.match_info["call_id"])
+    body = await _json_body(request)
+    on = body.get("on")
+    if not isinstance(on, bool):
+        raise ApiError(400, f'"on" must be true (talk to the caller) or false (stop), got {on!r}')
+    if call.ended:
+        raise ApiError(410, f"call {call.call_id} has ended; there is nobody to talk to")
+    talk = call.media.talkback
+    if talk is None or not talk.allowed:
+        raise ApiError(403, 'talk-back is off in this session; create the session with "talkback": true '
+                            "(POST /api/sessions) or start the ingest with --talkback")
+    try:
+        talk.set_talking(on, "toggle")
+    except TalkbackError as exc:
+        raise ApiError(409, str(exc)) from None
+    return _json({"on": talk.talking, "microphone": talk.microphone_live})
 
 
 async def live_socket(request: web.Request) -> web.StreamResponse:
@@ -822,7 +949,8 @@ async def offer(request: web.Request) -> web.Response:
         description = webrtc.parse_offer(body)
     except webrtc.OfferError as exc:
         raise ApiError(400, f"malformed offer: {exc}") from None
-    return _json(await ingest.answer_offer(call, description))
+    # An optional "talkback": true says the caller's client plays the dispatcher's voice (the caller page does).
+    return _json(await ingest.answer_offer(call, description, listens=body.get("talkback") is True))
 
 
 async def hangup(request: web.Request) -> web.Response:
@@ -974,7 +1102,8 @@ def create_app(settings: IngestSettings, *, recordings: Recordings, clock: Clock
     ``GET /api/calls/{call_id}/photos/{photo_id}``; ``GET /api/calls/{call_id}/frame.jpg``;
     ``GET /api/calls/{call_id}/viewer`` (HTML; ``?mode=webrtc`` for the WebRTC relay) and
     ``GET /api/calls/{call_id}/live`` (WebSocket of JPEGs); ``POST /api/calls/{call_id}/viewer/offer`` (the WebRTC
-    relay of the caller's video and audio); ``POST /api/calls/{call_id}/snapshot`` (a still now, with quality);
+    relay of the caller's video and audio, and the dispatcher's microphone); ``POST /api/calls/{call_id}/talk``
+    (the dispatcher's talk-back control); ``POST /api/calls/{call_id}/snapshot`` (a still now, with quality);
     ``POST /api/calls/{call_id}/prompts`` (ask the caller for a photo, a camera switch, to end the video) and the
     caller page's long poll ``GET /c/{token}/prompts``;
     ``GET /api/calls/{call_id}/qr.svg`` (the caller link as a QR code); ``GET /lab-cert.crt`` (the TLS certificate);
@@ -1016,6 +1145,7 @@ def create_app(settings: IngestSettings, *, recordings: Recordings, clock: Clock
     r.add_get("/api/calls/{call_id}/live", live_socket)
     r.add_post("/api/calls/{call_id}/viewer/offer", viewer_offer)
     r.add_post("/api/calls/{call_id}/prompts", post_prompt)
+    r.add_post("/api/calls/{call_id}/talk", post_talk)
     r.add_get("/c/{token}/prompts", caller_prompts)
     r.add_get("/c/{token}", caller_page)
     r.add_post("/c/{token}/offer", offer)
@@ -1026,10 +1156,10 @@ def create_app(settings: IngestSettings, *, recordings: Recordings, clock: Clock
     r.add_get("/lab-cert.crt", lab_certificate)
     r.add_get("/api/sessions/{sid}/map.svg", session_map)  # ?open=1&width=&height= (issue 10)
     r.add_get("/api/map/heat.svg", heat_map)  # ?sessions=a,b (default: every session)
+    from workbench.ingest import links  # link proposals, decisions and triage advice (issue 11)
+
+    links.install(app, ingest)  # before the ticket routes, so a station's ticket reaches the links endpoints too
     if settings.access is not None:
         roles.add_ticket_routes(r)
     r.add_static("/static", STATIC_DIR, show_index=False)
-    from workbench.ingest import links  # link proposals, decisions and triage advice (issue 11)
-
-    links.install(app, ingest)
     return app

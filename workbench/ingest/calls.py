@@ -195,6 +195,8 @@ class Call:
     pc: Any = None
     """The current ``RTCPeerConnection`` (None before the first offer and after the end)."""
     codecs: dict[str, str] = field(default_factory=dict)
+    recording_video: tuple[str, str, str] | None = None
+    """(mode, codec, reason) of the last ``media.recording_video`` written for this call."""
     end_reason: str = ""
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     """Serialises offers, hang-up and end of this call."""
@@ -225,6 +227,7 @@ class Call:
             "photos": self.photos,
             "snapshots": m.snapshots,
             "answered": self.answered,
+            "talkback": m.talkback.status() if m.talkback is not None else None,
         }
 
 

@@ -21,7 +21,8 @@ Two live views: the shared JPEG stream (one encode per frame whatever the number
 :data:`MAX_WEBRTC_VIEWERS`), which also carries the caller's audio to the dispatcher. Measured in one run by
 ``tests/test_live_viewer.py`` (aiortc caller -> ingest -> Chromium, loopback, 2 shared cores): JPEG stream p50
 135 ms / p95 212 ms, WebRTC relay p50 159 ms / p95 365 ms; the JPEG stream stays the default for video.
-:class:`Prompts` holds the dispatcher's prompts to the caller's page (bounded, long-polled).
+:class:`Prompts` holds the dispatcher's prompts to the caller's page (bounded, long-polled); the dispatcher's voice to
+the caller (talk-back) is :mod:`workbench.ingest.talkback`, attached as :attr:`CallMedia.talkback`.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from av.video.reformatter import VideoReformatter
 from workbench.domain import events as ev
 from workbench.ingest.recording import CallRecorder
 from workbench.ingest.settings import IngestSettings
+from workbench.ingest.talkback import Talkback
 from workbench.store.eventlog import Clock
 
 log = logging.getLogger(__name__)
@@ -198,6 +200,8 @@ class CallMedia:
         self._settings = settings
         self.recorder = recorder
         """The call's recorder (None when the session does not record); closed by :meth:`wait_streams`."""
+        self.talkback: Talkback | None = None
+        """The dispatcher's voice to the caller (set by the ingest; :mod:`workbench.ingest.talkback`)."""
         self.peer: Callable[[], Any] = lambda: None
         """Returns the call's current RTCPeerConnection (set by the ingest), for keyframe requests."""
         self.latest_wall_ms = 0.0
@@ -431,6 +435,8 @@ class CallMedia:
             self._watchdog.cancel()
             await asyncio.gather(self._watchdog, return_exceptions=True)
             self._watchdog = None
+        if self.talkback is not None:
+            await self.talkback.close()  # before the recorder: its last frames and "talk off" belong to the call
         if self.recorder is not None:
             await self.recorder.close()
         await self.close()
@@ -521,6 +527,8 @@ class CallMedia:
         """Stop the viewer stream (viewers return from :meth:`serve_viewer`)."""
         self._closed = True
         self.prompts.close()
+        if self.talkback is not None:
+            await self.talkback.close()
         if self.recorder is not None:
             await self.recorder.close()
         for relay in list(self._relays):

@@ -11,11 +11,23 @@ Choice and why
   ``workbench verify`` reports it as cut by a crash with the duration it holds.
   Fragmented MP4 would also survive a crash, but only up to the last complete fragment and with a moov that needs
   care; Matroska is the simpler stream.
-* **Codecs: re-encoded H.264 (libx264 ``ultrafast``, ``zerolatency``) and Opus.** aiortc hands on decoded frames only
-  (``track.recv()``); storing the received VP8/H.264 packets without re-encoding would need a hook inside
-  aiortc's receiver (private API) and is left for later. ``zerolatency`` means no B-frames and no look-ahead, so each
-  frame leaves the encoder at once (nothing waits in the encoder when the process dies). Cost measured by
-  ``benchmarks/bench_ingest.py``; DESIGN.md's figure for x264 ultrafast is ~7% of a core per 640x480@15 stream.
+* **Codecs: re-encoded H.264 (libx264 ``ultrafast``, ``zerolatency``) and Opus**, the default (``video_mode
+  "h264"``): works for any received codec. ``zerolatency`` means no B-frames and no look-ahead, so each frame leaves
+  the encoder at once (nothing waits in the encoder when the process dies).
+  **Or the received VP8 frames as they came** (``video_mode "copy"``, the session's ``record_video``): no decode or
+  encode for the recording; the frames come from a documented tap into aiortc's receiver
+  (:mod:`workbench.ingest.passthrough`). A segment then starts only at a key frame (asked for with a PLI at the
+  call's start, at a rollover and after a frame was dropped from the full queue, since later frames refer to it).
+  Measured by ``benchmarks/bench_ingest.py`` (the recorder alone, CPU time, the real fire clip at 640x480@15):
+  re-encoding 1.7-1.8% of a core per stream, copy 0.1% (and 62 instead of 101 kB/s on disk). The ingest still
+  decodes every stream for the live view and snapshots either way, so copy saves the encode only.
+  Why re-encoding stays the default: every recording of a study is then the same codec (copy stores VP8 only, an
+  H.264 caller is re-encoded anyway), it rests on no private aiortc path, and on this machine the
+  encode is not what limits the number of callers (decoding and the event loop are); choose copy for sessions with
+  many simultaneous callers.
+* **Talk-back**: with ``talkback=True`` each segment has a second Opus track titled ``dispatcher`` (the caller's is
+  ``caller``): the dispatcher's voice as the caller heard it (silence while the talk control is off), on the same
+  time line (:mod:`workbench.ingest.talkback`).
 * **One time line for both kinds**: every frame is stamped with the ingest's monotonic clock at arrival, relative to
   the call's first recorded video frame (``t = 0``). Video pts are milliseconds (strictly increasing even if the
   caller's RTP timestamps jump, which aiortc has shown below 10 fps). Audio pts count samples from the first audio
@@ -47,6 +59,8 @@ from typing import Any, Callable
 import av
 from av.video.reformatter import VideoReformatter
 
+from workbench.ingest.passthrough import vp8_keyframe_size
+
 log = logging.getLogger(__name__)
 
 AUDIO_REANCHOR_S = 0.2
@@ -57,6 +71,9 @@ CLUSTER_MS = 1000
 """Matroska cluster length (ms): at most about this much is lost when the process dies."""
 VIDEO_TIME_BASE = fractions.Fraction(1, 1000)
 AUDIO_RATE = 48000
+TALKBACK_TITLE = "dispatcher"
+"""Matroska track name of the dispatcher's voice as the caller heard it (talk-back); the caller's audio is
+``caller``."""
 
 
 @dataclass(frozen=True)
@@ -87,9 +104,13 @@ def file_sha256(path: Path) -> tuple[str, int]:
 
 
 class _Segment:
-    """One open Matroska file with a video and/or an audio stream (writer thread only)."""
+    """One open Matroska file with a video and/or an audio stream, and the dispatcher's voice with talk-back (writer
+    thread only)."""
 
-    def __init__(self, path: Path, index: int, start_ns: int, size: tuple[int, int] | None, audio: bool) -> None:
+    def __init__(
+        self, path: Path, index: int, start_ns: int, size: tuple[int, int] | None, audio: bool, talkback: bool = False,
+        copy: bool = False,
+    ) -> None:
         self.path, self.index, self.start_ns = path, index, start_ns
         self.video_frames = self.audio_frames = self.dropped = 0
         self.first_ns: int | None = None
@@ -104,7 +125,16 @@ class _Segment:
         )
         self.video = None
         self.audio = None
-        if size is not None:
+        self.copy = copy
+        """True: the video stream takes the received VP8 frames as they are (nothing is encoded)."""
+        if size is not None and copy:
+            # A codec context is needed only to describe the stream in the header; no frame is ever encoded.
+            v = self.container.add_stream("vp8", rate=30)
+            v.width, v.height = size
+            v.pix_fmt = "yuv420p"
+            v.time_base = VIDEO_TIME_BASE
+            self.video = v
+        elif size is not None:
             v = self.container.add_stream("libx264", rate=30)
             v.width, v.height = size
             v.pix_fmt = "yuv420p"
@@ -113,10 +143,15 @@ class _Segment:
             v.options = {"preset": "ultrafast", "tune": "zerolatency", "g": "60"}
             self.video = v
         if audio:
-            a = self.container.add_stream("libopus", rate=AUDIO_RATE)
-            a.layout = "stereo"
-            a.time_base = fractions.Fraction(1, AUDIO_RATE)
-            self.audio = a
+            self.audio = self._opus("caller")
+        self.talk = self._opus(TALKBACK_TITLE) if talkback else None
+
+    def _opus(self, title: str) -> Any:
+        a = self.container.add_stream("libopus", rate=AUDIO_RATE)
+        a.layout = "stereo"
+        a.time_base = fractions.Fraction(1, AUDIO_RATE)
+        a.metadata["title"] = title  # Matroska track name: players and ffprobe tell the two voices apart
+        return a
 
     def mux(self, packets: Any) -> None:
         for packet in packets:
@@ -124,7 +159,7 @@ class _Segment:
 
     def close(self) -> None:
         try:
-            for stream in (self.video, self.audio):
+            for stream in (None if self.copy else self.video, self.audio, self.talk):
                 if stream is not None:
                     self.mux(stream.encode(None))
         finally:
@@ -154,8 +189,25 @@ class CallRecorder:
         on_error: Callable[[str], Any],
         segment_s: float = 60.0,
         queue_frames: int = 120,
+        talkback: bool = False,
+        video_mode: str = "h264",
+        request_keyframe: Callable[[], Any] | None = None,
     ) -> None:
+        if video_mode not in ("h264", "copy"):
+            raise ValueError(f"video_mode must be h264 or copy, got {video_mode!r}")
         self.directory = directory
+        self.video_mode = video_mode
+        """``h264``: decoded frames (:meth:`push`) re-encoded; ``copy``: received VP8 frames (:meth:`push_encoded`)
+        stored as they came. The ingest may switch a call to ``h264`` at its offer (no VP8, or no hook into aiortc);
+        decoded video is ignored in ``copy`` mode and encoded video in ``h264`` mode."""
+        self.request_keyframe = request_keyframe
+        """Called on the event loop when the writer needs a key frame (``copy`` mode); the ingest sets it."""
+        self._resync = False
+        self._last_keyframe_request_ns = 0
+        self.keyframe_waits = 0
+        """VP8 frames skipped in ``copy`` mode while waiting for a key frame (at the start, after a queue drop)."""
+        self.talkback = talkback
+        """Whether every segment carries the dispatcher's voice (talk-back) as a second Opus track."""
         self._loop = loop
         self._on_segment = on_segment
         self._on_error = on_error
@@ -173,25 +225,45 @@ class CallRecorder:
         self._segment: _Segment | None = None
         self._zero_ns: int | None = None
         self._first_audio_ns: int | None = None
-        self._audio_next: int | None = None
+        self._audio_next: dict[str, int | None] = {"audio": None, "talkback": None}
         self._video_last_pts = -1
         self._index = 0
 
     # --- event-loop side ---------------------------------------------------------------------------------------
 
     def push(self, kind: str, frame: Any, t_ns: int) -> None:
-        """Hand a decoded frame (``kind`` ``video`` or ``audio``) received at monotonic ``t_ns`` to the writer;
-        never blocks. A full queue drops the frame and counts it."""
+        """Hand a decoded frame (``kind`` ``video``, ``audio`` (the caller's) or ``talkback`` (the dispatcher's voice
+        sent to the caller; only with ``talkback=True``)) received at monotonic ``t_ns`` to the writer; never blocks.
+        A full queue drops the frame and counts it."""
         if self._closed or self._failed:
             return
         if kind == "video":
             self.has_video = True
-        else:
+            if self.video_mode == "copy":
+                return
+        elif kind == "audio":
             self.has_audio = True
+        elif not self.talkback:
+            return
         try:
             self._queue.put_nowait((kind, frame, t_ns))
         except queue.Full:
             self.frames_dropped += 1
+            if self._segment is not None:
+                self._segment.dropped += 1
+
+    def push_encoded(self, codec: str, data: bytes, t_ns: int) -> None:
+        """Hand one received encoded video frame (``codec`` as aiortc names it; only ``VP8`` is stored) that arrived
+        at monotonic ``t_ns`` to the writer (``copy`` mode); never blocks. A full queue drops the frame, counts it,
+        and makes the writer skip to the next key frame (later frames would refer to the lost one)."""
+        if self._closed or self._failed or self.video_mode != "copy" or codec != "VP8":
+            return
+        self.has_video = True
+        try:
+            self._queue.put_nowait(("vp8", data, t_ns))
+        except queue.Full:
+            self.frames_dropped += 1
+            self._resync = True
             if self._segment is not None:
                 self._segment.dropped += 1
 
@@ -232,12 +304,14 @@ class CallRecorder:
             while self._queue.get() is not None:  # keep draining so push() never blocks, until close()
                 pass
 
-    def _open(self, start_ns: int, size: tuple[int, int] | None) -> _Segment:
+    def _open(self, start_ns: int, size: tuple[int, int] | None, copy: bool = False) -> _Segment:
         self._index += 1
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / f"rec-{self._index:04d}.mkv"
         # The audio stream exists in a segment when the call has audio; audio-only calls have no video stream.
-        return _Segment(path, self._index, start_ns, size, audio=self.has_audio or size is None)
+        return _Segment(
+            path, self._index, start_ns, size, audio=self.has_audio or size is None, talkback=self.talkback, copy=copy
+        )
 
     def _finish(self, reason: str) -> None:
         seg, self._segment = self._segment, None
@@ -253,6 +327,14 @@ class CallRecorder:
         self._report(self._on_segment, info)
 
     def _write(self, kind: str, frame: Any, t_ns: int) -> None:
+        if kind == "vp8":
+            self._write_vp8(frame, t_ns)
+            return
+        if kind == "talkback":
+            # The dispatcher's voice follows the call's time line; it never opens a segment or sets t = 0.
+            if self._segment is not None and self._segment.talk is not None and self._zero_ns is not None:
+                self._write_audio(self._segment, self._segment.talk, "talkback", frame, t_ns)
+            return
         if self._zero_ns is None:
             if kind == "audio":
                 if self._first_audio_ns is None:
@@ -263,7 +345,7 @@ class CallRecorder:
         seg = self._segment
         if kind == "video":
             size = (frame.width, frame.height)
-            if seg is not None and (seg.size != size or t_ns - seg.start_ns >= self._segment_ns):
+            if seg is not None and (seg.size != size or seg.copy or t_ns - seg.start_ns >= self._segment_ns):
                 self._finish("rollover")
                 seg = None
             if seg is None:
@@ -289,17 +371,67 @@ class CallRecorder:
                 seg = self._segment = self._open(t_ns, None)
             if seg.audio is None:
                 return
-            clock_pts = (t_ns - self._zero_ns) * AUDIO_RATE // 1_000_000_000
-            pts = self._audio_next if self._audio_next is not None else clock_pts
-            if abs(clock_pts - pts) > AUDIO_REANCHOR_S * AUDIO_RATE:
-                pts = max(clock_pts, self._audio_next or 0)
-            if frame.sample_rate != AUDIO_RATE or frame.layout.name != "stereo" or frame.format.name != "s16":
-                frame = av.AudioResampler(format="s16", layout="stereo", rate=AUDIO_RATE).resample(frame)[0]
-            frame.pts = pts
-            frame.time_base = fractions.Fraction(1, AUDIO_RATE)
-            self._audio_next = pts + frame.samples
-            seg.mux(seg.audio.encode(frame))
+            self._write_audio(seg, seg.audio, "audio", frame, t_ns)
             seg.audio_frames += 1
+        if seg.first_ns is None:
+            seg.first_ns = t_ns
+        seg.last_ns = t_ns
+
+    def _write_audio(self, seg: _Segment, stream: Any, kind: str, frame: Any, t_ns: int) -> None:
+        """Encode one audio frame of ``kind`` into ``stream``: pts follow its own sample count, re-anchored to the
+        arrival clock after a gap (see the module docstring), never backwards."""
+        assert self._zero_ns is not None
+        clock_pts = (t_ns - self._zero_ns) * AUDIO_RATE // 1_000_000_000
+        following = self._audio_next[kind]
+        pts = following if following is not None else clock_pts
+        if abs(clock_pts - pts) > AUDIO_REANCHOR_S * AUDIO_RATE:
+            pts = max(clock_pts, following or 0)
+        if frame.sample_rate != AUDIO_RATE or frame.layout.name != "stereo" or frame.format.name != "s16":
+            frame = av.AudioResampler(format="s16", layout="stereo", rate=AUDIO_RATE).resample(frame)[0]
+        frame.pts = pts
+        frame.time_base = fractions.Fraction(1, AUDIO_RATE)
+        self._audio_next[kind] = pts + frame.samples
+        seg.mux(stream.encode(frame))
+
+    def _want_keyframe(self, t_ns: int) -> None:
+        """Ask the caller for a key frame (on the loop), at most once a second."""
+        if self.request_keyframe is not None and t_ns - self._last_keyframe_request_ns >= 1_000_000_000:
+            self._last_keyframe_request_ns = t_ns
+            self._report(self.request_keyframe)
+
+    def _write_vp8(self, data: bytes, t_ns: int) -> None:
+        """Store one received VP8 frame as a Matroska packet (``copy`` mode). A segment starts only at a key frame:
+        at the call's start, after a dropped frame, and at a rollover (the old segment goes on until the key frame
+        asked for arrives)."""
+        size = vp8_keyframe_size(data)
+        key = size is not None
+        seg = self._segment
+        if key:
+            self._resync = False
+        elif self._resync or seg is None or seg.video is None or not seg.copy:
+            self.keyframe_waits += 1
+            self._want_keyframe(t_ns)
+            return
+        if seg is not None and seg.video is not None and seg.copy and not key:
+            if t_ns - seg.start_ns >= self._segment_ns:
+                self._want_keyframe(t_ns)  # roll over at the next key frame
+        elif key and (seg is None or seg.video is None or not seg.copy or seg.size != size
+                      or t_ns - seg.start_ns >= self._segment_ns):
+            if self._zero_ns is None:
+                self._zero_ns = t_ns
+            if seg is not None:
+                self._finish("rollover")
+            seg = self._segment = self._open(t_ns, size, copy=True)
+        assert seg is not None and self._zero_ns is not None
+        pts = max((t_ns - self._zero_ns) // 1_000_000, self._video_last_pts + 1)
+        self._video_last_pts = pts
+        packet = av.Packet(data)
+        packet.stream = seg.video
+        packet.pts = packet.dts = pts
+        packet.time_base = VIDEO_TIME_BASE
+        packet.is_keyframe = key
+        seg.container.mux(packet)
+        seg.video_frames += 1
         if seg.first_ns is None:
             seg.first_ns = t_ns
         seg.last_ns = t_ns

@@ -39,6 +39,14 @@ class IngestSettings:
     record: bool = True
     """Default recording policy of sessions that do not set one (``record`` in ``POST /api/sessions``; the ad-hoc
     session): record each call's audio and video (``workbench.ingest.recording``)."""
+    talkback: bool = False
+    """Default talk-back policy of sessions that do not set one (``talkback`` in ``POST /api/sessions``; the ad-hoc
+    session): whether the dispatcher's live view may send the microphone to the caller's page. Off, because
+    simulated callers do not listen."""
+    record_video: str = "h264"
+    """Default way sessions' recordings store video (``record_video`` in ``POST /api/sessions``): ``h264`` decodes and
+    re-encodes with x264 (any codec; ~7% of a core per 640x480@15 stream), ``copy`` stores the received VP8 frames
+    (no encode; H.264 callers are still re-encoded). See :mod:`workbench.ingest.passthrough`."""
     record_segment_s: float = 60.0
     """Length of one recording segment (``rec-NNNN.mkv``), s; each closed segment is hashed into the manifest."""
     record_queue_frames: int = 120
@@ -62,6 +70,8 @@ class IngestSettings:
                 raise ValueError(f"a STUN server must be a stun: or stuns: URL, got {url!r}")
         if self.turn_url and not self.turn_url.startswith(("turn:", "turns:")):
             raise ValueError(f"a TURN server must be a turn: or turns: URL, got {self.turn_url!r}")
+        if self.record_video not in ("h264", "copy"):
+            raise ValueError(f"record_video must be h264 or copy, got {self.record_video!r}")
         if self.upload_limit_bytes <= 0:
             raise ValueError("upload_limit_bytes must be positive")
 

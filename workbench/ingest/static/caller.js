@@ -7,7 +7,9 @@
 //
 // For tests it exposes window.callerStatus: "consent", "starting", "camera-denied", "camera-error", "connecting",
 // "connected", "reconnecting", "failed", "ended"; window.callerAttempt (offers sent), window.photosSent,
-// window.facingMode and window.callerLocation, window.promptsShown and window.promptShown.
+// window.facingMode and window.callerLocation, window.promptsShown and window.promptShown, and
+// window.talkbackStats (the dispatcher's voice, when the session has talk-back: tracks received, level measured
+// with WebAudio: rms, peakRms, loudMs).
 (function () {
   "use strict";
   const cfg = window.CALLER_CONFIG;
@@ -40,6 +42,49 @@
     // Best effort: a lost report must never disturb the call.
     return fetch(cfg.eventsUrl, { method: "POST", headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ type: type, data: data }) }).catch(() => undefined);
+  }
+
+  // --- The dispatcher's voice (talk-back): the ingest answers the microphone's transceiver with an audio track
+  // that carries the dispatcher while the dispatcher's talk control is on (silence otherwise). It plays through an
+  // <audio> element; an AnalyserNode measures its level for the "control room is speaking" sign.
+  const SPEAKING_RMS = 0.01;   // full scale 1.0; the silence the ingest sends measures 0
+  const talkback = { tracks: 0, playing: false, rms: 0, peakRms: 0, loudMs: 0 };
+  window.talkbackStats = talkback;
+  let audioCtx = null;
+
+  function prepareAudio() {
+    // Called inside the consent click: browsers start sound (and an AudioContext) only after a user gesture.
+    const Ctx = window.AudioContext || window.webkitAudioContext;
+    if (Ctx && !audioCtx) { try { audioCtx = new Ctx(); } catch (e) { audioCtx = null; } }
+  }
+
+  function playDispatcher(track) {
+    talkback.tracks += 1;
+    const media = new MediaStream([track]);
+    const el = $("dispatcher-audio");
+    el.srcObject = media;
+    el.play().then(() => { talkback.playing = true; }, () => { talkback.playing = false; });
+    if (!audioCtx) return;
+    if (audioCtx.state === "suspended") audioCtx.resume();
+    const analyser = audioCtx.createAnalyser();
+    analyser.fftSize = 2048;
+    audioCtx.createMediaStreamSource(media).connect(analyser);   // measured only, not played twice
+    const buf = new Float32Array(analyser.fftSize);
+    const sign = $("dispatcher-speaking");
+    let last = performance.now();
+    const timer = setInterval(() => {
+      if (track.readyState === "ended" || ended) { clearInterval(timer); sign.hidden = true; return; }
+      analyser.getFloatTimeDomainData(buf);
+      let sum = 0;
+      for (let i = 0; i < buf.length; i++) sum += buf[i] * buf[i];
+      const rms = Math.sqrt(sum / buf.length);
+      const now = performance.now();
+      talkback.rms = rms;
+      talkback.peakRms = Math.max(talkback.peakRms, rms);
+      if (rms > SPEAKING_RMS) talkback.loudMs += now - last;
+      last = now;
+      sign.hidden = rms <= SPEAKING_RMS;
+    }, 100);
   }
 
   function connectionEvent(state) { report("caller.connection", { state: state, attempt: Math.max(attempt, 1) }); }
@@ -80,12 +125,14 @@
     pc = peer;
     for (const track of stream.getTracks()) peer.addTrack(track, stream);
     peer.addEventListener("connectionstatechange", () => onConnectionState(peer));
+    peer.addEventListener("track", (e) => { if (e.track.kind === "audio") playDispatcher(e.track); });
     await peer.setLocalDescription(await peer.createOffer());
     await waitForIceGathering(peer);
     const resp = await fetch(cfg.offerUrl, {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ sdp: peer.localDescription.sdp, type: peer.localDescription.type }),
+      // talkback: this page plays the dispatcher's voice when the session has talk-back (it listens on "track").
+      body: JSON.stringify({ sdp: peer.localDescription.sdp, type: peer.localDescription.type, talkback: true }),
     });
     const body = await resp.json().catch(() => ({}));
     if (!resp.ok) throw new OfferRefused(resp.status, body.error || ("HTTP " + resp.status));
@@ -372,6 +419,7 @@
     startBtn.textContent = "Start microphone";
   }
   $("consent-accept").addEventListener("click", () => {
+    prepareAudio();
     $("consent").hidden = true;
     $("main").hidden = false;
     start();

@@ -1,4 +1,6 @@
-// Live viewer: JPEG frames over a WebSocket. window.viewerStats counts what was shown (for tests).
+// Live viewer: JPEG frames over a WebSocket, or (?mode=webrtc) the caller's video and audio relayed over WebRTC,
+// plus talk-back when the session allows it (the dispatcher's microphone to the caller, a "Talk to caller" toggle).
+// window.viewerStats counts what was shown (for tests).
 // Each JPEG carries a COM segment "wb t_wall_ms=<ms> frame=<n>" (the frame's arrival at the ingest, wall clock):
 // the viewer shows and keeps the stream's latency (ms from arrival at the ingest to display here; same machine or
 // NTP-synchronised clocks) in viewerStats.latenciesMs (the newest 300).
@@ -87,7 +89,11 @@
     const pc = new RTCPeerConnection({ iceServers: [] });
     window.viewerPc = pc;
     pc.addTransceiver("video", { direction: "recvonly" });
-    pc.addTransceiver("audio", { direction: "recvonly" });
+    const mic = cfg.talkback ? await openMicrophone() : null;
+    // With talk-back the one audio transceiver carries both voices: the caller's to here, the dispatcher's to the
+    // ingest (which passes it on only while the talk control is on).
+    if (mic) pc.addTransceiver(mic, { direction: "sendrecv" });
+    else pc.addTransceiver("audio", { direction: "recvonly" });
     const stream = new MediaStream();
     pc.ontrack = (e) => {
       stream.addTrack(e.track);
@@ -103,6 +109,7 @@
     pc.onconnectionstatechange = () => {
       stats.connected = pc.connectionState === "connected";
       statusEl.textContent = "WebRTC " + pc.connectionState;
+      if (mic) talkBtn.disabled = !stats.connected;
     };
     await pc.setLocalDescription(await pc.createOffer());
     await new Promise((resolve) => {
@@ -118,6 +125,56 @@
     const answer = await resp.json();
     if (!resp.ok) { statusEl.textContent = answer.error || "relay refused"; return; }
     await pc.setRemoteDescription(answer);
+  }
+
+  // --- Talk-back: the dispatcher's microphone to the caller (a toggle; each change is posted to the ingest, which
+  // records it as dispatcher.talk and gates the voice). The microphone track is disabled (sends silence) while off.
+  // For tests: window.viewerTalk = {microphone, on, changes, error}.
+  const talkBtn = document.getElementById("talk");
+  const talk = { microphone: false, on: false, changes: 0, error: "" };
+  window.viewerTalk = talk;
+  let micTrack = null;
+
+  async function openMicrophone() {
+    talkBtn.hidden = false;
+    talkBtn.disabled = true;
+    try {
+      const s = await navigator.mediaDevices.getUserMedia({ audio: { echoCancellation: true, noiseSuppression: true } });
+      micTrack = s.getAudioTracks()[0];
+      micTrack.enabled = false;
+      talk.microphone = true;
+      talkBtn.onclick = () => setTalking(!talk.on);
+      return micTrack;
+    } catch (err) {
+      talk.error = (err && err.name) || "Error";
+      talkBtn.textContent = "Microphone blocked: allow it to talk to the caller";
+      return null;
+    }
+  }
+
+  async function setTalking(on) {
+    talkBtn.disabled = true;
+    try {
+      const resp = await fetch(cfg.talkUrl, { method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ on: on }) });
+      const body = await resp.json().catch(() => ({}));
+      if (!resp.ok) throw new Error(body.error || ("HTTP " + resp.status));
+      talk.on = body.on;
+      talk.changes += 1;
+      talk.error = "";
+      micTrack.enabled = talk.on;
+      // A dispatcher who talks wants to hear the answer: this click is the gesture that lets the caller's sound play.
+      const video = document.getElementById("video");
+      if (talk.on && video.muted) { video.muted = false; document.getElementById("unmute").hidden = true; }
+    } catch (err) {
+      talk.error = err.message;
+      statusEl.textContent = "Talk: " + err.message;
+    } finally {
+      talkBtn.disabled = !stats.connected;
+      talkBtn.textContent = talk.on ? "Stop talking" : "Talk to caller";
+      talkBtn.setAttribute("aria-pressed", String(talk.on));
+      talkBtn.classList.toggle("on", talk.on);
+    }
   }
 
   if (cfg.mode === "webrtc") {

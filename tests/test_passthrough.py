@@ -1,0 +1,198 @@
+"""Recording without re-encoding (``record_video = "copy"``): the tap into aiortc's receiver, VP8 key-frame parsing,
+the recorder storing received VP8 frames (segments start at key frames),
+and a session asking for it end to end with an aiortc caller. The kill -9 proof is in tests/test_recording.py."""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import queue
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import av
+import numpy as np
+import pytest
+from aiortc import RTCConfiguration, RTCPeerConnection
+from aiortc.codecs.vpx import Vp8Encoder, vp8_depayload
+from aiortc.jitterbuffer import JitterFrame
+
+from tests.conftest import free_port, poll
+from tests.test_ingest_webrtc import Caller, events_of
+from tests.test_recording import ffprobe_streams
+from workbench.ingest import passthrough
+from workbench.ingest.recording import CallRecorder, SegmentInfo
+from workbench.ingest.server import start_ingest
+from workbench.ingest.settings import IngestSettings
+from workbench.store.recordings import Recordings, verify_session
+
+
+class Codec:
+    name = "VP8"
+
+
+def vp8_frames(n: int, *, keyframes_at: tuple[int, ...] = (0,)) -> list[bytes]:
+    """``n`` 320x240 VP8 frames of a moving square, encoded by aiortc's own encoder (key frames where asked)."""
+    encoder = Vp8Encoder()
+    out = []
+    for i in range(n):
+        image = np.full((240, 320, 3), 60, np.uint8)
+        image[100:140, (i * 7) % 280:(i * 7) % 280 + 40] = 255
+        frame = av.VideoFrame.from_ndarray(image, format="bgr24")
+        frame.pts, frame.time_base = i * 6000, fractions.Fraction(1, 90000)
+        payloads, _ = encoder.encode(frame, force_keyframe=i in keyframes_at)
+        out.append(b"".join(vp8_depayload(p) for p in payloads))
+    return out
+
+
+def test_vp8_keyframe_size_from_aiortc_frames() -> None:
+    frames = vp8_frames(3)
+    assert passthrough.vp8_keyframe_size(frames[0]) == (320, 240)
+    assert passthrough.vp8_keyframe_size(frames[1]) is None
+    assert passthrough.vp8_keyframe_size(b"\x00\x01") is None
+
+
+def test_tap_sees_every_frame_of_a_real_aiortc_receiver_and_the_decoder_still_gets_it() -> None:
+    async def run() -> None:
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        try:
+            pc.addTransceiver("video", direction="recvonly")
+            receiver = pc.getReceivers()[0]
+            seen: list[tuple[str, bytes]] = []
+            passthrough.tap_encoded_frames(receiver, lambda name, data: seen.append((name, data)))
+            q = getattr(receiver, passthrough.QUEUE_ATTRIBUTE)
+            q.put((Codec(), JitterFrame(b"\x9d frame", 1234)))
+            q.put(None)  # aiortc's end-of-stream marker passes untouched
+            assert seen == [("VP8", b"\x9d frame")]
+            codec, frame = q.get_nowait()
+            assert codec.name == "VP8" and frame.data == b"\x9d frame" and q.get_nowait() is None
+            with pytest.raises(passthrough.PassthroughUnavailable, match="tapped already"):
+                passthrough.tap_encoded_frames(receiver, lambda name, data: None)
+        finally:
+            await pc.close()
+
+    asyncio.run(run())
+
+
+def test_tap_fails_loudly_when_aiortc_internals_change() -> None:
+    class NoQueue:
+        pass
+
+    with pytest.raises(passthrough.PassthroughUnavailable, match="aiortc 1.16"):
+        passthrough.tap_encoded_frames(NoQueue(), lambda name, data: None)
+
+    class Receiver:
+        pass
+
+    receiver = Receiver()
+    setattr(receiver, passthrough.QUEUE_ATTRIBUTE, queue.Queue())
+    errors: list[str] = []
+    seen: list[Any] = []
+    passthrough.tap_encoded_frames(receiver, lambda name, data: seen.append(data), errors.append)
+    q = getattr(receiver, passthrough.QUEUE_ATTRIBUTE)
+    q.put(("VP8", b"a bare tuple, no codec object"))
+    q.put((Codec(), JitterFrame(b"later", 0)))
+    assert len(errors) == 1 and "changed shape" in errors[0], errors
+    assert seen == []  # the tap stopped ...
+    assert q.qsize() == 2  # ... and the decoder still got both items
+
+
+def test_copy_recorder_starts_at_a_key_frame_and_rolls_over_at_key_frames(tmp_path: Path) -> None:
+    frames = vp8_frames(60, keyframes_at=(3, 20, 40))
+
+    async def run() -> tuple[list[SegmentInfo], CallRecorder, int]:
+        segments: list[SegmentInfo] = []
+        asked: list[int] = []
+        recorder = CallRecorder(tmp_path / "call", loop=asyncio.get_running_loop(), on_segment=segments.append,
+                                on_error=pytest.fail, segment_s=1.0, video_mode="copy",
+                                request_keyframe=lambda: asked.append(1))
+        recorder.has_video = True
+        t0 = 10**12
+        for i, data in enumerate(frames):
+            if i == 0:
+                continue  # aiortc's encoder starts with a key frame: begin the feed with two delta frames
+            recorder.push("video", object(), t0 + i * 66_666_667)  # decoded frames are ignored in copy mode
+            recorder.push_encoded("VP8", data, t0 + i * 66_666_667)
+            await asyncio.sleep(0.002)
+        await recorder.close()
+        await asyncio.sleep(0.05)
+        return segments, recorder, len(asked)
+
+    segments, recorder, asked = asyncio.run(run())
+    # Frames 1-2 are delta frames before any key frame: skipped, a key frame asked for.
+    assert recorder.keyframe_waits == 2 and asked >= 1
+    # 1 s segments over 60 frames at 15 fps (4 s): a new segment only at the key frames 20 and 40.
+    assert [s.video_frames for s in segments] == [17, 20, 20], segments
+    for info in segments:
+        streams = ffprobe_streams(info.path)
+        assert [s["codec_name"] for s in streams] == ["vp8"]
+        with av.open(str(info.path)) as container:
+            assert sum(1 for _ in container.decode(video=0)) == info.video_frames
+
+
+def test_a_session_asking_for_copy_records_the_callers_vp8_as_received(tmp_path: Path) -> None:
+    async def run() -> tuple[str, str]:
+        root = tmp_path / "rec"
+        handle = await start_ingest(IngestSettings(port=free_port(), recordings=root, ice_mode="loopback"),
+                                    Recordings(root))
+        api = aiohttp.ClientSession()
+        caller = None
+        try:
+            async with api.post(handle.url + "/api/sessions", json={"participant": "p", "record_video": "x265"}) as r:
+                assert r.status == 400 and "record_video" in (await r.json())["error"]
+            async with api.post(handle.url + "/api/sessions", json={"participant": "p", "record_video": "copy"}) as r:
+                sid = (await r.json())["session_id"]
+            async with api.post(handle.url + "/api/calls", json={"session_id": sid}) as r:
+                call = await r.json()
+
+            async def status() -> dict[str, Any]:
+                async with api.get(f"{handle.url}/api/calls/{call['call_id']}") as resp:
+                    return await resp.json()
+
+            caller = Caller(call["caller_url"])
+            await caller.open()
+            await caller.connect()
+            await poll(status, lambda s: s["frames_received"] > 45, 30, "3 s of video")
+            await caller.http.post(call["caller_url"] + "/hangup")
+            await poll(status, lambda s: s["state"] == "ended", 20, "the end of the call")
+        finally:
+            if caller is not None:
+                await caller.close()
+            await api.close()
+            await handle.stop()
+        return sid, call["call_id"]
+
+    sid, cid = asyncio.run(run())
+    root = tmp_path / "rec"
+    events = events_of(root, sid)
+    assert [e["data"] for e in events if e["type"] == "media.recording_video_policy"] == [
+        {"video": "copy", "origin": "request"}]
+    assert [e["data"] for e in events if e["type"] == "media.recording_video"] == [
+        {"video": "copy", "codec": "VP8", "reason": ""}]
+    segments = sorted((root / sid / "media" / cid).glob("rec-*.mkv"))
+    assert [s["codec_name"] for s in ffprobe_streams(segments[0])] == ["vp8", "opus"]
+    with av.open(str(segments[0])) as container:
+        pictures = [f.to_ndarray(format="gray") for f in container.decode(video=0)]
+    assert len(pictures) > 40 and pictures[0].shape == (480, 640)
+    assert float(np.abs(pictures[-1].astype(int) - pictures[0].astype(int)).mean()) > 1.0  # the pattern moved
+    assert verify_session(root / sid).ok
+
+
+def test_copy_falls_back_to_re_encoding_for_an_h264_caller_and_says_why(tmp_path: Path) -> None:
+    from tests.test_codecs import call_with_offer, h264_only, video_offer
+
+    result = asyncio.run(call_with_offer(tmp_path, video_offer(h264_only("42e01f")),
+                                         settings_kw={"record_video": "copy"}))
+    assert result["status"]["video_codec"] == "H264"
+    root = tmp_path / "rec"
+    (session,) = [p for p in root.iterdir() if p.is_dir()]
+    events = events_of(root, session.name)
+    assert [e["data"] for e in events if e["type"] == "media.recording_video_policy"] == [
+        {"video": "copy", "origin": "default"}]
+    assert [e["data"] for e in events if e["type"] == "media.recording_video"] == [
+        {"video": "h264", "codec": "H264", "reason": "copy needs VP8, the caller sends H264"}]
+    (segment,) = sorted(session.glob("media/*/rec-*.mkv"))
+    assert [s["codec_name"] for s in ffprobe_streams(segment)] == ["h264"]
+    with av.open(str(segment)) as container:
+        assert sum(1 for _ in container.decode(video=0)) >= 10
