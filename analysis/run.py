@@ -19,32 +19,12 @@ import pandas as pd
 
 from analysis.codebook import render_codebook
 from analysis.imports import RatingsImportError, detect_kind, read_ratings_csv
-from analysis.instruments import (
-    DRT_COLUMNS,
-    FOCUS_COLUMNS,
-    MEDIA_VIEW_COLUMNS,
-    drt_rows,
-    focus_rows,
-    media_view_rows,
-    tlx_block_rows,
-)
-from analysis.load import (
-    AnalysisError,
-    AnalysisInputError,
-    LoadedSession,
-    cross_session_problems,
-    find_sessions,
-    load_session,
-)
+from analysis.instruments import DRT_COLUMNS, FOCUS_COLUMNS, MEDIA_VIEW_COLUMNS
+from analysis.load import AnalysisError, AnalysisInputError, LoadedSession, find_sessions
+from analysis.reading import designed_disagreement, read_sessions
 from analysis.summary import BLOCK_COLUMNS, build_summary, confusion_tables
-from analysis.tables import (
-    DISAGREEMENT_COLUMNS,
-    FORM_CHANGE_COLUMNS,
-    EventTable,
-    disagreement_rows,
-    form_change_rows,
-)
-from analysis.trials import QUALITY_COLUMNS, SESSION_COLUMNS, TRIAL_COLUMNS, frame, trial_rows
+from analysis.tables import DISAGREEMENT_COLUMNS, FORM_CHANGE_COLUMNS, disagreement_rows
+from analysis.trials import QUALITY_COLUMNS, SESSION_COLUMNS, TRIAL_COLUMNS, frame
 
 __all__ = [
     "AnalysisError", "AnalysisInputError", "AnalysisResult", "RatingsImportError", "analyze", "session_row",
@@ -187,8 +167,9 @@ def blocks_from_tlx(trials: pd.DataFrame, tlx: pd.DataFrame) -> tuple[list[dict[
             mask &= trials["session_id"] == r["session_id"]
         found = trials[mask.fillna(False).astype(bool)][["session_id", "modality", "practice"]].drop_duplicates()
         row: dict[str, Any] = {"participant": r["participant"], "session_id": None, "block_id": r["block_id"],
-                               "modality": None, "practice": None, "weighted_tlx": None, "source": "import"}
-        row |= {name: (None if pd.isna(r[name]) else float(r[name])) for name in TLX_SUBSCALES + ("raw_tlx",)}
+                               "modality": None, "practice": None, "source": "import"}
+        row |= {name: (None if pd.isna(r.get(name)) else float(r[name]))
+                for name in TLX_SUBSCALES + ("raw_tlx", "weighted_tlx")}
         if len(found) == 1:
             match = found.iloc[0]
             row |= {"session_id": match["session_id"], "modality": match["modality"],
@@ -203,23 +184,7 @@ def blocks_from_tlx(trials: pd.DataFrame, tlx: pd.DataFrame) -> tuple[list[dict[
     return rows, quality
 
 
-def _designed_disagreement(session: LoadedSession) -> list[tuple[str, dict[str, bool], bool, bool, str]]:
-    """Per non-practice call with ground truth: modality, congruence per aspect, closed, flagged, aspect flagged."""
-    out = []
-    if session.scenario is None:
-        return out
-    practice = session.practice_blocks
-    for call in session.state.calls.values():
-        if call.block_id in practice or not call.scenario_call_id:
-            continue
-        try:
-            truth = session.scenario.call(call.scenario_call_id).truth
-        except KeyError:
-            continue
-        closed = call.closed
-        out.append((call.modality, dict(truth.congruence), closed is not None,
-                    bool(closed and closed.disagreement_flagged), closed.disagreement_aspect if closed else ""))
-    return out
+_designed_disagreement = designed_disagreement  # the name this module had for it
 
 
 def _with_drt(trials: pd.DataFrame, drt: pd.DataFrame) -> pd.DataFrame:
@@ -276,7 +241,11 @@ def _with_attention(trials: pd.DataFrame, views: pd.DataFrame, focus: pd.DataFra
 
 def _write(table: pd.DataFrame, out_dir: Path, name: str, files: list[Path]) -> None:
     csv_path, parquet_path = out_dir / f"{name}.csv", out_dir / f"{name}.parquet"
-    table.to_csv(csv_path, index=False, na_rep="", lineterminator="\n")
+    # Written from plain Python objects: pandas formats them as it formats the nullable columns (the same bytes),
+    # but converts Arrow-backed text column chunk by chunk otherwise (about half of the events table's 60 s).
+    plain = pd.DataFrame({c: table[c].astype(object).where(table[c].notna(), None) for c in table.columns},
+                         columns=table.columns)
+    plain.to_csv(csv_path, index=False, na_rep="", lineterminator="\n")
     table.to_parquet(parquet_path, index=False)
     files += [csv_path, parquet_path]
 
@@ -286,6 +255,7 @@ def analyze(
     out_dir: Path,
     ratings: Sequence[Path] = (),
     progress: Callable[[str], None] | None = None,
+    workers: int | None = None,
 ) -> AnalysisResult:
     """Analyse every session under ``recordings`` (a recordings root or one session folder) into ``out_dir``.
 
@@ -296,7 +266,9 @@ def analyze(
     ``data_quality.csv``, the report and :attr:`AnalysisResult.problems_text`. ``ratings`` are sheets read by
     :func:`analysis.imports.read_ratings_csv` (kind from their columns); RSME sheets fill missing ratings
     (:func:`merge_rsme`). ``progress`` (optional) is called with one short line per step (a session loaded, a
-    statistic computed); nothing is printed here.
+    statistic computed); nothing is printed here. ``workers`` is the number of processes reading the sessions
+    (None: two for 16 sessions or more on a machine with two CPUs, else one; see :mod:`analysis.reading`); the
+    results do not depend on it.
 
     Raises :class:`AnalysisInputError` (an :class:`AnalysisError`, a ``ValueError``) when ``recordings`` is missing
     or holds no session, :class:`RatingsImportError` when a ratings sheet cannot be read (before anything is
@@ -307,45 +279,11 @@ def analyze(
     for path in ratings:
         kind = detect_kind(Path(path))
         sheets.setdefault(kind, []).append(read_ratings_csv(path, kind))
-    loaded = []
-    rows: list[dict[str, Any]] = []
-    events = EventTable()
-    changes: list[dict[str, Any]] = []
-    drt: list[dict[str, Any]] = []
-    views: list[dict[str, Any]] = []
-    focus: list[dict[str, Any]] = []
-    block_rows: list[dict[str, Any]] = []
-    instrument_quality: list[dict[str, Any]] = []
-    designed: list[tuple[str, dict[str, bool], bool, bool, str]] = []
-    for i, path in enumerate(paths, start=1):
-        if progress is not None:
-            progress(f"[{i}/{len(paths)}] {path.name}")
-        s = load_session(path)
-        rows += trial_rows(
-            s.state,
-            s.scenario,
-            session_id=s.session_id,
-            participant=s.participant,
-            scenario_id=s.scenario_id,
-            block_order=s.block_order,
-            events=s.events,
-            practice_blocks=s.practice_blocks,
-        )
-        events.add_session(s.session_id, s.participant, s.events)
-        drt += drt_rows(s)
-        views += media_view_rows(s)
-        focus += focus_rows(s)
-        rated, tlx_problems = tlx_block_rows(s)
-        block_rows += rated
-        instrument_quality += [{"session_id": s.session_id, "call_id": None, "record": "block", "problem": p,
-                                "handling": "reported"} for p in tlx_problems]
-        changes += form_change_rows(s.session_id, s.participant, s.events)
-        designed += _designed_disagreement(s)
-        # Everything read from the events is in the rows above: a study's events would otherwise stay in memory
-        # (about 1 KB each) until the report is written.
-        s.release_events()
-        loaded.append(s)
-    cross_session_problems(loaded)
+    read = read_sessions(paths, workers=workers, progress=progress)
+    loaded, rows, events, changes = read.sessions, read.trials, read.events, read.form_changes
+    drt, views, focus, block_rows = read.drt, read.views, read.focus, read.blocks
+    instrument_quality, designed = read.instrument_quality, read.designed
+    del read
     drt_table = frame(drt, DRT_COLUMNS)
     views_table = frame(views, MEDIA_VIEW_COLUMNS)
     focus_table = frame(focus, FOCUS_COLUMNS)

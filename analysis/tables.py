@@ -135,6 +135,16 @@ class EventTable:
         env["participant"] += [participant] * added
         self._n = i
 
+    def extend(self, other: EventTable) -> None:
+        """Append ``other``'s rows after these."""
+        for name, values in other._envelope.items():
+            self._envelope[name] += values
+        for column, (index, given) in other._data.items():
+            cell = self._data.setdefault(column, ([], []))
+            cell[0].extend(i + self._n for i in index)
+            cell[1].extend(given)
+        self._n += other._n
+
     def frame(self) -> pd.DataFrame:
         """The table with exactly :func:`event_columns` (nullable dtypes), rows in the order added."""
         n = self._n
