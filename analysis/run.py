@@ -318,6 +318,8 @@ def analyze(
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if progress is not None:
+        progress("writing tables")
     files: list[Path] = []
     for name, table in (("trials", trials), ("sessions", sessions), ("events", events_table), ("summary", summary),
                         ("confusion", confusion), ("data_quality", quality_frame), ("form_changes", form_changes),

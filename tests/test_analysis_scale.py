@@ -51,17 +51,18 @@ def test_columnar_events_table_equals_the_row_by_row_table(recordings: Path) -> 
     sessions = [load_session(p) for p in find_sessions(recordings)]
     table = EventTable()
     rows = []
+    kinds = {c.name: c.dtype for c in event_columns()}
     for s in sessions:
         table.add_session(s.session_id, s.participant, s.events)
         # The row-by-row construction the table replaced, kept here as the reference: one dict per event.
         first = s.events[0].t_mono_ns
         for e in s.events:
-            row = dict.fromkeys(c.name for c in event_columns())
+            row = dict.fromkeys(kinds)
             row |= {"session_id": s.session_id, "participant": s.participant, "seq": e.seq,
                     "t_mono_ns": e.t_mono_ns, "t_s": round((e.t_mono_ns - first) / 1e9, 3), "t_wall": e.t_wall,
                     "source": e.source, "type": e.type, "call_id": e.call_id}
             for key, value in vars(e.data).items():
-                kind = next(c.dtype for c in event_columns() if c.name == f"data_{key}")
+                kind = kinds[f"data_{key}"]
                 if isinstance(value, (list, tuple)):
                     value = json.dumps(list(value), ensure_ascii=False)
                 elif kind == "string" and not isinstance(value, str):
