@@ -30,6 +30,9 @@ __all__ = [
     "AnalysisError", "AnalysisInputError", "AnalysisResult", "RatingsImportError", "analyze", "session_row",
 ]
 
+CSV_SLICE_ROWS = 50_000
+"""Rows converted and written at a time by the CSV writer."""
+
 PROBLEM_SEPARATOR = " | "
 """Joins a session's problems in the ``problems`` column of ``sessions.csv``."""
 
@@ -242,10 +245,14 @@ def _with_attention(trials: pd.DataFrame, views: pd.DataFrame, focus: pd.DataFra
 def _write(table: pd.DataFrame, out_dir: Path, name: str, files: list[Path]) -> None:
     csv_path, parquet_path = out_dir / f"{name}.csv", out_dir / f"{name}.parquet"
     # Written from plain Python objects: pandas formats them as it formats the nullable columns (the same bytes),
-    # but converts Arrow-backed text column chunk by chunk otherwise (about half of the events table's 60 s).
-    plain = pd.DataFrame({c: table[c].astype(object).where(table[c].notna(), None) for c in table.columns},
-                         columns=table.columns)
-    plain.to_csv(csv_path, index=False, na_rep="", lineterminator="\n")
+    # but converts Arrow-backed text column chunk by chunk otherwise (about half of the events table's 60 s). In
+    # slices of rows, so the plain copy of a study's events table never exists whole (~0.5 GB).
+    with open(csv_path, "w", encoding="utf-8", newline="") as fh:
+        for start in range(0, max(len(table), 1), CSV_SLICE_ROWS):
+            part = table.iloc[start:start + CSV_SLICE_ROWS]
+            plain = pd.DataFrame({c: part[c].astype(object).where(part[c].notna(), None) for c in part.columns},
+                                 columns=part.columns)
+            plain.to_csv(fh, index=False, header=start == 0, na_rep="", lineterminator="\n")
     table.to_parquet(parquet_path, index=False)
     files += [csv_path, parquet_path]
 
@@ -267,8 +274,8 @@ def analyze(
     :func:`analysis.imports.read_ratings_csv` (kind from their columns); RSME sheets fill missing ratings
     (:func:`merge_rsme`). ``progress`` (optional) is called with one short line per step (a session loaded, a
     statistic computed); nothing is printed here. ``workers`` is the number of processes reading the sessions
-    (None: two for 16 sessions or more on a machine with two CPUs, else one; see :mod:`analysis.reading`); the
-    results do not depend on it.
+    and fitting the models (None: two for 16 sessions / 1000 trials or more on a machine with two CPUs, else one;
+    see :mod:`analysis.reading` and :func:`analysis.summary.build_summary`); the results do not depend on it.
 
     Raises :class:`AnalysisInputError` (an :class:`AnalysisError`, a ``ValueError``) when ``recordings`` is missing
     or holds no session, :class:`RatingsImportError` when a ratings sheet cannot be read (before anything is
@@ -307,7 +314,7 @@ def analyze(
         quality += block_quality
     blocks = frame(block_rows, BLOCK_COLUMNS)
     analysed = trials[trials["practice"] != True]  # noqa: E712 (nullable boolean)
-    summary = build_summary(analysed, progress=progress, blocks=blocks)
+    summary = build_summary(analysed, progress=progress, blocks=blocks, workers=workers)
     confusion = confusion_tables(analysed)
     sessions = frame([session_row(s) for s in loaded], SESSION_COLUMNS)
     quality_frame = frame(quality, QUALITY_COLUMNS)

@@ -89,3 +89,23 @@ def test_released_events_keep_the_session_properties(recordings: Path) -> None:
     s.release_events()
     assert s.events == []
     assert (s.n_events, s.end_reason, s.practice_blocks, s.started, s.participant, s.block_order) == before
+
+
+def test_analyze_with_two_processes_and_sliced_csv_writes_the_same_files(recordings: Path, tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import analysis.run
+    from analysis.run import analyze
+    from analysis.summary import build_summary
+
+    one = analyze(recordings, tmp_path / "one", workers=1)
+    monkeypatch.setattr(analysis.run, "CSV_SLICE_ROWS", 7)  # many slices even for these small tables
+    two = analyze(recordings, tmp_path / "two", workers=2)
+    names = sorted(p.name for p in (tmp_path / "one").glob("*.csv"))
+    assert "events.csv" in names and "summary.csv" in names
+    for name in names:
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes(), name
+    trials = one.trials[one.trials["practice"] != True]  # noqa: E712 (nullable boolean)
+    pd.testing.assert_frame_equal(build_summary(trials, workers=2), build_summary(trials, workers=1))
+    pd.testing.assert_frame_equal(one.summary, two.summary)
+    with pytest.raises(ValueError, match="workers must be at least 1, got 0"):
+        build_summary(trials, workers=0)
