@@ -52,7 +52,9 @@ c0 = time.process_time()
 result = analyze(Path(sys.argv[1]), Path(sys.argv[2]), progress=mark)
 elapsed = time.perf_counter() - t0
 mark("end")
+children = resource.getrusage(resource.RUSAGE_CHILDREN)
 print(json.dumps({"s": elapsed, "cpu_s": time.process_time() - c0, "import_s": t_import, "t0": t0,
+                  "children_cpu_s": children.ru_utime + children.ru_stime,
                   "rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                   "children_rss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
                   "marks": marks, "rows": len(result.trials), "sessions": result.sessions_loaded,
@@ -81,7 +83,7 @@ def stage_rows(full: dict) -> list[tuple[str, float, str]]:
             continue
         ms = (end[0] - start) * 1000
         rows.append((f"  stage: {label}", ms, f"{100 * (end[0] - start) / total:.0f}% of the run; peak RSS "
-                     f"{end[1] / 1024:.0f} MB by its end (reading workers {end[2] / 1024:.0f} MB)"))
+                     f"{end[1] / 1024:.0f} MB by its end (worker processes {end[2] / 1024:.0f} MB)"))
         start = end[0]
     return rows
 
@@ -204,8 +206,9 @@ def bench_analysis(participants: int = 100, calls_per_block: int = 20, seed: int
         ("workbench analyze (load -> report)", full["s"] * 1000,
          f"peak RSS {full['rss_kb'] / 1024:.0f} MB; {full['rows']} trial rows, {full['sessions']} sessions, "
          f"{full['problems']} with problems; {full['s'] / max(base['s'], 1e-9):.1f}x baseline; "
-         f"CPU {full['cpu_s']:.0f} s in the main process, reading workers peak RSS "
-         f"{full['children_rss_kb'] / 1024:.0f} MB; target < 30 s: {'met' if full['s'] < 30 else 'NOT met'}"),
+         f"CPU {full['cpu_s']:.0f} s in the main process + {full['children_cpu_s']:.0f} s in the worker processes "
+         f"(reading, models; their peak RSS {full['children_rss_kb'] / 1024:.0f} MB); "
+         f"target < 30 s: {'met' if full['s'] < 30 else 'NOT met'}"),
         *stage_rows(full),
         ("load average (1 min) before / after each case", 0.0,
          " / ".join(f"{v:.1f}" for v in loads) + f" on {os.cpu_count()} CPUs (other work on the machine slows "
