@@ -30,6 +30,7 @@ Hanley & McNeil (1982) Radiology 143:29.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
@@ -324,29 +325,52 @@ def summary_rows(proposals: pd.DataFrame, recall: Sequence[tuple[int, int]], adv
     return rows
 
 
-def automation_tables(sessions: Sequence[LoadedSession]) -> dict[str, pd.DataFrame]:
-    """The four automation tables (name without extension -> frame, declared columns)."""
-    proposals: list[dict[str, Any]] = []
-    recall: list[tuple[int, int]] = []
-    advice: list[dict[str, Any]] = []
-    screening: list[dict[str, Any]] = []
-    cache: dict[str, Any] = {}
-    for s in sessions:
-        rows, pairs = proposal_rows(s)
-        proposals += rows
-        if pairs is not None:
-            recall.append(pairs)
-        advice += advice_rows(s)
-        screening += screening_rows(s, cache)
+@dataclass
+class AutomationRows:
+    """What one or more sessions give the automation tables, in session order (taken while their events are
+    held: :mod:`analysis.reading` releases each session's events once its rows are taken)."""
+
+    proposals: list[dict[str, Any]] = field(default_factory=list)
+    recall: list[tuple[int, int]] = field(default_factory=list)
+    advice: list[dict[str, Any]] = field(default_factory=list)
+    screening: list[dict[str, Any]] = field(default_factory=list)
+
+    def extend(self, other: AutomationRows) -> None:
+        """Append ``other``'s rows after these."""
+        self.proposals += other.proposals
+        self.recall += other.recall
+        self.advice += other.advice
+        self.screening += other.screening
+
+
+def automation_rows(session: LoadedSession, cache: dict[str, Any] | None = None) -> AutomationRows:
+    """One session's rows of the automation tables; needs the session's events (before ``release_events``).
+    ``cache`` keeps image facts between sessions of one process (photo path -> facts)."""
+    rows, pairs = proposal_rows(session)
+    return AutomationRows(proposals=rows, recall=[pairs] if pairs is not None else [],
+                          advice=advice_rows(session), screening=screening_rows(session, cache))
+
+
+def automation_frames(rows: AutomationRows) -> dict[str, pd.DataFrame]:
+    """The four automation tables (name without extension -> frame, declared columns) from collected rows."""
     tables = {
-        "automation_proposals": frame(proposals, PROPOSAL_COLUMNS),
-        "automation_advice": frame(advice, ADVICE_COLUMNS),
-        "automation_screening": frame(screening, SCREENING_COLUMNS),
+        "automation_proposals": frame(rows.proposals, PROPOSAL_COLUMNS),
+        "automation_advice": frame(rows.advice, ADVICE_COLUMNS),
+        "automation_screening": frame(rows.screening, SCREENING_COLUMNS),
     }
     tables["automation_summary"] = frame(
-        summary_rows(tables["automation_proposals"], recall, tables["automation_advice"],
+        summary_rows(tables["automation_proposals"], rows.recall, tables["automation_advice"],
                      tables["automation_screening"]), SUMMARY_COLUMNS)
     return tables
+
+
+def automation_tables(sessions: Sequence[LoadedSession]) -> dict[str, pd.DataFrame]:
+    """The four automation tables of sessions whose events are held (see :func:`automation_frames`)."""
+    collected = AutomationRows()
+    cache: dict[str, Any] = {}
+    for s in sessions:
+        collected.extend(automation_rows(s, cache))
+    return automation_frames(collected)
 
 
 def report_section(tables: dict[str, pd.DataFrame]) -> str:

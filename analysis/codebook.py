@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from analysis.automation import codebook_tables as automation_codebook_tables
+from analysis.imports import RSME_SHEET_COLUMNS, TLX_SHEET_COLUMNS
 from analysis.instruments import DRT_COLUMNS, FOCUS_COLUMNS, MEDIA_VIEW_COLUMNS
 from analysis.summary import BLOCK_COLUMNS, CONFUSION_COLUMNS, SUMMARY_COLUMNS
 from analysis.tables import DISAGREEMENT_COLUMNS, FORM_CHANGE_COLUMNS, event_columns
@@ -39,6 +40,14 @@ def tables() -> tuple[tuple[str, str, tuple[Column, ...]], ...]:
         ("focus.csv", "One row per focus interval (console.focus until the next one or the call's close).",
          FOCUS_COLUMNS),
         *automation_codebook_tables(),
+        ("ratings_rsme.csv", "Written when RSME sheets are given with --ratings: one row per rated line.",
+         RSME_SHEET_COLUMNS),
+        ("ratings_nasa_tlx.csv", "Written when NASA-TLX sheets are given with --ratings: one row per rated line. "
+         "A sheet may carry the weights as six tally columns (weight_mental, gewicht_mentaal, ...: integers 0-5 "
+         "summing to 15) or as 15 pairwise-choice columns (mental vs physical, Mentaal/Fysiek, or pair_1 ... pair_15 "
+         "in the order mental-physical, mental-temporal, mental-performance, mental-effort, mental-frustration, "
+         "physical-temporal, ..., effort-frustration), each naming the subscale chosen; impossible weights are "
+         "refused with the line.", TLX_SHEET_COLUMNS),
     )
 
 

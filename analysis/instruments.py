@@ -11,6 +11,7 @@ at its onset (``call.answered`` to ``call.closed``; with several, the one answer
 
 from __future__ import annotations
 
+import bisect
 import math
 from typing import Any
 
@@ -93,6 +94,33 @@ def tlx_block_rows(session: LoadedSession) -> tuple[list[dict[str, Any]], list[s
     return rows, problems
 
 
+class _HandledCalls:
+    """Which call was being handled at a time: of the calls answered at or before it and not yet closed, the one
+    answered last (ties: the greatest call id). Calls are kept sorted by (answer, id) with the running maximum of
+    their close times, so a lookup bisects and walks back only over calls that could still be open (was a scan
+    of every call per DRT stimulus)."""
+
+    def __init__(self, calls: dict[str, list[float]]) -> None:
+        ordered = sorted((start, cid, end) for cid, (start, end) in calls.items())
+        self._starts = [start for start, _, _ in ordered]
+        self._ids = [cid for _, cid, _ in ordered]
+        self._ends = [end for _, _, end in ordered]
+        self._latest_end: list[float] = []
+        latest = -math.inf
+        for end in self._ends:
+            latest = max(latest, end)
+            self._latest_end.append(latest)
+
+    def at(self, t_ms: float) -> str | None:
+        """Id of the call handled at ``t_ms`` (answer <= t < close), or None."""
+        j = bisect.bisect_right(self._starts, t_ms) - 1
+        while j >= 0 and self._latest_end[j] > t_ms:
+            if self._ends[j] > t_ms:
+                return self._ids[j]
+            j -= 1
+        return None
+
+
 def drt_rows(session: LoadedSession) -> list[dict[str, Any]]:
     """``drt.csv`` rows (:data:`DRT_COLUMNS`) of the session: every drt.stimulus scored against the drt.response
     events of its run (ISO 17488 via :func:`workbench.domain.instruments.score_drt_stimuli`) and placed in its
@@ -112,6 +140,7 @@ def drt_rows(session: LoadedSession) -> list[dict[str, Any]]:
             calls[event.call_id or ""][1] = event.t_mono_ns / 1e6
     blocks = _block_intervals(session)
     practice = session.practice_blocks
+    handled = _HandledCalls(calls)
     rows = []
     for run_id, shown in stimuli.items():
         shown = sorted(shown, key=lambda s: s.onset_ms)
@@ -119,13 +148,13 @@ def drt_rows(session: LoadedSession) -> list[dict[str, Any]]:
         for stimulus, outcome in zip(shown, outcomes):
             onset = stimulus.onset_ms
             block = next((b for b in reversed(blocks) if b[0] <= onset < b[1]), None)
-            active = [(start, cid) for cid, (start, end) in calls.items() if start <= onset < end]
+            active = handled.at(onset)
             rows.append({
                 "session_id": session.session_id, "participant": session.participant, "run_id": run_id,
                 "stimulus_index": stimulus.stimulus_index, "kind": stimulus.kind, "onset_ms": onset,
                 "block_id": block[2] if block else None, "modality": block[3] if block else None,
                 "practice": (block[2] in practice) if block else None,
-                "call_id": max(active)[1] if active else None,
+                "call_id": active,
                 "outcome": outcome.outcome, "rt_ms": outcome.rt_ms, "early_responses": outcome.early_responses,
             })
     return rows

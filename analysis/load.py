@@ -48,11 +48,38 @@ class LoadedSession:
     problems: list[str] = field(default_factory=list)
     lines_skipped: int = 0
     """Lines of events.jsonl that could not be used (torn, invalid, unknown type, other schema)."""
+    _kept: dict[str, Any] | None = field(default=None, repr=False)
+    """What :meth:`release_events` kept of the events (None while the events are held)."""
+
+    @property
+    def n_events(self) -> int:
+        """Sound events read from the log (also after :meth:`release_events`)."""
+        return self._kept["n_events"] if self._kept is not None else len(self.events)
+
+    def release_events(self) -> None:
+        """Drop the event list (a study holds about 1 KB per event) after keeping what the properties below need;
+        everything else derived from the events must be computed before. The replayed ``state`` stays."""
+        if self._kept is None:
+            self._kept = {"n_events": len(self.events), "end_reason": self.end_reason,
+                          "practice_blocks": self.practice_blocks, "started": self.started,
+                          "covariates": self.covariates}
+        self.events = []
+
+    @property
+    def covariates(self) -> dict[str, Any]:
+        """The participant's covariates for ``sessions.csv`` (:func:`analysis.covariates.covariate_values`)."""
+        if self._kept is not None:
+            return dict(self._kept["covariates"])
+        from analysis.covariates import covariate_values
+
+        return covariate_values(self.events)
 
     @property
     def end_reason(self) -> str:
         """Reason of the last session.ended event (``completed``, ``aborted``, ``server_stopped``); empty when the
         session has none."""
+        if self._kept is not None:
+            return self._kept["end_reason"]
         reason = ""
         for event in self.events:
             if isinstance(event.data, ev.SessionEnded):
@@ -62,6 +89,8 @@ class LoadedSession:
     @property
     def practice_blocks(self) -> set[str]:
         """Ids of blocks the log marks as practice (block.practice events): their calls are not analysed."""
+        if self._kept is not None:
+            return set(self._kept["practice_blocks"])
         return {e.data.block_id for e in self.events if isinstance(e.data, ev.BlockPractice)}
 
     @property
@@ -108,6 +137,8 @@ class LoadedSession:
     @property
     def started(self) -> ev.SessionStarted | None:
         """The first session.started payload of the log, or None when there is none."""
+        if self._kept is not None:
+            return self._kept["started"]
         for event in self.events:
             if isinstance(event.data, ev.SessionStarted):
                 return event.data

@@ -33,6 +33,11 @@ MEASURE_LABELS = {
     "drt_hit_rt_ms": "DRT mean hit response time (ms)",
     "drt_hit_rate": "DRT hit rate (ISO 17488)",
     "disagreement_confidence": "Confidence about the disagreement flag (1-5)",
+    "photo_dwell_s": "Photo dwell time per call (s)",
+    "focus_photos_share": "Share of focus on the photos panel",
+    "focus_live_view_share": "Share of focus on the live view",
+    "focus_transcript_share": "Share of focus on the transcript",
+    "focus_form_share": "Share of focus on the intake form",
 }
 METHOD_TEXT = {
     "paired_t": "paired t-test on participant-level condition means (estimate: mean paired difference level minus "

@@ -19,38 +19,19 @@ import pandas as pd
 
 from analysis.codebook import render_codebook
 from analysis.imports import RatingsImportError, detect_kind, read_ratings_csv
-from analysis.instruments import (
-    DRT_COLUMNS,
-    FOCUS_COLUMNS,
-    MEDIA_VIEW_COLUMNS,
-    drt_rows,
-    focus_rows,
-    media_view_rows,
-    tlx_block_rows,
-)
-from analysis.load import (
-    AnalysisError,
-    AnalysisInputError,
-    LoadedSession,
-    cross_session_problems,
-    find_sessions,
-    load_session,
-)
-from analysis.covariates import covariate_values
+from analysis.instruments import DRT_COLUMNS, FOCUS_COLUMNS, MEDIA_VIEW_COLUMNS
+from analysis.load import AnalysisError, AnalysisInputError, LoadedSession, find_sessions
+from analysis.reading import designed_disagreement, read_sessions
 from analysis.summary import BLOCK_COLUMNS, build_summary, confusion_tables
-from analysis.tables import (
-    DISAGREEMENT_COLUMNS,
-    FORM_CHANGE_COLUMNS,
-    disagreement_rows,
-    event_rows,
-    events_frame,
-    form_change_rows,
-)
-from analysis.trials import QUALITY_COLUMNS, SESSION_COLUMNS, TRIAL_COLUMNS, frame, trial_rows
+from analysis.tables import DISAGREEMENT_COLUMNS, FORM_CHANGE_COLUMNS, disagreement_rows
+from analysis.trials import QUALITY_COLUMNS, SESSION_COLUMNS, TRIAL_COLUMNS, frame
 
 __all__ = [
     "AnalysisError", "AnalysisInputError", "AnalysisResult", "RatingsImportError", "analyze", "session_row",
 ]
+
+CSV_SLICE_ROWS = 50_000
+"""Rows converted and written at a time by the CSV writer."""
 
 PROBLEM_SEPARATOR = " | "
 """Joins a session's problems in the ``problems`` column of ``sessions.csv``."""
@@ -105,7 +86,7 @@ def session_row(session: LoadedSession) -> dict[str, Any]:
         "block_order": ";".join(session.block_order),
         "software_version": header.get("software_version", getattr(started, "software_version", None)),
         "started_at": header.get("started_at"),
-        "events": len(session.events),
+        "events": session.n_events,
         "calls": len(session.state.calls),
         "ended": session.state.ended,
         "end_reason": session.end_reason or None,
@@ -113,7 +94,7 @@ def session_row(session: LoadedSession) -> dict[str, Any]:
         "calls_missing": session.calls_missing,
         "practice_calls": sum(1 for c in session.state.calls.values() if c.block_id in practice),
         "problems": PROBLEM_SEPARATOR.join(session.problems),
-    } | covariate_values(session.events)
+    } | session.covariates
 
 
 def _quality_rows(sessions: Sequence[LoadedSession], trials: pd.DataFrame) -> list[dict[str, Any]]:
@@ -191,8 +172,9 @@ def blocks_from_tlx(trials: pd.DataFrame, tlx: pd.DataFrame) -> tuple[list[dict[
             mask &= trials["session_id"] == r["session_id"]
         found = trials[mask.fillna(False).astype(bool)][["session_id", "modality", "practice"]].drop_duplicates()
         row: dict[str, Any] = {"participant": r["participant"], "session_id": None, "block_id": r["block_id"],
-                               "modality": None, "practice": None, "weighted_tlx": None, "source": "import"}
-        row |= {name: (None if pd.isna(r[name]) else float(r[name])) for name in TLX_SUBSCALES + ("raw_tlx",)}
+                               "modality": None, "practice": None, "source": "import"}
+        row |= {name: (None if pd.isna(r.get(name)) else float(r[name]))
+                for name in TLX_SUBSCALES + ("raw_tlx", "weighted_tlx")}
         if len(found) == 1:
             match = found.iloc[0]
             row |= {"session_id": match["session_id"], "modality": match["modality"],
@@ -207,23 +189,7 @@ def blocks_from_tlx(trials: pd.DataFrame, tlx: pd.DataFrame) -> tuple[list[dict[
     return rows, quality
 
 
-def _designed_disagreement(session: LoadedSession) -> list[tuple[str, dict[str, bool], bool, bool, str]]:
-    """Per non-practice call with ground truth: modality, congruence per aspect, closed, flagged, aspect flagged."""
-    out = []
-    if session.scenario is None:
-        return out
-    practice = session.practice_blocks
-    for call in session.state.calls.values():
-        if call.block_id in practice or not call.scenario_call_id:
-            continue
-        try:
-            truth = session.scenario.call(call.scenario_call_id).truth
-        except KeyError:
-            continue
-        closed = call.closed
-        out.append((call.modality, dict(truth.congruence), closed is not None,
-                    bool(closed and closed.disagreement_flagged), closed.disagreement_aspect if closed else ""))
-    return out
+_designed_disagreement = designed_disagreement  # the name this module had for it
 
 
 def _with_drt(trials: pd.DataFrame, drt: pd.DataFrame) -> pd.DataFrame:
@@ -236,12 +202,20 @@ def _with_drt(trials: pd.DataFrame, drt: pd.DataFrame) -> pd.DataFrame:
     hit = placed["outcome"] == "hit"
     per_call = placed.assign(hit=hit.astype(float), hit_rt=placed["rt_ms"].where(hit)).groupby(
         ["session_id", "call_id"]).agg(n=("hit", "size"), rate=("hit", "mean"), rt=("hit_rt", "mean"))
+    # One aligned lookup per column instead of a .loc assignment per call (6000 of them took ~25 s at 100 x 60);
+    # Python's round() as before, so the numbers are the same to the last digit.
+    keys = pd.MultiIndex.from_arrays([trials["session_id"], trials["call_id"]])
+    found = per_call.reindex(keys)
+    matched = found["n"].notna().to_numpy()
     trials = trials.copy()
-    for i, key in enumerate(zip(trials["session_id"], trials["call_id"])):
-        if key in per_call.index:
-            n, rate, rt = per_call.loc[key]
-            trials.loc[trials.index[i], ["drt_stimuli", "drt_hit_rate", "drt_hit_rt_ms"]] = [
-                int(n), round(float(rate), 3), None if pd.isna(rt) else round(float(rt), 1)]
+    columns = {
+        "drt_stimuli": ("Int64", [None if pd.isna(v) else int(v) for v in found["n"]]),
+        "drt_hit_rate": ("Float64", [None if pd.isna(v) else round(float(v), 3) for v in found["rate"]]),
+        "drt_hit_rt_ms": ("Float64", [None if pd.isna(v) else round(float(v), 1) for v in found["rt"]]),
+    }
+    for name, (dtype, values) in columns.items():
+        new = pd.array(values, dtype=dtype)
+        trials[name] = trials[name].where(~matched, pd.Series(new, index=trials.index))
     return trials
 
 
@@ -272,7 +246,15 @@ def _with_attention(trials: pd.DataFrame, views: pd.DataFrame, focus: pd.DataFra
 
 def _write(table: pd.DataFrame, out_dir: Path, name: str, files: list[Path]) -> None:
     csv_path, parquet_path = out_dir / f"{name}.csv", out_dir / f"{name}.parquet"
-    table.to_csv(csv_path, index=False, na_rep="", lineterminator="\n")
+    # Written from plain Python objects: pandas formats them as it formats the nullable columns (the same bytes),
+    # but converts Arrow-backed text column chunk by chunk otherwise (about half of the events table's 60 s). In
+    # slices of rows, so the plain copy of a study's events table never exists whole (~0.5 GB).
+    with open(csv_path, "w", encoding="utf-8", newline="") as fh:
+        for start in range(0, max(len(table), 1), CSV_SLICE_ROWS):
+            part = table.iloc[start:start + CSV_SLICE_ROWS]
+            plain = pd.DataFrame({c: part[c].astype(object).where(part[c].notna(), None) for c in part.columns},
+                                 columns=part.columns)
+            plain.to_csv(fh, index=False, header=start == 0, na_rep="", lineterminator="\n")
     table.to_parquet(parquet_path, index=False)
     files += [csv_path, parquet_path]
 
@@ -282,6 +264,7 @@ def analyze(
     out_dir: Path,
     ratings: Sequence[Path] = (),
     progress: Callable[[str], None] | None = None,
+    workers: int | None = None,
 ) -> AnalysisResult:
     """Analyse every session under ``recordings`` (a recordings root or one session folder) into ``out_dir``.
 
@@ -292,7 +275,9 @@ def analyze(
     ``data_quality.csv``, the report and :attr:`AnalysisResult.problems_text`. ``ratings`` are sheets read by
     :func:`analysis.imports.read_ratings_csv` (kind from their columns); RSME sheets fill missing ratings
     (:func:`merge_rsme`). ``progress`` (optional) is called with one short line per step (a session loaded, a
-    statistic computed); nothing is printed here.
+    statistic computed); nothing is printed here. ``workers`` is the number of processes reading the sessions
+    and fitting the models (None: two for 16 sessions / 1000 trials or more on a machine with two CPUs, else one;
+    see :mod:`analysis.reading` and :func:`analysis.summary.build_summary`); the results do not depend on it.
 
     Raises :class:`AnalysisInputError` (an :class:`AnalysisError`, a ``ValueError``) when ``recordings`` is missing
     or holds no session, :class:`RatingsImportError` when a ratings sheet cannot be read (before anything is
@@ -303,42 +288,11 @@ def analyze(
     for path in ratings:
         kind = detect_kind(Path(path))
         sheets.setdefault(kind, []).append(read_ratings_csv(path, kind))
-    loaded = []
-    for i, path in enumerate(paths, start=1):
-        if progress is not None:
-            progress(f"[{i}/{len(paths)}] {path.name}")
-        loaded.append(load_session(path))
-    cross_session_problems(loaded)
-    rows: list[dict[str, Any]] = []
-    events: list[dict[str, Any]] = []
-    changes: list[dict[str, Any]] = []
-    drt: list[dict[str, Any]] = []
-    views: list[dict[str, Any]] = []
-    focus: list[dict[str, Any]] = []
-    block_rows: list[dict[str, Any]] = []
-    instrument_quality: list[dict[str, Any]] = []
-    designed: list[tuple[str, dict[str, bool], bool, bool, str]] = []
-    for s in loaded:
-        rows += trial_rows(
-            s.state,
-            s.scenario,
-            session_id=s.session_id,
-            participant=s.participant,
-            scenario_id=s.scenario_id,
-            block_order=s.block_order,
-            events=s.events,
-            practice_blocks=s.practice_blocks,
-        )
-        events += event_rows(s.session_id, s.participant, s.events)
-        drt += drt_rows(s)
-        views += media_view_rows(s)
-        focus += focus_rows(s)
-        rated, tlx_problems = tlx_block_rows(s)
-        block_rows += rated
-        instrument_quality += [{"session_id": s.session_id, "call_id": None, "record": "block", "problem": p,
-                                "handling": "reported"} for p in tlx_problems]
-        changes += form_change_rows(s.session_id, s.participant, s.events)
-        designed += _designed_disagreement(s)
+    read = read_sessions(paths, workers=workers, progress=progress)
+    loaded, rows, events, changes = read.sessions, read.trials, read.events, read.form_changes
+    drt, views, focus, block_rows = read.drt, read.views, read.focus, read.blocks
+    instrument_quality, designed, automation_rows = read.instrument_quality, read.designed, read.automation
+    del read
     drt_table = frame(drt, DRT_COLUMNS)
     views_table = frame(views, MEDIA_VIEW_COLUMNS)
     focus_table = frame(focus, FOCUS_COLUMNS)
@@ -362,19 +316,22 @@ def analyze(
         quality += block_quality
     blocks = frame(block_rows, BLOCK_COLUMNS)
     analysed = trials[trials["practice"] != True]  # noqa: E712 (nullable boolean)
-    summary = build_summary(analysed, progress=progress, blocks=blocks)
+    summary = build_summary(analysed, progress=progress, blocks=blocks, workers=workers)
     confusion = confusion_tables(analysed)
     sessions = frame([session_row(s) for s in loaded], SESSION_COLUMNS)
     quality_frame = frame(quality, QUALITY_COLUMNS)
-    events_table = events_frame(events)
+    events_table = events.frame()
+    del events
     form_changes = frame(changes, FORM_CHANGE_COLUMNS)
     disagreement = frame(disagreement_rows(designed), DISAGREEMENT_COLUMNS)
-    from analysis.automation import automation_tables  # link proposals, advice, screening (issue 11)
+    from analysis.automation import automation_frames  # link proposals, advice, screening (issue 11)
 
-    automation = automation_tables(loaded)
+    automation = automation_frames(automation_rows)
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if progress is not None:
+        progress("writing tables")
     files: list[Path] = []
     for name, table in (("trials", trials), ("sessions", sessions), ("events", events_table), ("summary", summary),
                         ("confusion", confusion), ("data_quality", quality_frame), ("form_changes", form_changes),

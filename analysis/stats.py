@@ -142,7 +142,14 @@ def cohens_dz_ci(differences: Sequence[float], confidence: float = CONFIDENCE) -
             if math.isnan(f_lo) or math.isnan(f_hi):
                 return math.nan
             if f_lo >= 0 >= f_hi:
-                return float(optimize.brentq(f, lo, hi, xtol=1e-12)) if f_lo != f_hi else lo
+                if f_lo == f_hi:
+                    return lo
+                try:
+                    return float(optimize.brentq(f, lo, hi, xtol=1e-12))
+                except ValueError:
+                    # scipy's nct.cdf can be NaN inside a bracket whose ends are finite (a huge t from differences
+                    # that are nearly equal): the bound is then unknown, not an error of the whole analysis.
+                    return math.nan
             if f_lo < 0:
                 lo -= step
             if f_hi > 0:

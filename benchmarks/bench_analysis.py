@@ -3,8 +3,10 @@
 Compared in the same run with the least any analysis must do: ``pandas.read_json(lines=True)`` of the same
 ``events.jsonl`` files, concatenated. Each case runs in a fresh subprocess (same interpreter), so its time and peak
 memory (``resource.getrusage(RUSAGE_SELF).ru_maxrss``, which includes the interpreter and the imports) are its own.
-A third subprocess runs ``analyze`` under ``cProfile`` and reports where the time goes (cumulative seconds of the
-main steps; profiling inflates the total, the shares are what count).
+The analyze run also reports its stages (from its progress lines: time, share and peak RSS at the end of each).
+A third subprocess runs ``analyze`` under ``cProfile`` with one reading process and reports where the time goes
+(cumulative seconds of the main steps; profiling inflates the total, the shares are what count). The 1-minute load
+average before and after each case is printed too: the machine may be shared.
 
 The data set is generated once with :func:`workbench.simulate.simulate` (``experiments/effects/scenario.toml``,
 three blocks x ``calls_per_block`` calls, ``experiments/effects/example.toml``) and cached under
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -32,18 +35,58 @@ COMPLETE = ".complete"
 """Marker file written after the whole data set was generated (an interrupted generation is redone)."""
 
 _ANALYZE = """
-import json, resource, sys, time
+import json, os, resource, sys, time
 from pathlib import Path
 t0 = time.perf_counter()
 from analysis.run import analyze
 t_import = time.perf_counter() - t0
+marks = []
+
+def mark(line):
+    # Stage boundaries from analyze's own progress lines: time and peak RSS so far (children: the reading workers).
+    marks.append((line, time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                  resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
+
 t0 = time.perf_counter()
-result = analyze(Path(sys.argv[1]), Path(sys.argv[2]))
+c0 = time.process_time()
+result = analyze(Path(sys.argv[1]), Path(sys.argv[2]), progress=mark)
 elapsed = time.perf_counter() - t0
-print(json.dumps({"s": elapsed, "import_s": t_import, "rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-                  "rows": len(result.trials), "sessions": result.sessions_loaded,
+mark("end")
+children = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"s": elapsed, "cpu_s": time.process_time() - c0, "import_s": t_import, "t0": t0,
+                  "children_cpu_s": children.ru_utime + children.ru_stime,
+                  "rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                  "children_rss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+                  "marks": marks, "rows": len(result.trials), "sessions": result.sessions_loaded,
                   "problems": len(result.sessions_with_problems)}))
 """
+
+STAGES: tuple[tuple[str, str], ...] = (
+    ("reading sessions (load, validate, replay, rows of every table)", "statistics:"),
+    ("statistics (summary.csv: paired t, Wilcoxon, MixedLM, SDT, kappa) and the other tables", "writing tables"),
+    ("writing tables (CSV + Parquet)", "report"),
+    ("report (plots PNG + SVG, report.html)", "end"),
+)
+"""Stages of the unprofiled run: label and the progress line that ends it (each starts where the previous ended)."""
+
+
+def stage_rows(full: dict) -> list[tuple[str, float, str]]:
+    """(label, ms, note) per :data:`STAGES` from the marks of the unprofiled analyze run: share of the whole run
+    and the peak RSS reached by its end."""
+    rows = []
+    start = full["t0"]
+    total = full["s"]
+    marks = full["marks"]
+    for label, until in STAGES:
+        end = next(((t, rss, child) for line, t, rss, child in marks if line.startswith(until) and t >= start), None)
+        if end is None:
+            continue
+        ms = (end[0] - start) * 1000
+        rows.append((f"  stage: {label}", ms, f"{100 * (end[0] - start) / total:.0f}% of the run; peak RSS "
+                     f"{end[1] / 1024:.0f} MB by its end (worker processes {end[2] / 1024:.0f} MB)"))
+        start = end[0]
+    return rows
+
 
 _READ_JSON = """
 import json, resource, sys, time
@@ -65,7 +108,7 @@ from pathlib import Path
 from analysis.run import analyze
 profile = cProfile.Profile()
 profile.enable()
-analyze(Path(sys.argv[1]), Path(sys.argv[2]))
+analyze(Path(sys.argv[1]), Path(sys.argv[2]), workers=1)  # one process, so cProfile sees the reading too
 profile.disable()
 stats = pstats.Stats(profile)
 total = sum(v[2] for v in stats.stats.values())  # total internal time
@@ -89,8 +132,9 @@ PROFILE_STEPS: dict[str, tuple[str, str]] = {
     "drt_rows (DRT scoring and placing)": ("analysis/instruments.py", "drt_rows"),
     "score_drt_stimuli": ("workbench/domain/instruments.py", "score_drt_stimuli"),
     "_with_drt (DRT columns into trials)": ("analysis/run.py", "_with_drt"),
-    "event_rows (events table rows)": ("analysis/tables.py", "event_rows"),
-    "events_frame (events table)": ("analysis/tables.py", "events_frame"),
+    "EventTable.add_session (events table columns)": ("analysis/tables.py", "add_session"),
+    "EventTable.frame (events table)": ("analysis/tables.py", "frame"),
+    "read_sessions (all of reading)": ("analysis/reading.py", "read_sessions"),
     "build_summary (statistics)": ("analysis/summary.py", "build_summary"),
     "mixed_model (statsmodels)": ("analysis/stats.py", "mixed_model"),
     "_write (CSV and Parquet files)": ("analysis/run.py", "_write"),
@@ -145,10 +189,14 @@ def bench_analysis(participants: int = 100, calls_per_block: int = 20, seed: int
     files = sorted(recordings.glob("*/events.jsonl"))
     n_events = sum(sum(1 for _ in open(f, "rb")) for f in files)
     size_mb = sum(f.stat().st_size for f in files) / 1e6
+    loads = [os.getloadavg()[0]]
     with tempfile.TemporaryDirectory() as tmp:
         base = _child(_READ_JSON, str(recordings))
+        loads.append(os.getloadavg()[0])
         full = _child(_ANALYZE, str(recordings), str(Path(tmp) / "out"))
+        loads.append(os.getloadavg()[0])
         prof = _child(_PROFILE, str(recordings), str(Path(tmp) / "prof"), json.dumps(PROFILE_STEPS)) if profile else None
+        loads.append(os.getloadavg()[0])
     gen = f"generated in {generated_s:.0f} s" if generated_s else "cached"
     rows = [
         ("data set", 0.0, f"{participants} participants x {3 * calls_per_block} calls, {n_events} events, "
@@ -158,7 +206,13 @@ def bench_analysis(participants: int = 100, calls_per_block: int = 20, seed: int
         ("workbench analyze (load -> report)", full["s"] * 1000,
          f"peak RSS {full['rss_kb'] / 1024:.0f} MB; {full['rows']} trial rows, {full['sessions']} sessions, "
          f"{full['problems']} with problems; {full['s'] / max(base['s'], 1e-9):.1f}x baseline; "
+         f"CPU {full['cpu_s']:.0f} s in the main process + {full['children_cpu_s']:.0f} s in the worker processes "
+         f"(reading, models; their peak RSS {full['children_rss_kb'] / 1024:.0f} MB); "
          f"target < 30 s: {'met' if full['s'] < 30 else 'NOT met'}"),
+        *stage_rows(full),
+        ("load average (1 min) before / after each case", 0.0,
+         " / ".join(f"{v:.1f}" for v in loads) + f" on {os.cpu_count()} CPUs (other work on the machine slows "
+         "every case alike)"),
     ]
     if prof is not None:
         total = prof["total_s"]

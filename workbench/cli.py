@@ -347,12 +347,10 @@ def cmd_caller(args: argparse.Namespace) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
+    from analysis.progress import ProgressPrinter
     from analysis.run import AnalysisError, analyze
 
-    def progress(step: str) -> None:
-        if not args.quiet:
-            print(f"analyze {step}", file=sys.stderr, flush=True)
-
+    progress = None if args.quiet else ProgressPrinter(sys.stderr)
     try:
         result = analyze(args.recordings, args.out, ratings=args.ratings, progress=progress)
     except AnalysisError as exc:
@@ -655,8 +653,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--ratings", type=Path, action="extend", nargs="+", default=[], metavar="FILE",
                    help="ratings sheets typed in outside the workbench (RSME per call or NASA-TLX per block; CSV, "
-                   "';' with decimal commas or ','). RSME ratings fill calls the recording has none for")
-    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+                   "';' with decimal commas or ','). RSME ratings fill calls the recording has none for; NASA-TLX sheets with the "
+                   "weights (six tallies or the 15 pairwise choices) give the weighted TLX")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr (on a terminal a bar for the sessions "
+                   "read, elsewhere one line per step)")
     p.set_defaults(func=cmd_analyze)
 
     p = sub.add_parser("simulate", help="synthetic participants with known effects (complete session folders)",

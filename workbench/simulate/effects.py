@@ -12,6 +12,7 @@ example. All values are in the units of the measures the analysis reports::
     completeness = 0.80             # proportion 0-1 of the required information items gathered
     drt_hit_rt_ms = 450.0           # ms, mean DRT hit response time
     drt_miss_probability = 0.05     # probability that a DRT stimulus gets no response
+    photo_dwell_s = 6.0             # s, mean time a photo stays open when the dispatcher views it
     urgency_correct_probability = 0.85
     incident_type_correct_probability = 0.90
 
@@ -65,6 +66,7 @@ class MeasureEffects(_Model):
     time_to_first_urgency_s: float = Field(default=0.0, description="seconds added to the time to first urgency")
     completeness: float = Field(default=0.0, ge=-1, le=1, description="proportion added to completeness")
     drt_hit_rt_ms: float = Field(default=0.0, description="ms added to DRT hit response times")
+    photo_dwell_s: float = Field(default=0.0, description="seconds added to the dwell time of a call's photo view")
 
 
 class Baseline(_Model):
@@ -76,6 +78,7 @@ class Baseline(_Model):
     completeness: float = Field(default=0.80, ge=0, le=1)
     drt_hit_rt_ms: float = Field(default=450.0, ge=100, le=2500)
     drt_miss_probability: float = Field(default=0.05, ge=0, le=1)
+    photo_dwell_s: float = Field(default=6.0, gt=0, le=600, description="mean s a photo stays open when viewed")
     urgency_correct_probability: float = Field(default=0.85, ge=0, le=1)
     incident_type_correct_probability: float = Field(default=0.90, ge=0, le=1)
     pickup_s: float = Field(default=3.0, gt=0, le=600, description="mean wait from arrival (or being free) to answer")
@@ -103,6 +106,8 @@ class Spread(_Model):
     residual_sd_completeness: float = Field(default=0.08, ge=0, le=1)
     participant_sd_drt_hit_rt_ms: float = Field(default=60.0, ge=0)
     residual_sd_drt_hit_rt_ms: float = Field(default=120.0, ge=0)
+    participant_sd_photo_dwell_s: float = Field(default=1.5, ge=0)
+    residual_sd_photo_dwell_s: float = Field(default=2.0, ge=0)
 
 
 class Effects(_Model):

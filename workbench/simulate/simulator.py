@@ -44,6 +44,17 @@ on calls with media only, where it estimates exactly ``d_g``. Scenario calls hav
   2900 ms is not written (it would belong to the next stimulus). Each event is logged 5-30 ms after its time, as
   the browser posts it.
 
+- Photo view and focus (drawn from a second generator, ``default_rng([seed, i, 0xF0C5])``, so adding them changed
+  none of the numbers above): in a photo or video block, a call with a photo gets one view of its first photo,
+  opened ``U(0.5, 2)`` s after the later of the photo's arrival and the answer (no view when that is within 1 s of
+  the close); it stays open ``D = max(0.5, b_D + u_i + d_m + g*d_g + e)`` s (``photo.opened`` ... ``photo.closed``),
+  or until the close when that comes first (the view then ends with the call and the dwell time is cut). Focus
+  (``console.focus``, trigger ``pointer``) follows fixed fractions of the handling time ``H``: audio and photo
+  blocks ``transcript`` from the answer, ``form`` from 0.3 H; video blocks ``transcript``, ``live_view`` from
+  0.15 H, ``form`` from 0.45 H; while a photo is open the focus is on ``photos`` and returns to the panel of the
+  moment when it closes. So the photo dwell time of a call is ``D`` (unless cut), its share of focus on the photos
+  panel ``D / H``, and without a photo the shares are exactly those fractions.
+
 Timeline (seconds; exact, written as ns): ``session.started`` at 0, the first block 5 s later, ``break_s`` between
 blocks. A call arrives at the block start plus its ``arrival_s``; the dispatcher answers it
 ``pickup_s * U(0.5, 1.5)`` after the later of its arrival and the previous call's rating, so calls are worked one
@@ -66,6 +77,7 @@ standing in for them (the session is still marked simulated, above); photos are 
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -96,6 +108,8 @@ RUN_ID = "drt-sim"
 LATEST_RESPONSE_MS = 2900.0
 """Simulated DRT responses later than this after onset are not written (the next stimulus comes >= 3000 ms later)."""
 _ZERO = MeasureEffects()
+ATTENTION_STREAM = 0xF0C5
+"""Third seed word of the generator that draws photo views and focus (module docstring)."""
 
 
 class SimulatedClock:
@@ -174,6 +188,7 @@ class _Intercepts:
     urgency_s: float
     completeness: float
     drt_rt_ms: float
+    photo_dwell_s: float = 0.0
 
 
 def _block_calls(scenario: Scenario, block_id: str, calls_per_block: int | None) -> list[tuple[CallSpec, float]]:
@@ -189,7 +204,8 @@ def _block_calls(scenario: Scenario, block_id: str, calls_per_block: int | None)
 class _ParticipantSimulator:
     """Plans the events of one participant's session (all randomness from one generator, in a fixed order)."""
 
-    def __init__(self, scenario: Scenario, effects: Effects, rng: np.random.Generator, photo: bytes) -> None:
+    def __init__(self, scenario: Scenario, effects: Effects, rng: np.random.Generator, photo: bytes,
+                 attention_rng: np.random.Generator | None = None) -> None:
         self.scenario = scenario
         self.effects = effects
         self.rng = rng
@@ -203,7 +219,14 @@ class _ParticipantSimulator:
             completeness=rng.normal(0.0, sp.participant_sd_completeness),
             drt_rt_ms=rng.normal(0.0, sp.participant_sd_drt_hit_rt_ms),
         )
+        # Photo views and focus draw from their own generator (see the module docstring), after the intercepts
+        # above, so every number the first generator gave before they were modelled stays the same.
+        self.attention_rng = attention_rng
+        if attention_rng is not None:
+            self.u = dataclasses.replace(
+                self.u, photo_dwell_s=attention_rng.normal(0.0, sp.participant_sd_photo_dwell_s))
         self.plan = _Plan()
+        self.mono_start_ns = MONO_START_NS
         self.photos: list[tuple[str, str]] = []  # (call_id, media file name) to store
         self._calls = 0
         self._handling: list[tuple[float, float, int]] = []  # (answer s, close s, g) of the current block's calls
@@ -216,6 +239,7 @@ class _ParticipantSimulator:
         self, order: list[str], calls_per_block: int | None, plan_start: ev.Payload, drt: bool, mono_start_ns: int
     ) -> _Plan:
         base = self.effects.baseline
+        self.mono_start_ns = mono_start_ns
         self.plan.add(0.0, "simulator", plan_start)
         t = 5.0
         for position, block_id in enumerate(order):
@@ -264,6 +288,47 @@ class _ParticipantSimulator:
                 self.plan.add(onset + rt / 1000.0 + rng.uniform(0.005, 0.030), "console", response)
             onset += rng.uniform(3.0, 5.0)
 
+    def _attention(self, call_id: str, modality: str, g: int, t_answer: float, t_close: float,
+                   first_photo: tuple[float, str] | None) -> None:
+        """Plan the call's photo view and focus changes (model in the module docstring)."""
+        rng, base, sp = self.attention_rng, self.effects.baseline, self.effects.spread
+        assert rng is not None
+        handling = t_close - t_answer
+        fractions = ((0.0, "transcript"), (0.15, "live_view"), (0.45, "form")) if modality == "video" else (
+            (0.0, "transcript"), (0.3, "form"))
+        changes = [(t_answer + f * handling, panel) for f, panel in fractions]
+        view: tuple[float, float] | None = None
+        if first_photo is not None:
+            d_m = self.effects.of(modality)
+            d_g = self.effects.incongruent if g else _ZERO
+            opened = max(first_photo[0], t_answer) + rng.uniform(0.5, 2.0)
+            dwell = max(0.5, base.photo_dwell_s + self.u.photo_dwell_s + d_m.photo_dwell_s + d_g.photo_dwell_s
+                        + rng.normal(0.0, sp.residual_sd_photo_dwell_s))
+            if opened < t_close - 1.0:
+                view = (opened, opened + dwell)
+
+        def panel_at(t: float) -> str:
+            return [panel for start, panel in changes if start <= t][-1]
+
+        timeline = [(t, panel) for t, panel in changes if view is None or not view[0] <= t < view[1]]
+        if view is not None:
+            timeline.append((view[0], "photos"))
+            if view[1] < t_close:
+                timeline.append((view[1], panel_at(view[1])))
+            assert first_photo is not None
+            self.plan.add(view[0], "simulator", ev.PhotoOpened(first_photo[1]), call_id)
+            if view[1] < t_close:
+                self.plan.add(view[1], "simulator", ev.PhotoClosed(first_photo[1]), call_id)
+        timeline.sort()
+        last = ""
+        mono_ms = self.mono_start_ns / 1e6
+        for t, panel in timeline:
+            if panel != last:
+                # browser_ms on the simulated monotonic clock, rounded to the microsecond like a browser's clock.
+                self.plan.add(t, "simulator", ev.ConsoleFocus(panel, "pointer", round(mono_ms + t * 1000.0, 3)),
+                              call_id)
+                last = panel
+
     def _call(self, spec: CallSpec, block_id: str, modality: str, t_arrival: float, free: float) -> float:
         """Plan one call; returns the time the dispatcher is free again (after the RSME rating)."""
         rng, base, sp = self.rng, self.effects.baseline, self.effects.spread
@@ -288,6 +353,9 @@ class _ParticipantSimulator:
                 ev.MediaFirstFrame("video", "VP8", 640, 480, round(lag * 1000, 1)),
                 call_id,
             )
+        # (arrival, photo id) of the photo that arrives first: the one the simulated dispatcher views.
+        first_photo = min(((t_arrival + p.at_s, f"p{n}") for n, p in enumerate(spec.media.photos, start=1)),
+                          default=None) if modality != "audio" else None
         if modality != "audio":
             for n, photo in enumerate(spec.media.photos, start=1):
                 pid = f"p{n}"
@@ -371,6 +439,8 @@ class _ParticipantSimulator:
                 call_id,
             )
         t_close = t_answer + handling
+        if self.attention_rng is not None:
+            self._attention(call_id, modality, g, t_answer, t_close, first_photo)
         self._handling.append((t_answer, t_close, g))
         add(
             t_close,
@@ -396,6 +466,7 @@ def simulate(
     drt: bool = True,
     fsync: str = "close",
     start_at: datetime = DEFAULT_START,
+    attention: bool = True,
 ) -> list[Path]:
     """Write ``participants`` complete session folders under ``out`` (created if needed); returns their paths.
 
@@ -404,7 +475,8 @@ def simulate(
     session as ``scenario.toml``; its SHA-256 must match ``scenario.sha256`` when that is set). ``calls_per_block``
     repeats each block's calls up to that many calls (module docstring); ``None`` works each scripted call once.
     ``store_photos`` False still writes the photo events (with the paths and hash of the generated JPEG) but not the
-    files, for speed; ``workbench verify`` then does not find them. ``drt`` False leaves the DRT out. ``fsync`` is the event log's policy
+    files, for speed; ``workbench verify`` then does not find them. ``drt`` False leaves the DRT out; ``attention``
+    False leaves out photo views and focus. ``fsync`` is the event log's policy
     (``"close"``: one fsync per file; ``"event"``: per event, as the ingest). ``start_at`` is participant 0's
     wall-clock start (aware UTC).
 
@@ -433,6 +505,7 @@ def simulate(
                 i, scenario, digest, scenario_bytes, effects, effects_dump, orders[i % len(orders)],
                 seed=seed, out=out, calls_per_block=calls_per_block, photo=photo if store_photos else None,
                 photo_for_events=photo, drt=drt, fsync=fsync, wall_start=start_at + timedelta(hours=i),
+                attention=attention,
             )
         )
     return paths
@@ -455,6 +528,7 @@ def _write_participant(
     drt: bool,
     fsync: str,
     wall_start: datetime,
+    attention: bool = True,
 ) -> Path:
     participant = f"P{i + 1:03d}"
     session_id = f"sim-{seed}-p{i + 1:03d}"
@@ -477,7 +551,8 @@ def _write_participant(
         },
     )
     folder = Recordings(out, clock).create_session(header, scenario_bytes)
-    sim = _ParticipantSimulator(scenario, effects, np.random.default_rng([seed, i]), photo_for_events)
+    sim = _ParticipantSimulator(scenario, effects, np.random.default_rng([seed, i]), photo_for_events,
+                                np.random.default_rng([seed, i, ATTENTION_STREAM]) if attention else None)
     start = ev.SessionStarted(participant, scenario.id, digest, seed, list(order), workbench.__version__)
     plan = sim.session(list(order), calls_per_block, start, drt, clock.mono_start_ns)
     if photo is not None:
