@@ -133,14 +133,16 @@ class Automation:
             self.forget(sid)
 
     def knows(self, session_id: str) -> bool:
-        """Whether the session's state is built (else :meth:`process` needs its whole log so far)."""
-        with self._lock:
-            return session_id in self._sessions
+        """Whether the session's state is built (else :meth:`process` needs its whole log so far).
+
+        Takes no lock (one dict lookup is atomic): the event loop asks while the worker thread may hold the lock
+        for another session's :meth:`process`."""
+        return session_id in self._sessions
 
     def forget(self, session_id: str) -> None:
-        """Drop the session's state (after a failure): it is rebuilt from its log on its next event."""
-        with self._lock:
-            self._sessions.pop(session_id, None)
+        """Drop the session's state (after a failure): it is rebuilt from its log on its next event. Takes no lock,
+        like :meth:`knows`; never called while the same session's :meth:`process` runs."""
+        self._sessions.pop(session_id, None)
 
     def process(self, session_id: str, events: Sequence[ev.Event], *, emit_from_seq: int) -> list[Output]:
         """Take ``events`` (in ``seq`` order; the session's whole log so far when :meth:`knows` is false) and return
