@@ -344,9 +344,9 @@ class OffLoopAids:
     log are written: ``GET /api/calls/{id}/links`` (what the console shows) awaits it, and so does every
     ``session.ended`` (the aids of a session's last events come before its end, as before). ``GET
     .../events`` does not wait (the runner times the caller's lines from what it reads there): a reader of the
-    raw log may see a trigger a moment before its aids. Sessions run concurrently with each other but share one worker thread, so
-    the aids never take more than one core from live video. :meth:`close` finishes the pending work (on
-    shutdown, before the logs close).
+    raw log may see a trigger a moment before its aids. Sessions run concurrently with each other but share one
+    worker thread, so the aids never take more than one core from live video. :meth:`close` finishes the pending
+    work (on shutdown, before the logs close).
 
     ``append(session_id, payload, call_id)`` writes an ingest event and returns it; ``events(session_id, after)``
     reads a session's log after a seq.
@@ -418,7 +418,8 @@ class OffLoopAids:
                    if isinstance(e.data, (ev.LinkSet, ev.LinkDecided))}
         for out in outputs:
             p = out.payload
-            if isinstance(p, (ev.LinkProposed, ev.LinkRescored)) and frozenset((out.call_id, p.other_call_id)) in settled:
+            pair = frozenset((out.call_id, getattr(p, "other_call_id", "")))
+            if isinstance(p, (ev.LinkProposed, ev.LinkRescored)) and pair in settled:
                 log.info("%s: not writing %s for %s/%s: the dispatcher settled that pair meanwhile", sid, p.TYPE,
                          out.call_id, p.other_call_id)
                 continue
