@@ -192,7 +192,10 @@ def test_debrief_tab_offers_ended_sessions_and_an_ended_station_opens_its_debrie
     Store(lab.recordings).open_session("s1").event_log().append("runner", ev.SessionEnded("completed"))
     lab.trainer.create_session("P09", scenario_toml=DEMO, session_id="P09-running")  # not ended: not offered
     sid = lab.trainer.create_session("P07", scenario_toml=DEMO, session_id="P07-ends")
+    lab.trainer.post_event(sid, None, ev.ParticipantConsent(True, "ab" * 32))  # the participant flow so far
+    lab.trainer.post_event(sid, None, ev.ParticipantStep("instructions", "shown", ""))
     at = _open(lab)
+    assert any(c.value.startswith("Participant flow: consent given · now: instructions (") for c in at.caption)
     assert f"debrief-{sid}" not in [b.key for b in at.button]  # running: no debrief yet
 
     at.button(key=f"abort-{sid}").click().run()  # the trainer aborts: the station stays, now with its Debrief

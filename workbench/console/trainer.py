@@ -174,6 +174,8 @@ def render_station(client: IngestClient, cfg: tvm.TrainerConfig, acc: access.Acc
     with st.container(border=True, key=f"station-{sid}"):
         st.markdown(f"**{view.participant}** · scenario `{view.scenario_id}` · session `{sid}` · "
                     f"**{view.status}**")
+        if view.flow:
+            st.caption(f"Participant flow: {view.flow}")
         ticket = acc.codes.session_ticket(sid) if acc.codes is not None else None
         st.caption("Station link (open it on the dispatcher's machine):")
         st.code(tvm.station_link(cfg.console_url, sid, ticket), language=None)
