@@ -62,3 +62,23 @@ def test_dispatcher_page_needs_the_participant_code_and_a_valid_station_link(cod
         "station link."]
     reasons = [json.loads(x)["reason"] for x in (path.parent / "access-log.jsonl").read_text().splitlines()]
     assert reasons == ["researcher code on the dispatcher page", "invalid station ticket"]
+
+
+def test_debrief_page_shows_ground_truth_to_the_trainer_only(codes, tmp_path: Path, monkeypatch) -> None:
+    from tests.test_debrief import write_session
+    from workbench.console.launch import DEBRIEF_PATH
+
+    codes, path = codes
+    write_session(tmp_path / "recordings")  # s1, with its ground truth
+    monkeypatch.setenv("WORKBENCH_DEBRIEF_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("WORKBENCH_DEBRIEF_SESSION", raising=False)
+    at = AppTest.from_file(str(DEBRIEF_PATH), default_timeout=30).run()
+    for role, code in (("participant", codes.participant), ("researcher", codes.researcher)):
+        _enter(at, "trainer", code)
+        assert [e.value for e in at.error] == [
+            f"A {role}'s code does not open the trainer's page. This page is for: trainer."]
+        assert not at.subheader and not at.selectbox, "the debrief showed something before the trainer's code"
+    _enter(at, "trainer", codes.trainer)
+    assert [s.value for s in at.subheader] == ["Debrief of session s1"] and not at.error
+    reasons = [json.loads(x)["reason"] for x in (path.parent / "access-log.jsonl").read_text().splitlines()]
+    assert reasons == ["participant code on the trainer page", "researcher code on the trainer page"]

@@ -15,6 +15,7 @@ import pytest
 from tests.conftest import REPO, free_port
 from workbench.domain import events as ev
 from workbench.domain.links import LinkState
+from workbench.ingest.links import AIDS
 from workbench.ingest.server import start_ingest
 from workbench.ingest.settings import IngestSettings
 from workbench.runner.demo_media import resolve_media
@@ -129,7 +130,11 @@ async def _get(http: aiohttp.ClientSession, url: str) -> Any:
         return await resp.json()
 
 
-async def _events(http: aiohttp.ClientSession, base: str, sid: str) -> list[ev.Event]:
+async def _events(http: aiohttp.ClientSession, base: str, sid: str, handle: Any = None) -> list[ev.Event]:
+    """The session's log; with the ingest's ``handle``, once the aids computed off its loop are written (the
+    console's ``GET .../links`` waits for them the same way)."""
+    if handle is not None:
+        await handle.app[AIDS].settle(sid)
     data = await _get(http, f"{base}/api/sessions/{sid}/events")
     return [ev.event_from_dict(e) for e in data["events"]]
 
@@ -173,7 +178,7 @@ def test_ingest_proposes_links_takes_decisions_and_gives_advice(tmp_path: Path) 
                 for spec in scenario.calls:
                     if spec.media.photos:
                         await _send_photo(base, urls[spec.id], photo)
-                events = await _events(http, base, sid)
+                events = await _events(http, base, sid, handle)
                 by_call = {v: k for k, v in calls.items()}
                 proposed = {frozenset((by_call[e.call_id or ""], by_call[e.data.other_call_id]))
                             for e in events if isinstance(e.data, ev.LinkProposed)}
@@ -237,7 +242,7 @@ def test_ingest_proposes_links_takes_decisions_and_gives_advice(tmp_path: Path) 
                                                           "relation": "unlink"})
                 assert status == 409 and "not linked" in data["error"]
 
-                events = await _events(http, base, sid)
+                events = await _events(http, base, sid, handle)
                 state = LinkState.from_events(events)
                 assert state.links_of(calls["fire-neighbour"]) == [(calls["fire-passerby"], "child")]
                 decided = {p.decision for p in state.proposals.values()}
@@ -278,7 +283,7 @@ def test_after_an_ingest_restart_nothing_is_proposed_twice(tmp_path: Path) -> No
                         "data": {"index": 0, "text": "Kerkstraat 12 is on fire!", "at_s": 0}}
                 assert (await _post(http, f"{handle.url}/api/sessions/restart/events", body))[0] == 201
                 third = await create(http, handle.url, "fire-upstairs")
-                events = await _events(http, handle.url, "restart")
+                events = await _events(http, handle.url, "restart", handle)
             finally:
                 await handle.stop()
         proposals = [(e.data.proposal_id, e.call_id, e.data.other_call_id) for e in events

@@ -1,10 +1,10 @@
 """Issue 7 in a real headless Chromium: ``workbench serve --access-codes FILE`` (ingest, dispatcher console and the
 trainer's page as they start in a lab) and the researcher's page.
 
-1. The trainer types the trainer code, starts a session for P07 with the demo scenario from the library (a real
+1. The trainer types the trainer code, sees a second station (P08) waiting and starts it, starts a session for P07 with the demo scenario from the library (a real
    ``workbench run`` runner with simulated aiortc callers), opens the station link as the dispatcher, presses Start,
-   watches the queue and the dispatcher's current call, pauses, resumes and injects an ad-hoc call. The test only
-   uses the pages; it checks what the ingest logged.
+   watches the queue and the dispatcher's current call, pauses, resumes and injects an ad-hoc call, aborts, and
+   opens the ended station's debrief. The test only uses the pages; it checks what the ingest logged.
 2. The role boundary: a participant's code opens neither the trainer's nor the researcher's page, and the
    participant's browser cannot fetch the event log (ground truth, manipulations), another session's call or the
    session list, even with its own station ticket; editing ``?session=`` does not switch sessions.
@@ -157,6 +157,10 @@ def test_trainer_starts_watches_pauses_resumes_and_injects(lab: Lab, browser: An
     enter_code(trainer, "trainer", lab.codes.trainer)
     trainer.get_by_role("heading", name="Trainer", exact=True).wait_for()
 
+    # A second station, already prepared for P08 (a session without its runner yet): several stations at once.
+    second = lab.client.create_session("P08", scenario_toml=(REPO / "experiments/demo/scenario.toml").read_text(),
+                                       session_id="P08-second-station")
+    trainer.locator(f".st-key-station-{second}").get_by_text("waiting for start").wait_for(timeout=30_000)
     trainer.locator(".st-key-participant input").fill("P07")
     trainer.locator(".st-key-participant input").press("Enter")
     trainer.locator(".st-key-start_session button").click()
@@ -174,6 +178,10 @@ def test_trainer_starts_watches_pauses_resumes_and_injects(lab: Lab, browser: An
     dispatcher.get_by_role("heading", name="Queue").first.wait_for()
 
     trainer.locator(f".st-key-start-{sid} button").click()
+    settle(trainer)  # the stations redraw every 2 s: click the drawn button, not a stale copy
+    trainer.locator(f".st-key-start-{second} button").first.click()  # the other station's own Start
+    wait_for("P08's start", lambda: [e.data.action for e in lab.client.events(second)
+                                     if isinstance(e.data, ev.SessionControl)] == ["start"], 30)
     answer = dispatcher.locator(".st-key-answer_next button")
     answer.wait_for(timeout=60_000)
     station.get_by_text("running").first.wait_for(timeout=30_000)
@@ -185,7 +193,9 @@ def test_trainer_starts_watches_pauses_resumes_and_injects(lab: Lab, browser: An
     label = station.get_by_text("On the dispatcher's screen:").inner_text()
     assert "06-1234 5678" in label and "house-fire" in label
     station.get_by_text("live video (newest frame)").wait_for(timeout=30_000)
-    assert station.locator("img").first.evaluate("i => i.naturalWidth") == 640  # the demo caller's 640x480 frame
+    # The demo caller's 640x480 frame (the image may still be loading, or redrawn, when its caption shows).
+    wait_for("the newest frame at 640 px", lambda: station.locator("img").first.evaluate("i => i.naturalWidth") == 640,
+             30)
     # The collision arrives 6 s after the block starts and waits in the queue while the fire is handled.
     wait_for("the collision in the trainer's queue count",
              lambda: station.locator("[data-testid='stMetricValue']").first.inner_text().strip() == "1", 60)
@@ -242,6 +252,23 @@ def test_trainer_starts_watches_pauses_resumes_and_injects(lab: Lab, browser: An
 
     trainer.locator(f".st-key-abort-{sid} button").click()
     wait_for("session.ended", lambda: any(isinstance(e.data, ev.SessionEnded) for e in lab.client.events(sid)), 30)
+    # The ended station stays with its Debrief button, which opens the session's debrief in the Debrief tab.
+    station.get_by_text("ended").first.wait_for(timeout=30_000)
+    settle(trainer)  # the station's fragment redraws every 2 s: click the drawn button, not a stale copy
+    trainer.locator(f".st-key-debrief-{sid} button").first.click()
+    trainer.get_by_role("heading", name=f"Debrief of session {sid}").wait_for(timeout=60_000)
+    assert trainer.get_by_role("tab", name="Debrief").get_attribute("aria-selected") == "true"
+    debrief = trainer.locator("[data-testid='stMarkdownContainer']").filter(has_text="ground truth")
+    fire_row = debrief.locator("tr").filter(has_text="urgency").first
+    assert "spoed" in fire_row.inner_text()  # what the dispatcher entered, against the truth (spoed): correct
+    settle(trainer)
+    trainer.screenshot(path=str(SHOTS / "9-trainer-debrief.png"), full_page=True)
+    # The replay of the answered call (its recording, the transcript and the dispatcher's actions) below it.
+    replay = trainer.locator(".st-key-trainer_debrief_replay iframe")
+    replay.scroll_into_view_if_needed()
+    trainer.frame_locator(".st-key-trainer_debrief_replay iframe").locator("#transcript li").first.wait_for()
+    trainer.wait_for_timeout(1000)
+    trainer.screenshot(path=str(SHOTS / "10-trainer-debrief-replay.png"))
     # The station's browser reached everything it needed through its ticket: the ingest refused nothing.
     assert not [line for line in lab.output if "access refused" in line], lab.output
 

@@ -182,3 +182,40 @@ def test_library_lists_errors_and_previews_and_refuses_a_bad_new_scenario(lab: L
     message = at.error[0].value
     assert "The scenario was not added" in message and "'demo' is taken" in message
     assert "a video block needs a video" in message
+
+
+def test_debrief_tab_offers_ended_sessions_and_an_ended_station_opens_its_debrief(lab: Lab) -> None:
+    from tests.test_debrief import write_session
+    from workbench.store.recordings import Recordings as Store
+
+    write_session(lab.recordings)  # s1: P05's photo call k1 against the ground truth, recorded earlier
+    Store(lab.recordings).open_session("s1").event_log().append("runner", ev.SessionEnded("completed"))
+    lab.trainer.create_session("P09", scenario_toml=DEMO, session_id="P09-running")  # not ended: not offered
+    sid = lab.trainer.create_session("P07", scenario_toml=DEMO, session_id="P07-ends")
+    lab.trainer.post_event(sid, None, ev.ParticipantConsent(True, "ab" * 32))  # the participant flow so far
+    lab.trainer.post_event(sid, None, ev.ParticipantStep("instructions", "shown", ""))
+    at = _open(lab)
+    assert any(c.value.startswith("Participant flow: consent given · now: instructions (") for c in at.caption)
+    assert f"debrief-{sid}" not in [b.key for b in at.button]  # running: no debrief yet
+
+    at.button(key=f"abort-{sid}").click().run()  # the trainer aborts: the station stays, now with its Debrief
+    assert not at.exception, at.exception
+    assert any(f"session `{sid}` · **ended**" in m.value for m in at.markdown)
+    at.button(key=f"debrief-{sid}").click().run()
+    assert not at.exception, at.exception
+    assert at.session_state["trainer_tab"] == "Debrief"
+    picker = at.selectbox(key="trainer_debrief_session")
+    assert picker.value == sid
+    assert picker.options[0].startswith(f"{sid} · P07 · demo · ended ") and picker.options[0].endswith("(aborted)")
+    assert len(picker.options) == 2  # P09's running session is not offered
+    assert picker.options[1].startswith("s1 · P05 · lab1 · ended ") and picker.options[1].endswith("(completed)")
+    assert any(s.value == f"Debrief of session {sid}" for s in at.subheader)
+
+    picker.set_value("s1").run()  # the earlier session, against its ground truth
+    assert not at.exception, at.exception
+    assert any(s.value == "Debrief of session s1" for s in at.subheader)
+    assert {m.label: m.value for m in at.metric}["Handling time"] == "18.0 s"
+    assert {m.label: m.value for m in at.metric}["RSME"] == "57"
+    table = next(m.value for m in at.markdown if "| | entered | ground truth | |" in m.value)
+    assert "| urgency | spoed | nu | :red[**wrong**] |" in table
+    assert any("missed: Suspect" in m.value for m in at.markdown)

@@ -151,3 +151,23 @@ def test_starting_helpers(tmp_path: Path) -> None:
     assert cmd[cmd.index("--ingest") + 1] == "http://127.0.0.1:9" and "--wait-start" in cmd
     assert tvm.station_link("http://h:8501/", "S9", "S9~ab") == "http://h:8501/?session=S9&ticket=S9~ab"
     assert tvm.station_link("http://h:8501", "S9", None) == "http://h:8501/?session=S9"
+
+
+def test_the_participant_flow_as_the_trainer_sees_it() -> None:
+    log = _started()
+    assert tvm.station_view(log.events, DEMO, 1 * S).flow == ""  # flow off: nothing to say
+    log.add(1, ev.ParticipantStep("consent", "shown", ""), source="console")
+    assert tvm.station_view(log.events, DEMO, 4 * S).flow == "now: consent (3 s)"
+    log.add(5, ev.ParticipantConsent(True, "ab" * 32), source="console")
+    log.add(5, ev.ParticipantStep("consent", "done", ""), source="console")
+    log.add(5.5, ev.ParticipantStep("instructions", "shown", ""), source="console")
+    log.add(44.5, ev.ParticipantStep("instructions", "done", ""), source="console")
+    log.add(100, ev.ParticipantStep("break", "shown", "live-video"), source="console")
+    assert tvm.station_view(log.events, DEMO, 112 * S).flow == (
+        "consent given · instructions read (39 s) · now: break after block live-video (12 s)")
+    log.add(130, ev.ParticipantStep("break", "done", "live-video"), source="console")
+    log.add(300, ev.ParticipantQuestionnaire("35-44", 12, "ambulance"), source="console")
+    assert tvm.station_view(log.events, DEMO, 301 * S).flow == (
+        "consent given · instructions read (39 s) · questionnaire answered")
+    refused = _started().add(3, ev.ParticipantConsent(False, "cd" * 32), source="console")
+    assert tvm.station_view(refused.events, DEMO, 4 * S).flow == "consent REFUSED"

@@ -535,6 +535,11 @@ def cmd_withdraw(args: argparse.Namespace) -> int:
         if input("Remove these sessions for good? Type yes: ").strip().lower() != "yes":
             print("nothing removed")
             return 1
+    from workbench.console.debrief_media import forget_replays, replay_cache_dirs  # issue 7: no copy stays behind
+
+    copies = [p for s in plan.sessions for p in forget_replays(args.recordings / s.session_id, replay_cache_dirs())]
+    if copies:
+        print(f"  removed {len(copies)} replay cop{'y' if len(copies) == 1 else 'ies'} made for the debrief")
     try:
         result = withdraw(args.recordings, args.participant, reason=args.reason)
     except (PrivacyError, OSError) as exc:
@@ -753,7 +758,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "session ids, files and bytes removed, SHA-256 of each manifest.json, reason; never the "
                        "content). Prints what it will remove and asks for confirmation on a terminal unless --yes. "
                        "Each folder is first renamed to .withdrawing-<id>: running the command again finishes an "
-                       "interrupted withdrawal. The pseudonym-to-person link is not in the recordings.")
+                       "interrupted withdrawal. The debrief's browser copies of those sessions' recordings (kept "
+                       "outside the recordings) are deleted too. The pseudonym-to-person link is not in the "
+                       "recordings.")
     p.add_argument("participant", metavar="PARTICIPANT", help="participant pseudonym, e.g. P07")
     p.add_argument("--recordings", type=Path, required=True, metavar="DIR", help="recordings folder")
     p.add_argument("--reason", default="", metavar="TEXT", help="reason for the audit line (no personal data)")

@@ -40,13 +40,7 @@ def browser_mp4(segments: Sequence[Path], cache_dir: Path) -> Path:
     """
     if not segments:
         raise ReplayMediaError("the call has no recording segments (recording off, audio-only failure, or no video)")
-    digest = hashlib.sha256()
-    for path in segments:
-        try:
-            digest.update(hashlib.sha256(path.read_bytes()).digest())
-        except OSError as exc:
-            raise ReplayMediaError(f"cannot read recording segment {path}: {exc}") from exc
-    out = cache_dir / f"{digest.hexdigest()[:32]}.mp4"
+    out = copy_path(segments, cache_dir)
     if out.exists():
         return out
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -59,6 +53,53 @@ def browser_mp4(segments: Sequence[Path], cache_dir: Path) -> Path:
         Path(tmp_name).unlink(missing_ok=True)
         raise
     return out
+
+
+def copy_path(segments: Sequence[Path], cache_dir: Path) -> Path:
+    """Where :func:`browser_mp4` keeps the copy of ``segments`` in ``cache_dir`` (named by their contents' SHA-256);
+    raises :class:`ReplayMediaError` when a segment cannot be read."""
+    digest = hashlib.sha256()
+    for path in segments:
+        try:
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+        except OSError as exc:
+            raise ReplayMediaError(f"cannot read recording segment {path}: {exc}") from exc
+    return cache_dir / f"{digest.hexdigest()[:32]}.mp4"
+
+
+def forget_replays(session_dir: Path, cache_dirs: Sequence[Path]) -> list[Path]:
+    """Delete the browser copies of the session's recordings from every folder in ``cache_dirs`` and return the
+    files deleted. A withdrawal calls it before the session's folder goes: the copies live outside the recordings,
+    so removing the folder alone would leave the participant's video behind. A call whose segments cannot be read
+    any more is skipped (its copy's name cannot be known; the caller says so)."""
+    from workbench.console.debrief_viewmodel import DebriefError, load_debrief
+
+    try:
+        calls = load_debrief(session_dir).calls
+    except DebriefError:
+        return []
+    removed = []
+    for call in calls:
+        if not call.segments:
+            continue
+        try:
+            name = copy_path(call.segments, Path()).name
+        except ReplayMediaError:
+            continue
+        for folder in cache_dirs:
+            copy = folder / name
+            if copy.is_file():
+                copy.unlink()
+                removed.append(copy)
+    return removed
+
+
+def replay_cache_dirs() -> list[Path]:
+    """The folders replay copies may be in: :func:`default_cache_dir` and ``$WORKBENCH_DEBRIEF_CACHE`` when set."""
+    dirs = [default_cache_dir()]
+    if os.environ.get("WORKBENCH_DEBRIEF_CACHE"):
+        dirs.append(Path(os.environ["WORKBENCH_DEBRIEF_CACHE"]))
+    return dirs
 
 
 def _remux(segments: Sequence[Path], out: Path) -> None:

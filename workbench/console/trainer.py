@@ -9,6 +9,8 @@ Thin over :mod:`workbench.console.trainer_viewmodel` and :mod:`workbench.store.s
   /api/sessions/{sid}/control``, logged as ``session.control``). Several stations at once, redrawn every 2 s.
 - **Scenario library**: every scenario in the library folder with its validation errors, a preview of each call's
   timeline, media and ground truth, and a form that makes a new scenario from uploaded video/photos.
+- **Debrief**: every ended session in the recordings (:mod:`workbench.console.trainer_debrief`); an ended station's
+  Debrief button opens it there.
 
 Settings from the environment (:class:`~workbench.console.trainer_viewmodel.TrainerConfig`). Widget keys (tests):
 ``participant``, ``scenario``, ``seed``, ``start_session``; per session ``<action>-<sid>`` for ``start``,
@@ -26,6 +28,7 @@ from pathlib import Path
 import streamlit as st
 
 from workbench.console import access
+from workbench.console import trainer_debrief as tdb
 from workbench.console import trainer_viewmodel as tvm
 from workbench.console.ingest_client import IngestClient, IngestError
 from workbench.console.runners import RunnerPool, runner_env
@@ -41,6 +44,7 @@ K_EVENTS = "wb_trainer_events"
 K_SCENARIOS = "wb_trainer_scenarios"
 K_MESSAGE = "wb_trainer_message"
 K_STARTED = "wb_trainer_started"
+K_SEEN = "wb_trainer_seen"
 
 
 @st.cache_resource
@@ -170,6 +174,8 @@ def render_station(client: IngestClient, cfg: tvm.TrainerConfig, acc: access.Acc
     with st.container(border=True, key=f"station-{sid}"):
         st.markdown(f"**{view.participant}** · scenario `{view.scenario_id}` · session `{sid}` · "
                     f"**{view.status}**")
+        if view.flow:
+            st.caption(f"Participant flow: {view.flow}")
         ticket = acc.codes.session_ticket(sid) if acc.codes is not None else None
         st.caption("Station link (open it on the dispatcher's machine):")
         st.code(tvm.station_link(cfg.console_url, sid, ticket), language=None)
@@ -221,6 +227,8 @@ def render_station(client: IngestClient, cfg: tvm.TrainerConfig, acc: access.Acc
                 st.text_area("Caller's lines (one per line, 5 s apart)", key=f"adhoc_lines-{sid}")
                 st.button("Inject ad-hoc call", key=f"inject_adhoc-{sid}", on_click=on_control,
                           args=(client, sid, "inject_adhoc"))
+        if view.status == "ended":
+            tdb.debrief_button(sid)
         runner = runner_pool(str(cfg.runner_logs)).get(sid)
         if runner is not None and runner.exit_code not in (None, 0):
             st.error(f"The runner of this session exited with code {runner.exit_code}:\n\n```\n"
@@ -236,7 +244,10 @@ def stations_fragment(client: IngestClient, cfg: tvm.TrainerConfig, acc: access.
         st.error(f"The ingest is not reachable: {exc}")
         return
     show_ended = st.session_state.get("show_ended", False)
-    live = [s for s in sessions if show_ended or not s["ended"]]
+    # A station watched here stays after it ends, with its Debrief button.
+    seen: set[str] = ss.setdefault(K_SEEN, set())
+    live = [s for s in sessions if show_ended or not s["ended"] or s["session_id"] in seen]
+    seen.update(s["session_id"] for s in live)
     live.sort(key=lambda s: s["session_id"])
     started = ss.get(K_STARTED, [])
     pending = [sid for sid in started if sid not in {s["session_id"] for s in sessions}]
@@ -288,7 +299,7 @@ def render_preview(entry: lib.LibraryEntry) -> None:
 
 
 def render_library(cfg: tvm.TrainerConfig, entries: dict[str, lib.LibraryEntry]) -> None:
-    st.caption(f"Library folder `{cfg.library}`")
+    st.caption(f"Library folder `{cfg.library}` · {len(entries)} scenario(s)")
     for rel, entry in entries.items():
         mark = "✓" if entry.ok else "✗ invalid"
         with st.expander(f"{mark} · {entry.label}", expanded=not entry.ok):
@@ -343,11 +354,14 @@ def main() -> None:
     except lib.LibraryError as exc:
         st.error(str(exc))
         entries = {}
-    stations, library = st.tabs(["Stations", f"Scenario library ({len(entries)})"])
+    stations, library, debrief = st.tabs(tdb.TAB_LABELS, key=tdb.K_TAB, on_change="rerun")
     with stations:
         render_stations(client, cfg, acc, entries)
     with library:
         render_library(cfg, entries)
+    with debrief:
+        if debrief.open is not False:  # only the open tab's debrief is drawn (it embeds the call's recording)
+            tdb.render_debrief_tab(cfg.recordings)
 
 
 main()

@@ -186,6 +186,8 @@ class StationView:
     injectable: tuple[str, ...]
     last_seq: int
     controls_log: tuple[str, ...] = field(default_factory=tuple)
+    flow: str = ""
+    """Where the participant is in the participant flow (:func:`flow_text`); empty when the flow is off."""
 
 
 def _status(events: Sequence[ev.Event], state: SessionState) -> str:
@@ -301,6 +303,38 @@ def _warnings(events: Sequence[ev.Event], state: SessionState, scenario: Scenari
     return problems
 
 
+FLOW_SCREENS = {"consent": "consent", "instructions": "instructions", "practice": "practice block",
+                "break": "break", "questionnaire": "end questionnaire", "end": "thank-you screen"}
+"""How the trainer's page names each screen of the participant flow (``participant.step``'s ``step``)."""
+
+
+def flow_text(events: Sequence[ev.Event], now_ns: int) -> str:
+    """The participant flow so far, for the trainer: the consent answer, how long the instructions were read, the
+    end questionnaire, and the screen the participant is on now with how long it has been up, e.g. ``consent given
+    · instructions read (39 s) · now: break after block live-video (12 s)``. Empty when the session has no flow
+    events (flow off). Times from ``t_mono_ns``; ``now_ns`` is the ingest's clock now."""
+    parts: list[str] = []
+    current: tuple[str, str, int] | None = None
+    for e in events:
+        d = e.data
+        if isinstance(d, ev.ParticipantConsent):
+            parts.append("consent given" if d.given else "consent REFUSED")
+        elif isinstance(d, ev.ParticipantQuestionnaire):
+            parts.append("questionnaire answered")
+        elif isinstance(d, ev.ParticipantStep):
+            if d.phase == "shown":
+                current = (d.step, d.block_id, e.t_mono_ns)
+            elif current is not None and current[0] == d.step:
+                if d.step == "instructions":
+                    parts.append(f"instructions read ({(e.t_mono_ns - current[2]) / 1e9:.0f} s)")
+                current = None
+    if current is not None:
+        step, block, since = current
+        where = FLOW_SCREENS.get(step, step) + (f" after block {block}" if step == "break" and block else "")
+        parts.append(f"now: {where} ({max(0.0, (now_ns - since) / 1e9):.0f} s)")
+    return " · ".join(parts)
+
+
 def station_view(events: Sequence[ev.Event], scenario: Scenario | None, now_ns: int, *,
                  no_frames_after_s: float = NO_FRAMES_AFTER_S, photo_grace_s: float = PHOTO_GRACE_S) -> StationView:
     """The trainer's view of one session from its whole log (``events`` in ``seq`` order) and its scenario (None
@@ -343,6 +377,7 @@ def station_view(events: Sequence[ev.Event], scenario: Scenario | None, now_ns: 
         injectable=injectable,
         last_seq=state.last_seq,
         controls_log=controls_log,
+        flow=flow_text(events, now_ns),
     )
 
 

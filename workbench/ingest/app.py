@@ -88,6 +88,14 @@ class Ingest:
         """Session id -> whether the dispatcher may talk back to its callers (``media.talkback_policy``); issue 4."""
         self.stopping = False
         self._background: set[asyncio.Task[Any]] = set()
+        self.settlers: list[Callable[[str | None], Awaitable[None]]] = []
+        """Work owed to a session's log that runs off the event loop (the link aids): :meth:`settle` awaits it."""
+
+    async def settle(self, session_id: str | None = None) -> None:
+        """Wait until the off-loop work (link proposals, advice) owed for events already in the session's log
+        (every session's when None) is written: readers and ``session.ended`` then come after it."""
+        for settler in self.settlers:
+            await settler(session_id)
 
     def spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
@@ -323,6 +331,7 @@ class Ingest:
         for call in self.calls.all():
             await self.end_call(call, "server_stopped")
             await call.media.close()
+        await self.settle()  # the link aids of the last events, before the logs close
         for task in list(self._background):
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
@@ -567,6 +576,8 @@ async def post_event(request: web.Request) -> web.Response:
         ev.check_envelope(type(payload), source, call_id)
     except ev.EventValidationError as exc:
         raise ApiError(400, f"invalid event: {exc}") from None
+    if isinstance(payload, ev.SessionEnded):
+        await ingest.settle(sid)  # the aids of the session's last events come before its end
     event = ingest.sessions.append(sid, source, payload, call_id)
     return _json({"event": event.to_dict()}, status=201)
 
@@ -590,6 +601,9 @@ async def control(request: web.Request) -> web.Response:
     if ingest.sessions.is_ended(sid):
         raise ApiError(409, f"session {sid!r} has ended already")
     if action == "end" or (action == "abort" and checkpoint in ("", "now")):
+        await ingest.settle(sid)  # the aids of the session's last events come before its end
+        if ingest.sessions.is_ended(sid):
+            raise ApiError(409, f"session {sid!r} has ended already")
         event = ingest.sessions.append(sid, "ingest", ev.SessionEnded(reasons[action]))
         return _json({"event": event.to_dict()})
     lines = body.get("utterances", [])

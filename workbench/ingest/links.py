@@ -1,7 +1,7 @@
 """HTTP endpoints for links between reports and triage advice (issue 11), and the wiring of the automation.
 
-``install(app, ingest)`` (called by ``create_app``) registers :class:`~workbench.ingest.automation.Automation` as
-an event listener and adds:
+``install(app, ingest)`` (called by ``create_app``) registers :class:`~workbench.ingest.automation.Automation`,
+run off the event loop by :class:`~workbench.ingest.automation.OffLoopAids`, as an event listener and adds:
 
 - ``GET /api/calls/{call_id}/links``: ``{"proposals": [...], "links": [...], "advice": {...} | null}``; proposals
   involving the report (``proposal_id``, ``other_call_id``, ``other_caller_label``, ``score``, ``reasons``,
@@ -30,17 +30,29 @@ from workbench.domain import events as ev
 from workbench.domain.links import LinkState
 from workbench.domain.session_state import SessionState, apply
 from workbench.ingest.app import INGEST, ApiError, Ingest, _json, _json_body, _opt_str
-from workbench.ingest.automation import Automation
+from workbench.ingest.automation import Automation, OffLoopAids
+
+AIDS = web.AppKey("link_aids", OffLoopAids)
+"""The app's :class:`OffLoopAids` (tests await ``app[AIDS].settle()``)."""
 
 
 def install(app: web.Application, ingest: Ingest) -> None:
     """Register the automation listener on ``ingest`` and the link endpoints on ``app``."""
-    automation = Automation(
-        lambda sid, payload, call_id: ingest.sessions.append(sid, "ingest", payload, call_id),
-        lambda sid: ingest.sessions.events(sid),
-        lambda sid: ingest.sessions.get(sid).path,
-    )
-    ingest.sessions.listeners.append(automation.on_event)
+    def append(sid: str, payload: ev.Payload, call_id: str) -> ev.Event:
+        return ingest.sessions.append(sid, "ingest", payload, call_id)
+
+    automation = Automation(append, ingest.sessions.events, lambda sid: ingest.sessions.get(sid).path)
+    # Off the event loop, which also carries live WebRTC: reading the scenario copy and photos and scoring take up
+    # to a few hundred ms (the first report of a session).
+    aids = OffLoopAids(automation, append, ingest.sessions.events)
+    ingest.sessions.listeners.append(aids.on_event)
+    ingest.settlers.append(aids.settle)
+    app[AIDS] = aids
+
+    async def close_aids(_app: web.Application) -> None:
+        await aids.close()
+
+    app.on_cleanup.append(close_aids)
     app.router.add_get("/api/calls/{call_id}/links", get_links)
     app.router.add_post("/api/calls/{call_id}/links/decisions", post_decision)
     app.router.add_post("/api/calls/{call_id}/links", post_link)
@@ -60,6 +72,9 @@ def _labels(events: list[ev.Event]) -> dict[str, str]:
 
 
 async def get_links(request: web.Request) -> web.Response:
+    ingest = request.app[INGEST]
+    # What the console shows includes the aids of every event already logged (computed off the loop).
+    await ingest.settle(ingest.calls.by_id(request.match_info["call_id"]).session_id)
     _ingest, _sid, call_id, events = _session(request)
     links, labels = LinkState.from_events(events), _labels(events)
     proposals = []
