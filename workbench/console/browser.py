@@ -35,8 +35,16 @@ hands the focus back to the console page at once, so the response key keeps work
 ``live_view`` focus first). Times are mapped onto the ingest's monotonic clock (``t_mono_ns / 1e6``, ms) with
 ``GET /api/clock``: the sample with the smallest round trip of five, offset = ingest time - (send + receive) / 2;
 re-measured every 30 s. The browser posts its events itself to ``POST /api/sessions/{sid}/events`` (the ingest
-allows it with CORS), so no event waits for a Streamlit rerun; posts that fail are retried every 2 s (at most 500
-kept).
+allows it with CORS), so no event waits for a Streamlit rerun.
+
+Delivery (issue 6 follow-up: a ``console.focus`` was lost when a rerun re-mounted the focus iframe while its change
+was held back): a browser runs no timer or promise callback of a removed iframe's script, so whatever must outlive a
+component runs in the console page's own realm, installed once per page load with a script element
+(``window.__wbCourier``: posts, the retry queue every 2 s, at most :data:`COURIER_MAX_PENDING` kept, and the clock;
+``window.__wbFocusLogger``: the focus listeners and the 250 ms throttle). Every post is a ``keepalive`` request, so
+it completes even when the page is left; on ``pagehide`` the posts still waiting for a retry go out at once, as
+keepalive requests. What can still be lost: posts that fail again during that last flush (the ingest unreachable
+at the moment the page is closed).
 
 Each page load is one DRT run (``run_id``); stimuli are numbered within their run. The component is the first
 element of the sidebar and its HTML never changes during a session, so Streamlit keeps the same iframe across
