@@ -53,6 +53,7 @@ K_INVITE = "wb_invite"
 K_TLX_BLOCK, K_TLX_TOUCHED, K_TLX_WEIGHTS = "wb_tlx_block", "wb_tlx_touched", "wb_tlx_weights"
 K_MEDIA_MSG = "wb_media_msg"
 K_SYNC_RUN, K_MAP, K_STATUS = "wb_sync_run", "wb_map", "wb_call_status"
+K_SYNC_CARRY, K_SYNC_STALE = "wb_sync_carry", "wb_sync_stale"
 
 # How long the map and the call's connection line may be reused in a rerun that a click caused (their own polls
 # refresh them every 2 s): a click redraws what it changed, not every ingest read.
@@ -103,10 +104,13 @@ def sync(client: IngestClient, sid: str, *, once_per_run: bool = False) -> Sessi
     if ss.get(K_SID) != sid or K_STATE not in ss:
         ss[K_SID], ss[K_STATE] = sid, SessionState()
     state: SessionState = ss[K_STATE]
-    if once_per_run and run is not None and ss.get(K_SYNC_RUN) is run:
+    carried = ss.pop(K_SYNC_CARRY, False)
+    if once_per_run and run is not None and (ss.get(K_SYNC_RUN) is run or carried):
+        ss[K_SYNC_RUN] = run
         return state
     new = client.events(sid, after=state.last_seq)
     ss[K_SYNC_RUN] = run
+    ss.pop(K_SYNC_STALE, None)
     for event in new:
         apply(state, event)
     if new:
@@ -138,8 +142,13 @@ def scenario_of(cfg: ConsoleConfig, sid: str) -> Scenario | None:
 def post(client: IngestClient, sid: str, call_id: str | None, payload: ev.Payload) -> bool:
     """Post one dispatcher event; on failure keep the message for the banner and return False."""
     try:
-        client.post_event(sid, call_id, payload)
-        ss[K_SYNC_RUN] = None  # the next read fetches this event, even in the same script run
+        event = client.post_event(sid, call_id, payload)
+        state = ss.get(K_STATE)
+        if state is not None and ss.get(K_SID) == sid and event.seq == state.last_seq + 1:
+            apply(state, event)  # the log as read, then this event: nothing to fetch
+            ss[K_OFFSET] = vm.clock_offset_ns(event)
+        else:
+            ss[K_SYNC_RUN], ss[K_SYNC_STALE] = None, True  # the next read fetches it, even in the same run
         return True
     except (IngestError, ev.EventValidationError) as exc:
         ss[K_ERROR] = f"Could not record {payload.TYPE}: {exc}"
@@ -282,9 +291,13 @@ def on_close(client: IngestClient, sid: str, cid: str, checklist: list[tuple[str
 
 
 def _sync_quietly(client: IngestClient, sid: str) -> None:
-    """Fold in the event just posted (the rerun draws from it); a failure here only delays that to the next read."""
+    """Before a callback's ``st.rerun()``: make the state hold the events just posted (a read only when others came
+    in between) and hand it to the rerun, which draws from it without reading the log again. A failed read only
+    leaves it to the rerun's own read."""
     try:
-        sync(client, sid)
+        if ss.pop(K_SYNC_STALE, False):
+            sync(client, sid)
+        ss[K_SYNC_CARRY] = True
     except IngestError:
         pass
 
