@@ -31,6 +31,8 @@ class FakeIngest:
 
     logs: dict[str, MemoryEventLog] = field(default_factory=dict)
     posted: list[dict] = field(default_factory=list)
+    reads: int = 0
+    """``GET /api/sessions/{sid}/events`` requests served."""
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -78,6 +80,7 @@ class FakeIngest:
         return web.json_response({"sessions": rows})
 
     async def get_events(self, request: web.Request) -> web.Response:
+        self.reads += 1
         log = self.logs.get(request.match_info["sid"])
         if log is None:
             return web.json_response({"error": "no such session"}, status=404)
@@ -152,6 +155,31 @@ def new_app() -> AppTest:
 
 def console_events(log: MemoryEventLog) -> list[tuple[str, dict]]:
     return [(e.type, json.loads(json.dumps(e.to_dict()["data"]))) for e in log.events() if e.source == "console"]
+
+
+def test_a_rerun_reads_the_log_once_and_a_posted_event_at_once(console_env):
+    """Issue 6 follow-up (interaction latency): the page, the queue, transcript, media and links panels share one
+    read of the log per script run (five round trips to a busy ingest before), and what a callback posted is read
+    back in the same run."""
+    fake, log = console_env
+    at = new_app().run()
+    before = fake.reads
+    at.button(key="answer_next").click().run()
+    assert not at.exception
+    assert at.button(key="close_call-c1")  # the answer drew the call in the run the click caused
+    # One read before posting (a double click answers once); the posted event is folded in without another.
+    assert fake.reads - before == 1
+    before = fake.reads
+    at.run()
+    assert not at.exception
+    assert fake.reads - before == 1
+    log.append("runner", ev.CallerUtterance(0, "The roof is on fire.", 0.0), "c1")
+    at.radio(key="urgency-c1").set_value("spoed").run()
+    assert any("The roof is on fire." in str(m.value) for m in at.markdown)
+    at.button(key="close_call-c1").click().run()
+    assert not at.exception
+    assert [e.type for e in log.events() if e.source == "console"] == ["call.answered", "intake.urgency", "call.closed"]
+    assert at.button(key="submit_rsme-c1")  # the close drew the RSME in the run the click caused
 
 
 def test_dispatcher_handles_a_call_and_every_action_is_logged_exactly(console_env):

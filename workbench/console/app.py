@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from workbench.console import access, browser, participant_flow
 from workbench.console import viewmodel as vm
@@ -51,6 +52,12 @@ K_SCENARIO = "wb_scenario"
 K_INVITE = "wb_invite"
 K_TLX_BLOCK, K_TLX_TOUCHED, K_TLX_WEIGHTS = "wb_tlx_block", "wb_tlx_touched", "wb_tlx_weights"
 K_MEDIA_MSG = "wb_media_msg"
+K_SYNC_RUN, K_MAP, K_STATUS = "wb_sync_run", "wb_map", "wb_call_status"
+K_SYNC_CARRY, K_SYNC_STALE = "wb_sync_carry", "wb_sync_stale"
+
+# How long the map and the call's connection line may be reused in a rerun that a click caused (their own polls
+# refresh them every 2 s): a click redraws what it changed, not every ingest read.
+MAP_REUSE_S, STATUS_REUSE_S = 1.5, 1.5
 
 # Panels of the active call whose focus is logged (containers keyed ``panel_<name>-<call_id>``). A comment, not a
 # docstring: Streamlit's "magic" would print a bare string literal of the page script on the page.
@@ -80,12 +87,30 @@ def session_id(cfg: ConsoleConfig, client: IngestClient) -> str | None:
     return vm.pick_session(client.list_sessions())
 
 
-def sync(client: IngestClient, sid: str) -> SessionState:
-    """Fetch the events after the last one seen and fold them into the session's state (a new state per session)."""
+def _script_run() -> object | None:
+    """The identity of the current script run, full or fragment (Streamlit gives each run a new ``cursors`` map);
+    None outside a run."""
+    ctx = get_script_run_ctx()
+    return None if ctx is None else getattr(ctx, "cursors", None)
+
+
+def sync(client: IngestClient, sid: str, *, once_per_run: bool = False) -> SessionState:
+    """Fetch the events after the last one seen and fold them into the session's state (a new state per session).
+
+    ``once_per_run``: for drawing only; no new fetch when this script run has already fetched (a full rerun drew
+    the page with up to five reads of the log, each a round trip to a busy ingest). Paths that decide on the log
+    (post only if news, double clicks) fetch every time."""
+    run = _script_run()
     if ss.get(K_SID) != sid or K_STATE not in ss:
         ss[K_SID], ss[K_STATE] = sid, SessionState()
     state: SessionState = ss[K_STATE]
+    carried = ss.pop(K_SYNC_CARRY, False)
+    if once_per_run and run is not None and (ss.get(K_SYNC_RUN) is run or carried):
+        ss[K_SYNC_RUN] = run
+        return state
     new = client.events(sid, after=state.last_seq)
+    ss[K_SYNC_RUN] = run
+    ss.pop(K_SYNC_STALE, None)
     for event in new:
         apply(state, event)
     if new:
@@ -117,7 +142,13 @@ def scenario_of(cfg: ConsoleConfig, sid: str) -> Scenario | None:
 def post(client: IngestClient, sid: str, call_id: str | None, payload: ev.Payload) -> bool:
     """Post one dispatcher event; on failure keep the message for the banner and return False."""
     try:
-        client.post_event(sid, call_id, payload)
+        event = client.post_event(sid, call_id, payload)
+        state = ss.get(K_STATE)
+        if state is not None and ss.get(K_SID) == sid and event.seq == state.last_seq + 1:
+            apply(state, event)  # the log as read, then this event: nothing to fetch
+            ss[K_OFFSET] = vm.clock_offset_ns(event)
+        else:
+            ss[K_SYNC_RUN], ss[K_SYNC_STALE] = None, True  # the next read fetches it, even in the same run
         return True
     except (IngestError, ev.EventValidationError) as exc:
         ss[K_ERROR] = f"Could not record {payload.TYPE}: {exc}"
@@ -227,6 +258,50 @@ def on_call_action(client: IngestClient, sid: str, cid: str, payload: ev.Payload
     post_news(client, sid, cid, payload)
 
 
+def on_answer(client: IngestClient, cfg: ConsoleConfig, sid: str, cid: str) -> None:
+    """Answer ``cid``: only a call still waiting, and only while no other call is in hand (a double click answers
+    once). A callback that asks for one full-app rerun, which draws the call."""
+    try:
+        fresh = sync(client, sid)
+    except IngestError as exc:
+        ss[K_ERROR] = f"Could not answer: {exc}"
+        return
+    call = fresh.calls.get(cid)
+    if call is not None and call.status == "waiting" and vm.current_screen(fresh).kind == "queue":
+        if post(client, sid, cid, ev.CallAnswered(cfg.station)):
+            _sync_quietly(client, sid)
+    st.rerun()  # from a callback: one full-app rerun instead of the fragment's rerun and then the app's
+
+
+def on_close(client: IngestClient, sid: str, cid: str, checklist: list[tuple[str, str]]) -> None:
+    """Close the call with the form's final values (``call.closed``), after posting any change the log lacks; not
+    twice, even on a double click."""
+    form = widget_form(cid, checklist)
+    try:
+        call = sync(client, sid).calls[cid]
+    except IngestError as exc:
+        ss[K_ERROR] = f"Could not close the call: {exc}"
+        return
+    if call.status == "active":
+        ok = all(post(client, sid, cid, p) for p in vm.sync_payloads(call, form))
+        notes = ss.get(wk("notes", cid)) or ""
+        if ok and post(client, sid, cid, vm.close_payload(form, [k for k, _ in checklist], notes)):
+            _sync_quietly(client, sid)
+    st.rerun()  # the whole page moves on to the RSME, in one rerun
+
+
+def _sync_quietly(client: IngestClient, sid: str) -> None:
+    """Before a callback's ``st.rerun()``: make the state hold the events just posted (a read only when others came
+    in between) and hand it to the rerun, which draws from it without reading the log again. A failed read only
+    leaves it to the rerun's own read."""
+    try:
+        if ss.pop(K_SYNC_STALE, False):
+            sync(client, sid)
+        ss[K_SYNC_CARRY] = True
+    except IngestError:
+        pass
+
+
 def on_resume(client: IngestClient, cfg: ConsoleConfig, sid: str, cid: str) -> None:
     """Resume a held call, only while no other call is in hand."""
     try:
@@ -325,13 +400,8 @@ def render_queue_rows(state: SessionState, *, answer_button: bool, client: Inges
         st.markdown(f"{QUEUE_ICONS.get(row.status, '')} **{row.caller_label}** · {vm.queue_status_text(row)}")
     nxt = vm.next_waiting(state)
     if answer_button and nxt is not None:
-        if st.button(f"Answer {nxt.caller_label}", key="answer_next", type="primary", icon=":material/call:"):
-            fresh = sync(client, state.session_id)
-            # Only a call still waiting, and only while no other call is in hand (a double click answers once).
-            if fresh.calls[nxt.call_id].status == "waiting" and vm.current_screen(fresh).kind == "queue":
-                if post(client, state.session_id, nxt.call_id, ev.CallAnswered(cfg.station)):
-                    sync(client, state.session_id)
-            st.rerun(scope="app")
+        st.button(f"Answer {nxt.caller_label}", key="answer_next", type="primary", icon=":material/call:",
+                  on_click=on_answer, args=(client, cfg, state.session_id, nxt.call_id))
 
 
 @st.fragment(run_every=0.5)
@@ -339,7 +409,7 @@ def queue_fragment(client: IngestClient, cfg: ConsoleConfig, sid: str, answer_bu
     """Polls the log every 0.5 s and redraws the queue (the page reruns when the screen changes). Polling every 1 s
     put a new call on screen 1.3 s (median) after its arrival; every 0.5 s, 0.8 s (``workbench bench console``)."""
     try:
-        state = sync(client, sid)
+        state = sync(client, sid, once_per_run=True)
     except IngestError as exc:
         st.warning(f"Ingest unreachable: {exc}")
         return
@@ -351,7 +421,7 @@ def queue_fragment(client: IngestClient, cfg: ConsoleConfig, sid: str, answer_bu
 def transcript_fragment(client: IngestClient, sid: str, cid: str) -> None:
     """Polls the log every second and redraws the transcript of the active call."""
     try:
-        state = sync(client, sid)
+        state = sync(client, sid, once_per_run=True)
     except IngestError as exc:
         st.warning(f"Ingest unreachable: {exc}")
         return
@@ -365,12 +435,23 @@ def transcript_fragment(client: IngestClient, sid: str, cid: str) -> None:
             st.markdown(row.render())
 
 
+def call_status(client: IngestClient, cid: str) -> dict:
+    """``GET /api/calls/{cid}``, reused for :data:`STATUS_REUSE_S` (a click in the media panel need not wait for
+    it; the panel's 2 s poll reads it anew)."""
+    cached = ss.get(K_STATUS)
+    if cached is not None and cached[0] == cid and time.monotonic() - cached[1] < STATUS_REUSE_S:
+        return cached[2]
+    status = client.call_status(cid)
+    ss[K_STATUS] = (cid, time.monotonic(), status)
+    return status
+
+
 @st.fragment(run_every=2.0)
 def media_fragment(client: IngestClient, cfg: ConsoleConfig, sid: str, cid: str) -> None:
     """Polls every two seconds: the connection line under the live view and the caller's photos."""
     try:
-        state = sync(client, sid)
-        status = client.call_status(cid)
+        state = sync(client, sid, once_per_run=True)
+        status = call_status(client, cid)
     except IngestError as exc:
         st.caption(f"Media status unavailable: {exc}")
         return
@@ -428,7 +509,8 @@ def render_media_requests(call: CallState, args: tuple) -> None:
 
 @st.fragment
 def intake_form(client: IngestClient, sid: str, cid: str, checklist: list[tuple[str, str]]) -> None:
-    """The intake form. Every change posts its event; "Close call" posts ``call.closed`` with the final values."""
+    """The intake form. Every change posts its event; "Close call" posts ``call.closed`` with the final values
+    (then the whole page moves on to the RSME)."""
     args = (client, sid, cid)
     st.selectbox("Incident type", options=list(INCIDENT_TYPES), format_func=vm.incident_type_label, index=None,
                  placeholder="Choose the incident type", key=wk("incident_type", cid), on_change=on_incident_type, args=args)
@@ -452,20 +534,8 @@ def intake_form(client: IngestClient, sid: str, cid: str, checklist: list[tuple[
                          options=list(vm.CONFIDENCE_LABELS), format_func=lambda v: str(v),
                          key=wk("disagree_confidence", cid), on_change=on_confidence, args=args)
     st.text_area("Notes", key=wk("notes", cid), height=68, on_change=on_notes, args=args)
-    if st.button("Close call", key=wk("close_call", cid), type="primary", icon=":material/call_end:"):
-        form = widget_form(cid, checklist)
-        call = call_from_log(client, sid, cid)
-        if call.status == "active":  # not twice, even on a double click
-            ok = all(post(client, sid, cid, p) for p in vm.sync_payloads(call, form))
-            notes = ss.get(wk("notes", cid)) or ""
-            if ok and post(client, sid, cid, vm.close_payload(form, [k for k, _ in checklist], notes)):
-                sync(client, sid)
-        st.rerun(scope="app")
-
-
-def call_from_log(client: IngestClient, sid: str, cid: str) -> CallState:
-    """The call as the log holds it right now (synced first), to compare the widgets against before closing."""
-    return sync(client, sid).calls[cid]
+    st.button("Close call", key=wk("close_call", cid), type="primary", icon=":material/call_end:",
+              on_click=on_close, args=(*args, checklist))
 
 
 def render_active(client: IngestClient, cfg: ConsoleConfig, state: SessionState, cid: str) -> None:
@@ -487,8 +557,8 @@ def render_active(client: IngestClient, cfg: ConsoleConfig, state: SessionState,
                 st.iframe(vm.viewer_url(cfg.public_ingest_url, cid), height=380)
             else:
                 st.info(f"{call.modality.capitalize()} report: no live video in this condition.")
-        media_fragment(client, cfg, sid, cid)
-        links_panel(client, sid, cid, lambda: sync(client, sid))  # related reports and advice (issue 11)
+    # The right column is drawn before the media and links panels below the live view: those wait on the ingest
+    # (call status, links), and the dispatcher starts the intake at once.
     with right:
         with st.container(key=wk("panel_transcript", cid)):
             st.markdown("**Transcript**")
@@ -496,6 +566,9 @@ def render_active(client: IngestClient, cfg: ConsoleConfig, state: SessionState,
         checklist = vm.checklist_items(scenario_of(cfg, sid), call)
         with st.container(key=wk("panel_form", cid)):
             intake_form(client, sid, cid, checklist)
+    with left:
+        media_fragment(client, cfg, sid, cid)
+        links_panel(client, sid, cid, lambda: sync(client, sid, once_per_run=True))  # related reports and advice (issue 11)
 
 
 def render_rsme(client: IngestClient, state: SessionState, cid: str) -> None:
@@ -564,10 +637,15 @@ def render_invite(client: IngestClient, sid: str) -> None:
 def map_fragment(client: IngestClient, sid: str) -> None:
     """A small live map of the session's open reports (the ingest draws it locally; nothing remote is loaded).
     Nothing is shown when the ingest has no map for the session."""
-    try:
-        svg = client.session_map_svg(sid, width=320, height=240)
-    except IngestError:
-        return
+    cached = ss.get(K_MAP)
+    if cached is not None and cached[0] == sid and time.monotonic() - cached[1] < MAP_REUSE_S:
+        svg = cached[2]
+    else:
+        try:
+            svg = client.session_map_svg(sid, width=320, height=240)
+        except IngestError:
+            return
+        ss[K_MAP] = (sid, time.monotonic(), svg)
     with st.container(key="open_reports_map"):
         st.markdown("**Open reports**")
         st.image(svg, width="stretch")
@@ -640,7 +718,7 @@ def main() -> None:
     client = IngestClient(cfg.ingest_url, access=access_token)
     try:
         sid = session_id(cfg, client)
-        state = sync(client, sid) if sid else None
+        state = sync(client, sid, once_per_run=True) if sid else None
     except IngestError as exc:
         st.error(f"The ingest is not reachable: {exc}")
         wait_for_session(client, cfg)
@@ -659,7 +737,6 @@ def main() -> None:
         consent_file=cfg.consent_file,
     ):
         return
-    render_sidebar(client, cfg, state, screen)
     if screen.kind == "active":
         render_active(client, cfg, state, screen.call_id)
     elif screen.kind == "rsme":
@@ -670,6 +747,8 @@ def main() -> None:
         render_tlx_weights(client, state, screen.block_id)
     else:
         render_queue(client, cfg, state)
+    # After the main area, which a click changes: the sidebar's reads (map, queue) do not hold it back.
+    render_sidebar(client, cfg, state, screen)
 
 
 main()

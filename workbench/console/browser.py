@@ -35,8 +35,16 @@ hands the focus back to the console page at once, so the response key keeps work
 ``live_view`` focus first). Times are mapped onto the ingest's monotonic clock (``t_mono_ns / 1e6``, ms) with
 ``GET /api/clock``: the sample with the smallest round trip of five, offset = ingest time - (send + receive) / 2;
 re-measured every 30 s. The browser posts its events itself to ``POST /api/sessions/{sid}/events`` (the ingest
-allows it with CORS), so no event waits for a Streamlit rerun; posts that fail are retried every 2 s (at most 500
-kept).
+allows it with CORS), so no event waits for a Streamlit rerun.
+
+Delivery (issue 6 follow-up: a ``console.focus`` was lost when a rerun re-mounted the focus iframe while its change
+was held back): a browser runs no timer or promise callback of a removed iframe's script, so whatever must outlive a
+component runs in the console page's own realm, installed once per page load with a script element
+(``window.__wbCourier``: posts, the retry queue every 2 s, at most :data:`COURIER_MAX_PENDING` kept, and the clock;
+``window.__wbFocusLogger``: the focus listeners and the 250 ms throttle). Every post is a ``keepalive`` request, so
+it completes even when the page is left; on ``pagehide`` the posts still waiting for a retry go out at once, as
+keepalive requests. What can still be lost: posts that fail again during that last flush (the ingest unreachable
+at the moment the page is closed).
 
 Each page load is one DRT run (``run_id``); stimuli are numbered within their run. The component is the first
 element of the sidebar and its HTML never changes during a session, so Streamlit keeps the same iframe across
@@ -45,6 +53,7 @@ reruns and screens. A tab in the background throttles timers: the DRT assumes th
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 from workbench.domain.instruments import DRT_ISI_MAX_MS, DRT_ISI_MIN_MS, DRT_STIMULUS_MS
@@ -52,44 +61,84 @@ from workbench.domain.instruments import DRT_ISI_MAX_MS, DRT_ISI_MIN_MS, DRT_STI
 FOCUS_MAX_EVENTS = 3000
 """Most ``console.focus`` events one call's page posts (a stuck pointer or a script loop cannot flood the log)."""
 
+_COURIER_JS = r"""
+(() => {
+  // Runs in the console page's own realm, once per page load: the queue, its retry timer and the pagehide flush
+  // belong to the page, so they outlive any component iframe (a rerun may re-mount one; callbacks created by a
+  // removed iframe's script never run again).
+  const queue = [];  // posts not yet accepted by the ingest, oldest first
+  const state = {version: __VERSION__, queue: queue, sent: 0, retried: 0, dropped: 0, refused: 0, post: null,
+                 clock: {offset: null, rtt: null}, syncClock: null};
+  function request(item) {
+    return fetch(item.url, {method: "POST", headers: {"Content-Type": "application/json"}, body: item.body,
+                            keepalive: true});
+  }
+  async function send(item) {
+    try {
+      const r = await request(item);
+      if (r.status >= 500) throw new Error("HTTP " + r.status);
+      if (r.status >= 400) { state.refused += 1; console.warn("event refused", r.status, await r.text()); }
+      else state.sent += 1;
+    } catch (e) {
+      if (queue.length < __MAX_PENDING__) queue.push(item); else state.dropped += 1;
+    }
+  }
+  state.post = (url, body) => { send({url: url, body: body}); };
+  setInterval(() => { for (const item of queue.splice(0)) { state.retried += 1; send(item); } }, 2000);
+  // Leaving the page (reload, close): what still waits for its retry goes out now, as keepalive requests, which
+  // the browser completes after the page is gone.
+  addEventListener("pagehide", () => {
+    for (const item of queue.splice(0)) { try { request(item).catch(() => {}); } catch (e) { /* over the limit */ } }
+  });
+  state.syncClock = async (ingest) => {
+    let best = null;
+    for (let i = 0; i < 5; i++) {
+      try {
+        const t0 = performance.now();
+        const r = await fetch(ingest + "/api/clock", {cache: "no-store"});
+        const j = await r.json();
+        const t1 = performance.now();
+        if (best === null || t1 - t0 < best.rtt) best = {rtt: t1 - t0, offset: j.t_mono_ns / 1e6 - (t0 + t1) / 2};
+      } catch (e) { /* the ingest is unreachable for a moment: keep the previous offset */ }
+    }
+    if (best !== null) { state.clock.offset = best.offset; state.clock.rtt = best.rtt; }
+  };
+  window.__wbCourier = state;
+})();
+"""
+
 _COMMON_JS = r"""
 const P = window.parent;
 const CFG = __CONFIG__;
 const eventsUrl = CFG.ingest + "/api/sessions/" + encodeURIComponent(CFG.sessionId) + "/events";
-const clock = {offset: null, rtt: null};
+// Code that must outlive this iframe runs in the console page's realm, put there with a script element.
+function installInPage(name, version, source) {
+  if (!P[name] || P[name].version !== version) {
+    const s = P.document.createElement("script");
+    s.textContent = source;
+    P.document.head.appendChild(s);
+    s.remove();
+  }
+  return P[name];
+}
+const courier = installInPage("__wbCourier", CFG.courierVersion, CFG.courierSource);
 // Timers run on the parent page's queue: Chrome throttles the timers of a tiny or zero-height iframe (a focus
 // change posted 10 s late). Intervals are cleared when this iframe goes away.
 const intervals = [];
 function every(fn, ms) { intervals.push(P.setInterval(fn, ms)); }
 window.addEventListener("pagehide", () => { for (const id of intervals) P.clearInterval(id); });
+const clock = {offset: null, rtt: null};
 async function syncClock() {
-  let best = null;
-  for (let i = 0; i < 5; i++) {
-    try {
-      const t0 = P.performance.now();
-      const r = await P.fetch(CFG.ingest + "/api/clock", {cache: "no-store"});
-      const j = await r.json();
-      const t1 = P.performance.now();
-      if (best === null || t1 - t0 < best.rtt) best = {rtt: t1 - t0, offset: j.t_mono_ns / 1e6 - (t0 + t1) / 2};
-    } catch (e) { /* the ingest is unreachable for a moment: keep the previous offset */ }
-  }
-  if (best !== null) { clock.offset = best.offset; clock.rtt = best.rtt; }
+  await courier.syncClock(CFG.ingest);
+  clock.offset = courier.clock.offset; clock.rtt = courier.clock.rtt;
 }
 // A time on this frame's clock mapped onto the parent's (events raised inside this iframe).
 const ownToParent = performance.timeOrigin - P.performance.timeOrigin;
-const pending = [];
-async function post(type, callId, data) {
-  const body = JSON.stringify({source: "console", type: type, call_id: callId, data: data});
-  try {
-    const r = await P.fetch(eventsUrl, {method: "POST", headers: {"Content-Type": "application/json"}, body: body,
-                                      keepalive: true});
-    if (r.status >= 500) throw new Error("HTTP " + r.status);
-    if (r.status >= 400) console.warn("event refused", type, r.status, await r.text());
-  } catch (e) {
-    if (pending.length < 500) pending.push([type, callId, data]);
-  }
+// Every post goes through the page's courier: a failed one is retried every 2 s (at most 500 kept) even after
+// this iframe is gone, and flushed when the page is left.
+function post(type, callId, data) {
+  courier.post(eventsUrl, JSON.stringify({source: "console", type: type, call_id: callId, data: data}));
 }
-every(() => { const again = pending.splice(0); for (const p of again) post(p[0], p[1], p[2]); }, 2000);
 """
 
 _DRT_JS = r"""
@@ -274,72 +323,107 @@ window.addEventListener("pagehide", () => { alive = false; P.removeEventListener
 })();
 """
 
-_FOCUS_JS = r"""
-// One log per call on the page, shared by every instance of this script (Streamlit may mount a new iframe before
-// it drops the old one): the last panel, the pending change and the count are common, so nothing is posted twice.
-const log = (P.__wbFocus && P.__wbFocus.callId === CFG.callId) ? P.__wbFocus :
-  {callId: CFG.callId, last: null, sent: 0, pendingPanel: null, timer: null, hoverTimer: null, events: []};
-P.__wbFocus = log;  // read by tests
-function panelOf(el) {
-  while (el && el !== P.document.body) {
-    if (el.classList) for (const c of el.classList) if (c.startsWith("st-key-panel_")) return c.slice(13).split("-")[0];
-    el = el.parentElement;
-  }
-  return null;
-}
-function note(panel, trigger, t) {
-  if (P.__wbFocus !== log || panel === null || !CFG.panels.includes(panel)) return;
-  if (log.pendingPanel === null && panel === log.last) return;
-  log.pendingPanel = {panel: panel, trigger: trigger, t: t};
-  if (log.timer === null) log.timer = P.setTimeout(flush, 250);
-}
-function flush() {
-  log.timer = null;
-  const p = log.pendingPanel; log.pendingPanel = null;
-  if (p === null || p.panel === log.last || log.sent >= CFG.maxEvents) return;
-  log.last = p.panel; log.sent += 1;
-  const data = {panel: p.panel, trigger: p.trigger,
-                browser_ms: clock.offset === null ? p.t : p.t + clock.offset};
-  log.events.push(data);
-  post("console.focus", CFG.callId, data);
-}
-const onPointer = (e) => note(panelOf(e.target), "pointer", e.timeStamp);
-const onFocus = (e) => note(panelOf(e.target), "focus", e.timeStamp);
-const onMove = (e) => {
-  const panel = panelOf(e.target), t = e.timeStamp;
-  if (log.hoverTimer !== null) P.clearTimeout(log.hoverTimer);
-  log.hoverTimer = P.setTimeout(() => note(panel, "hover", t + 300), 300);
-};
-const onBlur = () => {
-  const t = P.performance.now();
-  log.blurs = (log.blurs || 0) + 1;
-  const check = () => {
-    const el = P.document.activeElement;
-    log.lastBlur = el ? el.tagName : null;
-    if (el && el.tagName === "IFRAME") { note(panelOf(el), "focus", t); return true; }
-    return false;
+_FOCUS_PAGE_JS = r"""
+(() => {
+  // Runs in the console page's own realm, once per page load (see _COURIER_JS): the throttle timer of a held-back
+  // change must fire even when a rerun re-mounts the component in between (the first focus after a click on the
+  // urgency radio was lost that way). Components attach (callId, config) and detach when they go away; presses
+  // count while at least one is attached, and a change already noticed is always posted.
+  const mounted = new Set();
+  const state = {version: __VERSION__, log: null, cfg: null, attach: null, detach: null};
+  state.attach = (cfg, token) => {
+    if (state.log === null || state.log.callId !== cfg.callId) {
+      state.log = {callId: cfg.callId, last: null, sent: 0, pendingPanel: null, timer: null, hoverTimer: null,
+                   events: []};
+    }
+    state.cfg = cfg;
+    mounted.add(token);
+    window.__wbFocus = state.log;  // read by tests
   };
-  if (!check()) P.setTimeout(check, 0);
-};
-// Over a cross-origin iframe the page sees no pointermove: its pointerover starts the hover timer instead.
-const onOver = (e) => { if (e.target && e.target.tagName === "IFRAME") onMove(e); };
-P.document.addEventListener("pointerdown", onPointer, true);
-P.document.addEventListener("wheel", onPointer, {capture: true, passive: true});
-P.document.addEventListener("focusin", onFocus, true);
-P.document.addEventListener("pointermove", onMove, {capture: true, passive: true});
-P.document.addEventListener("pointerover", onOver, {capture: true, passive: true});
-P.addEventListener("blur", onBlur);
-window.addEventListener("pagehide", () => {
-  P.document.removeEventListener("pointerdown", onPointer, true);
-  P.document.removeEventListener("wheel", onPointer, true);
-  P.document.removeEventListener("focusin", onFocus, true);
-  P.document.removeEventListener("pointermove", onMove, true);
-  P.document.removeEventListener("pointerover", onOver, true);
-  P.removeEventListener("blur", onBlur);
-});
+  state.detach = (token) => { mounted.delete(token); };
+  function panelOf(el) {
+    while (el && el !== document.body) {
+      if (el.classList) for (const c of el.classList) if (c.startsWith("st-key-panel_")) return c.slice(13).split("-")[0];
+      el = el.parentElement;
+    }
+    return null;
+  }
+  function note(panel, trigger, t) {
+    const log = state.log, cfg = state.cfg;
+    if (mounted.size === 0 || log === null || panel === null || !cfg.panels.includes(panel)) return;
+    if (log.pendingPanel === null && panel === log.last) return;
+    log.pendingPanel = {panel: panel, trigger: trigger, t: t};
+    if (log.timer === null) log.timer = setTimeout(() => flush(log, cfg), 250);
+  }
+  function flush(log, cfg) {
+    log.timer = null;
+    const p = log.pendingPanel; log.pendingPanel = null;
+    if (p === null || p.panel === log.last || log.sent >= cfg.maxEvents) return;
+    log.last = p.panel; log.sent += 1;
+    const offset = window.__wbCourier.clock.offset;
+    const data = {panel: p.panel, trigger: p.trigger, browser_ms: offset === null ? p.t : p.t + offset};
+    log.events.push(data);
+    window.__wbCourier.post(cfg.eventsUrl,
+                            JSON.stringify({source: "console", type: "console.focus", call_id: log.callId, data: data}));
+  }
+  const onPointer = (e) => note(panelOf(e.target), "pointer", e.timeStamp);
+  const onFocus = (e) => note(panelOf(e.target), "focus", e.timeStamp);
+  const onMove = (e) => {
+    const log = state.log;
+    if (log === null) return;
+    const panel = panelOf(e.target), t = e.timeStamp;
+    if (log.hoverTimer !== null) clearTimeout(log.hoverTimer);
+    log.hoverTimer = setTimeout(() => note(panel, "hover", t + 300), 300);
+  };
+  const onBlur = () => {
+    const t = performance.now();
+    const check = () => {
+      const el = document.activeElement;
+      if (el && el.tagName === "IFRAME") { note(panelOf(el), "focus", t); return true; }
+      return false;
+    };
+    if (!check()) setTimeout(check, 0);
+  };
+  // Over a cross-origin iframe the page sees no pointermove: its pointerover starts the hover timer instead.
+  const onOver = (e) => { if (e.target && e.target.tagName === "IFRAME") onMove(e); };
+  document.addEventListener("pointerdown", onPointer, true);
+  document.addEventListener("wheel", onPointer, {capture: true, passive: true});
+  document.addEventListener("focusin", onFocus, true);
+  document.addEventListener("pointermove", onMove, {capture: true, passive: true});
+  document.addEventListener("pointerover", onOver, {capture: true, passive: true});
+  addEventListener("blur", onBlur);
+  window.__wbFocusLogger = state;
+})();
+"""
+
+_FOCUS_JS = r"""
+// This component only attaches the call to the page's focus logger (P.__wbFocus is the call's log).
+const logger = installInPage("__wbFocusLogger", CFG.focusVersion, CFG.focusSource);
+const token = {};
+logger.attach({callId: CFG.callId, panels: CFG.panels, maxEvents: CFG.maxEvents, eventsUrl: eventsUrl}, token);
+window.addEventListener("pagehide", () => logger.detach(token));
 syncClock();
 every(syncClock, 30000);
 """
+
+
+COURIER_MAX_PENDING = 500
+"""Most failed posts the page keeps for retry (a longer outage drops the newest and counts them)."""
+
+
+def _page_script(source: str, **values: object) -> tuple[str, str]:
+    """``(version, source)`` of a script for the console page's own realm; the version is a hash of the source, so a
+    page that already has an older copy (a console restarted with new code) installs the new one."""
+    for name, value in values.items():
+        source = source.replace(f"__{name}__", str(value))
+    version = hashlib.sha256(source.encode("utf-8")).hexdigest()[:12]
+    return version, source.replace("__VERSION__", json.dumps(version))
+
+
+def _common_config(ingest_url: str, session_id: str) -> dict[str, object]:
+    version, source = _page_script(_COURIER_JS, MAX_PENDING=COURIER_MAX_PENDING)
+    return {"ingest": ingest_url.rstrip("/"), "sessionId": session_id, "courierVersion": version,
+            "courierSource": source}
 
 
 def _script_json(data: object) -> str:
@@ -356,7 +440,7 @@ def drt_html(ingest_url: str, session_id: str, *, kind: str = "visual", key: str
     """
     if kind not in ("visual", "tone", "visual_tone"):
         raise ValueError(f"DRT kind must be visual, tone or visual_tone, got {kind!r}")
-    config = {"ingest": ingest_url.rstrip("/"), "sessionId": session_id, "kind": kind, "key": key,
+    config = {**_common_config(ingest_url, session_id), "kind": kind, "key": key,
               "isiMin": DRT_ISI_MIN_MS, "isiMax": DRT_ISI_MAX_MS, "stimulusMs": DRT_STIMULUS_MS}
     script = (_COMMON_JS + _DRT_JS).replace("__CONFIG__", _script_json(config))
     label = "Ctrl" if key == "Control" else key
@@ -376,6 +460,7 @@ def focus_html(ingest_url: str, session_id: str, call_id: str, panels: tuple[str
 
     ``panels`` are the panel names the page marks with containers keyed ``panel_<name>-<call_id>``.
     """
-    config = {"ingest": ingest_url.rstrip("/"), "sessionId": session_id, "callId": call_id,
-              "panels": list(panels), "maxEvents": FOCUS_MAX_EVENTS}
+    focus_version, focus_source = _page_script(_FOCUS_PAGE_JS)
+    config = {**_common_config(ingest_url, session_id), "callId": call_id, "panels": list(panels),
+              "maxEvents": FOCUS_MAX_EVENTS, "focusVersion": focus_version, "focusSource": focus_source}
     return f"<script>{(_COMMON_JS + _FOCUS_JS).replace('__CONFIG__', _script_json(config))}</script>"
