@@ -30,7 +30,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from workbench.console import access, browser, participant_flow
+from workbench.console import access, browser, call_audio, participant_flow
 from workbench.console import viewmodel as vm
 from workbench.console.ingest_client import IngestClient, IngestError
 from workbench.console.launch import ConsoleConfig
@@ -227,15 +227,22 @@ def on_call_action(client: IngestClient, sid: str, cid: str, payload: ev.Payload
     post_news(client, sid, cid, payload)
 
 
+def on_hold(client: IngestClient, cfg: ConsoleConfig, sid: str, cid: str) -> None:
+    """Hold the call and mute its audio (:mod:`workbench.console.call_audio`)."""
+    try:
+        call_audio.hold(client, sid, sync(client, sid).calls.get(cid), cfg.station)
+    except IngestError as exc:
+        ss[K_ERROR] = f"Could not hold: {exc}"
+
+
 def on_resume(client: IngestClient, cfg: ConsoleConfig, sid: str, cid: str) -> None:
-    """Resume a held call, only while no other call is in hand."""
+    """Resume a held call (and its audio), only while no other call is in hand."""
     try:
         fresh = sync(client, sid)
+        if screen_of(fresh).kind == "queue":
+            call_audio.resume(client, sid, fresh.calls.get(cid), cfg.station)
     except IngestError as exc:
         ss[K_ERROR] = f"Could not resume: {exc}"
-        return
-    if screen_of(fresh).kind == "queue":
-        post_news(client, sid, cid, ev.CallResumed(cfg.station))
 
 
 def on_snapshot(client: IngestClient, sid: str, cid: str) -> None:
@@ -476,8 +483,8 @@ def render_active(client: IngestClient, cfg: ConsoleConfig, state: SessionState,
         init_form(call)
     head, hold = st.columns([6, 1], vertical_alignment="bottom")
     head.subheader(f"Call with {call.caller_label}")
-    hold.button("Hold", key=wk("hold", cid), icon=":material/phone_paused:", on_click=on_call_action,
-                args=(client, sid, cid, ev.CallHeld(cfg.station)))
+    hold.button("Hold", key=wk("hold", cid), icon=":material/phone_paused:", on_click=on_hold,
+                args=(client, cfg, sid, cid))
     st.iframe(browser.focus_html(cfg.public_ingest_url, sid, cid, PANELS), height=1)
     left, right = st.columns([5, 4], gap="medium")
     with left:

@@ -27,7 +27,7 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 import workbench
 from workbench.domain import events as ev
 from workbench.domain.taxonomy import Modality
-from workbench.ingest import passthrough, roles, webrtc
+from workbench.ingest import hold, passthrough, roles, webrtc
 from workbench.ingest.calls import Call, Calls, Conflict, NotFound, Sessions, new_call_id
 from workbench.ingest.live import CallMedia
 from workbench.ingest.recording import CallRecorder, SegmentInfo
@@ -568,6 +568,7 @@ async def post_event(request: web.Request) -> web.Response:
     except ev.EventValidationError as exc:
         raise ApiError(400, f"invalid event: {exc}") from None
     event = ingest.sessions.append(sid, source, payload, call_id)
+    hold.after_console_event(ingest.calls, sid, call_id, payload)  # Hold stops talk-back
     return _json({"event": event.to_dict()}, status=201)
 
 
