@@ -5,7 +5,8 @@ Unit tests for :mod:`workbench.console.call_audio` (which events, in which order
 Chromium whose fake microphone plays a known 440 Hz tone, and the console in another headless Chromium (its fake
 microphone a continuous tone too) *without* any autoplay flag, so Chromium's real autoplay policy applies. The
 audio the dispatcher hears is measured in the viewer with WebAudio, counted only while the media element plays it
-unmuted (``viewerStats.audio.heardMs``). Screenshots: /tmp/hold-audio-shots/.
+unmuted (``viewerStats.audio.heardMs``); then the dispatcher mutes and unmutes the caller on the live view
+(``console.audio`` reason ``dispatcher``). Screenshots: /tmp/hold-audio-shots/.
 """
 
 from __future__ import annotations
@@ -86,12 +87,26 @@ def test_resume_posts_resumed_then_audio_unmuted_only_when_held() -> None:
     assert [p for _, _, p in client.posted] == [ev.CallResumed("station-2"), ev.ConsoleAudio("unmuted", "resume")]
 
 
+def test_console_embeds_the_viewer_as_the_dispatcher() -> None:
+    assert call_audio.viewer_url("http://h:1/", "c 1") == "http://h:1/api/calls/c%201/viewer?dispatcher=1"
+
+
+def test_ingest_hold_hook_ignores_other_events_and_unknown_calls() -> None:
+    from workbench.ingest.calls import Calls
+    from workbench.ingest.hold import after_console_event
+
+    calls = Calls()
+    assert after_console_event(calls, "s1", "c1", ev.CallHeld("station-2")) is None  # unknown call
+    assert after_console_event(calls, "s1", None, ev.CallHeld("station-2")) is None
+    assert after_console_event(calls, "s1", "c1", ev.CallResumed("station-2")) is None
+
+
 def test_console_audio_rejects_unknown_state_and_reason() -> None:
     assert ev.payload_from_dict("console.audio", {"state": "unmuted", "reason": "resume"}) == ev.ConsoleAudio(
         "unmuted", "resume")
     with pytest.raises(ev.EventValidationError, match="state must be one of muted, unmuted"):
         ev.payload_from_dict("console.audio", {"state": "quiet", "reason": "hold"})
-    with pytest.raises(ev.EventValidationError, match="reason must be one of hold, resume"):
+    with pytest.raises(ev.EventValidationError, match="reason must be one of hold, resume, dispatcher"):
         ev.payload_from_dict("console.audio", {"state": "muted", "reason": "lunch"})
 
 
@@ -249,6 +264,20 @@ def test_hold_silences_the_caller_and_talkback_resume_plays_again_without_a_clic
                                             "autoplay: window.viewerStats.autoplay, "
                                             "heardMs: window.viewerStats.audio.heardMs})")
                 page.screenshot(path=str(SHOTS / "3-resumed.png"), full_page=True)
+
+                # 4. The dispatcher's own mute on the live view: silent while muted, heard again after, both logged.
+                mute = page.frame_locator("iframe[src*='/viewer']").locator("#mute")
+                mute.click()
+                wait_for("the mute logged", lambda: viewer_value("window.viewerStats.audio.logged") == 1, 20, 0.2)
+                page.wait_for_timeout(300)  # the measurement's 50 ms tick has seen the muted element
+                heard_at_mute = heard_ms()
+                page.screenshot(path=str(SHOTS / "4-dispatcher-muted.png"), full_page=True)
+                page.wait_for_timeout(2000)
+                heard_while_muted = heard_ms() - heard_at_mute
+                mute_label = mute.text_content()
+                mute.click()
+                wait_heard("the caller heard again after Unmute", min_ms=heard_ms() + 1000)
+                logged = viewer_value("window.viewerStats.audio.logged")
             finally:
                 actor_browser.close()
                 console_browser.close()
@@ -259,6 +288,8 @@ def test_hold_silences_the_caller_and_talkback_resume_plays_again_without_a_clic
         assert after_resume["muted"] is False and after_resume["button"] is False, after_resume
         assert after_resume["autoplay"] == "allowed", after_resume
         assert after_resume["heardMs"] >= 1500, after_resume  # level x playing x unmuted, not one rms sample
+        assert heard_while_muted == 0, f"heard {heard_while_muted} ms while the dispatcher had muted the caller"
+        assert mute_label == "Unmute caller" and logged == 2, (mute_label, logged)
         trail = [(e.type, e.source, dataclasses.asdict(e.data)) for e in client.events(sid)
                  if e.call_id == cid and e.type in ("call.held", "call.resumed", "console.audio", "dispatcher.talk")]
         kinds = [(t, s, d.get("state") or d.get("origin") or "") for t, s, d in trail]
@@ -270,8 +301,10 @@ def test_hold_silences_the_caller_and_talkback_resume_plays_again_without_a_clic
             ("console.audio", "console", "muted"),
             ("call.resumed", "console", ""),
             ("console.audio", "console", "unmuted"),
+            ("console.audio", "console", "muted"),
+            ("console.audio", "console", "unmuted"),
         ], kinds
-        assert [d["reason"] for t, _, d in trail if t == "console.audio"] == ["hold", "resume"]
+        assert [d["reason"] for t, _, d in trail if t == "console.audio"] == ["hold", "resume", "dispatcher", "dispatcher"]
     finally:
         if console is not None:
             console.terminate()

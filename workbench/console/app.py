@@ -491,7 +491,7 @@ def render_active(client: IngestClient, cfg: ConsoleConfig, state: SessionState,
         with st.container(key=wk("panel_live_view", cid)):
             if call.modality == "video":
                 # Outside every polling fragment: a rerun keeps the same element, so the viewer is never reloaded.
-                st.iframe(vm.viewer_url(cfg.public_ingest_url, cid), height=380)
+                st.iframe(call_audio.viewer_url(cfg.public_ingest_url, cid), height=380)
             else:
                 st.info(f"{call.modality.capitalize()} report: no live video in this condition.")
         media_fragment(client, cfg, sid, cid)

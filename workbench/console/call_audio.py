@@ -11,9 +11,13 @@ How the audio follows the call
   and the ``autoplay`` permission is delegated down to it; Streamlit's ``st.iframe`` delegates ``autoplay`` (and
   ``microphone``), and the console page got sticky activation from the Answer click and again from the Resume
   click, for the life of the page. In a talk-back session the viewer also captures the microphone, which Chromium
-  counts as allowed to play on its own. The viewer keeps its fallback (start muted, "Hear the caller") for
-  browsers that still refuse, e.g. after a reload of a page that was never clicked. Logged: ``call.resumed``
+  counts as allowed to play as well (tests/test_hold_audio.py proves the sound in that setting, without telling
+  the two reasons apart). The viewer keeps its fallback (start muted, "Hear the caller") for browsers that still
+  refuse, e.g. after a reload of a page that was never clicked; before this module that fallback fired on every
+  call, because the viewer's second ``srcObject`` assignment aborted its own ``play()``. Logged: ``call.resumed``
   then ``console.audio`` {unmuted, resume}.
+* **Mute caller** on the live view (the console embeds it with ``?dispatcher=1``, :func:`viewer_url`): the
+  dispatcher's own mute; the page logs ``console.audio`` {muted|unmuted, dispatcher} itself.
 
 Chosen over keeping the viewer mounted and muting it by ``postMessage``: a held call's viewer would have to stay
 in the page (hidden) while the dispatcher answers another call, i.e. two relays and two microphones, and the
@@ -26,6 +30,12 @@ from workbench.console import viewmodel as vm
 from workbench.console.ingest_client import IngestClient
 from workbench.domain import events as ev
 from workbench.domain.session_state import CallState
+
+
+def viewer_url(public_base: str, call_id: str) -> str:
+    """The live view as the console embeds it: :func:`viewmodel.viewer_url` with ``?dispatcher=1``, which shows the
+    dispatcher's "Mute caller" control and logs it (``console.audio``, reason ``dispatcher``)."""
+    return vm.viewer_url(public_base, call_id) + "?dispatcher=1"
 
 
 def hold(client: IngestClient, session_id: str, call: CallState | None, station: str) -> bool:

@@ -1031,9 +1031,10 @@ class CallResumed(Payload):
 
 CONSOLE_AUDIO_STATES = ("muted", "unmuted")
 """Whether the caller's audio plays in the dispatcher's console (``console.audio.state``)."""
-CONSOLE_AUDIO_REASONS = ("hold", "resume")
+CONSOLE_AUDIO_REASONS = ("hold", "resume", "dispatcher")
 """Why it changed: the call was put on hold (the live view, and with it the caller's audio and any talk-back, is
-stopped) or taken back (the live view plays the caller again without another click)."""
+stopped), taken back (the live view plays the caller again without another click), or the dispatcher's own
+"Mute caller" / "Unmute caller" (or "Hear the caller") control on the live view."""
 
 
 @dataclass(frozen=True)
@@ -1047,7 +1048,8 @@ class ConsoleAudio(Payload):
     state: str
     """``muted`` or ``unmuted`` (see ``CONSOLE_AUDIO_STATES``)."""
     reason: str
-    """``hold`` or ``resume`` (see ``CONSOLE_AUDIO_REASONS``)."""
+    """``hold``, ``resume`` (posted by the console) or ``dispatcher`` (by the live view; see
+    ``CONSOLE_AUDIO_REASONS``)."""
 
     def check(self) -> None:
         if self.state not in CONSOLE_AUDIO_STATES:

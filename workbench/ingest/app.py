@@ -712,6 +712,8 @@ async def viewer_page(request: web.Request) -> web.Response:
         # Talk-back (WebRTC mode only): the page sends the dispatcher's microphone and shows a talk control.
         "talkback": bool(call.media.talkback is not None and call.media.talkback.allowed),
         "talkUrl": f"{prefix}/api/calls/{call.call_id}/talk",
+        # With ?dispatcher=1 (the console's embed) the page logs its mute control as console.audio here.
+        "eventsUrl": f"{prefix}/api/sessions/{call.session_id}/events",
     }
     return web.Response(text=page.replace("__VIEWER_CONFIG__", _script_json(config)), content_type="text/html")
 

@@ -111,6 +111,32 @@
     }, 50);
   }
 
+  // The dispatcher's own mute (?dispatcher=1, the console's embed): each change is logged as console.audio
+  // {state, reason: "dispatcher"} through the session's events endpoint, so time spent not hearing the caller is in
+  // the log. Other viewers (a trainer watching) change only their own page. window.viewerStats.audio.logged counts
+  // the changes the ingest accepted.
+  const DISPATCHER = new URLSearchParams(location.search).get("dispatcher") === "1";
+  stats.audio.logged = 0;
+
+  function setCallerMuted(video, muted) {
+    if (video.muted === muted) return;
+    video.muted = muted;
+    if (!muted) document.getElementById("unmute").hidden = true;
+    const muteBtn = document.getElementById("mute");
+    muteBtn.textContent = muted ? "Unmute caller" : "Mute caller";
+    muteBtn.setAttribute("aria-pressed", String(muted));
+    muteBtn.classList.toggle("on", muted);
+    if (!DISPATCHER) return;
+    fetch(cfg.eventsUrl, {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ source: "console", type: "console.audio", call_id: cfg.callId,
+        data: { state: muted ? "muted" : "unmuted", reason: "dispatcher" } }),
+    }).then(async (resp) => {
+      if (!resp.ok) throw new Error((await resp.json().catch(() => ({}))).error || ("HTTP " + resp.status));
+      stats.audio.logged += 1;
+    }).catch((err) => { statusEl.textContent = "Mute not logged: " + err.message; });
+  }
+
   // ?mode=webrtc: the caller's video and audio relayed by the ingest over WebRTC (receive-only). Latency here is
   // what the browser reports (jitter buffer); glass-to-glass is measured by tests from a timestamp in the picture.
   async function connectWebrtc() {
@@ -144,7 +170,12 @@
         unmute.hidden = false;
       });
     };
-    unmute.onclick = () => { video.muted = false; unmute.hidden = true; };
+    unmute.onclick = () => setCallerMuted(video, false);
+    if (DISPATCHER) {
+      const muteBtn = document.getElementById("mute");
+      muteBtn.hidden = false;
+      muteBtn.onclick = () => setCallerMuted(video, !video.muted);
+    }
     pc.onconnectionstatechange = () => {
       stats.connected = pc.connectionState === "connected";
       statusEl.textContent = "WebRTC " + pc.connectionState;
@@ -204,7 +235,7 @@
       micTrack.enabled = talk.on;
       // A dispatcher who talks wants to hear the answer: this click is the gesture that lets the caller's sound play.
       const video = document.getElementById("video");
-      if (talk.on && video.muted) { video.muted = false; document.getElementById("unmute").hidden = true; }
+      if (talk.on && video.muted) setCallerMuted(video, false);
     } catch (err) {
       talk.error = err.message;
       statusEl.textContent = "Talk: " + err.message;
