@@ -353,7 +353,7 @@ def test_hold_resume_photo_viewer_units_and_confidence_are_events_and_survive_a_
     assert at.text_area(key="notes-c1").value == "two engines"
 
     assert [(e.type, e.call_id) for e in log.events() if e.source == "console" and e.call_id == "c2"] == [
-        ("call.answered", "c2"), ("call.held", "c2")]
+        ("call.answered", "c2"), ("call.held", "c2"), ("console.audio", "c2")]
     c1 = [(e.type, json.loads(json.dumps(e.to_dict()["data"]))) for e in log.events()
           if e.source == "console" and e.call_id == "c1"][1:]
     assert c1 == [
@@ -365,7 +365,9 @@ def test_hold_resume_photo_viewer_units_and_confidence_are_events_and_survive_a_
         ("intake.units", {"units": ["fire_engine", "ambulance"]}),
         ("intake.disagreement_flag", {"flagged": True, "aspect": ""}),
         ("call.held", {"station": "station-7"}),
+        ("console.audio", {"state": "muted", "reason": "hold"}),
         ("call.resumed", {"station": "station-7"}),
+        ("console.audio", {"state": "unmuted", "reason": "resume"}),
         ("intake.notes", {"notes": "two engines"}),
     ]
 

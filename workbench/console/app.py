@@ -31,7 +31,7 @@ from pathlib import Path
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from workbench.console import access, browser, participant_flow
+from workbench.console import access, browser, call_audio, participant_flow
 from workbench.console import viewmodel as vm
 from workbench.console.ingest_client import IngestClient, IngestError
 from workbench.console.launch import ConsoleConfig
@@ -302,15 +302,22 @@ def _sync_quietly(client: IngestClient, sid: str) -> None:
         pass
 
 
+def on_hold(client: IngestClient, cfg: ConsoleConfig, sid: str, cid: str) -> None:
+    """Hold the call and mute its audio (:mod:`workbench.console.call_audio`)."""
+    try:
+        call_audio.hold(client, sid, sync(client, sid).calls.get(cid), cfg.station)
+    except IngestError as exc:
+        ss[K_ERROR] = f"Could not hold: {exc}"
+
+
 def on_resume(client: IngestClient, cfg: ConsoleConfig, sid: str, cid: str) -> None:
-    """Resume a held call, only while no other call is in hand."""
+    """Resume a held call (and its audio), only while no other call is in hand."""
     try:
         fresh = sync(client, sid)
+        if screen_of(fresh).kind == "queue":
+            call_audio.resume(client, sid, fresh.calls.get(cid), cfg.station)
     except IngestError as exc:
         ss[K_ERROR] = f"Could not resume: {exc}"
-        return
-    if screen_of(fresh).kind == "queue":
-        post_news(client, sid, cid, ev.CallResumed(cfg.station))
 
 
 def on_snapshot(client: IngestClient, sid: str, cid: str) -> None:
@@ -546,15 +553,15 @@ def render_active(client: IngestClient, cfg: ConsoleConfig, state: SessionState,
         init_form(call)
     head, hold = st.columns([6, 1], vertical_alignment="bottom")
     head.subheader(f"Call with {call.caller_label}")
-    hold.button("Hold", key=wk("hold", cid), icon=":material/phone_paused:", on_click=on_call_action,
-                args=(client, sid, cid, ev.CallHeld(cfg.station)))
+    hold.button("Hold", key=wk("hold", cid), icon=":material/phone_paused:", on_click=on_hold,
+                args=(client, cfg, sid, cid))
     st.iframe(browser.focus_html(cfg.public_ingest_url, sid, cid, PANELS), height=1)
     left, right = st.columns([5, 4], gap="medium")
     with left:
         with st.container(key=wk("panel_live_view", cid)):
             if call.modality == "video":
                 # Outside every polling fragment: a rerun keeps the same element, so the viewer is never reloaded.
-                st.iframe(vm.viewer_url(cfg.public_ingest_url, cid), height=380)
+                st.iframe(call_audio.viewer_url(cfg.public_ingest_url, cid), height=380)
             else:
                 st.info(f"{call.modality.capitalize()} report: no live video in this condition.")
     # The right column is drawn before the media and links panels below the live view: those wait on the ingest

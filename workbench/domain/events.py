@@ -770,9 +770,9 @@ class MediaRecordingVideo(Payload):
                 f"media.recording_video.video must be one of {', '.join(RECORDING_VIDEO_MODES)}, got {self.video!r}")
 
 
-TALK_ORIGINS = ("toggle", "microphone_ended", "call_ended")
+TALK_ORIGINS = ("toggle", "microphone_ended", "call_ended", "hold")
 """Why the dispatcher's talk control changed: the dispatcher's own control on the live view, the dispatcher's
-microphone connection ending, or the call ending."""
+microphone connection ending, the call ending, or the call being put on hold (``call.held``)."""
 
 
 @dataclass(frozen=True)
@@ -1029,6 +1029,37 @@ class CallResumed(Payload):
     """Id of the dispatcher station (console instance)."""
 
 
+CONSOLE_AUDIO_STATES = ("muted", "unmuted")
+"""Whether the caller's audio plays in the dispatcher's console (``console.audio.state``)."""
+CONSOLE_AUDIO_REASONS = ("hold", "resume", "dispatcher")
+"""Why it changed: the call was put on hold (the live view, and with it the caller's audio and any talk-back, is
+stopped), taken back (the live view plays the caller again without another click), or the dispatcher's own
+"Mute caller" / "Unmute caller" (or "Hear the caller") control on the live view."""
+
+
+@dataclass(frozen=True)
+class ConsoleAudio(Payload):
+    """The caller's audio in the dispatcher's console was muted or unmuted, e.g. by Hold and Resume (so the time the
+    dispatcher could hear a caller is in the log, not inferred from ``call.held``/``call.resumed``)."""
+
+    TYPE: ClassVar[str] = "console.audio"
+    SOURCES: ClassVar[tuple[str, ...]] = ("console", "simulator")
+
+    state: str
+    """``muted`` or ``unmuted`` (see ``CONSOLE_AUDIO_STATES``)."""
+    reason: str
+    """``hold``, ``resume`` (posted by the console) or ``dispatcher`` (by the live view; see
+    ``CONSOLE_AUDIO_REASONS``)."""
+
+    def check(self) -> None:
+        if self.state not in CONSOLE_AUDIO_STATES:
+            raise EventValidationError(f"console.audio.state must be one of {', '.join(CONSOLE_AUDIO_STATES)}, "
+                                       f"got {self.state!r}")
+        if self.reason not in CONSOLE_AUDIO_REASONS:
+            raise EventValidationError(f"console.audio.reason must be one of {', '.join(CONSOLE_AUDIO_REASONS)}, "
+                                       f"got {self.reason!r}")
+
+
 @dataclass(frozen=True)
 class PhotoOpened(Payload):
     """The dispatcher opened a photo of the call in the photo viewer (dwell time runs until the next
@@ -1252,6 +1283,7 @@ class DrtResponse(Payload):
 CONSOLE_TYPES: tuple[type[Payload], ...] = (
     CallHeld,
     CallResumed,
+    ConsoleAudio,
     PhotoOpened,
     PhotoEnlarged,
     PhotoClosed,

@@ -27,7 +27,7 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 import workbench
 from workbench.domain import events as ev
 from workbench.domain.taxonomy import Modality
-from workbench.ingest import passthrough, roles, webrtc
+from workbench.ingest import hold, passthrough, roles, webrtc
 from workbench.ingest.calls import Call, Calls, Conflict, NotFound, Sessions, new_call_id
 from workbench.ingest.live import CallMedia
 from workbench.ingest.recording import CallRecorder, SegmentInfo
@@ -579,6 +579,7 @@ async def post_event(request: web.Request) -> web.Response:
     if isinstance(payload, ev.SessionEnded):
         await ingest.settle(sid)  # the aids of the session's last events come before its end
     event = ingest.sessions.append(sid, source, payload, call_id)
+    hold.after_console_event(ingest.calls, sid, call_id, payload)  # Hold stops talk-back
     return _json({"event": event.to_dict()}, status=201)
 
 
@@ -725,6 +726,8 @@ async def viewer_page(request: web.Request) -> web.Response:
         # Talk-back (WebRTC mode only): the page sends the dispatcher's microphone and shows a talk control.
         "talkback": bool(call.media.talkback is not None and call.media.talkback.allowed),
         "talkUrl": f"{prefix}/api/calls/{call.call_id}/talk",
+        # With ?dispatcher=1 (the console's embed) the page logs its mute control as console.audio here.
+        "eventsUrl": f"{prefix}/api/sessions/{call.session_id}/events",
     }
     return web.Response(text=page.replace("__VIEWER_CONFIG__", _script_json(config)), content_type="text/html")
 

@@ -1,6 +1,6 @@
 // Live viewer: JPEG frames over a WebSocket, or (?mode=webrtc) the caller's video and audio relayed over WebRTC,
 // plus talk-back when the session allows it (the dispatcher's microphone to the caller, a "Talk to caller" toggle).
-// window.viewerStats counts what was shown (for tests).
+// window.viewerStats counts what was shown and heard (for tests).
 // Each JPEG carries a COM segment "wb t_wall_ms=<ms> frame=<n>" (the frame's arrival at the ingest, wall clock):
 // the viewer shows and keeps the stream's latency (ms from arrival at the ingest to display here; same machine or
 // NTP-synchronised clocks) in viewerStats.latenciesMs (the newest 300).
@@ -79,6 +79,64 @@
     };
   }
 
+  // What the dispatcher can hear of the caller: the received audio's level (WebAudio, measured only, not played
+  // twice) counted only while the <video> element actually plays it (not paused, not muted, volume up), because a
+  // level on a muted element is heard by nobody. window.viewerStats.audio = {rms, heardMs, playing, muted}.
+  const HEARD_RMS = 0.01;   // full scale 1.0; Opus silence measures ~0
+  stats.audio = { rms: 0, heardMs: 0, playing: false, muted: false };
+
+  function measureHeard(track, video) {
+    const Ctx = window.AudioContext || window.webkitAudioContext;
+    if (!Ctx) return;
+    let ctx;
+    try { ctx = new Ctx(); } catch (e) { return; }
+    const analyser = ctx.createAnalyser();
+    analyser.fftSize = 2048;
+    ctx.createMediaStreamSource(new MediaStream([track])).connect(analyser);
+    const buf = new Float32Array(analyser.fftSize);
+    let last = performance.now();
+    const timer = setInterval(() => {
+      if (track.readyState === "ended") { clearInterval(timer); ctx.close(); return; }
+      if (ctx.state === "suspended") ctx.resume().catch(() => {});
+      analyser.getFloatTimeDomainData(buf);
+      let sum = 0;
+      for (let i = 0; i < buf.length; i++) sum += buf[i] * buf[i];
+      const a = stats.audio;
+      a.rms = Math.sqrt(sum / buf.length);
+      a.playing = !video.paused && video.readyState >= 2;
+      a.muted = video.muted || video.volume === 0;
+      const now = performance.now();
+      if (a.playing && !a.muted && a.rms > HEARD_RMS) a.heardMs += now - last;
+      last = now;
+    }, 50);
+  }
+
+  // The dispatcher's own mute (?dispatcher=1, the console's embed): each change is logged as console.audio
+  // {state, reason: "dispatcher"} through the session's events endpoint, so time spent not hearing the caller is in
+  // the log. Other viewers (a trainer watching) change only their own page. window.viewerStats.audio.logged counts
+  // the changes the ingest accepted.
+  const DISPATCHER = new URLSearchParams(location.search).get("dispatcher") === "1";
+  stats.audio.logged = 0;
+
+  function setCallerMuted(video, muted) {
+    if (video.muted === muted) return;
+    video.muted = muted;
+    if (!muted) document.getElementById("unmute").hidden = true;
+    const muteBtn = document.getElementById("mute");
+    muteBtn.textContent = muted ? "Unmute caller" : "Mute caller";
+    muteBtn.setAttribute("aria-pressed", String(muted));
+    muteBtn.classList.toggle("on", muted);
+    if (!DISPATCHER) return;
+    fetch(cfg.eventsUrl, {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ source: "console", type: "console.audio", call_id: cfg.callId,
+        data: { state: muted ? "muted" : "unmuted", reason: "dispatcher" } }),
+    }).then(async (resp) => {
+      if (!resp.ok) throw new Error((await resp.json().catch(() => ({}))).error || ("HTTP " + resp.status));
+      stats.audio.logged += 1;
+    }).catch((err) => { statusEl.textContent = "Mute not logged: " + err.message; });
+  }
+
   // ?mode=webrtc: the caller's video and audio relayed by the ingest over WebRTC (receive-only). Latency here is
   // what the browser reports (jitter buffer); glass-to-glass is measured by tests from a timestamp in the picture.
   async function connectWebrtc() {
@@ -97,15 +155,27 @@
     const stream = new MediaStream();
     pc.ontrack = (e) => {
       stream.addTrack(e.track);
+      if (e.track.kind === "audio") measureHeard(e.track, video);
+      // Once: every srcObject assignment reloads the element and aborts the play() before it (an AbortError that
+      // is no autoplay refusal), and the one stream gets both tracks anyway.
+      if (video.srcObject === stream) return;
       video.srcObject = stream;
-      video.play().catch(() => {
-        // Autoplay with sound needs a click: start muted, offer a button.
+      stats.autoplay = "pending";
+      video.play().then(() => { stats.autoplay = "allowed"; }, (err) => {
+        if (!err || err.name !== "NotAllowedError") return;
+        // Autoplay with sound refused (no user activation reaches this frame): start muted, offer a button.
+        stats.autoplay = "refused";
         video.muted = true;
-        video.play();
+        video.play().catch(() => {});
         unmute.hidden = false;
       });
     };
-    unmute.onclick = () => { video.muted = false; unmute.hidden = true; };
+    unmute.onclick = () => setCallerMuted(video, false);
+    if (DISPATCHER) {
+      const muteBtn = document.getElementById("mute");
+      muteBtn.hidden = false;
+      muteBtn.onclick = () => setCallerMuted(video, !video.muted);
+    }
     pc.onconnectionstatechange = () => {
       stats.connected = pc.connectionState === "connected";
       statusEl.textContent = "WebRTC " + pc.connectionState;
@@ -165,7 +235,7 @@
       micTrack.enabled = talk.on;
       // A dispatcher who talks wants to hear the answer: this click is the gesture that lets the caller's sound play.
       const video = document.getElementById("video");
-      if (talk.on && video.muted) { video.muted = false; document.getElementById("unmute").hidden = true; }
+      if (talk.on && video.muted) setCallerMuted(video, false);
     } catch (err) {
       talk.error = err.message;
       statusEl.textContent = "Talk: " + err.message;
