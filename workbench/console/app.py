@@ -305,7 +305,8 @@ def _sync_quietly(client: IngestClient, sid: str) -> None:
 def on_hold(client: IngestClient, cfg: ConsoleConfig, sid: str, cid: str) -> None:
     """Hold the call and mute its audio (:mod:`workbench.console.call_audio`)."""
     try:
-        call_audio.hold(client, sid, sync(client, sid).calls.get(cid), cfg.station)
+        if call_audio.hold(client, sid, sync(client, sid).calls.get(cid), cfg.station):
+            ss[K_SYNC_RUN], ss[K_SYNC_STALE] = None, True  # posted past post(): the redraw reads the log again
     except IngestError as exc:
         ss[K_ERROR] = f"Could not hold: {exc}"
 
@@ -315,7 +316,8 @@ def on_resume(client: IngestClient, cfg: ConsoleConfig, sid: str, cid: str) -> N
     try:
         fresh = sync(client, sid)
         if screen_of(fresh).kind == "queue":
-            call_audio.resume(client, sid, fresh.calls.get(cid), cfg.station)
+            if call_audio.resume(client, sid, fresh.calls.get(cid), cfg.station):
+                ss[K_SYNC_RUN], ss[K_SYNC_STALE] = None, True  # posted past post(): the redraw reads the log again
     except IngestError as exc:
         ss[K_ERROR] = f"Could not resume: {exc}"
 
