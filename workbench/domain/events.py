@@ -1632,8 +1632,12 @@ _FAST_CONVERTERS: dict[Any, Callable[[Any], Any]] = {bool: _fast_bool, int: _fas
 so a subclass, a list or a wrong type takes the general :func:`_coerce` path with its error messages."""
 
 
+_FieldConverter = tuple[str, Callable[[Any], Any], Any]
+"""(field name, fast converter, resolved type) of one payload field."""
+
+
 @functools.cache
-def _converters(cls: type[Payload]) -> tuple[tuple[str, ...], frozenset[str], tuple[tuple[str, Callable[[Any], Any], Any], ...]]:
+def _converters(cls: type[Payload]) -> tuple[tuple[str, ...], frozenset[str], tuple[_FieldConverter, ...]]:
     """Field names (declaration order), their set, and ``(name, fast converter, type)`` per field of ``cls``.
 
     Memoised per class like :func:`_field_types`: reading a study validates ~10^5-10^6 payloads, and choosing the
@@ -1642,7 +1646,8 @@ def _converters(cls: type[Payload]) -> tuple[tuple[str, ...], frozenset[str], tu
     """
     fields = _field_types(cls)
     names = tuple(name for name, _ in fields)
-    return names, frozenset(names), tuple((name, _FAST_CONVERTERS.get(hint, _fast_none), hint) for name, hint in fields)
+    converters = tuple((name, _FAST_CONVERTERS.get(hint, _fast_none), hint) for name, hint in fields)
+    return names, frozenset(names), converters
 
 
 def payload_from_dict(event_type: str, data: Any) -> Payload:
