@@ -134,6 +134,13 @@ def read_sessions(paths: Sequence[Path], workers: int | None = None,
         for i, path in enumerate(paths, start=1):
             done(i, path, read_session(path))
     else:
+        # Imported once here, before the fork, instead of once in every worker: the screening of automation_rows
+        # pulls in scipy.stats and OpenCV (~4 s of CPU per process on this machine); the caller's statistics need
+        # scipy afterwards anyway.
+        import workbench.screening.disagreement  # noqa: F401
+        import workbench.screening.image  # noqa: F401
+        import workbench.screening.transcript  # noqa: F401
+
         with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork")) as pool:
             # map() yields in submission order: the tables keep the sessions' order.
             for i, (path, rows) in enumerate(zip(paths, pool.map(read_session, paths)), start=1):

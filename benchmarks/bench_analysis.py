@@ -12,7 +12,9 @@ The data set is generated once with :func:`workbench.simulate.simulate` (``exper
 three blocks x ``calls_per_block`` calls, ``experiments/effects/example.toml``) and cached under
 ``<tmp>/workbench-bench-analysis/<key>/`` where the key hashes the seed, the sizes, the scenario and effects bytes
 and the simulator's source, so a change to any of them regenerates it. ``python -m benchmarks.bench_analysis
-[--participants N] [--calls-per-block M] [--seed K]`` runs it alone.
+[--participants N] [--calls-per-block M] [--seed K]`` runs it alone. With ``WORKBENCH_BENCH_KEEP_OUT=DIR`` in the
+environment the unprofiled run writes its outputs to ``DIR`` (kept), so two versions' tables can be compared byte
+for byte.
 """
 
 from __future__ import annotations
@@ -193,7 +195,8 @@ def bench_analysis(participants: int = 100, calls_per_block: int = 20, seed: int
     with tempfile.TemporaryDirectory() as tmp:
         base = _child(_READ_JSON, str(recordings))
         loads.append(os.getloadavg()[0])
-        full = _child(_ANALYZE, str(recordings), str(Path(tmp) / "out"))
+        out = os.environ.get("WORKBENCH_BENCH_KEEP_OUT") or str(Path(tmp) / "out")
+        full = _child(_ANALYZE, str(recordings), out)
         loads.append(os.getloadavg()[0])
         prof = _child(_PROFILE, str(recordings), str(Path(tmp) / "prof"), json.dumps(PROFILE_STEPS)) if profile else None
         loads.append(os.getloadavg()[0])

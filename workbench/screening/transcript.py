@@ -30,6 +30,7 @@ injuries, irony and hypotheticals are not.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -163,19 +164,30 @@ def _alternation(words: Sequence[str]) -> str:
     return r"(?<![\w'])(?:" + "|".join(re.escape(w) for w in ordered) + r")(?![\w'])"
 
 
+@functools.lru_cache(maxsize=64)
+def _compiled_alternation(words: tuple[str, ...]) -> re.Pattern[str]:
+    # Compiled once per word list: building and escaping the alternation per line was most of extract_facts'
+    # time when the analysis screens every call of a study (the word lists are a dozen module constants).
+    return re.compile(_alternation(words))
+
+
 def _find(words: Sequence[str], text: str) -> list[re.Match[str]]:
-    return list(re.finditer(_alternation(words), text))
+    return list(_compiled_alternation(tuple(words)).finditer(text))
 
 
 _NUMBER = r"(?:\d{1,3}|" + "|".join(re.escape(w) for w in sorted(NUMBER_WORDS, key=len, reverse=True)) + ")"
 
 
+@functools.lru_cache(maxsize=16)
+def _counted_pattern(nouns: tuple[str, ...]) -> re.Pattern[str]:
+    noun = "(?:" + "|".join(re.escape(n) for n in sorted(nouns, key=len, reverse=True)) + ")"
+    return re.compile(rf"(?<![\w'])({_NUMBER})\s+(?:[\w'-]+\s+)?{noun}(?![\w'])")
+
+
 def _counted(nouns: Sequence[str], text: str) -> list[tuple[int, str]]:
     """``(count, matched words)`` for every "NUMBER [one word] NOUN" in ``text``."""
-    noun = "(?:" + "|".join(re.escape(n) for n in sorted(nouns, key=len, reverse=True)) + ")"
-    pattern = rf"(?<![\w'])({_NUMBER})\s+(?:[\w'-]+\s+)?{noun}(?![\w'])"
     out = []
-    for m in re.finditer(pattern, text):
+    for m in _counted_pattern(tuple(nouns)).finditer(text):
         word = m.group(1)
         value = int(word) if word.isdigit() else NUMBER_WORDS[word]
         out.append((value, m.group(0)))

@@ -11,12 +11,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol
+
+import orjson
 
 from workbench.domain import events as ev
 
@@ -105,6 +108,28 @@ class LogProblem:
     problem: str
 
 
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+"""19 digits in a row: possibly an integer outside orjson's 64-bit range (any such line is decoded by ``json``)."""
+
+
+def decode_line(line: bytes) -> object:
+    """One line of ``events.jsonl`` (UTF-8 bytes, no newline) decoded as JSON.
+
+    orjson decodes the well-formed lines (about 3x faster than ``json``, a third of the time of reading a study);
+    a line orjson refuses is decoded again with ``json.loads``, so what is accepted and the errors raised
+    (``UnicodeDecodeError``, ``json.JSONDecodeError`` with its message) are those of the standard library:
+    ``json`` also accepts ``NaN``/``Infinity``, ``1e400`` and lone surrogate escapes, which orjson refuses. A line
+    with a run of 19 or more digits goes to ``json`` at once: orjson turns an integer beyond 64 bits into a float
+    where ``json`` keeps the ``int`` (and validation would then differ).
+    """
+    if _LONG_DIGITS.search(line) is None:
+        try:
+            return orjson.loads(line)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(line.decode("utf-8"))
+
+
 def read_events(path: Path) -> tuple[list[ev.Event], list[LogProblem]]:
     """Read and validate every line of an ``events.jsonl``.
 
@@ -122,7 +147,7 @@ def read_events(path: Path) -> tuple[list[ev.Event], list[LogProblem]]:
             continue
         is_last = number == len(lines) and not ends_clean
         try:
-            event = ev.event_from_dict(json.loads(line.decode("utf-8")))
+            event = ev.event_from_dict(decode_line(line))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             what = "torn last line (the writer stopped mid-line)" if is_last else f"not valid JSON: {exc}"
             problems.append(LogProblem(number, what))
