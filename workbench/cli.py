@@ -139,7 +139,11 @@ async def _serve(args: argparse.Namespace, scenario_path: Path | None, duration_
     settings = dataclasses.replace(settings, access=codes)
     stop = asyncio.Event()
     _stop_on_signals(stop)
-    handle = await start_ingest(settings)
+    try:
+        handle = await start_ingest(settings)
+    except OSError as exc:  # taken between the port check and now
+        raise SystemExit(f"workbench: the ingest cannot listen on {args.host}:{args.port} ({exc.strerror or exc}); "
+                         "choose another --port") from None
     console = trainer = None
     report = None
     exit_code = 0
@@ -299,6 +303,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     if args.ingest:
         return asyncio.run(_run_on_ingest(args, scenario))
+    if args.access_code:
+        print("workbench run: --access-code is for --ingest URL (a running ingest); without --ingest, "
+              "--access-codes FILE gives the ingest this run starts its codes", file=sys.stderr)
+        return 2
     if _busy_ports(args, "run"):
         return 2
     return asyncio.run(_serve(args, args.scenario, args.duration))
