@@ -37,40 +37,19 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.load import AnalysisError
+from analysis.rating_columns import (  # pandas-free, so `workbench analyze --help` can list them
+    ALIASES,
+    OPTIONAL,
+    REQUIRED,
+    TLX_SUBSCALES,
+    accepted_columns_text,  # noqa: F401 - re-exported
+)
 from analysis.trials import Column
 from workbench.domain.taxonomy import RSME_MAX, RSME_MIN
 
 KINDS = ("rsme", "nasa_tlx")
 """Kinds of rating sheets :func:`read_ratings_csv` reads."""
 
-TLX_SUBSCALES = ("mental_demand", "physical_demand", "temporal_demand", "performance", "effort", "frustration")
-"""NASA-TLX subscales (Hart, S. G., & Staveland, L. E. (1988). Development of NASA-TLX (Task Load Index): Results
-of empirical and theoretical research. *Advances in Psychology*, 52, 139-183), each 0-100."""
-
-ALIASES: dict[str, tuple[str, ...]] = {
-    "participant": ("participant", "participant_id", "pp", "deelnemer", "proefpersoon", "respondent"),
-    "session_id": ("session_id", "session", "sessie"),
-    "scenario_call_id": ("scenario_call_id", "call", "call_id", "melding", "oproep"),
-    "block_id": ("block_id", "block", "blok"),
-    "rsme": ("rsme", "rsme_score", "score", "inspanning"),
-    "mental_demand": ("mental_demand", "mental", "mentaal", "mentale_belasting"),
-    "physical_demand": ("physical_demand", "physical", "fysiek", "lichamelijk", "fysieke_belasting"),
-    "temporal_demand": ("temporal_demand", "temporal", "tijd", "tijdsdruk"),
-    "performance": ("performance", "prestatie"),
-    "effort": ("effort", "moeite"),
-    "frustration": ("frustration", "frustratie"),
-}
-"""Canonical column -> accepted header spellings (compared after lower-casing and turning every run of
-non-alphanumerics into ``_``)."""
-
-REQUIRED: dict[str, tuple[str, ...]] = {
-    "rsme": ("participant", "scenario_call_id", "rsme"),
-    "nasa_tlx": ("participant", "block_id") + TLX_SUBSCALES,
-}
-"""Columns a sheet of each kind must have."""
-
-OPTIONAL: tuple[str, ...] = ("session_id",)
-"""Columns taken when present."""
 
 RANGES: dict[str, tuple[float, float]] = {"rsme": (RSME_MIN, RSME_MAX)} | {s: (0.0, 100.0) for s in TLX_SUBSCALES}
 """Valid range of each rating column (inclusive)."""
@@ -301,6 +280,9 @@ def detect_kind(path: Path) -> str:
     """The kind (``nasa_tlx`` or ``rsme``) whose columns the file's header matches; raises
     :class:`RatingsImportError` with both expectations when it matches neither."""
     path = Path(path)
+    if not path.is_file():
+        what = "is a folder, not a file" if path.is_dir() else "does not exist"
+        raise RatingsImportError(f"ratings file {path} {what}; check the path given to --ratings")
     text, _ = _decode(path.read_bytes(), path)
     rows, _, start = _split(text, path)
     headers = rows[start] if start < len(rows) else []

@@ -133,8 +133,9 @@ def merge_rsme(trials: pd.DataFrame, ratings: pd.DataFrame) -> tuple[pd.DataFram
     for r in ratings.to_dict("records"):
         source = f"{r['source_file']} line {r['source_line']}"
         mask = (trials["participant"] == r["participant"]) & (trials["scenario_call_id"] == r["scenario_call_id"])
-        if r.get("session_id") not in (None, pd.NA) and not pd.isna(r.get("session_id")):
-            mask &= trials["session_id"] == r["session_id"]
+        session_id = r.get("session_id")
+        if session_id is not None and not pd.isna(session_id):  # `in (None, pd.NA)` compares with NA: TypeError
+            mask &= trials["session_id"] == session_id
         mask = mask.fillna(False).astype(bool)
         matches = trials.index[mask].tolist()
         base = {"session_id": None, "call_id": None, "record": "rating"}

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from workbench import __version__
+from workbench.cli_checks import iso_time, port_number, ports_problem, positive_seconds
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEMO_SCENARIO = REPO_ROOT / "experiments" / "demo" / "scenario.toml"
@@ -29,8 +30,8 @@ def default_media_cache() -> Path:
 
 def _add_ingest_options(p: argparse.ArgumentParser, *, default_port: int = 8080) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address the ingest listens on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=default_port, help=f"ingest port (default {default_port})")
-    p.add_argument("--console-port", type=int, default=8501, help="dispatcher console port (default 8501)")
+    p.add_argument("--port", type=port_number, default=default_port, help=f"ingest port (default {default_port})")
+    p.add_argument("--console-port", type=port_number, default=8501, help="dispatcher console port (default 8501)")
     p.add_argument("--recordings", type=Path, default=Path("recordings"), help="recordings folder (default recordings/)")
     p.add_argument(
         "--ice",
@@ -58,7 +59,7 @@ def _add_ingest_options(p: argparse.ArgumentParser, *, default_port: int = 8080)
     p.add_argument("--access-codes", type=Path, metavar="FILE",
                    help="roles: participant / trainer / researcher access codes in FILE (created with new codes when "
                    "missing; keep it outside the recordings); without it every page and endpoint is open")
-    p.add_argument("--trainer-port", type=int, default=8503, help="trainer's page port (default 8503)")
+    p.add_argument("--trainer-port", type=port_number, default=8503, help="trainer's page port (default 8503)")
     p.add_argument("--library", type=Path, default=REPO_ROOT / "experiments",
                    help="the trainer's scenario library folder (default experiments/)")
     p.add_argument("--record-video", choices=("h264", "copy"), default="h264",
@@ -138,8 +139,13 @@ async def _serve(args: argparse.Namespace, scenario_path: Path | None, duration_
     settings = dataclasses.replace(settings, access=codes)
     stop = asyncio.Event()
     _stop_on_signals(stop)
-    handle = await start_ingest(settings)
+    try:
+        handle = await start_ingest(settings)
+    except OSError as exc:  # taken between the port check and now
+        raise SystemExit(f"workbench: the ingest cannot listen on {args.host}:{args.port} ({exc.strerror or exc}); "
+                         "choose another --port") from None
     console = trainer = None
+    report = None
     exit_code = 0
     try:
         print(f"Ingest:  {handle.url}  (recordings in {settings.recordings.resolve()})", flush=True)
@@ -207,12 +213,7 @@ async def _serve(args: argparse.Namespace, scenario_path: Path | None, duration_
             report = await player.run(stop)
         print(f"Session {report.session_id} {'completed' if report.completed else 'stopped'}", flush=True)
         for sc_id, call_id in report.call_ids.items():
-            print(f"  call {sc_id}: {call_id}  caller exit {report.caller_exit_codes.get(call_id, 'running')}")
-        verdict = verify_session(settings.recordings / report.session_id)
-        print(f"verify: {'OK' if verdict.ok else 'PROBLEMS'} ({verdict.events} events, {verdict.files_checked} files)")
-        for problem in verdict.problems:
-            print(f"  {problem}")
-        exit_code = 0 if verdict.ok else 1
+            print(f"  call {sc_id}: {call_id}  {caller_outcome(report.caller_exit_codes.get(call_id))}")
         if getattr(args, "participant_flow", False) and console is not None and not stop.is_set():
             # The participant still reads the thank-you (or refusal) screen: stopping the console now would put a
             # connection error over it.
@@ -232,14 +233,51 @@ async def _serve(args: argparse.Namespace, scenario_path: Path | None, duration_
             except Exception:  # noqa: BLE001 - a stuck console must not keep the demo alive
                 console.kill()
         await handle.stop()
+    if report is not None:
+        # Checked once the ingest has stopped: the session's last events (calls and recordings closing) are
+        # written by then, so the count printed is the log's final one.
+        verdict = verify_session(settings.recordings / report.session_id)
+        print(f"verify: {'OK' if verdict.ok else 'PROBLEMS'} ({verdict.events} events, {verdict.files_checked} files)")
+        for problem in verdict.problems:
+            print(f"  {problem}")
+        exit_code = 0 if verdict.ok else 1
     return exit_code
 
 
+def caller_outcome(exit_code: int | None) -> str:
+    """How the simulated caller of one call ended, for ``run``/``demo``'s summary: ``exit_code`` is the caller
+    process's return code as :class:`~workbench.runner.player.PlayReport` keeps it (None: no caller was started,
+    e.g. a call without live media or one the session stopped before it arrived)."""
+    if exit_code is None:
+        return "no simulated caller started"
+    if exit_code == 0:
+        return "caller hung up (exit 0)"
+    if exit_code == -signal.SIGTERM:
+        return "caller stopped by the runner at the end of the call"
+    return f"caller FAILED (exit {exit_code}; its output is in the warning above)"
+
+
+def _busy_ports(args: argparse.Namespace, command: str) -> bool:
+    """Print why the servers of ``command`` cannot start on their ports (busy, duplicate) and return True; False
+    when every port is free (:mod:`workbench.cli_checks`)."""
+    ports = {"--port": args.port}
+    if not getattr(args, "no_console", False):
+        ports |= {"--console-port": args.console_port, "--trainer-port": args.trainer_port}
+    problem = ports_problem(args.host, ports)
+    if problem:
+        print(f"workbench {command}: {problem}; nothing was started", file=sys.stderr)
+    return bool(problem)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
+    if _busy_ports(args, "demo"):
+        return 2
     return asyncio.run(_serve(args, DEMO_SCENARIO, args.duration))
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    if _busy_ports(args, "serve"):
+        return 2
     return asyncio.run(_serve(args, None, None))
 
 
@@ -265,6 +303,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     if args.ingest:
         return asyncio.run(_run_on_ingest(args, scenario))
+    if args.access_code:
+        print("workbench run: --access-code is for --ingest URL (a running ingest); without --ingest, "
+              "--access-codes FILE gives the ingest this run starts its codes", file=sys.stderr)
+        return 2
+    if _busy_ports(args, "run"):
+        return 2
     return asyncio.run(_serve(args, args.scenario, args.duration))
 
 
@@ -273,6 +317,9 @@ async def _run_on_ingest(args: argparse.Namespace, scenario) -> int:  # noqa: AN
     from workbench.runner.demo_media import ensure_demo_media
     from workbench.runner.player import IngestApiError, planned_block_order, play_on_ingest
 
+    token = _trainer_token(args)
+    if token is None:
+        return 2
     stop = asyncio.Event()
     _stop_on_signals(stop)
     if args.duration is not None:
@@ -288,14 +335,35 @@ async def _run_on_ingest(args: argparse.Namespace, scenario) -> int:  # noqa: AN
             resume=bool(args.resume), wait_for_nasa_tlx=not args.no_nasa_tlx,
             wait_for_questionnaire=args.participant_flow,
             on_session=lambda sid: print(f"Session: {sid}  scenario {scenario.id!r}", flush=True),
-            access_token=os.environ.get("WORKBENCH_ACCESS_TOKEN", ""),  # the trainer's code when roles are on
+            access_token=token,
         )
     except IngestApiError as exc:
         print(f"workbench run: {exc}", file=sys.stderr)
+        if exc.status in (401, 403):
+            print("workbench run: the ingest runs with access codes: give the trainer's code with --access-codes "
+                  "FILE (the file `serve --access-codes` uses), --access-code CODE or WORKBENCH_ACCESS_TOKEN",
+                  file=sys.stderr)
         return 1
     how = "completed" if report.completed else f"stopped (aborted at {report.aborted_at or 'stop'})"
     print(f"Session {report.session_id} {how}", flush=True)
     return 0
+
+
+def _trainer_token(args: argparse.Namespace) -> str | None:
+    """The trainer's access code ``run --ingest`` sends: ``--access-code``, else the trainer's code of
+    ``--access-codes FILE`` (read, never created: the running ``serve`` owns that file), else
+    ``$WORKBENCH_ACCESS_TOKEN``, else ``""`` (roles off). None after printing why the file cannot be used."""
+    if args.access_code:
+        return args.access_code
+    if args.access_codes is not None:
+        from workbench.store.access_codes import AccessError, load
+
+        try:
+            return load(args.access_codes).trainer
+        except AccessError as exc:
+            print(f"workbench run: --access-codes: {exc}", file=sys.stderr)
+            return None
+    return os.environ.get("WORKBENCH_ACCESS_TOKEN", "")
 
 
 def _parse_photo(value: str):
@@ -314,10 +382,20 @@ def _parse_photo(value: str):
 def cmd_caller(args: argparse.Namespace) -> int:
     from workbench.runner.caller import CallerError, stream_call
 
+    from workbench.runner.demo_media import resolve_media
+
     for name in ("video", "audio"):
-        path = getattr(args, name)
-        if path is not None and not path.is_file():
-            print(f"workbench caller: --{name} {path}: file not found", file=sys.stderr)
+        ref = getattr(args, name)
+        if ref is None:
+            continue
+        if not ref.startswith("builtin:") and not Path(ref).is_file():
+            print(f"workbench caller: --{name} {ref}: file not found; give a media file or builtin:NAME "
+                  "(the demo media scenarios use)", file=sys.stderr)
+            return 2
+        try:  # builtin:NAME is generated into the media cache the first time (as `run` does for scenarios)
+            setattr(args, name, resolve_media(ref, default_media_cache()))
+        except (ValueError, FileNotFoundError) as exc:
+            print(f"workbench caller: --{name}: {exc}", file=sys.stderr)
             return 2
 
     async def main() -> int:
@@ -384,6 +462,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             seed=args.seed,
             out=args.out,
             calls_per_block=args.calls_per_block,
+            participant_prefix=args.participant_prefix,
         )
     except (ValueError, RecordingsError) as exc:
         print(f"workbench simulate: {exc}", file=sys.stderr)
@@ -397,6 +476,9 @@ def cmd_research(args: argparse.Namespace) -> int:
 
     from workbench.console.launch import RESEARCH_PATH, streamlit_command
 
+    if problem := ports_problem(args.host, {"--port": args.port}):
+        print(f"workbench research: {problem}", file=sys.stderr)
+        return 2
     if not args.recordings.is_dir():
         print(f"workbench research: {args.recordings}: no such folder; pass --recordings DIR", file=sys.stderr)
         return 2
@@ -420,6 +502,9 @@ def cmd_debrief(args: argparse.Namespace) -> int:
 
     from workbench.console.launch import DEBRIEF_PATH, streamlit_command
 
+    if problem := ports_problem(args.host, {"--port": args.port}):
+        print(f"workbench debrief: {problem}", file=sys.stderr)
+        return 2
     problem = debrief_problem(args.recordings, args.session)
     if problem:
         print(f"workbench debrief: {problem}", file=sys.stderr)
@@ -452,6 +537,9 @@ def debrief_problem(recordings: Path, session: str | None) -> str:
 def cmd_trainer(args: argparse.Namespace) -> int:
     from workbench.console import trainer_launch
 
+    if problem := ports_problem(args.host, {"--port": args.port}):
+        print(f"workbench trainer: {problem}", file=sys.stderr)
+        return 2
     trainer_launch.setup_access(args.access_codes, args.recordings)  # refuses a file inside the recordings
     env = trainer_launch.trainer_env(ingest_url=args.ingest.rstrip("/"), console_url=args.console_url.rstrip("/"),
                                      recordings=args.recordings, library=args.library,
@@ -481,14 +569,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_scenario_from_records(args: argparse.Namespace) -> int:
-    from datetime import datetime
-
     from workbench.records.montco import MontcoFormatError, load_montco
     from workbench.records.to_scenario import RecordsWindowError, records_to_scenario
     from workbench.store.scenarios import ScenarioError, parse_scenario
 
     try:
-        start, end = datetime.fromisoformat(args.start), datetime.fromisoformat(args.end)
+        start, end = args.start, args.end
         loaded = load_montco(args.csv)
         text = records_to_scenario(
             loaded.records, start, end, modality=args.modality, time_scale=args.time_scale, source_name=args.csv.name
@@ -512,7 +598,15 @@ def cmd_export_eido(args: argparse.Namespace) -> int:
     except EidoExportError as exc:
         print(f"workbench export-eido: {exc}", file=sys.stderr)
         return 2
-    args.out.write_text(json.dumps(documents, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    try:  # like `archive --out`: the folder is made; written beside and renamed so no half file is left
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        partial = args.out.with_name(f".{args.out.name}.partial")
+        partial.write_text(json.dumps(documents, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        partial.replace(args.out)
+    except OSError as exc:
+        print(f"workbench export-eido: cannot write --out {args.out}: {exc.strerror or exc}; choose a writable "
+              "file", file=sys.stderr)
+        return 1
     print(f"{len(documents)} incident(s) from {args.session_dir} -> {args.out}")
     return 0
 
@@ -593,7 +687,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "experiments/demo/scenario.toml: simulated callers stream generated video and audio and attach "
                        "photos. Ctrl-C stops it; --duration runs unattended and exits (then verifies the session).")
     _add_ingest_options(p)
-    p.add_argument("--duration", type=float, help="stop after this many seconds, verify the session and exit")
+    p.add_argument("--duration", type=positive_seconds,
+                   help="stop after this many seconds (> 0), verify the session and exit")
     p.add_argument("--participant", default="demo", help="participant pseudonym recorded in session.json")
     p.add_argument("--no-nasa-tlx", action="store_true",
                    help="start the next block without waiting for the dispatcher's NASA-TLX of the block just ended")
@@ -617,9 +712,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--participant-index", type=int, metavar="K",
                    help="row K (0-based) of the counterbalancing square (default: from [design] participants or "
                    "the number ending the pseudonym)")
-    p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.add_argument("--duration", type=positive_seconds, help="stop after this many seconds (> 0)")
     p.add_argument("--ingest", metavar="URL", help="play on a running ingest (workbench serve) instead of starting one; "
-                   "the runner then survives ingest restarts")
+                   "the runner then survives ingest restarts. When that ingest has access codes, the runner acts as "
+                   "the trainer: pass --access-codes FILE (the same file), --access-code CODE or set "
+                   "WORKBENCH_ACCESS_TOKEN")
+    p.add_argument("--access-code", metavar="CODE",
+                   help="with --ingest: the trainer's access code of an ingest started with --access-codes (or give "
+                   "that file with --access-codes FILE, or set WORKBENCH_ACCESS_TOKEN=CODE)")
     p.add_argument("--session-id", metavar="ID", help="id of the new session (default: generated)")
     p.add_argument("--resume", metavar="SESSION_ID",
                    help="continue this session after a runner crash: calls already created are not created again")
@@ -639,14 +739,18 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Opens a one-time caller link like a browser, streams --video/--audio as live "
                        "WebRTC tracks and uploads --photo files, until --duration or Ctrl-C.")
     p.add_argument("url", help="caller_url from POST /api/calls")
-    p.add_argument("--video", type=Path, help="video file to stream (looped)")
-    p.add_argument("--audio", type=Path, help="audio file to stream (played once)")
+    p.add_argument("--video", metavar="FILE", help="video file to stream (looped), or builtin:NAME (demo media: "
+                   "builtin:demo_street_video, builtin:demo_fire_video, ...)")
+    p.add_argument("--audio", metavar="FILE", help="audio file to stream (played once), or builtin:NAME")
     p.add_argument("--photo", action="append", default=[], type=_parse_photo, metavar="PATH[@S]",
                    help="photo to attach, optionally S seconds after opening the link (repeatable)")
     p.add_argument("--video-at", type=float, default=0.0, metavar="S", help="start live media S seconds after opening")
-    p.add_argument("--duration", type=float, help="hang up after this many seconds (default: on Ctrl-C/SIGTERM)")
+    p.add_argument("--duration", type=positive_seconds,
+                   help="hang up after this many seconds (> 0; default: on Ctrl-C/SIGTERM)")
     p.add_argument("--ice", choices=("lan", "stun", "loopback"), default="loopback")
     p.set_defaults(func=cmd_caller)
+
+    from analysis.rating_columns import accepted_columns_text
 
     p = sub.add_parser("analyze", help="tables, statistics, codebook and report from recorded sessions",
                        description="Reads every session under RECORDINGS (or one session folder) and writes to "
@@ -659,7 +763,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ratings", type=Path, action="extend", nargs="+", default=[], metavar="FILE",
                    help="ratings sheets typed in outside the workbench (RSME per call or NASA-TLX per block; CSV, "
                    "';' with decimal commas or ','). RSME ratings fill calls the recording has none for; NASA-TLX sheets with the "
-                   "weights (six tallies or the 15 pairwise choices) give the weighted TLX")
+                   "weights (six tallies or the 15 pairwise choices) give the weighted TLX. " + accepted_columns_text())
     p.add_argument("--quiet", action="store_true", help="no progress on stderr (on a terminal a bar for the sessions "
                    "read, elsewhere one line per step)")
     p.set_defaults(func=cmd_analyze)
@@ -677,6 +781,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="recordings folder to write the sessions to")
     p.add_argument("--calls-per-block", type=int, metavar="M",
                    help="work M calls per block, repeating the block's scenario calls in turn (default: each once)")
+    p.add_argument("--participant-prefix", default="P", metavar="X",
+                   help="pseudonyms are X001, X002, ... (default P); simulating another --seed into a folder that "
+                   "already holds P001... needs another prefix (or another --out): one pseudonym is one person")
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("debrief", help="the trainer's debrief of recorded sessions in the browser",
@@ -689,7 +796,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--access-codes", type=Path, metavar="FILE",
                    help="the access-codes file `serve` uses; the page then asks for the trainer's code")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8504, help="default 8504 (8503 is the trainer's page)")
+    p.add_argument("--port", type=port_number, default=8504, help="default 8504 (8503 is the trainer's page)")
     p.set_defaults(func=cmd_debrief)
 
     p = sub.add_parser("research", help="the researcher's page: analyse a recordings folder in the browser",
@@ -699,7 +806,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--recordings", type=Path, default=Path("recordings"))
     p.add_argument("--out", type=Path, help="where the analysis files go (default: results/ beside the recordings)")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8502)
+    p.add_argument("--port", type=port_number, default=8502)
     p.add_argument("--access-codes", type=Path, metavar="FILE",
                    help="ask for the researcher's (or trainer's) access code from FILE (as `serve --access-codes`)")
     p.set_defaults(func=cmd_research)
@@ -720,7 +827,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ice", choices=("lan", "stun", "loopback"), default="loopback",
                    help="the ingest's ICE mode (the simulated callers use it)")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8503)
+    p.add_argument("--port", type=port_number, default=8503)
     p.set_defaults(func=cmd_trainer)
 
     p = sub.add_parser("verify", help="check a session folder against its manifest and event schema",
@@ -737,8 +844,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "time (America/New_York) unless the ISO time has an offset. Busy windows hold hundreds of "
                        "calls: --modality audio plays them without simulated media.")
     p.add_argument("csv", type=Path, help="records file (CSV)")
-    p.add_argument("--start", required=True, metavar="ISO", help="window start, e.g. 2016-01-15T12:00")
-    p.add_argument("--end", required=True, metavar="ISO", help="window end (exclusive)")
+    p.add_argument("--start", required=True, type=iso_time, metavar="ISO", help="window start, e.g. 2016-01-15T12:00")
+    p.add_argument("--end", required=True, type=iso_time, metavar="ISO", help="window end (exclusive)")
     p.add_argument("--out", type=Path, required=True, help="scenario TOML file to write")
     p.add_argument("--modality", choices=("audio", "photo", "video"), default="video", help="block condition")
     p.add_argument("--time-scale", type=float, default=1.0, metavar="F",

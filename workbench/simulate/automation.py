@@ -42,7 +42,14 @@ import workbench
 from workbench.domain import events as ev
 from workbench.domain.scenario import Scenario
 from workbench.domain.taxonomy import Urgency
-from workbench.simulate.simulator import DEFAULT_START, NS_PER_S, SimulatedClock, latin_square_orders
+from workbench.simulate.simulator import (
+    DEFAULT_START,
+    NS_PER_S,
+    PseudonymClashError,
+    SimulatedClock,
+    latin_square_orders,
+    pseudonym_clashes,
+)
 from workbench.store.eventlog import FileEventLog
 from workbench.store.recordings import Recordings, SessionHeader, sha256_hex
 
@@ -174,12 +181,21 @@ def simulate_automation(
     their paths. The same arguments give identical folders.
 
     Raises ``ValueError`` for ``participants < 1``, a negative ``seed`` or bytes that do not match the scenario;
-    ``RecordingsError`` when a folder exists already; ``OSError`` when ``out`` cannot be written.
+    :class:`~workbench.simulate.simulator.PseudonymClashError` (a ``ValueError``) before anything is written when a
+    pseudonym ``P<NNN>`` is already the participant of another session in ``out`` (as in ``simulate``: one pseudonym
+    is one person to the analysis and to a withdrawal); ``RecordingsError`` when a folder exists already;
+    ``OSError`` when ``out`` cannot be written.
     """
     if participants < 1:
         raise ValueError(f"participants must be at least 1, got {participants}")
     if seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed}")
+    clashes = pseudonym_clashes(Path(out), {f"P{i + 1:03d}": f"auto-{seed}-p{i + 1:03d}" for i in range(participants)})
+    if clashes:
+        shown = ", ".join(f"{p} (session {sid})" for p, sid in clashes[:5]) + (" ..." if len(clashes) > 5 else "")
+        raise PseudonymClashError(f"{out} already holds other sessions of participant(s) {shown}: the new simulated "
+                                  "people would share their pseudonyms. Write to another --out folder; nothing was "
+                                  "written")
     digest = sha256_hex(scenario_bytes)
     if scenario.sha256 and scenario.sha256 != digest:
         raise ValueError("scenario_bytes do not match the scenario (SHA-256 differs): pass the bytes it was read from")

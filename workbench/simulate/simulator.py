@@ -79,6 +79,8 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -453,6 +455,32 @@ class _ParticipantSimulator:
         return t_rated
 
 
+PREFIX_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9]{0,7}")
+"""Valid ``participant_prefix`` of :func:`simulate` (the pseudonym is the prefix and a 3-digit number)."""
+
+
+class PseudonymClashError(ValueError):
+    """A simulated pseudonym is already the participant of another session in the output folder."""
+
+
+def pseudonym_clashes(out: Path, planned: dict[str, str]) -> list[tuple[str, str]]:
+    """``(pseudonym, existing session id)`` for every session folder in ``out`` whose ``session.json`` names a
+    participant of ``planned`` (pseudonym -> the session id it would be written to) under another session id.
+    A folder with the planned id itself is left to ``Recordings.create_session`` (it refuses existing folders);
+    folders without a readable ``session.json`` are skipped (they are not sessions analyse would read)."""
+    if not out.is_dir():
+        return []
+    clashes = []
+    for folder in sorted(p for p in out.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        try:
+            participant = json.loads((folder / "session.json").read_text(encoding="utf-8")).get("participant")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if participant in planned and planned[participant] != folder.name:
+            clashes.append((participant, folder.name))
+    return clashes
+
+
 def simulate(
     scenario: Scenario,
     scenario_bytes: bytes,
@@ -467,10 +495,12 @@ def simulate(
     fsync: str = "close",
     start_at: datetime = DEFAULT_START,
     attention: bool = True,
+    participant_prefix: str = "P",
 ) -> list[Path]:
     """Write ``participants`` complete session folders under ``out`` (created if needed); returns their paths.
 
-    Session ``i`` (0-based) is ``out/sim-<seed>-p<i+1:03d>`` with participant pseudonym ``P<i+1:03d>``; the same
+    Session ``i`` (0-based) is ``out/sim-<seed>-p<i+1:03d>`` with participant pseudonym ``P<i+1:03d>`` (with
+    ``participant_prefix`` X: ``out/sim-<seed>-x<i+1:03d>`` and ``X<i+1:03d>``); the same
     arguments give byte-identical folders. ``scenario_bytes`` is the scenario file as read (copied into each
     session as ``scenario.toml``; its SHA-256 must match ``scenario.sha256`` when that is set). ``calls_per_block``
     repeats each block's calls up to that many calls (module docstring); ``None`` works each scripted call once.
@@ -481,7 +511,10 @@ def simulate(
     wall-clock start (aware UTC).
 
     Raises ``ValueError`` for ``participants < 1``, ``calls_per_block < 1``, a negative ``seed``, or scenario bytes
-    that do not match the scenario; :class:`~workbench.store.recordings.RecordingsError` if a session folder exists
+    that do not match the scenario or an invalid ``participant_prefix``; :class:`PseudonymClashError` (a
+    ``ValueError``) before anything is written when a pseudonym to be written is already a participant of another
+    session in ``out`` (simulated people of two seeds would count as one participant in the analysis, and a
+    withdrawal would remove both); :class:`~workbench.store.recordings.RecordingsError` if a session folder exists
     already; ``OSError`` when ``out`` cannot be written.
     """
     if participants < 1:
@@ -490,6 +523,18 @@ def simulate(
         raise ValueError(f"calls_per_block must be at least 1, got {calls_per_block}")
     if seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed}")
+    if not PREFIX_PATTERN.fullmatch(participant_prefix):
+        raise ValueError(f"participant prefix {participant_prefix!r} is not valid: use 1-8 letters or digits starting "
+                         "with a letter, e.g. S3")
+    planned = {f"{participant_prefix}{i + 1:03d}": f"sim-{seed}-{participant_prefix.lower()}{i + 1:03d}"
+               for i in range(participants)}
+    clashes = pseudonym_clashes(Path(out), planned)
+    if clashes:
+        shown = ", ".join(f"{p} (session {sid})" for p, sid in clashes[:5]) + (" ..." if len(clashes) > 5 else "")
+        raise PseudonymClashError(
+            f"{out} already holds other sessions of participant(s) {shown}: the new simulated people would share "
+            f"their pseudonyms. Write to another --out folder, or give another --participant-prefix (e.g. "
+            f"--participant-prefix S{seed}); nothing was written")
     digest = sha256_hex(scenario_bytes)
     if scenario.sha256 and scenario.sha256 != digest:
         raise ValueError("scenario_bytes do not match the scenario (SHA-256 differs): pass the bytes it was read from")
@@ -505,7 +550,7 @@ def simulate(
                 i, scenario, digest, scenario_bytes, effects, effects_dump, orders[i % len(orders)],
                 seed=seed, out=out, calls_per_block=calls_per_block, photo=photo if store_photos else None,
                 photo_for_events=photo, drt=drt, fsync=fsync, wall_start=start_at + timedelta(hours=i),
-                attention=attention,
+                attention=attention, participant_prefix=participant_prefix,
             )
         )
     return paths
@@ -529,9 +574,10 @@ def _write_participant(
     fsync: str,
     wall_start: datetime,
     attention: bool = True,
+    participant_prefix: str = "P",
 ) -> Path:
-    participant = f"P{i + 1:03d}"
-    session_id = f"sim-{seed}-p{i + 1:03d}"
+    participant = f"{participant_prefix}{i + 1:03d}"
+    session_id = f"sim-{seed}-{participant_prefix.lower()}{i + 1:03d}"
     clock = SimulatedClock(wall_start)
     header = SessionHeader(
         session_id=session_id,
