@@ -376,7 +376,9 @@ def timeline_svg(call: CallDebrief, width: int = 900, cursor_s: float | None = N
     for label, at in (("answer", call.answered_s), ("close", call.closed_s)):
         if at is not None:
             parts.append(f'<line x1="{x(at):.1f}" x2="{x(at):.1f}" y1="{top - 6}" y2="{bottom}" stroke="#333" '
-                         f'stroke-dasharray="3,3"/><text x="{x(at) + 3:.1f}" y="{top - 8}" fill="#333">{label}</text>')
+                         f'stroke-dasharray="3,3"/><text x="{x(at) + 3:.1f}" y="{top - 8}" fill="#333">{label} '
+                         f'{at:.1f} s</text>')
+    parts.append(f'<text x="4" y="{bottom + 16}" fill="#666">since arrival</text>')  # the axis' one reference
     for mark in call.marks:
         if mark.kind not in LANES:
             continue
