@@ -95,6 +95,7 @@ def test_view_model_compares_the_intake_with_the_ground_truth_and_times_every_ma
     svg = dvm.timeline_svg(k1, width=600, cursor_s=11.0)
     assert svg.count("<circle") == len([m for m in k1.marks if m.kind in dvm.LANES]) == 12
     assert 'id="cursor"' in svg and ">answer 2.0 s<" in svg and ">close 20.0 s<" in svg and ">since arrival<" in svg
+    assert re.search(r"text-anchor=\"end\" y=\"\d+\" fill=\"#333\">close 20.0 s<", svg)  # kept inside the SVG
     assert "12.0 s: caller line 2 — He went towards the station." in svg
     page = dvm.replay_html(k1, None)
     assert re.findall(r'<li class="cue utterance" data-t="([\d.]+)"', page) == ["3.000", "12.000"]

@@ -375,8 +375,11 @@ def timeline_svg(call: CallDebrief, width: int = 900, cursor_s: float | None = N
         parts.append(f'<text x="{x(tick):.1f}" y="{bottom + 16}" text-anchor="middle" fill="#666">{tick} s</text>')
     for label, at in (("answer", call.answered_s), ("close", call.closed_s)):
         if at is not None:
+            # Near the right edge the label ends at its line, else it would be cut off by the SVG's border.
+            near_end = x(at) > width - right - 80
+            anchor = f'x="{x(at) - 3:.1f}" text-anchor="end"' if near_end else f'x="{x(at) + 3:.1f}"'
             parts.append(f'<line x1="{x(at):.1f}" x2="{x(at):.1f}" y1="{top - 6}" y2="{bottom}" stroke="#333" '
-                         f'stroke-dasharray="3,3"/><text x="{x(at) + 3:.1f}" y="{top - 8}" fill="#333">{label} '
+                         f'stroke-dasharray="3,3"/><text {anchor} y="{top - 8}" fill="#333">{label} '
                          f'{at:.1f} s</text>')
     parts.append(f'<text x="4" y="{bottom + 16}" fill="#666">since arrival</text>')  # the axis' one reference
     for mark in call.marks:
