@@ -79,7 +79,8 @@ def _render_call(call: dvm.CallDebrief, cache_dir: Path, key_prefix: str) -> Non
     m1, m2, m3, m4 = st.columns(4)
     m1.metric("Handling time", _fmt_s(call.handling_time_s), help="From the answer to the close.")
     m2.metric("RSME", "—" if call.rsme is None else f"{call.rsme:g}", help="Rating Scale Mental Effort, 0-150.")
-    m3.metric("Answered after", _fmt_s(call.answered_s), help="Call time of the answer: seconds since the call arrived.")
+    m3.metric("Answered after", _fmt_s(call.answered_s),
+              help="Call time of the answer: seconds since the call arrived.")
     st.caption(f"All times below are call time: seconds {dvm.time_reference(call)}. The scenario's designed times "
                "are labelled with their own reference (caller lines after the answer, media after arrival).")
     m4.metric("Missed items", str(len(call.missed_items)) if call.items else "—")
