@@ -352,11 +352,12 @@ def test_participant_cannot_reach_trainer_or_researcher_pages_nor_other_sessions
     page.goto(f"{lab.console}/?session={other}")
     enter_code(page, "dispatcher", lab.codes.participant, press_enter=True)
     page.get_by_text("This station has no session yet").wait_for()
+    page.screenshot(path=str(SHOTS / "7-participant-without-station-link.png"), full_page=True)
     forged = ticket.replace(mine, other, 1)
     page.goto(f"{lab.console}/?session={other}&ticket={forged}")
     page.locator(".st-key-access_code_dispatcher input").wait_for()
     assert page.get_by_role("heading", name="Queue").count() == 0
-    page.screenshot(path=str(SHOTS / "7-participant-without-station-link.png"), full_page=True)
+    page.screenshot(path=str(SHOTS / "7b-forged-ticket-asks-for-the-code.png"), full_page=True)
     assert not [e for e in lab.client.events(mine) if isinstance(e.data, ev.SessionControl)]
     refused = [line for line in lab.output if "access refused" in line]
     assert any("(403, sessions_read) GET /t/" in line for line in refused), refused
