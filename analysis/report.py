@@ -19,6 +19,7 @@ import pandas as pd
 
 from analysis import stats as S
 from analysis.summary import MEDIA_MODALITIES, PRIMARY_OUTCOMES, TRIAL_MEASURES, analysis_frame
+from analysis.report_notes import no_rows_note
 from analysis.trials import TRIAL_COLUMNS
 from workbench import __version__
 
@@ -334,7 +335,7 @@ def write_report(result: Any, out_dir: Path) -> list[Path]:
         if figures:
             sections.append("<figure>" + "".join(figures) + "<figcaption>Grey: one participant's condition means; "
                             "blue: mean over participants with 95% t CI; n = participants.</figcaption></figure>")
-        sections.append(_summary_table(rows) if len(rows) else "<p>No data for this measure.</p>")
+        sections.append(_summary_table(rows) if len(rows) else f"<p>{html.escape(no_rows_note(analysed, measure))}</p>")
 
     if all(analysed[m].notna().sum() == 0 for m in TRIAL_MEASURES if m.startswith("drt_")):
         sections.append("<p>No DRT stimuli were recorded in these sessions (drt.csv is empty).</p>")

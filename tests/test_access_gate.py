@@ -82,3 +82,44 @@ def test_debrief_page_shows_ground_truth_to_the_trainer_only(codes, tmp_path: Pa
     assert [s.value for s in at.subheader] == ["Debrief of session s1"] and not at.error
     reasons = [json.loads(x)["reason"] for x in (path.parent / "access-log.jsonl").read_text().splitlines()]
     assert reasons == ["participant code on the trainer page", "researcher code on the trainer page"]
+
+
+def _station_page() -> None:
+    """The dispatcher page's gate and station binding alone (the real page goes on to the ingest)."""
+    import os
+
+    import streamlit as st
+
+    from workbench.console import access
+    from workbench.console.launch import ConsoleConfig
+
+    cfg, token = access.dispatcher_config(ConsoleConfig.from_env(os.environ), os.environ)
+    st.markdown(f"station session {cfg.session_id} via {cfg.public_ingest_url}")
+
+
+def test_a_valid_station_ticket_opens_the_dispatcher_page_without_a_code_for_its_session_only(codes) -> None:
+    codes, path = codes
+    ticket = codes.session_ticket("S1")
+    opened = []
+    for _ in range(2):  # the first visit and a reload (a new browser session): neither asks for the code
+        at = AppTest.from_function(_station_page, default_timeout=30)
+        at.query_params["session"] = "S2"  # edited by hand: the ticket's session wins
+        at.query_params["ticket"] = ticket
+        at.run()
+        assert not at.exception and not at.error
+        assert [t.key for t in at.text_input] == []
+        opened.append(at.markdown[0].value)
+    assert opened == [f"station session S1 via http://127.0.0.1:9/t/{ticket}"] * 2
+
+    forged = AppTest.from_function(_station_page, default_timeout=30)
+    forged.query_params["ticket"] = ticket.replace("S1", "S2", 1)
+    forged.run()
+    assert [t.key for t in forged.text_input] == ["access_code_dispatcher"] and not forged.markdown
+
+    # The ticket does not open the trainer's or the researcher's page.
+    from workbench.console.trainer_launch import TRAINER_PATH
+    for page, name in ((TRAINER_PATH, "trainer"), (RESEARCH_PATH, "researcher")):
+        other = AppTest.from_file(str(page), default_timeout=30)
+        other.query_params["ticket"] = ticket
+        other.run()
+        assert [t.key for t in other.text_input] == [f"access_code_{name}"]

@@ -79,7 +79,12 @@ def test_view_model_compares_the_intake_with_the_ground_truth_and_times_every_ma
     assert [(i.key, i.gathered) for i in k1.items] == [
         ("location", True), ("suspect", False), ("direction", True), ("callback_number", False)]
     assert "Number of people: the image agrees with what the caller says" in k1.media_facts
-    assert "photo sent 2 s after the answer" in k1.media_facts
+    # One reference throughout: call time since arrival. The scenario's photo time counts from the arrival too
+    # (docs/scenario-format.md); its lines count from the answer, and say so.
+    assert "photo 1 sent (designed: 2 s after arrival, at the answer)" in k1.media_facts
+    assert not [f for f in k1.media_facts if "after the answer" in f]
+    assert [m.designed for m in k1.transcript] == ["designed: 0 s after the answer", "designed: 5 s after the answer"]
+    assert dvm.time_reference(k1) == "since the call arrived; answered at 2.0 s"
     assert [(p.caption, p.t_s) for p in k1.pictures] == [("photo p1 at 8.0 s", 8.0)]
     assert [m.kind for m in k1.marks].count("rating") == 1 and k1.end_s == 21.0
     assert k1.segments == [] and k1.video_offset_s is None
@@ -89,11 +94,14 @@ def test_view_model_compares_the_intake_with_the_ground_truth_and_times_every_ma
 
     svg = dvm.timeline_svg(k1, width=600, cursor_s=11.0)
     assert svg.count("<circle") == len([m for m in k1.marks if m.kind in dvm.LANES]) == 12
-    assert 'id="cursor"' in svg and ">answer<" in svg and ">close<" in svg
+    assert 'id="cursor"' in svg and ">answer 2.0 s<" in svg and ">close 20.0 s<" in svg and ">since arrival<" in svg
+    assert re.search(r"text-anchor=\"end\" y=\"\d+\" fill=\"#333\">close 20.0 s<", svg)  # kept inside the SVG
     assert "12.0 s: caller line 2 — He went towards the station." in svg
     page = dvm.replay_html(k1, None)
     assert re.findall(r'<li class="cue utterance" data-t="([\d.]+)"', page) == ["3.000", "12.000"]
     assert "No recording of this call" in page
+    assert "(since the call arrived; answered at 2.0 s; the" in page
+    assert '12.0 s</span> He went towards the station. <span class="designed">(designed: 5 s after the answer)' in page
 
 
 def test_debrief_of_a_folder_without_log_or_scenario_says_what_is_wrong(tmp_path: Path) -> None:
@@ -124,7 +132,10 @@ def test_debrief_page_shows_the_call_against_the_ground_truth(tmp_path: Path, mo
     assert ":red[:material/close: **missed: Suspect description**]" in text
     assert ":green[:material/check: Direction of flight]" in text
     assert "| urgency | spoed | nu | :red[**wrong**] |" in text
-    assert "`  3.0 s` Someone is stealing my bike!" in text
+    assert "`  3.0 s` Someone is stealing my bike! :gray[(designed: 0 s after the answer)]" in text
+    assert [c.value for c in at.caption][1:2] == [
+        "All times below are call time: seconds since the call arrived; answered at 2.0 s. The scenario's designed "
+        "times are labelled with their own reference (caller lines after the answer, media after arrival)."]
 
     at.selectbox(key="debrief_call").set_value("k2").run()
     assert {m.label: m.value for m in at.metric}["Handling time"] == "—"

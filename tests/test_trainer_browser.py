@@ -144,9 +144,18 @@ def settle(page: Any, timeout_s: float = 15) -> None:
     wait_for("the page to settle", lambda: page.locator("[data-stale='true']").count() == 0, timeout_s)
 
 
-def enter_code(page: Any, page_name: str, code: str) -> None:
+def enter_code(page: Any, page_name: str, code: str, *, press_enter: bool = False) -> None:
     page.locator(f".st-key-access_code_{page_name} input").fill(code)
-    page.locator(f".st-key-access_open_{page_name} button").click()
+    if press_enter:  # as a person would: Enter in the field submits it like the Open button
+        page.locator(f".st-key-access_code_{page_name} input").press("Enter")
+    else:
+        page.locator(f".st-key-access_open_{page_name} button").click()
+
+
+def no_code_asked(page: Any) -> bool:
+    """The dispatcher page is drawn without its access-code form (the station link's ticket was enough)."""
+    page.get_by_role("heading", name="Queue").first.wait_for()
+    return page.locator(".st-key-access_code_dispatcher").count() == 0
 
 
 def test_trainer_starts_watches_pauses_resumes_and_injects(lab: Lab, browser: Any) -> None:
@@ -174,8 +183,7 @@ def test_trainer_starts_watches_pauses_resumes_and_injects(lab: Lab, browser: An
 
     dispatcher = new_page()
     dispatcher.goto(link)
-    enter_code(dispatcher, "dispatcher", lab.codes.participant)
-    dispatcher.get_by_role("heading", name="Queue").first.wait_for()
+    assert no_code_asked(dispatcher)  # the station link carries the session's ticket: no code to type
 
     trainer.locator(f".st-key-start-{sid} button").click()
     settle(trainer)  # the stations redraw every 2 s: click the drawn button, not a stale copy
@@ -289,13 +297,21 @@ def test_participant_cannot_reach_trainer_or_researcher_pages_nor_other_sessions
     page.screenshot(path=str(SHOTS / "6-participant-on-trainer-page.png"), full_page=True)
 
     page.goto(lab.research)
-    enter_code(page, "researcher", lab.codes.participant)
+    enter_code(page, "researcher", lab.codes.participant, press_enter=True)
     page.get_by_text("A participant's code does not open the researcher's page").wait_for()
     assert page.get_by_role("heading", name="Recorded sessions").count() == 0
 
+    # The station link alone opens the participant's own session, and a reload does not ask for a code either.
     page.goto(f"{lab.console}/?session={mine}&ticket={ticket}")
-    enter_code(page, "dispatcher", lab.codes.participant)
-    page.get_by_role("heading", name="Queue").first.wait_for()
+    assert no_code_asked(page)
+    page.reload()
+    assert no_code_asked(page)
+    page.screenshot(path=str(SHOTS / "6b-station-link-reloaded.png"), full_page=True)
+    for other_page, name in ((lab.trainer, "trainer"), (lab.research, "researcher")):  # a ticket opens no other page
+        page.goto(f"{other_page}/?session={mine}&ticket={ticket}")
+        page.locator(f".st-key-access_code_{name} input").wait_for()
+    page.goto(f"{lab.console}/?session={mine}&ticket={ticket}")
+    assert no_code_asked(page)
 
     def fetch(url: str) -> int:
         return page.evaluate("async (u) => (await fetch(u, {cache: 'no-store'})).status", url)
@@ -329,14 +345,19 @@ def test_participant_cannot_reach_trainer_or_researcher_pages_nor_other_sessions
 
     # Editing the link to another session keeps the station on its own session.
     page.goto(f"{lab.console}/?session={other}&ticket={ticket}")
-    enter_code(page, "dispatcher", lab.codes.participant)
-    page.get_by_role("heading", name="Queue").first.wait_for()
+    assert no_code_asked(page)
     page.wait_for_timeout(3000)
     assert page.get_by_text("06-2222 2222").count() == 0
+    # Without a ticket the code is asked for again, and a ticket of another run (or a forged one) opens nothing.
     page.goto(f"{lab.console}/?session={other}")
-    enter_code(page, "dispatcher", lab.codes.participant)
+    enter_code(page, "dispatcher", lab.codes.participant, press_enter=True)
     page.get_by_text("This station has no session yet").wait_for()
     page.screenshot(path=str(SHOTS / "7-participant-without-station-link.png"), full_page=True)
+    forged = ticket.replace(mine, other, 1)
+    page.goto(f"{lab.console}/?session={other}&ticket={forged}")
+    page.locator(".st-key-access_code_dispatcher input").wait_for()
+    assert page.get_by_role("heading", name="Queue").count() == 0
+    page.screenshot(path=str(SHOTS / "7b-forged-ticket-asks-for-the-code.png"), full_page=True)
     assert not [e for e in lab.client.events(mine) if isinstance(e.data, ev.SessionControl)]
     refused = [line for line in lab.output if "access refused" in line]
     assert any("(403, sessions_read) GET /t/" in line for line in refused), refused
@@ -380,3 +401,39 @@ def test_trainer_adds_a_scenario_from_uploaded_media(lab: Lab, browser: Any, rea
     page.get_by_role("button", name="Add scenario").click()
     page.get_by_text("The scenario was not added").wait_for()
     assert (added / "scenario.toml").read_text(encoding="utf-8") == text
+
+
+def test_a_refused_new_scenario_keeps_the_library_tab_the_fields_and_the_uploads(lab: Lab, browser: Any,
+                                                                                  real_data: Path) -> None:
+    new_page, _foreign = browser
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page = new_page()
+    page.goto(lab.trainer)
+    enter_code(page, "trainer", lab.codes.trainer)
+    page.get_by_role("tab", name="Scenario library").click()
+    page.locator(".st-key-new_id input").fill("my-test-scn")
+    page.locator(".st-key-new_title input").fill("My long title typed by the trainer")
+    photo = "still_test1_outdoor_fire_smoke_f090.jpg"
+    page.locator(".st-key-new_photos input[type=file]").set_input_files(str(real_data / "photos" / photo))
+    page.locator(f".st-key-new_photos [data-testid='stFileChipName'][title='{photo}']").wait_for()
+    page.get_by_role("button", name="Add scenario").click()  # no caller lines, no video: refused
+    page.get_by_text("write at least one caller line").wait_for()
+    settle(page)
+    page.screenshot(path=str(SHOTS / "9-library-refused.png"), full_page=True)
+    assert page.get_by_role("tab", selected=True).inner_text().strip() == "Scenario library"
+    assert page.locator(".st-key-new_id input").input_value() == "my-test-scn"
+    assert page.locator(".st-key-new_title input").input_value() == "My long title typed by the trainer"
+    assert page.locator(f".st-key-new_photos [data-testid='stFileChipName'][title='{photo}']").count() == 1
+    errors = page.locator(".st-key-new_scenario_message")  # next to the form, inside the library tab
+    assert "write at least one caller line" in errors.inner_text()
+    assert "scenario id" not in errors.inner_text()  # the id typed was read, not lost
+    assert not (lab.library / "my-test-scn").exists()
+    # Adding the missing line and choosing photo now adds it, with the photo uploaded before the refusal.
+    page.locator(".st-key-new_lines textarea").fill("Er brandt iets langs de weg!")
+    page.locator(".st-key-new_modality").click()
+    page.get_by_role("option", name="photo", exact=True).click()
+    page.get_by_role("button", name="Add scenario").click()
+    page.get_by_text("Scenario 'my-test-scn' added").wait_for()
+    assert page.get_by_role("tab", selected=True).inner_text().strip() == "Scenario library"
+    (added,) = (lab.library / "my-test-scn" / "media").glob(f"photo-*-{photo}")
+    assert added.read_bytes() == (real_data / "photos" / photo).read_bytes()

@@ -97,7 +97,10 @@ def test_gate_refuses_other_roles_codes_and_logs_it(lab: Lab) -> None:
     assert not any(t.value == "Trainer" for t in at.title)
     at.text_input(key="access_code_trainer").input("guess-guess")
     at.button(key="access_open_trainer").click().run()
-    assert [e.value for e in at.error] == ["This access code is not valid. Check it with the trainer."]
+    # The trainer's page does not send its own trainer to "the trainer".
+    assert [e.value for e in at.error] == [
+        "This access code is not valid. Check it with whoever started the workbench: the codes are printed when "
+        "`workbench serve` starts and kept in its access-codes file."]
     rows = [json.loads(x) for x in (lab.codes_path.parent / "access-log.jsonl").read_text().splitlines()]
     assert [(r["page"], r["reason"]) for r in rows] == [("trainer", "participant code on the trainer page"),
                                                        ("trainer", "wrong code")]
@@ -158,6 +161,18 @@ def test_station_view_and_controls_reach_the_session_log(lab: Lab) -> None:
     assert (row["status"], row["urgency"], row["items"]) == ("active", "nu ✗", "0/4")
     assert any("On the dispatcher's screen: **06-1234 5678** (house-fire)" in m.value for m in at.markdown)
 
+    # Once P07's last scenario call has arrived, its inject panel offers the ad-hoc call alone, with no dangling
+    # "Or ..." (P08 still has both scenario calls to offer).
+    lab.trainer.create_call(sid, scenario_call_id="collision", block_id="live-video", modality="video",
+                            caller_label="06-8765 4321")
+    at.run()
+    assert not at.exception, at.exception
+    captions = [c.value for c in at.caption]
+    assert captions.count("Every scenario call has been played. Inject an ad-hoc call (no ground truth):") == 1
+    assert captions.count("Or an ad-hoc call (no ground truth):") == 1
+    assert [s.options for s in at.selectbox if s.key == f"inject_call-{other}"] == [["house-fire", "collision"]]
+    assert not [s for s in at.selectbox if s.key == f"inject_call-{sid}"]
+
 
 def test_library_lists_errors_and_previews_and_refuses_a_bad_new_scenario(lab: Lab) -> None:
     broken = lab.library / "broken"
@@ -179,7 +194,7 @@ def test_library_lists_errors_and_previews_and_refuses_a_bad_new_scenario(lab: L
     at.text_area(key="new_lines").input("Help")
     at.button[-1].click().run()  # the form's submit button
     assert not at.exception, at.exception
-    message = at.error[0].value
+    (message,) = [e.value for e in at.error if "The scenario was not added" in e.value]
     assert "The scenario was not added" in message and "'demo' is taken" in message
     assert "a video block needs a video" in message
 

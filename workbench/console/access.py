@@ -8,7 +8,9 @@ logged to ``access-log.jsonl`` beside the codes file (never the code itself); th
 
 The dispatcher page, with roles on, also needs the station link's ``?ticket=``: it shows only the session the ticket
 is for (a participant cannot switch to another session by editing ``?session=``), and its browser reaches the
-ingest through ``/t/{ticket}`` (:mod:`workbench.ingest.roles`).
+ingest through ``/t/{ticket}`` (:mod:`workbench.ingest.roles`). A valid ticket in the URL is enough for the
+participant role on that page (:func:`station_ticket_access`): a reload, or the station link opened again, does not
+ask for the code, which a Streamlit page could only remember in its per-tab session, lost on every reload.
 """
 
 from __future__ import annotations
@@ -32,6 +34,15 @@ PAGE_ROLES: dict[str, tuple[Role, ...]] = {
     "researcher": (Role.RESEARCHER, Role.TRAINER),
 }
 PAGE_TITLES = {"dispatcher": "dispatcher console", "trainer": "trainer's page", "researcher": "researcher's page"}
+WHO_TO_ASK = {
+    "dispatcher": "Check it with the trainer.",
+    # The trainer is the one who would be asked on the other pages: point at where the codes really are.
+    "trainer": "Check it with whoever started the workbench: the codes are printed when `workbench serve` starts "
+               "and kept in its access-codes file.",
+    "researcher": "Check it with the trainer or whoever started the workbench (its access-codes file holds the "
+                  "codes).",
+}
+"""What a wrong code's message tells the person at each page to do."""
 K_ROLE = "wb_access_role_{page}"
 
 
@@ -63,7 +74,7 @@ def _submit(page: str, path: Path, codes: AccessCodes) -> None:
         st.session_state.pop(f"access_refused_{page}", None)
         return
     if role is None:
-        reason, message = "wrong code", "This access code is not valid. Check it with the trainer."
+        reason, message = "wrong code", f"This access code is not valid. {WHO_TO_ASK[page]}"
     else:
         reason = f"{role.value} code on the {page} page"
         message = (f"A {role.value}'s code does not open the {PAGE_TITLES[page]}. "
@@ -90,9 +101,13 @@ def gate(page: str, environ: Mapping[str, str]) -> Access:
     if granted:
         return Access(Role(granted), codes, path)
     st.title(f"112 workbench · {PAGE_TITLES[page]}")
-    st.text_input("Access code", type="password", key=f"access_code_{page}",
-                  help="The code for this page; the trainer gives it to you.")
-    st.button("Open", key=f"access_open_{page}", type="primary", on_click=_submit, args=(page, path, codes))
+    # A form, so that Enter in the field submits it as the Open button does.
+    with st.form(f"access_form_{page}", border=False, enter_to_submit=True):
+        st.text_input("Access code", type="password", key=f"access_code_{page}",
+                      help="The code for this page; the trainer gives it to you." if page == "dispatcher"
+                      else "The code for this page.")
+        st.form_submit_button("Open", key=f"access_open_{page}", type="primary", on_click=_submit,
+                              args=(page, path, codes))
     refused = st.session_state.get(f"access_refused_{page}")
     if refused:
         st.error(refused)
@@ -114,14 +129,38 @@ def station_session(access: Access, query: Mapping[str, str], pinned: str | None
     return None, None
 
 
+def station_ticket_access(environ: Mapping[str, str], ticket: str) -> Access | None:
+    """The dispatcher page's access from its station link alone: the participant role when ``ticket`` is a valid
+    session ticket of this workbench's codes (so a reload, or the station link opened again, needs no code), else
+    None (no roles, no or an invalid ticket: the page asks for a code as before). A role already granted in this
+    browser session by a typed code (a trainer's) is kept. Raises nothing: an unreadable codes file is left to
+    :func:`gate`, which stops the page with the error.
+
+    Why this opens no more than the code did: the ticket is an HMAC credential for one session that only the
+    trainer's page shows, and on its own it already lets a browser reach that session's calls at the ingest
+    (``/t/{ticket}``); :func:`station_session` keeps the page on the ticket's session whatever ``?session=`` says,
+    and the trainer's and researcher's pages never look at a ticket."""
+    path = codes_path(environ)
+    if path is None or not ticket:
+        return None
+    try:
+        codes = access_codes.load(path)
+    except AccessError:
+        return None
+    if codes.ticket_session(ticket) is None:
+        return None
+    granted = st.session_state.get(K_ROLE.format(page="dispatcher"))
+    return Access(Role(granted) if granted else Role.PARTICIPANT, codes, path)
+
+
 def dispatcher_config(cfg: ConsoleConfig, environ: Mapping[str, str]) -> tuple[ConsoleConfig, str]:
     """The dispatcher page's gate and station binding: returns the configuration to draw with (pinned to the
     station's session, the browser's ingest URL carrying its ticket) and the code the page's server sends to the
     ingest (the console's; empty without roles). Stops the page while no code or no station link is given."""
-    acc = gate("dispatcher", environ)
+    query = {k: str(st.query_params[k]) for k in ("ticket", "session") if k in st.query_params}
+    acc = station_ticket_access(environ, query.get("ticket", "")) or gate("dispatcher", environ)
     if acc.codes is None:
         return cfg, ""
-    query = {k: str(st.query_params[k]) for k in ("ticket", "session") if k in st.query_params}
     sid, ticket = station_session(acc, query, cfg.session_id)
     if sid is None and acc.role is Role.TRAINER and query.get("session"):
         sid = query["session"]

@@ -79,7 +79,10 @@ def _render_call(call: dvm.CallDebrief, cache_dir: Path, key_prefix: str) -> Non
     m1, m2, m3, m4 = st.columns(4)
     m1.metric("Handling time", _fmt_s(call.handling_time_s), help="From the answer to the close.")
     m2.metric("RSME", "—" if call.rsme is None else f"{call.rsme:g}", help="Rating Scale Mental Effort, 0-150.")
-    m3.metric("Answered after", _fmt_s(call.answered_s))
+    m3.metric("Answered after", _fmt_s(call.answered_s),
+              help="Call time of the answer: seconds since the call arrived.")
+    st.caption(f"All times below are call time: seconds {dvm.time_reference(call)}. The scenario's designed times "
+               "are labelled with their own reference (caller lines after the answer, media after arrival).")
     m4.metric("Missed items", str(len(call.missed_items)) if call.items else "—")
 
     entered, said = st.columns(2, gap="large")
@@ -99,9 +102,10 @@ def _render_call(call: dvm.CallDebrief, cache_dir: Path, key_prefix: str) -> Non
                     else:
                         st.markdown(f":green[:material/check: {item.label}]")
     with said:
-        st.markdown("**What the caller said**")
+        st.markdown("**What the caller said** (call time)")
         for line in call.transcript:
-            st.markdown(f"`{line.t_s:5.1f} s` {line.text}")
+            st.markdown(f"`{line.t_s:5.1f} s` {line.text} :gray[({line.designed})]" if line.designed
+                        else f"`{line.t_s:5.1f} s` {line.text}")
         if not call.transcript:
             st.caption("No caller lines were logged (the call was never answered?).")
         st.markdown("**What the image showed** (designed in the scenario)")

@@ -34,12 +34,14 @@ class DebriefError(Exception):
 @dataclass(frozen=True)
 class Mark:
     """One moment of a call: ``t_s`` seconds since its arrival, ``kind`` (``utterance``, ``media``, ``action``,
-    ``rating``, ``call``), a short ``label`` and, for an utterance, the ``text``."""
+    ``rating``, ``call``), a short ``label`` and, for an utterance, the ``text`` and ``designed`` (when the scenario
+    put it, in the scenario's own reference, e.g. ``designed: 4.5 s after the answer``)."""
 
     t_s: float
     kind: str
     label: str
     text: str = ""
+    designed: str = ""
 
 
 @dataclass(frozen=True)
@@ -220,7 +222,9 @@ def _call_debrief(session_dir: Path, events: list[ev.Event], call, scenario: Sce
         at = t(e.t_mono_ns) or 0.0
         d = e.data
         if isinstance(d, ev.CallerUtterance):
-            mark = Mark(at, "utterance", f"caller line {d.index + 1}", d.text)
+            # The scenario times lines from the answer, the debrief from the arrival: show both, each labelled.
+            mark = Mark(at, "utterance", f"caller line {d.index + 1}", d.text,
+                        f"designed: {d.at_s:g} s after the answer")
             out.transcript.append(mark)
             marks.append(mark)
         elif isinstance(d, ev.MediaPhotoReceived):
@@ -286,12 +290,25 @@ def _compare(out: CallDebrief, call, spec: CallSpec | None) -> None:  # noqa: AN
             flagged == bool(designed) if out.modality != "audio" else None,
         ))
         out.items = [ItemCheck(k, INFORMATION_ITEMS.get(k, k), k in gathered) for k in truth.required_items]
-        out.media_facts = _media_facts(spec, out.modality)
+        out.media_facts = _media_facts(spec, out.modality, out.answered_s)
 
 
-def _media_facts(spec: CallSpec, modality: str) -> list[str]:
+def _after_arrival(at_s: float, answered_s: float | None) -> str:
+    """``designed: N s after arrival`` (the scenario's media reference, docs/scenario-format.md), with where that
+    falls against the answer so a trainer need not subtract."""
+    text = f"designed: {at_s:g} s after arrival"
+    if answered_s is None:
+        return text + ", never answered"
+    gap = at_s - answered_s
+    if abs(gap) < 0.05:
+        return text + ", at the answer"
+    return text + f", {abs(gap):.1f} s {'after' if gap > 0 else 'before'} the answer at {answered_s:.1f} s"
+
+
+def _media_facts(spec: CallSpec, modality: str, answered_s: float | None = None) -> list[str]:
     """The designed facts about the image, from the scenario: what agrees or disagrees with the caller's words, which
-    media the block let through, manipulations."""
+    media the block let through, manipulations. Media times are the scenario's, counted from the call's arrival
+    (as every time in the debrief); ``answered_s`` (call time of the answer, s) places them against the answer."""
     facts = []
     for aspect, agree in sorted(spec.truth.congruence.items()):
         label = DISAGREEMENT_ASPECTS.get(aspect, aspect)
@@ -301,14 +318,16 @@ def _media_facts(spec: CallSpec, modality: str) -> list[str]:
         facts.append("audio-only block: no photos or video reached the dispatcher")
     else:
         if media.video and modality == "video":
-            facts.append(f"live video from {media.video_at_s:g} s after the answer")
-        for photo in media.photos:
-            facts.append(f"photo sent {photo.at_s:g} s after the answer")
+            facts.append(f"live video ({_after_arrival(media.video_at_s, answered_s)})")
+        for i, photo in enumerate(media.photos, 1):
+            facts.append(f"photo {i} sent ({_after_arrival(photo.at_s + spec.manipulation.photo_delay_s, answered_s)}"
+                         + (f", {spec.manipulation.photo_delay_s:g} s delay included" if spec.manipulation.photo_delay_s
+                            else "") + ")")
     m = spec.manipulation
     if m.video_start != "ok":
         facts.append(f"manipulation: video fails to start ({m.video_start})")
     if m.video_drop_at_s is not None:
-        facts.append(f"manipulation: video drops at {m.video_drop_at_s:g} s")
+        facts.append(f"manipulation: video drops ({_after_arrival(m.video_drop_at_s, answered_s)})")
     if m.video_scale != 1.0 or m.video_fps:
         facts.append(f"manipulation: low bandwidth (scale {m.video_scale:g}, {m.video_fps:g} fps)")
     if m.blur_px or m.brightness != 1.0 or m.visible != 1.0:
@@ -356,13 +375,19 @@ def timeline_svg(call: CallDebrief, width: int = 900, cursor_s: float | None = N
         parts.append(f'<text x="{x(tick):.1f}" y="{bottom + 16}" text-anchor="middle" fill="#666">{tick} s</text>')
     for label, at in (("answer", call.answered_s), ("close", call.closed_s)):
         if at is not None:
+            # Near the right edge the label ends at its line, else it would be cut off by the SVG's border.
+            near_end = x(at) > width - right - 80
+            anchor = f'x="{x(at) - 3:.1f}" text-anchor="end"' if near_end else f'x="{x(at) + 3:.1f}"'
             parts.append(f'<line x1="{x(at):.1f}" x2="{x(at):.1f}" y1="{top - 6}" y2="{bottom}" stroke="#333" '
-                         f'stroke-dasharray="3,3"/><text x="{x(at) + 3:.1f}" y="{top - 8}" fill="#333">{label}</text>')
+                         f'stroke-dasharray="3,3"/><text {anchor} y="{top - 8}" fill="#333">{label} '
+                         f'{at:.1f} s</text>')
+    parts.append(f'<text x="4" y="{bottom + 16}" fill="#666">since arrival</text>')  # the axis' one reference
     for mark in call.marks:
         if mark.kind not in LANES:
             continue
         y = top + lane_h * LANES.index(mark.kind) + lane_h / 2
-        tip = html.escape(f"{mark.t_s:.1f} s: {mark.label}" + (f" — {mark.text}" if mark.text else ""))
+        tip = html.escape(f"{mark.t_s:.1f} s: {mark.label}" + (f" — {mark.text}" if mark.text else "")
+                          + (f" ({mark.designed})" if mark.designed else ""))
         parts.append(f'<circle cx="{x(mark.t_s):.1f}" cy="{y:.1f}" r="5" fill="{LANE_COLOURS[mark.kind]}" '
                      f'data-t="{mark.t_s:.3f}"><title>{tip}</title></circle>')
     if cursor_s is not None:
@@ -373,6 +398,13 @@ def timeline_svg(call: CallDebrief, width: int = 900, cursor_s: float | None = N
 
 
 # --- the replay -----------------------------------------------------------------------------------------------------
+
+
+def time_reference(call: CallDebrief) -> str:
+    """The one reference every time of the debrief uses, said in words with the answer marked, e.g.
+    ``since the call arrived; answered at 27.9 s``."""
+    answered = "never answered" if call.answered_s is None else f"answered at {call.answered_s:.1f} s"
+    return f"since the call arrived; {answered}"
 
 
 def replay_html(call: CallDebrief, media_src: str | None, width: int = 900) -> str:
@@ -389,8 +421,9 @@ def replay_html(call: CallDebrief, media_src: str | None, width: int = 900) -> s
 
     def cue(mark: Mark) -> str:
         text = html.escape(mark.text or mark.label)
+        designed = f' <span class="designed">({html.escape(mark.designed)})</span>' if mark.designed else ""
         return (f'<li class="cue {mark.kind}" data-t="{mark.t_s:.3f}"><span class="t">{mark.t_s:5.1f} s</span> '
-                f'{text}</li>')
+                f'{text}{designed}</li>')
 
     transcript = "".join(cue(m) for m in call.transcript) or '<li class="empty">The caller said nothing.</li>'
     actions = "".join(cue(m) for m in call.actions) or '<li class="empty">No actions.</li>'
@@ -409,11 +442,12 @@ li.cue {{ padding: 3px 6px; border-left: 4px solid transparent; cursor: pointer;
 li.cue.done {{ color: #222; }}
 li.cue.current {{ background: #fff3cd; border-left-color: #ff7f0e; color: #000; font-weight: 600; }}
 li.cue .t {{ font-family: monospace; color: #666; }}
+li.cue .designed {{ font-weight: normal; color: #888; font-size: 12px; }}
 h4 {{ margin: 8px 0 4px; }}
 </style></head><body>
 {player}
-<div id="clock">Call time <b><span id="now">{offset:.1f}</span> s</b> (since the call arrived; the recording starts at
-{offset:.1f} s)</div>
+<div id="clock">Call time <b><span id="now">{offset:.1f}</span> s</b> ({html.escape(time_reference(call))}; the
+recording starts at {offset:.1f} s)</div>
 {svg}
 <div class="cols"><div><h4>What the caller said</h4><ol id="transcript">{transcript}</ol></div>
 <div><h4>What the dispatcher did</h4><ol id="actions">{actions}</ol></div></div>

@@ -45,6 +45,7 @@ K_SCENARIOS = "wb_trainer_scenarios"
 K_MESSAGE = "wb_trainer_message"
 K_STARTED = "wb_trainer_started"
 K_SEEN = "wb_trainer_seen"
+K_LIBRARY_MESSAGE = "wb_trainer_library_message"
 
 
 @st.cache_resource
@@ -133,7 +134,8 @@ def on_add_scenario(cfg: tvm.TrainerConfig) -> None:
         lat = float(ss["new_lat"]) if str(ss.get("new_lat") or "").strip() else None
         lon = float(ss["new_lon"]) if str(ss.get("new_lon") or "").strip() else None
     except ValueError:
-        ss[K_MESSAGE] = ("error", "latitude and longitude are decimal degrees, e.g. 52.0119 and 4.3586")
+        ss[K_LIBRARY_MESSAGE] = ("error", "The scenario was not added:\n\n- latitude and longitude are decimal "
+                                          "degrees, e.g. 52.0119 and 4.3586")
         return
     new = lib.NewScenario(
         scenario_id=(ss.get("new_id") or "").strip(),
@@ -156,9 +158,10 @@ def on_add_scenario(cfg: tvm.TrainerConfig) -> None:
     try:
         path = lib.add_scenario(cfg.library, new)
     except lib.LibraryError as exc:
-        ss[K_MESSAGE] = ("error", "The scenario was not added:\n\n" + "\n".join(f"- {x}" for x in str(exc).splitlines()))
+        ss[K_LIBRARY_MESSAGE] = ("error", "The scenario was not added:\n\n"
+                                 + "\n".join(f"- {x}" for x in str(exc).splitlines()))
         return
-    ss[K_MESSAGE] = ("success", f"Scenario {new.scenario_id!r} added: {path}")
+    ss[K_LIBRARY_MESSAGE] = ("success", f"Scenario {new.scenario_id!r} added: {path}")
 
 
 # --- drawing ----------------------------------------------------------------------------------------------------------
@@ -221,7 +224,7 @@ def render_station(client: IngestClient, cfg: tvm.TrainerConfig, acc: access.Acc
                 if view.injectable:
                     st.selectbox("Scenario call not played yet", view.injectable, key=f"inject_call-{sid}")
                     st.button("Inject now", key=f"inject-{sid}", on_click=on_control, args=(client, sid, "inject"))
-                st.caption("Or an ad-hoc call (no ground truth):")
+                st.caption(tvm.adhoc_caption(bool(view.injectable)))
                 st.text_input("Call id", key=f"adhoc_id-{sid}", placeholder="extra-1")
                 st.text_input("Caller label", key=f"adhoc_label-{sid}", placeholder="06-0000 0000")
                 st.text_area("Caller's lines (one per line, 5 s apart)", key=f"adhoc_lines-{sid}")
@@ -308,6 +311,12 @@ def render_library(cfg: tvm.TrainerConfig, entries: dict[str, lib.LibraryEntry])
             else:
                 st.error("This scenario cannot be played:\n\n" + "\n".join(f"- `{line}`" for line in entry.errors))
     st.subheader("Add a scenario from media")
+    # The form's outcome is drawn here, beside the form, not above the tabs: a message above the tab bar moves it,
+    # and the browser then showed the first tab with the trainer's refused form out of sight.
+    message = ss.pop(K_LIBRARY_MESSAGE, None)
+    if message is not None:
+        with st.container(key="new_scenario_message"):
+            (st.success if message[0] == "success" else st.error)(message[1])
     with st.form("new_scenario", clear_on_submit=False):
         c1, c2, c3 = st.columns(3)
         c1.text_input("Scenario id", key="new_id", placeholder="kitchen-fire")

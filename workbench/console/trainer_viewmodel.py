@@ -109,6 +109,14 @@ def station_link(console_url: str, session_id: str, ticket: str | None) -> str:
     return f"{console_url.rstrip('/')}/?{urlencode(query)}"
 
 
+def adhoc_caption(scenario_calls_left: bool) -> str:
+    """The line above the inject panel's ad-hoc fields: an alternative to the scenario calls offered above it, or,
+    when every scenario call has been played (nothing offered above), the panel's only choice."""
+    if scenario_calls_left:
+        return "Or an ad-hoc call (no ground truth):"
+    return "Every scenario call has been played. Inject an ad-hoc call (no ground truth):"
+
+
 # --- watching a station ---------------------------------------------------------------------------------------------
 
 
