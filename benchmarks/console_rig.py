@@ -36,8 +36,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-"""Flags every rig browser gets (DESIGN.md: without the networking ones Chromium dials out at start-up); the same
-list as ``tests.conftest.CHROMIUM_BASE_ARGS``."""
+"""Flags every rig browser gets (DESIGN.md: without the networking ones Chromium dials out at start-up); the tests'
+browsers get the same list (``tests.conftest.CHROMIUM_BASE_ARGS``)."""
 
 
 def free_port() -> int:

@@ -12,21 +12,15 @@ from typing import Any, Awaitable, Callable
 
 import pytest
 
+from benchmarks.console_rig import CHROMIUM_ARGS
+
 REPO = Path(__file__).resolve().parent.parent
 REAL_DATA = REPO.parent / "shared" / "data" / "real"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
-CHROMIUM_BASE_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-"""Flags every test browser gets (DESIGN.md: without the networking ones Chromium dials out at start-up)."""
+CHROMIUM_BASE_ARGS = list(CHROMIUM_ARGS)
+"""Flags every test browser gets (DESIGN.md: without the networking ones Chromium dials out at start-up); one list
+with the benchmarks' browsers (:data:`benchmarks.console_rig.CHROMIUM_ARGS`)."""
 
 
 def free_port() -> int:

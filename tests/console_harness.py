@@ -9,14 +9,20 @@ as an argument. Screenshots go to :data:`SHOTS`.
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
 from benchmarks.console_rig import ConsoleRig, LoopThread, make_moving_video, make_photo, stop_ingest  # noqa: F401
+from workbench.console.ingest_client import IngestClient
 
 SHOTS = Path("/tmp/console-shots")
 """Where the console's browser tests save their screenshots (looked at by whoever changes the page)."""
@@ -64,3 +70,70 @@ def loop_thread() -> Iterator[LoopThread]:
     lt = LoopThread()
     yield lt
     lt.close()
+
+
+FAKE_MEDIA_ARGS = ("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                   "--allow-loopback-in-peer-connection")
+"""Chromium flags for a page with fake camera and microphone that may open peer connections on loopback."""
+
+
+@dataclass
+class TalkbackStation:
+    """A talk-back session of the demo scenario with one live-actor call (``house-fire``, video) waiting, and a
+    dispatcher console serving that session at ``console_url``."""
+
+    client: IngestClient
+    session_id: str
+    call: dict[str, Any]
+    """``POST /api/calls``'s answer: ``call_id``, ``caller_url``, ..."""
+    console_url: str
+    foreign: list[str] = field(default_factory=list)
+    """Requests :meth:`only_loopback` refused (any host but 127.0.0.1); a test asserts it stays empty."""
+
+    @property
+    def call_id(self) -> str:
+        return str(self.call["call_id"])
+
+    def only_loopback(self, route: Any) -> None:
+        """A Playwright route handler: let data:, blob: and 127.0.0.1 through, refuse and note anything else."""
+        url = route.request.url
+        if url.startswith(("data:", "blob:")) or urlsplit(url).hostname == "127.0.0.1":
+            route.continue_()
+        else:
+            self.foreign.append(url)
+            route.abort()
+
+
+@contextmanager
+def talkback_station(tmp_path: Path, loop_thread: LoopThread, participant: str) -> Iterator[TalkbackStation]:
+    """Start an ingest (loopback ICE) on ``loop_thread``, a session with ``"talkback": true`` for ``participant``,
+    one waiting live-actor call and a console on it; yield them, then stop the console and the ingest."""
+    from tests.conftest import REPO, free_port
+    from workbench.console.launch import start_console, wait_until_ready
+    from workbench.ingest.server import start_ingest
+    from workbench.ingest.settings import IngestSettings
+
+    recordings = tmp_path / "recordings"
+    settings = IngestSettings(host="127.0.0.1", port=free_port(), recordings=recordings, ice_mode="loopback")
+    ingest = loop_thread.run(start_ingest(settings))
+    console = None
+    try:
+        client = IngestClient(ingest.url)
+        scenario = (REPO / "experiments/demo/scenario.toml").read_text(encoding="utf-8")
+        request = urllib.request.Request(
+            ingest.url + "/api/sessions", method="POST", headers={"Content-Type": "application/json"},
+            data=json.dumps({"participant": participant, "scenario_toml": scenario, "talkback": True}).encode())
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            sid = json.loads(resp.read())["session_id"]
+        call = client.create_call(sid, scenario_call_id="house-fire", block_id="live-video", modality="video",
+                                  caller_label="live actor")
+        port = free_port()
+        console = start_console(ingest.url, port=port, recordings=recordings, session_id=sid, station="station-2")
+        console_url = f"http://127.0.0.1:{port}"
+        wait_until_ready(console_url, 120)
+        yield TalkbackStation(client, sid, call, console_url)
+    finally:
+        if console is not None:
+            console.terminate()
+            console.wait(30)
+        stop_ingest(loop_thread, ingest)

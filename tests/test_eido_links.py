@@ -4,36 +4,17 @@ by field on a multi-caller session written with the real store code and a fake c
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from analysis.eido import DEFAULT_AGENCY, export_eido
 from tests.conftest import REPO
+from tests.test_eido import FakeClock, at  # the same fake clock and timestamps
 from workbench.cli import main as cli_main
 from workbench.domain import events as ev
 from workbench.store.recordings import Recordings, SessionHeader, sha256_hex
 
 MULTI = (REPO / "experiments" / "multi-caller" / "scenario.toml").read_bytes()
-T0 = datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc)
 A = DEFAULT_AGENCY
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.ns = 0
-
-    def advance(self, seconds: float) -> None:
-        self.ns += round(seconds * 1e9)
-
-    def monotonic_ns(self) -> int:
-        return self.ns
-
-    def now_utc(self) -> datetime:
-        return T0 + timedelta(microseconds=self.ns // 1000)
-
-
-def at(seconds: float) -> str:
-    return (T0 + timedelta(seconds=seconds)).isoformat(timespec="microseconds")
 
 
 def record_multi_caller_session(root: Path) -> Path:

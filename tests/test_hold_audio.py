@@ -12,23 +12,19 @@ unmuted (``viewerStats.audio.heardMs``); then the dispatcher mutes and unmutes t
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import struct
 import time
-import urllib.request
 import wave
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import CHROMIUM_BASE_ARGS, REPO, free_port
-from tests.test_console_browser import LoopThread, stop_ingest, wait_for
+from tests.conftest import CHROMIUM_BASE_ARGS
+from tests.console_harness import FAKE_MEDIA_ARGS, talkback_station
+from tests.test_console_browser import LoopThread, wait_for
 from workbench.console import call_audio
-from workbench.console.ingest_client import IngestClient
-from workbench.console.launch import start_console, wait_until_ready
 from workbench.domain import events as ev
 from workbench.domain.session_state import CallState
 
@@ -132,44 +128,15 @@ AUDIBLE_MEDIA_JS = ("Array.from(document.querySelectorAll('video, audio')).some(
 def test_hold_silences_the_caller_and_talkback_resume_plays_again_without_a_click(
     tmp_path: Path, chromium_path: str, loop_thread: Any,
 ) -> None:
-    from playwright.sync_api import Route, sync_playwright
-
-    from workbench.ingest.server import start_ingest
-    from workbench.ingest.settings import IngestSettings
+    from playwright.sync_api import sync_playwright
 
     caller_tone = make_tone_wav(tmp_path / "caller-tone.wav")
     dispatcher_tone = make_tone_wav(tmp_path / "dispatcher-tone.wav", hz=660.0)
     SHOTS.mkdir(parents=True, exist_ok=True)
-    recordings = tmp_path / "recordings"
-    settings = IngestSettings(host="127.0.0.1", port=free_port(), recordings=recordings, ice_mode="loopback")
-    ingest = loop_thread.run(start_ingest(settings))
-    client = IngestClient(ingest.url)
-    console = None
-    try:
-        scenario = (REPO / "experiments/demo/scenario.toml").read_text(encoding="utf-8")
-        request = urllib.request.Request(
-            ingest.url + "/api/sessions", method="POST", headers={"Content-Type": "application/json"},
-            data=json.dumps({"participant": "P10", "scenario_toml": scenario, "talkback": True}).encode())
-        with urllib.request.urlopen(request, timeout=30) as resp:
-            sid = json.loads(resp.read())["session_id"]
-        call = client.create_call(sid, scenario_call_id="house-fire", block_id="live-video", modality="video",
-                                  caller_label="live actor")
-        cid = call["call_id"]
-        port = free_port()
-        console = start_console(ingest.url, port=port, recordings=recordings, session_id=sid, station="station-2")
-        console_url = f"http://127.0.0.1:{port}"
-        wait_until_ready(console_url, 120)
-        foreign: list[str] = []
-
-        def only_loopback(route: Route) -> None:
-            if route.request.url.startswith(("data:", "blob:")) or urlsplit(route.request.url).hostname == "127.0.0.1":
-                route.continue_()
-            else:
-                foreign.append(route.request.url)
-                route.abort()
-
-        media = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                 "--allow-loopback-in-peer-connection"]
+    with talkback_station(tmp_path, loop_thread, "P10") as station:
+        client, sid, cid, call = station.client, station.session_id, station.call_id, station.call
+        console_url, only_loopback, foreign = station.console_url, station.only_loopback, station.foreign
+        media = list(FAKE_MEDIA_ARGS)
         assert not any(a.startswith("--autoplay-policy") for a in CHROMIUM_BASE_ARGS + media)
         with sync_playwright() as pw:
             actor_browser = pw.chromium.launch(
@@ -305,8 +272,3 @@ def test_hold_silences_the_caller_and_talkback_resume_plays_again_without_a_clic
             ("console.audio", "console", "unmuted"),
         ], kinds
         assert [d["reason"] for t, _, d in trail if t == "console.audio"] == ["hold", "resume", "dispatcher", "dispatcher"]
-    finally:
-        if console is not None:
-            console.terminate()
-            console.wait(30)
-        stop_ingest(loop_thread, ingest)

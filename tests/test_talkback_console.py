@@ -6,20 +6,16 @@ dispatcher (WebAudio level). Screenshot of the console while talking: /tmp/talkb
 
 from __future__ import annotations
 
-import json
 import shutil
-import urllib.request
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import CHROMIUM_BASE_ARGS, REPO, free_port
+from tests.conftest import CHROMIUM_BASE_ARGS
+from tests.console_harness import FAKE_MEDIA_ARGS, talkback_station
 from tests.helpers_media import make_speech_wav
-from tests.test_console_browser import LoopThread, stop_ingest, wait_for
-from workbench.console.ingest_client import IngestClient
-from workbench.console.launch import start_console, wait_until_ready
+from tests.test_console_browser import LoopThread, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.webrtc]
 
@@ -34,45 +30,16 @@ def loop_thread() -> Any:
 
 
 def test_dispatcher_talks_to_a_live_actor_from_the_console(tmp_path: Path, chromium_path: str, loop_thread: Any) -> None:
-    from playwright.sync_api import Route, sync_playwright
-
-    from workbench.ingest.server import start_ingest
-    from workbench.ingest.settings import IngestSettings
+    from playwright.sync_api import sync_playwright
 
     if shutil.which("espeak-ng") is None:
         pytest.skip("espeak-ng is needed for the dispatcher's fake microphone")
     wav = make_speech_wav("Control room here. Help is on the way. Can you tell me what you see?", tmp_path / "d.wav")
     SHOTS.mkdir(parents=True, exist_ok=True)
-    recordings = tmp_path / "recordings"
-    settings = IngestSettings(host="127.0.0.1", port=free_port(), recordings=recordings, ice_mode="loopback")
-    ingest = loop_thread.run(start_ingest(settings))
-    client = IngestClient(ingest.url)
-    console = None
-    try:
-        scenario = (REPO / "experiments/demo/scenario.toml").read_text(encoding="utf-8")
-        request = urllib.request.Request(
-            ingest.url + "/api/sessions", method="POST", headers={"Content-Type": "application/json"},
-            data=json.dumps({"participant": "P09", "scenario_toml": scenario, "talkback": True}).encode())
-        with urllib.request.urlopen(request, timeout=30) as resp:
-            sid = json.loads(resp.read())["session_id"]
-        call = client.create_call(sid, scenario_call_id="house-fire", block_id="live-video", modality="video",
-                                  caller_label="live actor")
-        cid = call["call_id"]
-        port = free_port()
-        console = start_console(ingest.url, port=port, recordings=recordings, session_id=sid, station="station-2")
-        console_url = f"http://127.0.0.1:{port}"
-        wait_until_ready(console_url, 120)
-        foreign: list[str] = []
-
-        def only_loopback(route: Route) -> None:
-            if route.request.url.startswith(("data:", "blob:")) or urlsplit(route.request.url).hostname == "127.0.0.1":
-                route.continue_()
-            else:
-                foreign.append(route.request.url)
-                route.abort()
-
-        media = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                 "--allow-loopback-in-peer-connection"]
+    with talkback_station(tmp_path, loop_thread, "P09") as station:
+        client, sid, cid, call = station.client, station.session_id, station.call_id, station.call
+        console_url, only_loopback, foreign = station.console_url, station.only_loopback, station.foreign
+        media = list(FAKE_MEDIA_ARGS)
         with sync_playwright() as pw:
             actor_browser = pw.chromium.launch(executable_path=chromium_path, args=CHROMIUM_BASE_ARGS + media)
             console_browser = pw.chromium.launch(
@@ -126,8 +93,3 @@ def test_dispatcher_talks_to_a_live_actor_from_the_console(tmp_path: Path, chrom
         assert not foreign, foreign
         talks = [(e.source, e.data.on, e.data.origin) for e in client.events(sid) if e.type == "dispatcher.talk"]
         assert talks == [("console", True, "toggle"), ("console", False, "toggle")], talks
-    finally:
-        if console is not None:
-            console.terminate()
-            console.wait(30)
-        stop_ingest(loop_thread, ingest)
