@@ -123,88 +123,97 @@ def test_participant_walks_the_whole_flow_in_the_browser(tmp_path: Path, chromiu
             context.route("**/*", only_loopback)
             page = context.new_page()
             page.set_default_timeout(30_000)
-            page.goto(f"http://127.0.0.1:{console_port}")
+            try:
+                page.goto(f"http://127.0.0.1:{console_port}")
 
-            # --- consent, instructions --------------------------------------------------------------------------
-            yes = page.locator(".st-key-flow_consent_yes button")
-            yes.wait_for()
-            page.screenshot(path=str(SHOTS / "consent.png"), full_page=True)
-            assert logged("call.created")() == []  # the runner holds the first block
-            yes.click()
-            start = page.locator(".st-key-flow_start button")
-            start.wait_for()
-            expect(start).to_contain_text("Start the practice block")
-            page.screenshot(path=str(SHOTS / "instructions.png"), full_page=True)
-            start.click()
+                # --- consent, instructions --------------------------------------------------------------------------
+                yes = page.locator(".st-key-flow_consent_yes button")
+                yes.wait_for()
+                page.screenshot(path=str(SHOTS / "consent.png"), full_page=True)
+                assert logged("call.created")() == []  # the runner holds the first block
+                yes.click()
+                start = page.locator(".st-key-flow_start button")
+                start.wait_for()
+                expect(start).to_contain_text("Start the practice block")
+                page.screenshot(path=str(SHOTS / "instructions.png"), full_page=True)
+                start.click()
 
-            def work_call(label: str) -> str:
-                answer = page.locator(".st-key-answer_next button")
-                answer.wait_for(timeout=60_000)
-                expect(answer).to_contain_text(label)
-                answer.click()
-                created = wait_for(f"{label} in the log", lambda: [
-                    e for e in logged("call.created")() if e.data.caller_label == label], 10)
-                cid = created[0].call_id
-                page.locator(f".st-key-urgency-{cid}").get_by_text("nu (now, prio 2)").click()
-                wait_for("intake.urgency", lambda: [e for e in logged("intake.urgency")() if e.call_id == cid], 10)
-                page.locator(f".st-key-close_call-{cid} button").click()
-                box = page.locator(f".st-key-rsme_number-{cid} input")
-                box.fill("40")
-                box.press("Enter")
-                submit = page.locator(f".st-key-submit_rsme-{cid} button")
-                expect(submit).to_be_enabled(timeout=10_000)
-                submit.click()
-                wait_for("rating.rsme", lambda: [e for e in logged("rating.rsme")() if e.call_id == cid], 10)
-                return cid
+                def work_call(label: str) -> str:
+                    answer = page.locator(".st-key-answer_next button")
+                    answer.wait_for(timeout=60_000)
+                    expect(answer).to_contain_text(label)
+                    answer.click()
+                    created = wait_for(f"{label} in the log", lambda: [
+                        e for e in logged("call.created")() if e.data.caller_label == label], 10)
+                    cid = created[0].call_id
+                    page.locator(f".st-key-urgency-{cid}").get_by_text("nu (now, prio 2)").click()
+                    wait_for("intake.urgency", lambda: [e for e in logged("intake.urgency")() if e.call_id == cid], 10)
+                    page.locator(f".st-key-close_call-{cid} button").click()
+                    box = page.locator(f".st-key-rsme_number-{cid} input")
+                    box.fill("40")
+                    box.press("Enter")
+                    submit = page.locator(f".st-key-submit_rsme-{cid} button")
+                    expect(submit).to_be_enabled(timeout=10_000)
+                    submit.click()
+                    wait_for("rating.rsme", lambda: [e for e in logged("rating.rsme")() if e.call_id == cid], 10)
+                    return cid
 
-            def rate_block(block: str) -> None:
-                tlx_submit = page.locator(f".st-key-submit_tlx-{block} button")
-                tlx_submit.wait_for(timeout=60_000)
-                for name in TLX_SUBSCALES:
-                    thumb = page.locator(f".st-key-tlx_{name}-{block} input[type=range]")
-                    thumb.focus()
-                    thumb.press("ArrowRight")
-                    expect(thumb).to_have_value("55")
-                    page.wait_for_timeout(300)
-                expect(tlx_submit).to_be_enabled(timeout=10_000)
-                tlx_submit.click()
-                wait_for("rating.nasa_tlx", logged("rating.nasa_tlx", block_id=block), 10)
+                def rate_block(block: str) -> None:
+                    tlx_submit = page.locator(f".st-key-submit_tlx-{block} button")
+                    tlx_submit.wait_for(timeout=60_000)
+                    for name in TLX_SUBSCALES:
+                        thumb = page.locator(f".st-key-tlx_{name}-{block} input[type=range]")
+                        thumb.focus()
+                        thumb.press("ArrowRight")
+                        expect(thumb).to_have_value("55")
+                        page.wait_for_timeout(300)
+                    expect(tlx_submit).to_be_enabled(timeout=10_000)
+                    tlx_submit.click()
+                    wait_for("rating.nasa_tlx", logged("rating.nasa_tlx", block_id=block), 10)
 
-            # --- the practice block, marked as such -------------------------------------------------------------
-            page.locator(".st-key-flow_practice_banner").wait_for(timeout=60_000)
-            page.locator(".st-key-answer_next button").wait_for(timeout=60_000)
-            page.screenshot(path=str(SHOTS / "practice.png"), full_page=True)
-            work_call("practice caller")
-            rate_block("practice")
+                # --- the practice block, marked as such -------------------------------------------------------------
+                page.locator(".st-key-flow_practice_banner").wait_for(timeout=60_000)
+                page.locator(".st-key-answer_next button").wait_for(timeout=60_000)
+                page.screenshot(path=str(SHOTS / "practice.png"), full_page=True)
+                work_call("practice caller")
+                rate_block("practice")
 
-            # --- the break, then the scored block without the practice banner -----------------------------------
-            brk = page.locator(".st-key-flow_screen_break")
-            brk.wait_for(timeout=30_000)
-            countdown = page.locator(".st-key-flow_break_countdown")
-            expect(countdown).to_contain_text("Break after block 1 of 2. The next block starts in about")
-            first = countdown.inner_text()
-            page.screenshot(path=str(SHOTS / "break.png"), full_page=True)
-            wait_for("the countdown to tick", lambda: countdown.count() == 0 or countdown.inner_text() != first, 10)
-            page.screenshot(path=str(SHOTS / "break-later.png"), full_page=True)
-            work_call("scored caller")
-            assert page.locator(".st-key-flow_practice_banner").count() == 0
-            rate_block("scored")
+                # --- the break, then the scored block without the practice banner -----------------------------------
+                brk = page.locator(".st-key-flow_screen_break")
+                brk.wait_for(timeout=30_000)
+                countdown = page.locator(".st-key-flow_break_countdown")
+                expect(countdown).to_contain_text("Break after block 1 of 2. The next block starts in about")
+                first = countdown.inner_text()
+                page.screenshot(path=str(SHOTS / "break.png"), full_page=True)
+                wait_for("the countdown to tick", lambda: countdown.count() == 0 or countdown.inner_text() != first, 10)
+                page.screenshot(path=str(SHOTS / "break-later.png"), full_page=True)
+                work_call("scored caller")
+                assert page.locator(".st-key-flow_practice_banner").count() == 0
+                rate_block("scored")
 
-            # --- the end questionnaire ----------------------------------------------------------------------------
-            page.locator(".st-key-flow_age_band").click()
-            page.get_by_role("option", name="35 to 44").click()
-            experience = page.locator(".st-key-flow_experience input")
-            experience.fill("12")
-            experience.press("Enter")
-            page.locator(".st-key-flow_discipline").get_by_text("Multidisciplinary control room").click()
-            page.wait_for_timeout(500)
-            page.screenshot(path=str(SHOTS / "questionnaire.png"), full_page=True)
-            page.locator(".st-key-flow_submit_questionnaire button").click()
-            page.get_by_text("Thank you for taking part.").wait_for()
-            wait_for("the runner to end the session", lambda: "stays up for the participant" in run_log(), 60)
-            page.wait_for_timeout(2500)  # the page polls every second or two; it must still say goodbye
-            expect(page.get_by_text("Thank you for taking part.")).to_be_visible()
-            page.screenshot(path=str(SHOTS / "end.png"), full_page=True)
+                # --- the end questionnaire ----------------------------------------------------------------------------
+                page.locator(".st-key-flow_age_band").click()
+                page.get_by_role("option", name="35 to 44").click()
+                experience = page.locator(".st-key-flow_experience input")
+                experience.fill("12")
+                experience.press("Enter")
+                page.locator(".st-key-flow_discipline").get_by_text("Multidisciplinary control room").click()
+                page.wait_for_timeout(500)
+                page.screenshot(path=str(SHOTS / "questionnaire.png"), full_page=True)
+                page.locator(".st-key-flow_submit_questionnaire button").click()
+                page.get_by_text("Thank you for taking part.").wait_for()
+                wait_for("the runner to end the session", lambda: "stays up for the participant" in run_log(), 60)
+                page.wait_for_timeout(2500)  # the page polls every second or two; it must still say goodbye
+                expect(page.get_by_text("Thank you for taking part.")).to_be_visible()
+                page.screenshot(path=str(SHOTS / "end.png"), full_page=True)
+            except Exception:
+                # CI keeps only the output: say what the page and the log showed when a step timed out.
+                page.screenshot(path=str(SHOTS / "failure.png"), full_page=True)
+                print("--- page text at the failure ---\n" + page.inner_text("body")[:4000])
+                print("--- the last events ---\n" + "\n".join(
+                    f"{e.seq} {e.type} {e.call_id or ''} {e.data}" for e in events()[-40:]))
+                print("--- run log tail ---\n" + run_log()[-3000:])
+                raise
             browser.close()
         proc.terminate()  # Ctrl-C, as the researcher does once the participant has left
         proc.wait(60)
