@@ -1390,20 +1390,17 @@ def _check_unit_or_missing(name: str, value: float) -> None:
 
 
 @dataclass(frozen=True)
-class LinkProposed(Payload):
-    """The workbench proposes that this report (``call_id``, the newer one) and another report are about one
-    incident (``workbench.screening.linking``). Written once per pair, when the score first reaches the proposal
-    threshold; not ground truth."""
-
-    TYPE: ClassVar[str] = "link.proposed"
-    SOURCES: ClassVar[tuple[str, ...]] = ("ingest", "simulator")
+class LinkScore(Payload):
+    """The fields a link proposal and its rescoring share: the pair of reports, the score and its components
+    (``workbench.screening.linking``). Not an event type of its own."""
 
     proposal_id: str
-    """Id of the proposal, unique in the session (``lp1``, ``lp2``, ...); decisions refer to it."""
+    """Id of the proposal, unique in the session (``lp1``, ``lp2``, ...); decisions and rescorings refer to it."""
     other_call_id: str
-    """The earlier report proposed as the same incident."""
+    """The earlier report of the pair (``call_id`` carries the newer one)."""
     score: float
-    """Link score 0..1 (weighted mean of the component scores, missing evidence counted as 0.5)."""
+    """Link score 0..1 (weighted mean of the component scores, missing evidence counted as 0.5); a rescoring may
+    fall below the proposal threshold."""
     reasons: list[str]
     """Human-readable reasons, one per component with evidence (what was compared and what came out)."""
     time_score: float
@@ -1425,38 +1422,23 @@ class LinkProposed(Payload):
 
 
 @dataclass(frozen=True)
-class LinkRescored(Payload):
+class LinkProposed(LinkScore):
+    """The workbench proposes that this report (``call_id``, the newer one) and another report are about one
+    incident (``workbench.screening.linking``). Written once per pair, when the score first reaches the proposal
+    threshold; not ground truth."""
+
+    TYPE: ClassVar[str] = "link.proposed"
+    SOURCES: ClassVar[tuple[str, ...]] = ("ingest", "simulator")
+
+
+@dataclass(frozen=True)
+class LinkRescored(LinkScore):
     """New evidence changed the score of an undecided link proposal by at least 0.1 (for example the transcripts
     arrived after a proposal made from the callers' positions); the console shows the latest score and reasons.
     Carried by the same report as its ``link.proposed``."""
 
     TYPE: ClassVar[str] = "link.rescored"
     SOURCES: ClassVar[tuple[str, ...]] = ("ingest", "simulator")
-
-    proposal_id: str
-    """The ``link.proposed`` rescored."""
-    other_call_id: str
-    """The earlier report of the proposal."""
-    score: float
-    """New link score 0..1 (may fall below the proposal threshold)."""
-    reasons: list[str]
-    """Human-readable reasons behind the new score."""
-    time_score: float
-    """Time-gap component 0..1, or -1 without evidence."""
-    distance_score: float
-    """Distance component 0..1, or -1 without positions."""
-    type_score: float
-    """Incident-type component 0..1, or -1 when either type is unknown."""
-    text_score: float
-    """Transcript-similarity component 0..1, or -1 without lines."""
-    image_score: float
-    """Image-similarity component 0..1, or -1 without images."""
-
-    def check(self) -> None:
-        if not 0.0 <= self.score <= 1.0:
-            raise EventValidationError(f"score must be in [0, 1], got {self.score!r}")
-        for name in ("time_score", "distance_score", "type_score", "text_score", "image_score"):
-            _check_unit_or_missing(name, getattr(self, name))
 
 
 @dataclass(frozen=True)
@@ -1846,7 +1828,7 @@ def describe_event_types() -> list[EventTypeDoc]:
     for cls in PAYLOAD_TYPES:
         hints = typing.get_type_hints(cls)
         fields = tuple(
-            FieldDoc(f.name, _json_type_name(hints[f.name]), attribute_docs[cls.__name__].get(f.name, ""))
+            FieldDoc(f.name, _json_type_name(hints[f.name]), _attribute_doc(attribute_docs, cls, f.name))
             for f in dataclasses.fields(cls)
         )
         result.append(EventTypeDoc(cls.TYPE, inspect.cleandoc(cls.__doc__ or ""), cls.SOURCES, cls.CALL_SCOPED, fields))
@@ -1854,6 +1836,16 @@ def describe_event_types() -> list[EventTypeDoc]:
 
 
 # --- helpers --------------------------------------------------------------------------------------------------------
+
+
+def _attribute_doc(attribute_docs: dict[str, dict[str, str]], cls: type, name: str) -> str:
+    """The docstring of field ``name`` from the nearest class in ``cls``'s MRO that declares it here (a field may
+    come from a shared base such as :class:`LinkScore`)."""
+    for klass in cls.__mro__:
+        doc = attribute_docs.get(klass.__name__, {}).get(name)
+        if doc is not None:
+            return doc
+    return ""
 
 
 def _check_enum(name: str, value: str, enum_cls: type) -> None:
