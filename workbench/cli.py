@@ -472,54 +472,44 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_research(args: argparse.Namespace) -> int:
-    import subprocess
+    from workbench.console.launch import RESEARCH_PATH
 
-    from workbench.console.launch import RESEARCH_PATH, streamlit_command
-
-    if problem := ports_problem(args.host, {"--port": args.port}):
-        print(f"workbench research: {problem}", file=sys.stderr)
-        return 2
-    if not args.recordings.is_dir():
-        print(f"workbench research: {args.recordings}: no such folder; pass --recordings DIR", file=sys.stderr)
-        return 2
-    env = dict(os.environ, WORKBENCH_RECORDINGS=str(args.recordings.resolve()))
-    if args.access_codes:  # issue 7: the researcher's access code gates the page
-        from workbench.console import trainer_launch
-
-        trainer_launch.setup_access(args.access_codes, args.recordings)
-        env["WORKBENCH_ACCESS_FILE"] = str(args.access_codes.resolve())
-    if args.out:
-        env["WORKBENCH_RESULTS"] = str(args.out.resolve())
-    print(f"Researcher page: http://{args.host}:{args.port}", flush=True)
-    try:
-        return subprocess.call(streamlit_command(args.port, args.host, RESEARCH_PATH), env=env)
-    except KeyboardInterrupt:
-        return 0
+    problem = "" if args.recordings.is_dir() else f"{args.recordings}: no such folder; pass --recordings DIR"
+    extra = {"WORKBENCH_RESULTS": str(args.out.resolve())} if args.out else {}
+    return _serve_recordings_page("research", "Researcher page", RESEARCH_PATH, args, problem, extra)
 
 
 def cmd_debrief(args: argparse.Namespace) -> int:
+    from workbench.console.launch import DEBRIEF_PATH
+
+    # The debrief shows ground truth, so --access-codes gates it with the trainer's code.
+    extra = {"WORKBENCH_DEBRIEF_SESSION": args.session} if args.session else {}
+    return _serve_recordings_page("debrief", "Debrief page", DEBRIEF_PATH, args,
+                                  debrief_problem(args.recordings, args.session), extra)
+
+
+def _serve_recordings_page(command: str, title: str, page: Path, args: argparse.Namespace, problem: str,
+                           extra_env: dict[str, str]) -> int:
+    """Serve the Streamlit ``page`` over ``args.recordings`` on ``args.host:args.port`` until Ctrl-C (the research
+    and debrief pages). Refuses (exit 2, the reason on stderr) a busy or bad port and any argument ``problem``; with
+    ``args.access_codes`` the page asks for its role's code (issue 7)."""
     import subprocess
 
-    from workbench.console.launch import DEBRIEF_PATH, streamlit_command
+    from workbench.console.launch import streamlit_command
 
-    if problem := ports_problem(args.host, {"--port": args.port}):
-        print(f"workbench debrief: {problem}", file=sys.stderr)
-        return 2
-    problem = debrief_problem(args.recordings, args.session)
+    problem = ports_problem(args.host, {"--port": args.port}) or problem
     if problem:
-        print(f"workbench debrief: {problem}", file=sys.stderr)
+        print(f"workbench {command}: {problem}", file=sys.stderr)
         return 2
-    env = dict(os.environ, WORKBENCH_RECORDINGS=str(args.recordings.resolve()))
-    if args.session:
-        env["WORKBENCH_DEBRIEF_SESSION"] = args.session
-    if args.access_codes:  # issue 7: the debrief shows ground truth, so it takes the trainer's code
+    env = dict(os.environ, WORKBENCH_RECORDINGS=str(args.recordings.resolve()), **extra_env)
+    if args.access_codes:
         from workbench.console import trainer_launch
 
         trainer_launch.setup_access(args.access_codes, args.recordings)
         env["WORKBENCH_ACCESS_FILE"] = str(args.access_codes.resolve())
-    print(f"Debrief page: http://{args.host}:{args.port}", flush=True)
+    print(f"{title}: http://{args.host}:{args.port}", flush=True)
     try:
-        return subprocess.call(streamlit_command(args.port, args.host, DEBRIEF_PATH), env=env)
+        return subprocess.call(streamlit_command(args.port, args.host, page), env=env)
     except KeyboardInterrupt:
         return 0
 
