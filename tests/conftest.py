@@ -60,6 +60,13 @@ def chromium_path() -> str:
     return CHROMIUM
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests get one rerun (pytest-rerunfailures; why in pyproject.toml)."""
+    for item in items:
+        if item.get_closest_marker("browser") is not None and item.get_closest_marker("flaky") is None:
+            item.add_marker(pytest.mark.flaky(reruns=1, reruns_delay=2))
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     isolated = os.environ.get("WORKBENCH_NETNS") == "1"
     return f"network: {'private loopback-only namespace' if isolated else 'HOST network (not isolated)'}"
