@@ -110,3 +110,83 @@ def make_speech_wav(text: str, target: Path) -> Path:
     subprocess.run([espeak, "-w", str(tmp), text], check=True, timeout=60)
     tmp.rename(target)
     return target
+
+
+class SyncMarks:
+    """A clock shared by :class:`FlashTrack` and :class:`BeepTrack`: every ``period_s`` (from ``period_s`` after the
+    first frame of either track) both show a marker for ``length_s``, a white picture and a 1 kHz beep, like a
+    clapperboard. Each track decides by its frames' scheduled times (track start + pts, monotonic s, what its RTP
+    timestamps say) and notes the scheduled time of the first frame of each marker, so a test can subtract what the
+    caller itself put between picture and sound (the two frame grids' phase and the tracks' start times)."""
+
+    def __init__(self, period_s: float = 1.0, length_s: float = 0.2) -> None:
+        self.period_s, self.length_s = period_s, length_s
+        self.origin: float | None = None
+        self.flash_sent: dict[int, float] = {}
+        self.beep_sent: dict[int, float] = {}
+
+    def marker(self, now: float) -> int | None:
+        """The index (1, 2, ...) of the marker shown at monotonic time ``now``, or None between markers."""
+        if self.origin is None:
+            self.origin = now
+        k, into = divmod(now - self.origin, self.period_s)
+        return int(k) if k >= 1 and into < self.length_s else None
+
+    def sent_offsets_s(self) -> list[float]:
+        """Beep minus flash scheduled time (s) for each marker both tracks sent: the caller's own A/V offset."""
+        return [self.beep_sent[k] - self.flash_sent[k] for k in sorted(self.flash_sent) if k in self.beep_sent]
+
+
+class FlashTrack(MediaStreamTrack):
+    """Video, 640x480 at ``fps``: dark grey, white while a :class:`SyncMarks` marker runs."""
+
+    kind = "video"
+
+    def __init__(self, marks: SyncMarks, fps: float = 15.0) -> None:
+        super().__init__()
+        self.marks, self.fps = marks, fps
+        self.frames_sent = 0
+        self._start: float | None = None
+        self._dark = np.full((480, 640, 3), 30, np.uint8)
+        self._white = np.full((480, 640, 3), 235, np.uint8)
+
+    async def recv(self) -> VideoFrame:
+        n = self.frames_sent
+        if self._start is None:
+            self._start = time.monotonic()
+        else:
+            delay = self._start + n / self.fps - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        scheduled = self._start + n / self.fps
+        k = self.marks.marker(scheduled)
+        if k is not None:
+            self.marks.flash_sent.setdefault(k, scheduled)
+        frame = VideoFrame.from_ndarray(self._dark if k is None else self._white, format="bgr24")
+        frame.pts = int(n * 90000 / self.fps)
+        frame.time_base = fractions.Fraction(1, 90000)
+        self.frames_sent += 1
+        return frame
+
+
+class BeepTrack(ToneTrack):
+    """Audio like :class:`ToneTrack`, silent except for a 1 kHz beep while a :class:`SyncMarks` marker runs."""
+
+    def __init__(self, marks: SyncMarks) -> None:
+        super().__init__()
+        self.marks = marks
+
+    async def recv(self) -> AudioFrame:
+        frame = await super().recv()
+        assert self._start is not None
+        scheduled = self._start + (self.frames_sent - 1) * self.SAMPLES / self.RATE
+        k = self.marks.marker(scheduled)
+        if k is None:
+            samples = np.zeros((1, self.SAMPLES), np.int16)
+        else:
+            self.marks.beep_sent.setdefault(k, scheduled)
+            t = np.arange(self.SAMPLES) / self.RATE
+            samples = (np.sin(2 * math.pi * 1000 * t) * 12000).astype(np.int16).reshape(1, -1)
+        beep = AudioFrame.from_ndarray(samples, format="s16", layout="mono")
+        beep.sample_rate, beep.pts, beep.time_base = frame.sample_rate, frame.pts, frame.time_base
+        return beep

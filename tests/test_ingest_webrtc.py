@@ -45,10 +45,14 @@ class Caller:
         """The video track offered: a moving 640x480 pattern at 15 fps (subclasses offer other tracks)."""
         return MovingPatternTrack(640, 480, 15)
 
+    def make_audio(self) -> Any:
+        """The audio track offered: a 440 Hz tone (subclasses offer other tracks)."""
+        return ToneTrack()
+
     async def connect(self) -> RTCPeerConnection:
         # An explicit configuration: without one aiortc would use a public STUN server.
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        self.video, self.audio = self.make_video(), ToneTrack()
+        self.video, self.audio = self.make_video(), self.make_audio()
         pc.addTrack(self.video)
         pc.addTrack(self.audio)
         await pc.setLocalDescription(await pc.createOffer())

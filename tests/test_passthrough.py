@@ -60,7 +60,7 @@ def test_tap_sees_every_frame_of_a_real_aiortc_receiver_and_the_decoder_still_ge
             pc.addTransceiver("video", direction="recvonly")
             receiver = pc.getReceivers()[0]
             seen: list[tuple[str, bytes]] = []
-            passthrough.tap_encoded_frames(receiver, lambda name, data: seen.append((name, data)))
+            passthrough.tap_encoded_frames(receiver, lambda name, data, rtp_time: seen.append((name, data)))
             q = getattr(receiver, passthrough.QUEUE_ATTRIBUTE)
             q.put((Codec(), JitterFrame(b"\x9d frame", 1234)))
             q.put(None)  # aiortc's end-of-stream marker passes untouched
@@ -68,7 +68,7 @@ def test_tap_sees_every_frame_of_a_real_aiortc_receiver_and_the_decoder_still_ge
             codec, frame = q.get_nowait()
             assert codec.name == "VP8" and frame.data == b"\x9d frame" and q.get_nowait() is None
             with pytest.raises(passthrough.PassthroughUnavailable, match="tapped already"):
-                passthrough.tap_encoded_frames(receiver, lambda name, data: None)
+                passthrough.tap_encoded_frames(receiver, lambda name, data, rtp_time: None)
         finally:
             await pc.close()
 
@@ -80,7 +80,7 @@ def test_tap_fails_loudly_when_aiortc_internals_change() -> None:
         pass
 
     with pytest.raises(passthrough.PassthroughUnavailable, match="aiortc 1.16"):
-        passthrough.tap_encoded_frames(NoQueue(), lambda name, data: None)
+        passthrough.tap_encoded_frames(NoQueue(), lambda name, data, rtp_time: None)
 
     class Receiver:
         pass
@@ -89,7 +89,7 @@ def test_tap_fails_loudly_when_aiortc_internals_change() -> None:
     setattr(receiver, passthrough.QUEUE_ATTRIBUTE, queue.Queue())
     errors: list[str] = []
     seen: list[Any] = []
-    passthrough.tap_encoded_frames(receiver, lambda name, data: seen.append(data), errors.append)
+    passthrough.tap_encoded_frames(receiver, lambda name, data, rtp_time: seen.append(data), errors.append)
     q = getattr(receiver, passthrough.QUEUE_ATTRIBUTE)
     q.put(("VP8", b"a bare tuple, no codec object"))
     q.put((Codec(), JitterFrame(b"later", 0)))
@@ -113,7 +113,7 @@ def test_copy_recorder_starts_at_a_key_frame_and_rolls_over_at_key_frames(tmp_pa
             if i == 0:
                 continue  # aiortc's encoder starts with a key frame: begin the feed with two delta frames
             recorder.push("video", object(), t0 + i * 66_666_667)  # decoded frames are ignored in copy mode
-            recorder.push_encoded("VP8", data, t0 + i * 66_666_667)
+            recorder.push_encoded("VP8", data, t0 + i * 66_666_667, i * 6000)
             await asyncio.sleep(0.002)
         await recorder.close()
         await asyncio.sleep(0.05)

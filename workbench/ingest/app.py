@@ -177,7 +177,8 @@ class Ingest:
                     if receiver.track is not None and receiver.track.kind == "video":
                         passthrough.tap_encoded_frames(
                             receiver,
-                            lambda name, data: recorder.push_encoded(name, data, clock.monotonic_ns()),
+                            lambda name, data, rtp_time: recorder.push_encoded(name, data, clock.monotonic_ns(),
+                                                                               rtp_time),
                             lambda message: self.emit(call, ev.MediaRecordingFailed(message)),
                         )
             except passthrough.PassthroughUnavailable as exc:

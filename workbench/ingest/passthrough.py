@@ -35,11 +35,12 @@ class PassthroughUnavailable(RuntimeError):
 
 
 def tap_encoded_frames(
-    receiver: Any, on_frame: Callable[[str, bytes], Any], on_error: Callable[[str], Any] | None = None
+    receiver: Any, on_frame: Callable[[str, bytes, int | None], Any], on_error: Callable[[str], Any] | None = None
 ) -> None:
-    """Call ``on_frame(codec_name, data)`` (on the event loop's thread, where aiortc assembles frames) with every
-    encoded frame ``receiver`` hands to its decoder, before the decoder sees it. ``codec_name`` is aiortc's codec name
-    (``VP8``, ``H264``); ``data`` the whole frame's bytes.
+    """Call ``on_frame(codec_name, data, rtp_time)`` (on the event loop's thread, where aiortc assembles frames) with
+    every encoded frame ``receiver`` hands to its decoder, before the decoder sees it. ``codec_name`` is aiortc's codec
+    name (``VP8``, ``H264``); ``data`` the whole frame's bytes; ``rtp_time`` its RTP time on the 90 kHz video clock as
+    aiortc hands it to the decoder (from 0 at the stream's first frame), or None when the frame carries none.
 
     Raises :class:`PassthroughUnavailable` when ``receiver`` has no such queue (aiortc changed). If a later item
     does not look like ``(codec with .name, frame with bytes .data)``, ``on_error(message)`` is called once and the tap
@@ -72,8 +73,9 @@ def tap_encoded_frames(
                 if on_error is not None:
                     on_error(message)
             else:
+                rtp_time = getattr(frame, "timestamp", None)
                 try:
-                    on_frame(name, bytes(data))
+                    on_frame(name, bytes(data), rtp_time if isinstance(rtp_time, int) else None)
                 except Exception:  # noqa: BLE001 - the recording's problem must never break the live call
                     log.exception("passing an encoded frame to the recorder failed")
         original(item, *args, **kwargs)

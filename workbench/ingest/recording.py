@@ -28,12 +28,16 @@ Choice and why
 * **Talk-back**: with ``talkback=True`` each segment has a second Opus track titled ``dispatcher`` (the caller's is
   ``caller``): the dispatcher's voice as the caller heard it (silence while the talk control is off), on the same
   time line (:mod:`workbench.ingest.talkback`).
-* **One time line for both kinds**: every frame is stamped with the ingest's monotonic clock at arrival, relative to
-  the call's first recorded video frame (``t = 0``). Video pts are milliseconds (strictly increasing even if the
-  caller's RTP timestamps jump, which aiortc has shown below 10 fps). Audio pts count samples from the first audio
-  frame and are re-anchored to the clock when they drift more than :data:`AUDIO_REANCHOR_S` from it (a gap after a
-  reconnect or dropped frames), never backwards. Audio that arrives before the first video frame is not recorded,
-  unless no video comes within :data:`AUDIO_ONLY_AFTER_S` (an audio-only call). So audio and video start together.
+* **One time line for both kinds**: every decoded frame is placed on the ingest's monotonic clock by its own RTP
+  time plus the smallest arrival-minus-RTP offset of its stream over the last :data:`CLOCK_WINDOW_S`
+  (:class:`MediaClock`), relative to the call's first recorded video frame (``t = 0``). Frames held up on the way
+  (network jitter, a stalled event loop, a decoder behind) thus keep their place instead of being stamped late, so
+  a stall does not shift one kind against the other; lost frames leave a gap. An RTP time that jumps by more than
+  :data:`CLOCK_JUMP_S` from the arrival clock (a reconnect; aiortc's 2^32 jumps below 10 fps) starts a new offset.
+  Video pts are milliseconds, strictly increasing; audio pts are samples, never overlapping (a frame placed inside
+  the one before is moved up to half a frame later, or dropped). Audio that arrives before the first video frame is
+  not recorded, unless no video comes within :data:`AUDIO_ONLY_AFTER_S` (an audio-only call), so audio and video
+  start together. In ``copy`` mode the received VP8 frames are placed the same way from their RTP times.
 
 Threads and queues
 ------------------
@@ -46,6 +50,7 @@ muxes (PyAV releases the GIL while encoding). Segment closes are reported back o
 from __future__ import annotations
 
 import asyncio
+import collections
 import fractions
 import hashlib
 import logging
@@ -63,8 +68,13 @@ from workbench.ingest.passthrough import vp8_keyframe_size
 
 log = logging.getLogger(__name__)
 
-AUDIO_REANCHOR_S = 0.2
-"""Audio pts follow the sample count; when they differ from the arrival clock by more than this (s), they jump to it."""
+CLOCK_WINDOW_S = 5.0
+"""Window (s) over which :class:`MediaClock` takes the smallest arrival-minus-RTP offset: long enough to see a frame
+that came through without delay, short enough to follow the drift between the caller's and the ingest's clocks."""
+VP8_RTP_RATE = 90_000
+"""RTP clock rate of video (RFC 7741 for VP8), Hz."""
+CLOCK_JUMP_S = 5.0
+"""An arrival-minus-RTP offset this far (s) from the current one is a timestamp discontinuity, not delay."""
 AUDIO_ONLY_AFTER_S = 2.0
 """Without any video frame this long (s) after the first audio frame, the call is recorded as audio only."""
 CLUSTER_MS = 1000
@@ -90,6 +100,40 @@ class SegmentInfo:
     audio_frames: int
     frames_dropped: int
     reason: str
+
+
+class MediaClock:
+    """Places the decoded frames of one received stream on the ingest's monotonic clock (ns).
+
+    A frame's place is its media time (``pts * time_base``, aiortc's RTP time from the stream's first packet) plus
+    the smallest ``arrival - media time`` seen over the last :data:`CLOCK_WINDOW_S`: the transport delay of a frame
+    that was not held up. Delay on top of that (jitter, a busy event loop) does not move the frame. A frame without
+    pts is placed at its arrival. Writer-thread state only (one clock per stream)."""
+
+    def __init__(self) -> None:
+        self._offsets: collections.deque[tuple[int, int]] = collections.deque()
+        """(arrival ns, offset ns) pairs with increasing offsets: the front holds the window's minimum."""
+
+    def place_ns(self, frame: Any, arrival_ns: int) -> int:
+        """Where ``frame`` (an ``av`` audio or video frame) arrived at ``arrival_ns`` belongs on the clock, ns."""
+        if frame.pts is None or frame.time_base is None:
+            return arrival_ns
+        return self.place_media_ns(int(frame.pts * frame.time_base * 1_000_000_000), arrival_ns)
+
+    def place_media_ns(self, media_ns: int | None, arrival_ns: int) -> int:
+        """Where a frame of media time ``media_ns`` (None: unknown, placed at its arrival) that arrived at
+        ``arrival_ns`` belongs on the clock, ns."""
+        if media_ns is None:
+            return arrival_ns
+        offset = arrival_ns - media_ns
+        if self._offsets and abs(offset - self._offsets[0][1]) > CLOCK_JUMP_S * 1e9:
+            self._offsets.clear()
+        while self._offsets and self._offsets[-1][1] >= offset:
+            self._offsets.pop()
+        self._offsets.append((arrival_ns, offset))
+        while self._offsets[0][0] < arrival_ns - CLOCK_WINDOW_S * 1e9:
+            self._offsets.popleft()
+        return media_ns + self._offsets[0][1]
 
 
 def file_sha256(path: Path) -> tuple[str, int]:
@@ -226,6 +270,7 @@ class CallRecorder:
         self._zero_ns: int | None = None
         self._first_audio_ns: int | None = None
         self._audio_next: dict[str, int | None] = {"audio": None, "talkback": None}
+        self._clocks = {kind: MediaClock() for kind in ("video", "vp8", "audio", "talkback")}
         self._video_last_pts = -1
         self._index = 0
 
@@ -252,15 +297,16 @@ class CallRecorder:
             if self._segment is not None:
                 self._segment.dropped += 1
 
-    def push_encoded(self, codec: str, data: bytes, t_ns: int) -> None:
+    def push_encoded(self, codec: str, data: bytes, t_ns: int, rtp_time: int | None = None) -> None:
         """Hand one received encoded video frame (``codec`` as aiortc names it; only ``VP8`` is stored) that arrived
-        at monotonic ``t_ns`` to the writer (``copy`` mode); never blocks. A full queue drops the frame, counts it,
-        and makes the writer skip to the next key frame (later frames would refer to the lost one)."""
+        at monotonic ``t_ns``, with its RTP time on the 90 kHz clock (None: placed at its arrival), to the writer
+        (``copy`` mode); never blocks. A full queue drops the frame, counts it, and makes the writer skip to the next
+        key frame (later frames would refer to the lost one)."""
         if self._closed or self._failed or self.video_mode != "copy" or codec != "VP8":
             return
         self.has_video = True
         try:
-            self._queue.put_nowait(("vp8", data, t_ns))
+            self._queue.put_nowait(("vp8", (data, rtp_time), t_ns))
         except queue.Full:
             self.frames_dropped += 1
             self._resync = True
@@ -326,10 +372,13 @@ class CallRecorder:
         )
         self._report(self._on_segment, info)
 
-    def _write(self, kind: str, frame: Any, t_ns: int) -> None:
+    def _write(self, kind: str, frame: Any, arrival_ns: int) -> None:
         if kind == "vp8":
-            self._write_vp8(frame, t_ns)
+            data, rtp_time = frame
+            media_ns = None if rtp_time is None else rtp_time * 1_000_000_000 // VP8_RTP_RATE
+            self._write_vp8(data, self._clocks[kind].place_media_ns(media_ns, arrival_ns))
             return
+        t_ns = self._clocks[kind].place_ns(frame, arrival_ns)
         if kind == "talkback":
             # The dispatcher's voice follows the call's time line; it never opens a segment or sets t = 0.
             if self._segment is not None and self._segment.talk is not None and self._zero_ns is not None:
@@ -378,16 +427,17 @@ class CallRecorder:
         seg.last_ns = t_ns
 
     def _write_audio(self, seg: _Segment, stream: Any, kind: str, frame: Any, t_ns: int) -> None:
-        """Encode one audio frame of ``kind`` into ``stream``: pts follow its own sample count, re-anchored to the
-        arrival clock after a gap (see the module docstring), never backwards."""
+        """Encode one audio frame of ``kind``, placed at ``t_ns`` (:class:`MediaClock`), into ``stream``; a frame
+        that would overlap the one before by more than half its length is dropped (see the module docstring)."""
         assert self._zero_ns is not None
-        clock_pts = (t_ns - self._zero_ns) * AUDIO_RATE // 1_000_000_000
-        following = self._audio_next[kind]
-        pts = following if following is not None else clock_pts
-        if abs(clock_pts - pts) > AUDIO_REANCHOR_S * AUDIO_RATE:
-            pts = max(clock_pts, following or 0)
+        pts = (t_ns - self._zero_ns) * AUDIO_RATE // 1_000_000_000
         if frame.sample_rate != AUDIO_RATE or frame.layout.name != "stereo" or frame.format.name != "s16":
             frame = av.AudioResampler(format="s16", layout="stereo", rate=AUDIO_RATE).resample(frame)[0]
+        following = self._audio_next[kind]
+        if following is not None and pts < following:
+            if following - pts > frame.samples // 2:
+                return  # placed inside what is written already (the offset shrank): dropped, not shifted
+            pts = following
         frame.pts = pts
         frame.time_base = fractions.Fraction(1, AUDIO_RATE)
         self._audio_next[kind] = pts + frame.samples
@@ -400,7 +450,7 @@ class CallRecorder:
             self._report(self.request_keyframe)
 
     def _write_vp8(self, data: bytes, t_ns: int) -> None:
-        """Store one received VP8 frame as a Matroska packet (``copy`` mode). A segment starts only at a key frame:
+        """Store one received VP8 frame, placed at ``t_ns``, as a Matroska packet (``copy`` mode). A segment starts only at a key frame:
         at the call's start, after a dropped frame, and at a rollover (the old segment goes on until the key frame
         asked for arrives)."""
         size = vp8_keyframe_size(data)
