@@ -281,7 +281,8 @@ async def run_case(kind: str, n: int, warmup_s: float, measure_s: float,
     ``pre_encoded``, callers sending that sequence; returns ``{"kind", "callers" ("live" or "pre-encoded"), "n",
     "fps" (received per stream, mean over the window), "lost", "sent", "p50", "p95" (glass-to-glass, ms),
     "unread" (pictures whose stamp did not read back), "cpu" (receiver, % of one core), "rss" (MB), "samples",
-    "window_frames", "keyframes" (keyframe requests the pre-encoded callers answered)}``.
+    "window_frames", "keyframes" (keyframe requests the pre-encoded callers answered), "callers_cpu" (all caller
+    processes together) and "reader_cpu" (this process: the viewer readers), % of one core over the window}``.
 
     Raises RuntimeError (with the receiver's log tail) when the receiver dies or the streams do not start."""
     import aiohttp
@@ -379,12 +380,16 @@ async def _measure(kind: str, n: int, warmup_s: float, measure_s: float, proc: s
     await asyncio.sleep(0.5)
     if kind == "bare":
         await http.post(base + "/reset")
+    # The callers' and this process's CPU too: on a shared 2-core machine a receiver that idles while frames come
+    # late says the senders (or the neighbours) were starved, not the receiver.
     cpu0, t0 = _cpu_s(proc.pid), time.monotonic()
+    callers_cpu0, reader_cpu0 = sum(_cpu_s(c.pid) for c in callers), time.process_time()
     frames0 = await _frames(http, base, kind, call_ids)
     measuring = True
     await asyncio.sleep(measure_s)
     measuring = False
     cpu1, t1 = _cpu_s(proc.pid), time.monotonic()
+    callers_cpu1, reader_cpu1 = sum(_cpu_s(c.pid) for c in callers), time.process_time()
     frames1 = await _frames(http, base, kind, call_ids)
     rss = _rss_mb(proc.pid)
     if kind == "bare":
@@ -413,7 +418,8 @@ async def _measure(kind: str, n: int, warmup_s: float, measure_s: float, proc: s
         "lost": max(0, sent - received - n), "sent": sent,
         "p50": _percentile(lat, 0.5), "p95": _percentile(lat, 0.95), "unread": unread,
         "cpu": 100 * (cpu1 - cpu0) / (t1 - t0), "rss": rss, "samples": len(lat), "window_frames": received_window,
-        "keyframes": keyframes,
+        "keyframes": keyframes, "callers_cpu": 100 * (callers_cpu1 - callers_cpu0) / (t1 - t0),
+        "reader_cpu": 100 * (reader_cpu1 - reader_cpu0) / (t1 - t0),
     }
 
 
@@ -500,12 +506,14 @@ def run(ns: list[int], warmup_s: float = 4.0, measure_s: float = 10.0, kinds: tu
             else:
                 case_pre = None
             for kind in kinds:
+                load_before = os.getloadavg()[0]
                 try:
                     row = asyncio.run(run_case(kind, n, warmup_s, measure_s, case_pre))
                 except RuntimeError as exc:  # a receiver that died is a finding: report it, go on with the next
                     print(f"| {kind} | {'live' if case_pre is None else 'pre-encoded'} | {n} | "
-                          f"FAILED: {str(exc)[:2000]} ||||||||", flush=True)
+                          f"FAILED: {str(exc)[:2000]} ||||||||||", flush=True)
                     continue
+                row["load"] = (load_before, os.getloadavg()[0])
                 rows.append(row)
                 print(_line(row), flush=True)
     return rows
@@ -811,14 +819,15 @@ def run_callers(fps: int = 30, warmup_s: float = 4.0, measure_s: float = 10.0) -
     return rows
 
 
-HEADER = ("| receiver | callers | N | fps/stream | lost | g2g p50 ms | g2g p95 ms | unread | CPU % core | RSS MB |\n"
-          "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+HEADER = ("| receiver | callers | N | fps/stream | lost | g2g p50 ms | g2g p95 ms | unread | CPU % core | RSS MB | "
+          "callers / reader CPU % | load 1 min |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
 
 
 def _line(r: dict[str, Any]) -> str:
     return (f"| {r['kind']} | {r['callers']} | {r['n']} | {r['fps']:.1f} | {r['lost']} of {r['sent']} | "
             f"{r['p50']:.0f} | {r['p95']:.0f} | {r['unread']} of {r['samples'] + r['unread']} | {r['cpu']:.0f} | "
-            f"{r['rss']:.0f} |")
+            f"{r['rss']:.0f} | {r['callers_cpu']:.0f} / {r['reader_cpu']:.0f} | "
+            f"{r['load'][0]:.1f} -> {r['load'][1]:.1f} |")
 
 
 DEFAULT_NS = (1, 4, 8, 16, 24, 32)
