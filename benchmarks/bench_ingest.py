@@ -26,8 +26,10 @@ pre-encoded from N=8):
   does not read back as a valid index is counted in ``unread``. See :mod:`benchmarks.ingest_media`.
 
 Glass-to-glass is read back for ``bare`` from the decoded frame itself (the stamp's pixels straight from the
-decoder's Y plane); for the ingest from the viewer's WebSocket JPEG stream (one viewer per call, in the benchmark
-process; JPEGs decoded at 1/8 scale), i.e. what a dispatcher's viewer would get. Figures per case over a
+decoder's Y plane); for the ingest from the viewer's WebSocket JPEG stream, i.e. what a dispatcher's viewer would
+get (viewers in the benchmark process, JPEGs decoded at 1/8 scale; ``--viewers``, default
+:data:`DEFAULT_VIEWERS`: the first few calls are watched, as a lab's few consoles would, not every call, since each
+watched call costs the ingest a JPEG encode per frame; ``--viewers 0`` watches every call). Figures per case over a
 ``measure_s`` window after a ``warmup_s`` warm-up: received fps per stream (mean), frames lost (sent by the callers
 minus received, minus one per stream that aiortc never delivers, over the whole run), latency p50/p95, CPU of the
 receiver process (% of one core, from ``/proc/<pid>/stat``) and its RSS (MB, ``VmRSS``). The load average is
@@ -276,9 +278,10 @@ async def _wait_http(http: Any, url: str, proc: subprocess.Popen[Any]) -> None:
 
 
 async def run_case(kind: str, n: int, warmup_s: float, measure_s: float,
-                   pre_encoded: PreEncoded | None = None) -> dict[str, Any]:
+                   pre_encoded: PreEncoded | None = None, viewers: int = 0) -> dict[str, Any]:
     """One receiver process (``kind``, one of :data:`KINDS`) with ``n`` callers, live-encoding ones or, with
-    ``pre_encoded``, callers sending that sequence; returns ``{"kind", "callers" ("live" or "pre-encoded"), "n",
+    ``pre_encoded``, callers sending that sequence; the ingest's latency is read from the viewer streams of the first
+    ``viewers`` calls (0: every call). Returns ``{"kind", "callers" ("live" or "pre-encoded"), "n", "viewers",
     "fps" (received per stream, mean over the window), "lost", "sent", "p50", "p95" (glass-to-glass, ms),
     "unread" (pictures whose stamp did not read back), "cpu" (receiver, % of one core), "rss" (MB), "samples",
     "window_frames", "keyframes" (keyframe requests the pre-encoded callers answered), "callers_cpu" (all caller
@@ -302,7 +305,8 @@ async def run_case(kind: str, n: int, warmup_s: float, measure_s: float,
     callers: list[subprocess.Popen[str]] = []
     readers: list[asyncio.Task[None]] = []
     try:
-        return await _measure(kind, n, warmup_s, measure_s, proc, base, http, callers, readers, pre_encoded)
+        return await _measure(kind, n, warmup_s, measure_s, proc, base, http, callers, readers, pre_encoded,
+                              viewers)
     except Exception as exc:
         log_fh.flush()
         tail = log_path.read_text(errors="replace")[-3000:]
@@ -332,7 +336,7 @@ def _percentile(sorted_values: list[float], q: float) -> float:
 
 async def _measure(kind: str, n: int, warmup_s: float, measure_s: float, proc: subprocess.Popen[Any], base: str,
                    http: Any, callers: list[subprocess.Popen[str]], readers: list[asyncio.Task[None]],
-                   pre_encoded: PreEncoded | None) -> dict[str, Any]:
+                   pre_encoded: PreEncoded | None, viewers: int) -> dict[str, Any]:
     import aiohttp
     import cv2
 
@@ -376,7 +380,8 @@ async def _measure(kind: str, n: int, warmup_s: float, measure_s: float, proc: s
 
     await _wait_streaming(http, base, kind, call_ids, n, proc)
     await asyncio.sleep(warmup_s)
-    readers.extend(asyncio.ensure_future(read_viewer(i, cid)) for i, cid in enumerate(call_ids))
+    watched = call_ids[:viewers] if viewers > 0 else call_ids
+    readers.extend(asyncio.ensure_future(read_viewer(i, cid)) for i, cid in enumerate(watched))
     await asyncio.sleep(0.5)
     if kind == "bare":
         await http.post(base + "/reset")
@@ -414,6 +419,7 @@ async def _measure(kind: str, n: int, warmup_s: float, measure_s: float, proc: s
     lat = sorted(latencies)
     return {
         "kind": kind, "callers": "live" if pre_encoded is None else "pre-encoded", "n": n,
+        "viewers": n if kind == "bare" else len(watched),
         "fps": (received_window := frames1 - frames0) / (t1 - t0) / n,
         "lost": max(0, sent - received - n), "sent": sent,
         "p50": _percentile(lat, 0.5), "p95": _percentile(lat, 0.95), "unread": unread,
@@ -467,6 +473,8 @@ async def _frames(http: Any, base: str, kind: str, call_ids: list[str]) -> int:
 KINDS = ("bare", "ingest", "ingest+rec", "ingest+copy")
 
 
+DEFAULT_VIEWERS = 4
+"""Calls whose viewer stream the benchmark reads in the ingest cases (see the module docstring)."""
 CALLER_MODES = ("auto", "live", "pre-encoded")
 PRE_ENCODED_FROM_N = 8
 """``auto`` uses live-encoding callers below this N and pre-encoded ones from it: from N=8 the live callers' VP8
@@ -488,12 +496,15 @@ def make_sequence(directory: Path, picture: str = "real", video_kbps: int = 500)
 
 
 def run(ns: list[int], warmup_s: float = 4.0, measure_s: float = 10.0, kinds: tuple[str, ...] = KINDS,
-        caller_mode: str = "auto", picture: str = "real", video_kbps: int = 500) -> list[dict[str, Any]]:
+        caller_mode: str = "auto", picture: str = "real", video_kbps: int = 500,
+        viewers: int = DEFAULT_VIEWERS) -> list[dict[str, Any]]:
     """Every case of ``kinds``, bare first at each N, with the callers of ``caller_mode`` (:data:`CALLER_MODES`;
     the pre-encoded sequence is made once, before the first case that needs it, from ``picture`` at
     ``video_kbps``); prints the table as it goes and returns the rows (see :func:`run_case`)."""
     if caller_mode not in CALLER_MODES:
         raise ValueError(f"caller mode {caller_mode!r}: expected one of {', '.join(CALLER_MODES)}")
+    if viewers < 0:
+        raise ValueError(f"viewers must be 0 (every call) or more, got {viewers}")
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-pre-encoded-") as tmp:
         pre: PreEncoded | None = None
@@ -508,10 +519,10 @@ def run(ns: list[int], warmup_s: float = 4.0, measure_s: float = 10.0, kinds: tu
             for kind in kinds:
                 load_before = os.getloadavg()[0]
                 try:
-                    row = asyncio.run(run_case(kind, n, warmup_s, measure_s, case_pre))
+                    row = asyncio.run(run_case(kind, n, warmup_s, measure_s, case_pre, viewers))
                 except RuntimeError as exc:  # a receiver that died is a finding: report it, go on with the next
                     print(f"| {kind} | {'live' if case_pre is None else 'pre-encoded'} | {n} | "
-                          f"FAILED: {str(exc)[:2000]} ||||||||||", flush=True)
+                          f"FAILED: {str(exc)[:2000]} |||||||||||", flush=True)
                     continue
                 row["load"] = (load_before, os.getloadavg()[0])
                 rows.append(row)
@@ -819,12 +830,13 @@ def run_callers(fps: int = 30, warmup_s: float = 4.0, measure_s: float = 10.0) -
     return rows
 
 
-HEADER = ("| receiver | callers | N | fps/stream | lost | g2g p50 ms | g2g p95 ms | unread | CPU % core | RSS MB | "
-          "callers / reader CPU % | load 1 min |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
+HEADER = ("| receiver | callers | N | g2g read on | fps/stream | lost | g2g p50 ms | g2g p95 ms | unread | CPU % core | RSS MB | "
+          "callers / reader CPU % | load 1 min |\n|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---|")
 
 
 def _line(r: dict[str, Any]) -> str:
-    return (f"| {r['kind']} | {r['callers']} | {r['n']} | {r['fps']:.1f} | {r['lost']} of {r['sent']} | "
+    read_on = "every decoded frame" if r["kind"] == "bare" else f"{r['viewers']} viewer(s)"
+    return (f"| {r['kind']} | {r['callers']} | {r['n']} | {read_on} | {r['fps']:.1f} | {r['lost']} of {r['sent']} | "
             f"{r['p50']:.0f} | {r['p95']:.0f} | {r['unread']} of {r['samples'] + r['unread']} | {r['cpu']:.0f} | "
             f"{r['rss']:.0f} | {r['callers_cpu']:.0f} / {r['reader_cpu']:.0f} | "
             f"{r['load'][0]:.1f} -> {r['load'][1]:.1f} |")
@@ -873,6 +885,9 @@ def main(argv: list[str] | None = None) -> int:
                         "drawn scene")
     p.add_argument("--video-kbps", type=int, default=500,
                    help="the pre-encoded sequence's VP8 target bitrate (default 500, aiortc's starting rate)")
+    p.add_argument("--viewers", type=int, default=DEFAULT_VIEWERS,
+                   help=f"ingest cases: read glass-to-glass from the viewer streams of this many calls (default "
+                        f"{DEFAULT_VIEWERS}; 0 = every call, each costing the ingest a JPEG encode per frame)")
     p.add_argument("--no-recorder", action="store_true", help="skip the recorder-alone CPU figures")
     p.add_argument("--no-chromium", action="store_true", help="skip the 30 fps Chromium/aiortc caller comparison")
     p.add_argument("--only-callers", action="store_true", help="run only the 30 fps Chromium/aiortc caller comparison")
@@ -893,7 +908,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.only_callers:
         print(HEADER)
         run(args.n, args.warmup_s, args.measure_s, tuple(args.kinds), args.caller_mode, args.picture,
-            args.video_kbps)
+            args.video_kbps, args.viewers)
     if not args.no_chromium:
         run_callers(30, args.warmup_s, args.measure_s)
     for r in [] if args.no_recorder else recorder_cpu():
