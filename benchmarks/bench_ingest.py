@@ -522,7 +522,7 @@ def run(ns: list[int], warmup_s: float = 4.0, measure_s: float = 10.0, kinds: tu
                     row = asyncio.run(run_case(kind, n, warmup_s, measure_s, case_pre, viewers))
                 except RuntimeError as exc:  # a receiver that died is a finding: report it, go on with the next
                     print(f"| {kind} | {'live' if case_pre is None else 'pre-encoded'} | {n} | "
-                          f"FAILED: {str(exc)[:2000]} |||||||||||", flush=True)
+                          f"FAILED: {str(exc)[:2000]} ||||||||||||", flush=True)
                     continue
                 row["load"] = (load_before, os.getloadavg()[0])
                 rows.append(row)
@@ -831,7 +831,7 @@ def run_callers(fps: int = 30, warmup_s: float = 4.0, measure_s: float = 10.0) -
 
 
 HEADER = ("| receiver | callers | N | g2g read on | fps/stream | lost | g2g p50 ms | g2g p95 ms | unread | CPU % core | RSS MB | "
-          "callers / reader CPU % | load 1 min |\n|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---|")
+          "callers / reader CPU % | keyframes on request | load 1 min |\n|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---|")
 
 
 def _line(r: dict[str, Any]) -> str:
@@ -839,6 +839,7 @@ def _line(r: dict[str, Any]) -> str:
     return (f"| {r['kind']} | {r['callers']} | {r['n']} | {read_on} | {r['fps']:.1f} | {r['lost']} of {r['sent']} | "
             f"{r['p50']:.0f} | {r['p95']:.0f} | {r['unread']} of {r['samples'] + r['unread']} | {r['cpu']:.0f} | "
             f"{r['rss']:.0f} | {r['callers_cpu']:.0f} / {r['reader_cpu']:.0f} | "
+            f"{r['keyframes'] if r['callers'] == 'pre-encoded' else '-'} | "
             f"{r['load'][0]:.1f} -> {r['load'][1]:.1f} |")
 
 

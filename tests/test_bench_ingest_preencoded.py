@@ -179,7 +179,7 @@ def test_keyframe_request_restarts_the_sequence_at_its_keyframe(sequence) -> Non
 def test_benchmark_case_bare_receiver_n1_with_a_pre_encoded_caller(sequence) -> None:
     """The benchmark's own path: the bare receiver and one pre-encoded caller, each in its own process, for a few
     seconds; the figures come from the frame indices read back."""
-    from benchmarks.bench_ingest import run_case
+    from benchmarks.bench_ingest import HEADER, _line, run_case
 
     row = asyncio.run(run_case("bare", 1, warmup_s=1.0, measure_s=3.0, pre_encoded=sequence))
     assert row["callers"] == "pre-encoded" and row["n"] == 1
@@ -187,3 +187,6 @@ def test_benchmark_case_bare_receiver_n1_with_a_pre_encoded_caller(sequence) -> 
     assert row["unread"] <= row["samples"] // 10
     assert 0 <= row["p50"] <= row["p95"] < 30_000  # matched to a send of this run, not a loop apart
     assert row["sent"] > 0 and 0 < row["fps"] <= FPS + 1
+    line = _line(row)  # the table says which callers were used, in a row as wide as its header
+    assert "| bare | pre-encoded | 1 | every decoded frame |" in line
+    assert line.count("|") == HEADER.splitlines()[0].count("|")
