@@ -285,7 +285,8 @@ async def run_case(kind: str, n: int, warmup_s: float, measure_s: float,
     "fps" (received per stream, mean over the window), "lost", "sent", "p50", "p95" (glass-to-glass, ms),
     "unread" (pictures whose stamp did not read back), "cpu" (receiver, % of one core), "rss" (MB), "samples",
     "window_frames", "keyframes" (keyframe requests the pre-encoded callers answered), "callers_cpu" (all caller
-    processes together) and "reader_cpu" (this process: the viewer readers), % of one core over the window}``.
+    processes together) and "reader_cpu" (this process: the viewer readers), % of one core over the window, "load"
+    (the 1-minute load average before and after: the machine is shared)}``.
 
     Raises RuntimeError (with the receiver's log tail) when the receiver dies or the streams do not start."""
     import aiohttp
@@ -304,9 +305,11 @@ async def run_case(kind: str, n: int, warmup_s: float, measure_s: float,
     http = aiohttp.ClientSession()
     callers: list[subprocess.Popen[str]] = []
     readers: list[asyncio.Task[None]] = []
+    load_before = os.getloadavg()[0]
     try:
-        return await _measure(kind, n, warmup_s, measure_s, proc, base, http, callers, readers, pre_encoded,
-                              viewers)
+        row = await _measure(kind, n, warmup_s, measure_s, proc, base, http, callers, readers, pre_encoded, viewers)
+        row["load"] = (load_before, os.getloadavg()[0])
+        return row
     except Exception as exc:
         log_fh.flush()
         tail = log_path.read_text(errors="replace")[-3000:]
@@ -517,14 +520,12 @@ def run(ns: list[int], warmup_s: float = 4.0, measure_s: float = 10.0, kinds: tu
             else:
                 case_pre = None
             for kind in kinds:
-                load_before = os.getloadavg()[0]
                 try:
                     row = asyncio.run(run_case(kind, n, warmup_s, measure_s, case_pre, viewers))
                 except RuntimeError as exc:  # a receiver that died is a finding: report it, go on with the next
                     print(f"| {kind} | {'live' if case_pre is None else 'pre-encoded'} | {n} | "
                           f"FAILED: {str(exc)[:2000]} ||||||||||||", flush=True)
                     continue
-                row["load"] = (load_before, os.getloadavg()[0])
                 rows.append(row)
                 print(_line(row), flush=True)
     return rows
