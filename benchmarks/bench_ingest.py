@@ -8,14 +8,32 @@ Receivers, each measured in its own fresh process, in the same run:
   ``ingest+copy`` with recording on without re-encoding the video (the received VP8 frames stored as they came,
   ``record_video = "copy"``; Opus still encoded).
 
-Callers run in separate processes (``min(N, 4)`` processes, the N callers spread over them), so their VP8 encoding
-is not counted against the receiver. Each frame carries its capture time (wall clock, ms) as 48 black/white blocks
-in its top 64 rows. Glass-to-glass latency is capture -> the frame decoded and read back: for ``bare`` from the
-decoded frame itself; for the ingest from the viewer's WebSocket JPEG stream (one viewer per call, in the benchmark
-process; JPEGs decoded at 1/8 scale), i.e. what a dispatcher's viewer would get. Figures per case over a
+Callers run in separate processes (``min(N, 4)`` processes, the N callers spread over them), in one of two modes,
+named in the table's ``callers`` column (``--caller-mode``; ``auto``, the default, is live below N=8 and
+pre-encoded from N=8):
+
+* ``live``: each caller ENCODES VP8 live (aiortc's encoder) and draws its capture time (wall clock, ms) as 48
+  black/white blocks in the top 64 rows of each frame; glass-to-glass is read time minus that capture time. On this
+  2-core machine the callers' encoders take the cores the receiver is measured on: the bare receiver collapsed from
+  N=8 (5.6 fps/stream, p95 6 s).
+* ``pre-encoded``: the 640x480@15 sequence (by default the real fire clip, 30 s, VP8 at 500 kbit/s) is encoded
+  ONCE before the run with aiortc's own realtime VP8 settings; callers hand the encoded frames to aiortc as
+  ``av.Packet`` objects, which aiortc packetizes without re-encoding, and send a pre-encoded Opus tone. A
+  pre-encoded frame cannot carry its send time, so the blocks carry the FRAME INDEX (Gray code and its
+  complement), each caller records the wall-clock time at which it handed each index to aiortc, and glass-to-glass
+  is the time the receiver read the index back minus the send time of that index (callers and receiver on the same
+  machine, same clock; it excludes the caller's encoding, which the live mode includes). A picture whose stamp
+  does not read back as a valid index is counted in ``unread``. See :mod:`benchmarks.ingest_media`.
+
+Glass-to-glass is read back for ``bare`` from the decoded frame itself (the stamp's pixels straight from the
+decoder's Y plane); for the ingest from the viewer's WebSocket JPEG stream, i.e. what a dispatcher's viewer would
+get (viewers in the benchmark process, JPEGs decoded at 1/8 scale; ``--viewers``, default
+:data:`DEFAULT_VIEWERS`: the first few calls are watched, as a lab's few consoles would, not every call, since each
+watched call costs the ingest a JPEG encode per frame; ``--viewers 0`` watches every call). Figures per case over a
 ``measure_s`` window after a ``warmup_s`` warm-up: received fps per stream (mean), frames lost (sent by the callers
 minus received, minus one per stream that aiortc never delivers, over the whole run), latency p50/p95, CPU of the
-receiver process (% of one core, from ``/proc/<pid>/stat``) and its RSS (MB, ``VmRSS``).
+receiver process (% of one core, from ``/proc/<pid>/stat``) and its RSS (MB, ``VmRSS``). The load average is
+printed before and after: the machine is shared.
 
 The Chromium caller at 30 fps (:func:`run_caller_comparison`): one real headless Chromium opens a caller link and
 streams a 640x480 camera drawn on a canvas at 30 fps (``canvas.captureStream``, put in place of the page's
@@ -26,9 +44,10 @@ picture -> the frame's arrival at the ingest, decoded (the ``t_wall_ms`` the ing
 and, for comparison, -> the viewer JPEG decoded in the benchmark. Frames lost: frames the caller's encoder sent
 (Chromium: ``framesSent`` of its outbound video RTP stats) minus frames the ingest received, minus one.
 
-``python -m benchmarks.bench_ingest [--n 1 4 8 16] [--measure-s 10] [--no-chromium]`` runs it alone;
-``workbench bench ingest`` runs it through ``benchmarks/run.py``. Needs loopback ICE: run it under
-``scripts/netns-run`` for a clean namespace.
+``python -m benchmarks.bench_ingest [--n 1 4 8 16 24 32] [--kinds bare ingest ...] [--caller-mode
+{auto,live,pre-encoded}] [--picture {real,drawn}] [--video-kbps 500] [--measure-s 10] [--no-chromium]`` runs it
+alone; ``workbench bench ingest`` runs it through ``benchmarks/run.py`` (the whole grid: about 20 minutes). Needs
+loopback ICE: run it under ``scripts/netns-run`` for a clean namespace.
 """
 
 from __future__ import annotations
@@ -38,7 +57,6 @@ import asyncio
 import fractions
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -48,34 +66,12 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.ingest_media import (
+    FPS, HEIGHT, WIDTH, PreEncoded, draw_stamp, g2g_from_indices, pre_encode, read_stamp,
+)
+
 REPO = Path(__file__).resolve().parent.parent
-WIDTH, HEIGHT, FPS = 640, 480, 15
-BITS = 48
-BLOCK_W, BLOCK_H = 26, 32
-"""Timestamp blocks: 2 rows of 24 blocks, 26 x 32 px each, in the frame's top-left 624 x 64 px."""
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-# --- the timestamp in the picture ---------------------------------------------------------------------------------
-
-
-def draw_stamp(image: np.ndarray, value: int) -> None:
-    """Write ``value`` (< 2**48) into ``image`` (BGR or grey, uint8) as black/white blocks, most significant first."""
-    for i in range(BITS):
-        row, col = divmod(i, BITS // 2)
-        bit = (value >> (BITS - 1 - i)) & 1
-        image[row * BLOCK_H : (row + 1) * BLOCK_H, col * BLOCK_W : (col + 1) * BLOCK_W] = 255 if bit else 0
-
-
-def read_stamp(grey: np.ndarray, scale: int = 1) -> int:
-    """Read back what :func:`draw_stamp` wrote, from a grey image decoded at ``1/scale`` size."""
-    value = 0
-    for i in range(BITS):
-        row, col = divmod(i, BITS // 2)
-        y = (row * BLOCK_H + BLOCK_H // 2) // scale
-        x = (col * BLOCK_W + BLOCK_W // 2) // scale
-        value = (value << 1) | int(grey[y, x] > 127)
-    return value
 
 
 def now_ms() -> int:
@@ -124,16 +120,24 @@ def _stamp_track_class() -> Any:
     return StampTrack
 
 
-async def _callers(urls: list[str], seconds: float, fps: float = FPS) -> list[int]:
+async def _callers(urls: list[str], seconds: float, fps: float = FPS,
+                   pre_encoded: Path | None = None) -> dict[str, Any]:
+    """Stream to each caller link in ``urls`` for ``seconds``: live-encoding :class:`StampTrack` callers with
+    aiortc's ToneTrack, or, with ``pre_encoded`` (a :func:`benchmarks.ingest_media.pre_encode` directory), callers
+    that send that VP8 sequence and a pre-encoded Opus tone without encoding anything. Returns ``{"sent": [frames
+    per stream], "sends": [[[frame index, wall-clock ms] of each frame handed to aiortc] per stream] or None for
+    live callers, "keyframes": [keyframe requests answered per stream]}``."""
     import aiohttp
     from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
     sys.path.insert(0, str(REPO))
+    from benchmarks.ingest_media import opus_tone_packets, pre_encoded_tone_track, pre_encoded_video_track
     from tests.helpers_media import ToneTrack
     from workbench.ice import enable_loopback_ice
 
     enable_loopback_ice()
     StampTrack = _stamp_track_class()
+    tone = opus_tone_packets() if pre_encoded is not None else []
     http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
     pcs, tracks = [], []
     try:
@@ -141,9 +145,14 @@ async def _callers(urls: list[str], seconds: float, fps: float = FPS) -> list[in
             async with http.get(url) as resp:
                 assert resp.status == 200, resp.status
             pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-            track = StampTrack(fps)
-            pc.addTrack(track)
-            pc.addTrack(ToneTrack())
+            if pre_encoded is not None:
+                track = pre_encoded_video_track(pre_encoded, fps)
+                track.answer_keyframe_requests(pc.addTrack(track))
+                pc.addTrack(pre_encoded_tone_track(tone))
+            else:
+                track = StampTrack(fps)
+                pc.addTrack(track)
+                pc.addTrack(ToneTrack())
             await pc.setLocalDescription(await pc.createOffer())
             async with http.post(url + "/offer", json={"sdp": pc.localDescription.sdp, "type": "offer"}) as resp:
                 answer = await resp.json()
@@ -151,7 +160,11 @@ async def _callers(urls: list[str], seconds: float, fps: float = FPS) -> list[in
             pcs.append(pc)
             tracks.append(track)
         await asyncio.sleep(seconds)
-        return [t.frames_sent for t in tracks]
+        return {
+            "sent": [t.frames_sent for t in tracks],
+            "sends": [t.sends for t in tracks] if pre_encoded is not None else None,
+            "keyframes": [getattr(t, "keyframes_sent", 0) for t in tracks],
+        }
     finally:
         for pc in pcs:
             await pc.close()
@@ -170,21 +183,25 @@ async def _bare(port: int) -> None:
     from workbench.ice import enable_loopback_ice
 
     enable_loopback_ice()
-    state: dict[str, Any] = {"frames": {}, "latencies": [], "pcs": set()}
+    state: dict[str, Any] = {"frames": {}, "samples": [], "pcs": set()}
 
     async def drain(track: Any, key: str) -> None:
+        stream = int(key)
         try:
             while True:
                 frame = await track.recv()
                 if track.kind == "video":
                     state["frames"][key] = state["frames"].get(key, 0) + 1
-                    # The Y plane as it is (no swscale context per frame, which starved this receiver at N=4 on a
-                    # loaded machine); other formats are converted.
-                    grey = (frame.to_ndarray()[: frame.height] if frame.format.name == "yuv420p"
-                            else frame.to_ndarray(format="gray"))
-                    state["latencies"].append(now_ms() - read_stamp(grey))
-                    if len(state["latencies"]) > 100_000:
-                        state["latencies"] = state["latencies"][-50_000:]
+                    # The stamp's 48 pixels straight from the decoder's Y plane: no swscale context per frame (which
+                    # starved this receiver at N=4 on a loaded machine) and no copy of the picture.
+                    if frame.format.name == "yuv420p":
+                        plane = frame.planes[0]
+                        grey = np.frombuffer(plane, np.uint8).reshape(frame.height, plane.line_size)
+                    else:
+                        grey = frame.to_ndarray(format="gray")
+                    state["samples"].append((stream, read_stamp(grey), time.time() * 1000))
+                    if len(state["samples"]) > 100_000:
+                        state["samples"] = state["samples"][-50_000:]
         except MediaStreamError:
             pass
 
@@ -202,10 +219,10 @@ async def _bare(port: int) -> None:
         return web.json_response({"sdp": pc.localDescription.sdp, "type": "answer"})
 
     async def stats(request: web.Request) -> web.Response:
-        return web.json_response({"frames": state["frames"], "latencies": state["latencies"]})
+        return web.json_response({"frames": state["frames"], "samples": state["samples"]})
 
     async def reset(request: web.Request) -> web.Response:
-        state["latencies"] = []
+        state["samples"] = []
         return web.json_response({})
 
     app = web.Application()
@@ -260,10 +277,19 @@ async def _wait_http(http: Any, url: str, proc: subprocess.Popen[Any]) -> None:
     raise RuntimeError(f"{url} did not answer")
 
 
-async def run_case(kind: str, n: int, warmup_s: float, measure_s: float) -> dict[str, Any]:
-    """One receiver process (``bare``, ``ingest`` or ``ingest+rec``) with ``n`` callers; returns the figures."""
+async def run_case(kind: str, n: int, warmup_s: float, measure_s: float,
+                   pre_encoded: PreEncoded | None = None, viewers: int = 0) -> dict[str, Any]:
+    """One receiver process (``kind``, one of :data:`KINDS`) with ``n`` callers, live-encoding ones or, with
+    ``pre_encoded``, callers sending that sequence; the ingest's latency is read from the viewer streams of the first
+    ``viewers`` calls (0: every call). Returns ``{"kind", "callers" ("live" or "pre-encoded"), "n", "viewers",
+    "fps" (received per stream, mean over the window), "lost", "sent", "p50", "p95" (glass-to-glass, ms),
+    "unread" (pictures whose stamp did not read back), "cpu" (receiver, % of one core), "rss" (MB), "samples",
+    "window_frames", "keyframes" (keyframe requests the pre-encoded callers answered), "callers_cpu" (all caller
+    processes together) and "reader_cpu" (this process: the viewer readers), % of one core over the window, "load"
+    (the 1-minute load average before and after: the machine is shared)}``.
+
+    Raises RuntimeError (with the receiver's log tail) when the receiver dies or the streams do not start."""
     import aiohttp
-    import cv2
 
     port = _free_port()
     tmp = tempfile.TemporaryDirectory(prefix="bench-ingest-")
@@ -279,9 +305,11 @@ async def run_case(kind: str, n: int, warmup_s: float, measure_s: float) -> dict
     http = aiohttp.ClientSession()
     callers: list[subprocess.Popen[str]] = []
     readers: list[asyncio.Task[None]] = []
-    latencies: list[float] = []
+    load_before = os.getloadavg()[0]
     try:
-        return await _measure(kind, n, warmup_s, measure_s, proc, base, http, callers, readers, latencies)
+        row = await _measure(kind, n, warmup_s, measure_s, proc, base, http, callers, readers, pre_encoded, viewers)
+        row["load"] = (load_before, os.getloadavg()[0])
+        return row
     except Exception as exc:
         log_fh.flush()
         tail = log_path.read_text(errors="replace")[-3000:]
@@ -305,13 +333,18 @@ async def run_case(kind: str, n: int, warmup_s: float, measure_s: float) -> dict
         tmp.cleanup()
 
 
+def _percentile(sorted_values: list[float], q: float) -> float:
+    return sorted_values[min(len(sorted_values) - 1, int(len(sorted_values) * q))] if sorted_values else float("nan")
+
+
 async def _measure(kind: str, n: int, warmup_s: float, measure_s: float, proc: subprocess.Popen[Any], base: str,
                    http: Any, callers: list[subprocess.Popen[str]], readers: list[asyncio.Task[None]],
-                   latencies: list[float]) -> dict[str, Any]:
+                   pre_encoded: PreEncoded | None, viewers: int) -> dict[str, Any]:
     import aiohttp
     import cv2
 
     measuring = False
+    samples: list[tuple[int, int, float]] = []  # (stream, stamp read back, wall-clock ms when read)
     await _wait_http(http, base + ("/stats" if kind == "bare" else "/healthz"), proc)
     call_ids: list[str] = []
     if kind == "bare":
@@ -330,53 +363,72 @@ async def _measure(kind: str, n: int, warmup_s: float, measure_s: float, proc: s
             call_ids.append(call["call_id"])
     seconds = warmup_s + measure_s + STREAM_MARGIN_S
     groups = min(n, 4)
+    extra = [] if pre_encoded is None else ["--pre-encoded", str(pre_encoded.directory)]
     for g in range(groups):
         part = urls[g::groups]
         callers.append(subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.bench_ingest", "--callers", json.dumps(part), str(seconds)],
+            [sys.executable, "-m", "benchmarks.bench_ingest", "--callers", json.dumps(part), str(seconds), *extra],
             cwd=REPO, stdout=subprocess.PIPE, text=True,
         ))
 
-    async def read_viewer(cid: str) -> None:
+    async def read_viewer(stream: int, cid: str) -> None:
         async with http.ws_connect(f"{base}/api/calls/{cid}/live") as ws:
             async for msg in ws:
                 if msg.type != aiohttp.WSMsgType.BINARY:
                     break
                 if measuring:
+                    read_ms = time.time() * 1000
                     grey = cv2.imdecode(np.frombuffer(msg.data, np.uint8), cv2.IMREAD_REDUCED_GRAYSCALE_8)
-                    latencies.append(now_ms() - read_stamp(grey, 8))
+                    samples.append((stream, read_stamp(grey, 8), read_ms))
 
     await _wait_streaming(http, base, kind, call_ids, n, proc)
     await asyncio.sleep(warmup_s)
-    readers.extend(asyncio.ensure_future(read_viewer(cid)) for cid in call_ids)
+    watched = call_ids[:viewers] if viewers > 0 else call_ids
+    readers.extend(asyncio.ensure_future(read_viewer(i, cid)) for i, cid in enumerate(watched))
     await asyncio.sleep(0.5)
     if kind == "bare":
         await http.post(base + "/reset")
+    # The callers' and this process's CPU too: on a shared 2-core machine a receiver that idles while frames come
+    # late says the senders (or the neighbours) were starved, not the receiver.
     cpu0, t0 = _cpu_s(proc.pid), time.monotonic()
+    callers_cpu0, reader_cpu0 = sum(_cpu_s(c.pid) for c in callers), time.process_time()
     frames0 = await _frames(http, base, kind, call_ids)
     measuring = True
     await asyncio.sleep(measure_s)
     measuring = False
     cpu1, t1 = _cpu_s(proc.pid), time.monotonic()
+    callers_cpu1, reader_cpu1 = sum(_cpu_s(c.pid) for c in callers), time.process_time()
     frames1 = await _frames(http, base, kind, call_ids)
     rss = _rss_mb(proc.pid)
     if kind == "bare":
         async with http.get(base + "/stats") as r:
-            latencies = [float(x) for x in (await r.json())["latencies"]]
-    sent = 0
-    for c in callers:
+            samples = [(int(s), int(v), float(t)) for s, v, t in (await r.json())["samples"]]
+    # Each caller process streams to urls[g::groups]: put its per-stream send times back in stream order.
+    sent, keyframes = 0, 0
+    sends: list[list[tuple[int, float]]] = [[] for _ in range(n)]
+    for g, c in enumerate(callers):
         out, _ = await asyncio.to_thread(c.communicate, timeout=seconds + 60)
-        sent += sum(json.loads(out.strip().splitlines()[-1]))
+        report = json.loads(out.strip().splitlines()[-1])
+        sent += sum(report["sent"])
+        keyframes += sum(report["keyframes"])
+        for j, stream_sends in enumerate(report["sends"] or []):
+            sends[g + j * groups] = stream_sends
     await asyncio.sleep(1.5)
     received = await _frames(http, base, kind, call_ids)
+    if pre_encoded is None:
+        latencies, unread = [t - v for _, v, t in samples], 0
+    else:
+        latencies, unread = g2g_from_indices(samples, sends)
     lat = sorted(latencies)
     return {
-        "kind": kind, "n": n,
+        "kind": kind, "callers": "live" if pre_encoded is None else "pre-encoded", "n": n,
+        "viewers": n if kind == "bare" else len(watched),
         "fps": (received_window := frames1 - frames0) / (t1 - t0) / n,
         "lost": max(0, sent - received - n), "sent": sent,
-        "p50": lat[len(lat) // 2] if lat else float("nan"),
-        "p95": lat[int(len(lat) * 0.95)] if lat else float("nan"),
+        "p50": _percentile(lat, 0.5), "p95": _percentile(lat, 0.95), "unread": unread,
         "cpu": 100 * (cpu1 - cpu0) / (t1 - t0), "rss": rss, "samples": len(lat), "window_frames": received_window,
+        "keyframes": keyframes, "callers_cpu": 100 * (callers_cpu1 - callers_cpu0) / (t1 - t0),
+        "reader_cpu": 100 * (reader_cpu1 - reader_cpu0) / (t1 - t0),
     }
 
 
@@ -424,21 +476,59 @@ async def _frames(http: Any, base: str, kind: str, call_ids: list[str]) -> int:
 KINDS = ("bare", "ingest", "ingest+rec", "ingest+copy")
 
 
-def run(ns: list[int], warmup_s: float = 4.0, measure_s: float = 10.0,
-        kinds: tuple[str, ...] = KINDS) -> list[dict[str, Any]]:
-    """Every case of ``kinds``, bare first at each N; returns the rows (see :func:`run_case`)."""
-    rows = []
-    for n in ns:
-        for kind in kinds:
-            try:
-                row = asyncio.run(run_case(kind, n, warmup_s, measure_s))
-            except RuntimeError as exc:  # a receiver that died is a finding: report it, go on with the next case
-                print(f"| {kind} | {n} | FAILED: {str(exc)[:2000]} |||||||", flush=True)
-                continue
-            rows.append(row)
-            print(_line(row), flush=True)
-    return rows
+DEFAULT_VIEWERS = 4
+"""Calls whose viewer stream the benchmark reads in the ingest cases (see the module docstring)."""
+CALLER_MODES = ("auto", "live", "pre-encoded")
+PRE_ENCODED_FROM_N = 8
+"""``auto`` uses live-encoding callers below this N and pre-encoded ones from it: from N=8 the live callers' VP8
+encoders took the 2 cores the receiver was measured on (bare receiver 5.6 fps/stream, p95 6 s at N=8)."""
 
+
+def make_sequence(directory: Path, picture: str = "real", video_kbps: int = 500) -> PreEncoded:
+    """The pre-encoded callers' sequence (:func:`benchmarks.ingest_media.pre_encode`) in ``directory``:
+    ``picture`` ``"real"`` (the real fire clip, :data:`REAL_CLIP`; the drawn scene when ../shared is missing, and
+    the sequence says so) or ``"drawn"`` (the live callers' scene), encoded at ``video_kbps``."""
+    from benchmarks.ingest_media import SEQ_FRAMES
+
+    if picture == "real":
+        pictures = _real_pictures(SEQ_FRAMES)
+        if pictures is not None:
+            return pre_encode(directory, picture="real fire clip", target_kbps=video_kbps, pictures=pictures)
+        print(f"{REAL_CLIP} missing: pre-encoding the drawn scene instead", flush=True)
+    return pre_encode(directory, target_kbps=video_kbps)
+
+
+def run(ns: list[int], warmup_s: float = 4.0, measure_s: float = 10.0, kinds: tuple[str, ...] = KINDS,
+        caller_mode: str = "auto", picture: str = "real", video_kbps: int = 500,
+        viewers: int = DEFAULT_VIEWERS) -> list[dict[str, Any]]:
+    """Every case of ``kinds``, bare first at each N, with the callers of ``caller_mode`` (:data:`CALLER_MODES`;
+    the pre-encoded sequence is made once, before the first case that needs it, from ``picture`` at
+    ``video_kbps``); prints the table as it goes and returns the rows (see :func:`run_case`)."""
+    if caller_mode not in CALLER_MODES:
+        raise ValueError(f"caller mode {caller_mode!r}: expected one of {', '.join(CALLER_MODES)}")
+    if viewers < 0:
+        raise ValueError(f"viewers must be 0 (every call) or more, got {viewers}")
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-pre-encoded-") as tmp:
+        pre: PreEncoded | None = None
+        for n in ns:
+            if caller_mode == "pre-encoded" or (caller_mode == "auto" and n >= PRE_ENCODED_FROM_N):
+                if pre is None:
+                    pre = make_sequence(Path(tmp), picture, video_kbps)
+                    print(pre.describe(), flush=True)
+                case_pre: PreEncoded | None = pre
+            else:
+                case_pre = None
+            for kind in kinds:
+                try:
+                    row = asyncio.run(run_case(kind, n, warmup_s, measure_s, case_pre, viewers))
+                except RuntimeError as exc:  # a receiver that died is a finding: report it, go on with the next
+                    print(f"| {kind} | {'live' if case_pre is None else 'pre-encoded'} | {n} | "
+                          f"FAILED: {str(exc)[:2000]} ||||||||||||", flush=True)
+                    continue
+                rows.append(row)
+                print(_line(row), flush=True)
+    return rows
 
 
 # --- the Chromium caller at 30 fps, beside an aiortc caller at 30 fps ---------------------------------------------
@@ -593,7 +683,7 @@ async def run_caller_comparison(caller: str, fps: int = 30, warmup_s: float = 4.
         else:
             assert caller_proc is not None
             out, _ = await asyncio.to_thread(caller_proc.communicate, timeout=seconds + 60)
-            sent = sum(json.loads(out.strip().splitlines()[-1]))
+            sent = sum(json.loads(out.strip().splitlines()[-1])["sent"])
             await asyncio.sleep(1.5)
         total = await received()
         if page is not None:
@@ -741,25 +831,33 @@ def run_callers(fps: int = 30, warmup_s: float = 4.0, measure_s: float = 10.0) -
     return rows
 
 
-HEADER = ("| receiver | N | fps/stream | lost | g2g p50 ms | g2g p95 ms | CPU % core | RSS MB |\n"
-          "|---|---:|---:|---:|---:|---:|---:|---:|")
+HEADER = ("| receiver | callers | N | g2g read on | fps/stream | lost | g2g p50 ms | g2g p95 ms | unread | CPU % core | RSS MB | "
+          "callers / reader CPU % | keyframes on request | load 1 min |\n|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---|")
 
 
 def _line(r: dict[str, Any]) -> str:
-    return (f"| {r['kind']} | {r['n']} | {r['fps']:.1f} | {r['lost']} of {r['sent']} | {r['p50']:.0f} | "
-            f"{r['p95']:.0f} | {r['cpu']:.0f} | {r['rss']:.0f} |")
+    read_on = "every decoded frame" if r["kind"] == "bare" else f"{r['viewers']} viewer(s)"
+    return (f"| {r['kind']} | {r['callers']} | {r['n']} | {read_on} | {r['fps']:.1f} | {r['lost']} of {r['sent']} | "
+            f"{r['p50']:.0f} | {r['p95']:.0f} | {r['unread']} of {r['samples'] + r['unread']} | {r['cpu']:.0f} | "
+            f"{r['rss']:.0f} | {r['callers_cpu']:.0f} / {r['reader_cpu']:.0f} | "
+            f"{r['keyframes'] if r['callers'] == 'pre-encoded' else '-'} | "
+            f"{r['load'][0]:.1f} -> {r['load'][1]:.1f} |")
+
+
+DEFAULT_NS = (1, 4, 8, 16, 24, 32)
 
 
 def bench_ingest() -> list[tuple[str, float, str]]:
-    """``benchmarks/run.py`` entry: N = 1, 4, 8, 16; rows (label, p50 glass-to-glass ms, the other figures)."""
+    """``benchmarks/run.py`` entry: N = :data:`DEFAULT_NS` (live callers below N=8, pre-encoded from it); rows
+    (label, p50 glass-to-glass ms, the other figures)."""
     print(f"load average before: {os.getloadavg()}; {os.cpu_count()} cores", flush=True)
     print(HEADER)
-    rows = run([1, 4, 8, 16])
+    rows = run(list(DEFAULT_NS))
     callers = run_callers(30)
     recording = recorder_cpu()
     print(f"load average after: {os.getloadavg()}", flush=True)
     return [
-        (f"{r['kind']} N={r['n']} (g2g p50)", r["p50"],
+        (f"{r['kind']} N={r['n']}, {r['callers']} callers (g2g p50)", r["p50"],
          f"p95 {r['p95']:.0f} ms, {r['fps']:.1f} fps/stream, lost {r['lost']}/{r['sent']}, "
          f"CPU {r['cpu']:.0f}% of a core, RSS {r['rss']:.0f} MB")
         for r in rows
@@ -777,34 +875,48 @@ def bench_ingest() -> list[tuple[str, float, str]]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--n", type=int, nargs="+", default=[1, 4, 8, 16])
+    p.add_argument("--n", type=int, nargs="+", default=list(DEFAULT_NS))
     p.add_argument("--warmup-s", type=float, default=4.0)
     p.add_argument("--measure-s", type=float, default=10.0)
     p.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS), help="receivers to measure")
+    p.add_argument("--caller-mode", choices=CALLER_MODES, default="auto",
+                   help=f"callers that encode VP8 live or send a pre-encoded sequence (auto: live below "
+                        f"N={PRE_ENCODED_FROM_N}, pre-encoded from it)")
+    p.add_argument("--picture", choices=("real", "drawn"), default="real",
+                   help="what the pre-encoded sequence shows: the real fire clip (default) or the live callers' "
+                        "drawn scene")
+    p.add_argument("--video-kbps", type=int, default=500,
+                   help="the pre-encoded sequence's VP8 target bitrate (default 500, aiortc's starting rate)")
+    p.add_argument("--viewers", type=int, default=DEFAULT_VIEWERS,
+                   help=f"ingest cases: read glass-to-glass from the viewer streams of this many calls (default "
+                        f"{DEFAULT_VIEWERS}; 0 = every call, each costing the ingest a JPEG encode per frame)")
     p.add_argument("--no-recorder", action="store_true", help="skip the recorder-alone CPU figures")
     p.add_argument("--no-chromium", action="store_true", help="skip the 30 fps Chromium/aiortc caller comparison")
     p.add_argument("--only-callers", action="store_true", help="run only the 30 fps Chromium/aiortc caller comparison")
     p.add_argument("--callers", nargs=2, metavar=("URLS_JSON", "SECONDS"), help=argparse.SUPPRESS)
     p.add_argument("--caller-fps", type=float, default=FPS, help=argparse.SUPPRESS)
+    p.add_argument("--pre-encoded", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.callers:
-        print(json.dumps(asyncio.run(_callers(json.loads(args.callers[0]), float(args.callers[1]), args.caller_fps))),
-              flush=True)
+        report = asyncio.run(_callers(json.loads(args.callers[0]), float(args.callers[1]), args.caller_fps,
+                                      args.pre_encoded))
+        print(json.dumps(report), flush=True)
         return 0
     if args.bare:
         asyncio.run(_bare(args.bare))
         return 0
-    print(f"load average before: {os.getloadavg()}; {os.cpu_count()} cores")
+    print(f"load average before: {os.getloadavg()}; {os.cpu_count()} cores", flush=True)
     if not args.only_callers:
         print(HEADER)
-        run(args.n, args.warmup_s, args.measure_s, tuple(args.kinds))
+        run(args.n, args.warmup_s, args.measure_s, tuple(args.kinds), args.caller_mode, args.picture,
+            args.video_kbps, args.viewers)
     if not args.no_chromium:
         run_callers(30, args.warmup_s, args.measure_s)
     for r in [] if args.no_recorder else recorder_cpu():
         print(f"recorder alone, video {r['mode']}: {r['cpu_pct']:.1f}% of a core per 640x480@15 stream, "
               f"{r['bytes_per_s'] / 1000:.0f} kB/s written, {r['source']}")
-    print(f"load average after: {os.getloadavg()}")
+    print(f"load average after: {os.getloadavg()}", flush=True)
     return 0
 
 
