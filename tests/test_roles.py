@@ -92,6 +92,7 @@ def test_endpoint_classes() -> None:
     assert endpoint_class("POST", "/api/sessions/{sid}/events") == "own_session"
     assert endpoint_class("POST", "/api/sessions/{sid}/control") == "control"
     assert endpoint_class("GET", "/api/map/heat.svg") == "analysis"
+    assert endpoint_class("GET", "/t/{access}/api/sessions/{sid}/head") == "own_session"
     assert endpoint_class("GET", "/api/something/new") == "other"
 
 
@@ -146,6 +147,11 @@ def test_http_status_per_role_per_endpoint_class(tmp_path: Path) -> None:
                     ("own session's map", "GET", f"/api/sessions/{own}/map.svg", None,
                      dict(none=401, ticket=200, console=200, trainer=200, researcher=200)),
                     ("other session's map", "GET", f"/api/sessions/{other}/map.svg", None,
+                     dict(none=401, ticket=403, console=200, trainer=200, researcher=200)),
+                    ("own session's head (the console page's change watcher)", "GET",
+                     f"/api/sessions/{own}/head", None,
+                     dict(none=401, ticket=200, console=200, trainer=200, researcher=200)),
+                    ("other session's head", "GET", f"/api/sessions/{other}/head", None,
                      dict(none=401, ticket=403, console=200, trainer=200, researcher=200)),
                     ("own event log (ground truth, manipulations)", "GET", f"/api/sessions/{own}/events", None,
                      dict(none=401, ticket=403, console=200, trainer=200, researcher=200)),

@@ -1176,6 +1176,9 @@ def create_app(settings: IngestSettings, *, recordings: Recordings, clock: Clock
     from workbench.ingest import links  # link proposals, decisions and triage advice (issue 11)
 
     links.install(app, ingest)  # before the ticket routes, so a station's ticket reaches the links endpoints too
+    from workbench.ingest import head  # the console page's change watcher (issue 6)
+
+    head.install(app, ingest)
     if settings.access is not None:
         roles.add_ticket_routes(r)
     r.add_static("/static", STATIC_DIR, show_index=False)
