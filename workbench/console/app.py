@@ -31,7 +31,7 @@ from pathlib import Path
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from workbench.console import access, browser, call_audio, live_watch, participant_flow
+from workbench.console import access, browser, call_audio, gc_tuning, live_watch, participant_flow
 from workbench.console import viewmodel as vm
 from workbench.console.ingest_client import IngestClient, IngestError
 from workbench.console.launch import ConsoleConfig
@@ -730,6 +730,7 @@ def main() -> None:
     # No page_icon: a ":material/...:" favicon is fetched from fonts.gstatic.com (the page must load nothing remote).
     st.set_page_config(page_title="112 dispatcher console", layout="wide")
     st.html(PAGE_CSS)
+    gc_tuning.freeze_loaded_objects()  # once per process
     cfg = ConsoleConfig.from_env(os.environ)
     cfg, access_token = access.dispatcher_config(cfg, os.environ)  # issue 7: access code and the station's session
     client = IngestClient(cfg.ingest_url, access=access_token)
