@@ -1115,6 +1115,7 @@ def create_app(settings: IngestSettings, *, recordings: Recordings, clock: Clock
 
     Endpoints: ``GET /healthz``; ``GET /api/clock``; ``POST|GET /api/sessions``;
     ``GET|POST|OPTIONS /api/sessions/{sid}/events`` (CORS, for the console page's scripts);
+    ``GET /api/sessions/{sid}/head`` (the log's last seq, for the console page's change watcher: :mod:`.head`);
     ``POST /api/sessions/{sid}/control``; ``POST /api/calls``; ``GET /api/calls/{call_id}``;
     ``GET /api/calls/{call_id}/photos/{photo_id}``; ``GET /api/calls/{call_id}/frame.jpg``;
     ``GET /api/calls/{call_id}/viewer`` (HTML; ``?mode=webrtc`` for the WebRTC relay) and
