@@ -1,6 +1,6 @@
 """The console's change watcher in a real page (issue 6): the queue, the transcript and the photos redraw when the
-log has news (``workbench.console.live_watch``), the DRT's and the form's own events cause no redraw, and the
-watchers take no room on the page. Real ingest, real console process, Debian's Chromium; screenshot
+log has news for them (``workbench.console.live_watch``), the DRT's and the form's own events cause no redraw, and
+the watchers take no room on the page. Real ingest, real console process, Debian's Chromium; screenshot
 ``/tmp/console-shots/watcher-active.png``."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from workbench.domain import events as ev
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 WATCH_JS = ("() => window.__wbWatch ? {polls: window.__wbWatch.polls, failures: window.__wbWatch.failures, "
-            "fired: window.__wbWatch.fired, head: window.__wbWatch.head, subs: [...window.__wbWatch.subs.keys()]} "
+            "fired: window.__wbWatch.fired, subs: [...window.__wbWatch.subs.keys()]} "
             ": null")
 
 

@@ -426,7 +426,7 @@ def queue_fragment(client: IngestClient, cfg: ConsoleConfig, sid: str, answer_bu
         return
     rerun_if_screen_changed(state)
     if not state.ended:
-        live_watch.watch(cfg.public_ingest_url, sid, state.last_seq, "queue")
+        live_watch.watch(cfg.public_ingest_url, sid, state.last_seq, "queue", live_watch.QUEUE)
     render_queue_rows(state, answer_button=answer_button, client=client, cfg=cfg)
 
 
@@ -440,7 +440,7 @@ def transcript_fragment(client: IngestClient, sid: str, cid: str, ingest_url: st
         st.warning(f"Ingest unreachable: {exc}")
         return
     rerun_if_screen_changed(state)
-    live_watch.watch(ingest_url, sid, state.last_seq, "transcript")
+    live_watch.watch(ingest_url, sid, state.last_seq, "transcript", live_watch.TRANSCRIPT)
     call = state.calls[cid]
     rows = vm.transcript_rows(call)
     with st.container(height=200, key="transcript"):
@@ -471,7 +471,7 @@ def media_fragment(client: IngestClient, cfg: ConsoleConfig, sid: str, cid: str)
     except IngestError as exc:
         st.caption(f"Media status unavailable: {exc}")
         return
-    live_watch.watch(cfg.public_ingest_url, sid, state.last_seq, "media")
+    live_watch.watch(cfg.public_ingest_url, sid, state.last_seq, "media", live_watch.MEDIA)
     call = state.calls[cid]
     args = (client, sid, cid)
     if call.modality == "video":

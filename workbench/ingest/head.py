@@ -1,13 +1,14 @@
-"""``GET /api/sessions/{sid}/head``: how far a session's event log has come, for the console page's change watcher
-(issue 6: the page redraws its live parts when the log changed instead of polling the whole log from Streamlit).
+"""``GET /api/sessions/{sid}/head?watch=P1,P2,...``: how far a session's event log has come, for the console page's
+change watcher (issue 6: the page redraws a live part when the log has news for it, instead of polling the whole log
+from Streamlit).
 
-Answer (JSON): ``{"seq": N, "changed_seq": M}``: ``seq`` the last event's ``seq`` (0 for an empty log);
-``changed_seq`` the last ``seq`` whose type starts with none of the prefixes in ``?skip=`` (comma-separated, e.g.
-``drt.,console.focus``: events the page logs itself and never draws), 0 when there is none. The answer carries no
-event content, so a participant's station ticket may read it for its own session (roles class ``own_session``).
+Answer (JSON): ``{"seq": N, "last": {"P1": M1, ...}}``: ``seq`` the last event's ``seq`` (0 for an empty log);
+``last[P]`` the ``seq`` of the last event whose type starts with ``P`` (0 when there is none). Event types are
+dotted names, so ``call.`` covers every call event and ``caller.utterance`` one type. The answer carries no event
+content, so a participant's station ticket may read it for its own session (roles class ``own_session``).
 
-Errors: 404 for an unknown session, 400 for a ``skip`` of more than :data:`MAX_SKIP` prefixes or a prefix longer
-than :data:`MAX_PREFIX` characters.
+Errors: 404 for an unknown session; 400 for more than :data:`MAX_PREFIXES` prefixes or one longer than
+:data:`MAX_PREFIX` characters.
 """
 
 from __future__ import annotations
@@ -18,28 +19,33 @@ from aiohttp import web
 
 from workbench.ingest.app import ApiError, _json  # the app's own JSON and error conventions (404 for NotFound)
 
-MAX_SKIP = 16
-"""Most prefixes one request may skip."""
+MAX_PREFIXES = 32
+"""Most type prefixes one request may watch."""
 MAX_PREFIX = 64
 """Longest prefix accepted (event types are short dotted names)."""
 
 
-def skip_prefixes(raw: str) -> tuple[str, ...]:
-    """The ``?skip=`` value as a tuple of non-empty prefixes; raises ``ValueError`` saying what is wrong."""
-    prefixes = tuple(p.strip() for p in raw.split(",") if p.strip())
-    if len(prefixes) > MAX_SKIP:
-        raise ValueError(f'"skip" takes at most {MAX_SKIP} type prefixes, got {len(prefixes)}')
+def watch_prefixes(raw: str) -> tuple[str, ...]:
+    """The ``?watch=`` value as a tuple of distinct non-empty prefixes; raises ``ValueError`` saying what is wrong."""
+    prefixes = tuple(dict.fromkeys(p.strip() for p in raw.split(",") if p.strip()))
+    if len(prefixes) > MAX_PREFIXES:
+        raise ValueError(f'"watch" takes at most {MAX_PREFIXES} type prefixes, got {len(prefixes)}')
     if any(len(p) > MAX_PREFIX for p in prefixes):
-        raise ValueError(f'each "skip" prefix is at most {MAX_PREFIX} characters')
+        raise ValueError(f'each "watch" prefix is at most {MAX_PREFIX} characters')
     return prefixes
 
 
-def head_of(events: list[Any], skip: tuple[str, ...]) -> dict[str, int]:
-    """``{"seq", "changed_seq"}`` of ``events`` (in seq order) with the types starting with a ``skip`` prefix left
-    out of ``changed_seq``."""
-    seq = events[-1].seq if events else 0
-    changed = next((e.seq for e in reversed(events) if not e.type.startswith(skip)), 0) if skip else seq
-    return {"seq": seq, "changed_seq": changed}
+def head_of(events: list[Any], watch: tuple[str, ...]) -> dict[str, Any]:
+    """``{"seq", "last"}`` of ``events`` (in seq order; each with ``seq`` and ``type``) for the ``watch`` prefixes."""
+    last = dict.fromkeys(watch, 0)
+    missing = set(watch)
+    for event in reversed(events):
+        if not missing:
+            break
+        for prefix in [p for p in missing if event.type.startswith(p)]:
+            last[prefix] = event.seq
+            missing.discard(prefix)
+    return {"seq": events[-1].seq if events else 0, "last": last}
 
 
 def install(app: web.Application, ingest: Any) -> None:
@@ -47,9 +53,9 @@ def install(app: web.Application, ingest: Any) -> None:
 
     async def session_head(request: web.Request) -> web.Response:
         try:
-            skip = skip_prefixes(request.query.get("skip", ""))
+            watch = watch_prefixes(request.query.get("watch", ""))
         except ValueError as exc:
             raise ApiError(400, str(exc)) from None
-        return _json(head_of(ingest.sessions.events(request.match_info["sid"]), skip))
+        return _json(head_of(ingest.sessions.events(request.match_info["sid"]), watch))
 
     app.router.add_get("/api/sessions/{sid}/head", session_head)
