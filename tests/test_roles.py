@@ -192,6 +192,9 @@ def test_http_status_per_role_per_endpoint_class(tmp_path: Path) -> None:
                     assert resp.status == 403
                 async with http.get(f"{base}/t/{ticket}/api/sessions/{own}/events") as resp:
                     assert resp.status == 403
+                # The console page's change watcher polls its own session's head through the station link.
+                async with http.get(f"{base}/t/{ticket}/api/sessions/{own}/head?watch=call.") as resp:
+                    assert resp.status == 200 and (await resp.json())["last"]["call."] > 0
                 async with http.get(f"{base}/t/not-a-ticket/api/clock") as resp:
                     assert resp.status == 401
                     assert "access code" in (await resp.json())["error"]
