@@ -5,7 +5,8 @@ Thin by design: it fetches the session's new events from the ingest, folds them 
 :class:`~workbench.domain.session_state.SessionState` kept in ``st.session_state``, asks
 :mod:`workbench.console.viewmodel` what to show, draws it, and posts every dispatcher action as an event.
 
-Live parts poll with ``st.fragment(run_every=...)`` (queue, transcript, photos); the live viewer's iframe lives
+Live parts are fragments (queue, transcript, photos) that redraw when the log has news for them
+(:mod:`workbench.console.live_watch`) and on a slower ``run_every`` of their own; the live viewer's iframe lives
 outside every polling fragment so it is never reloaded, and the intake form is its own (non-polling) fragment so a
 widget change reruns only the form.
 
