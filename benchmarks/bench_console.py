@@ -108,7 +108,7 @@ def bench_console(calls: int = 12, spacing_s: float = 2.0) -> list[tuple[str, fl
     rows = [
         ("baseline: POST /api/calls", statistics.median(posts), f"median of {len(posts)}"),
         ("new call on screen (median)", statistics.median(latencies), f"{within}/{len(latencies)} within 1 s"),
-        ("new call on screen (max)", max(latencies), "the queue polls the log every 0.5 s"),
+        ("new call on screen (max)", max(latencies), "the page polls the log's head every 0.25 s (live_watch)"),
     ]
     if jitter:
         rows += [

@@ -92,6 +92,7 @@ def test_endpoint_classes() -> None:
     assert endpoint_class("POST", "/api/sessions/{sid}/events") == "own_session"
     assert endpoint_class("POST", "/api/sessions/{sid}/control") == "control"
     assert endpoint_class("GET", "/api/map/heat.svg") == "analysis"
+    assert endpoint_class("GET", "/t/{access}/api/sessions/{sid}/head") == "own_session"
     assert endpoint_class("GET", "/api/something/new") == "other"
 
 
@@ -147,6 +148,11 @@ def test_http_status_per_role_per_endpoint_class(tmp_path: Path) -> None:
                      dict(none=401, ticket=200, console=200, trainer=200, researcher=200)),
                     ("other session's map", "GET", f"/api/sessions/{other}/map.svg", None,
                      dict(none=401, ticket=403, console=200, trainer=200, researcher=200)),
+                    ("own session's head (the console page's change watcher)", "GET",
+                     f"/api/sessions/{own}/head", None,
+                     dict(none=401, ticket=200, console=200, trainer=200, researcher=200)),
+                    ("other session's head", "GET", f"/api/sessions/{other}/head", None,
+                     dict(none=401, ticket=403, console=200, trainer=200, researcher=200)),
                     ("own event log (ground truth, manipulations)", "GET", f"/api/sessions/{own}/events", None,
                      dict(none=401, ticket=403, console=200, trainer=200, researcher=200)),
                     ("session list", "GET", "/api/sessions", None,
@@ -186,6 +192,9 @@ def test_http_status_per_role_per_endpoint_class(tmp_path: Path) -> None:
                     assert resp.status == 403
                 async with http.get(f"{base}/t/{ticket}/api/sessions/{own}/events") as resp:
                     assert resp.status == 403
+                # The console page's change watcher polls its own session's head through the station link.
+                async with http.get(f"{base}/t/{ticket}/api/sessions/{own}/head?watch=call.") as resp:
+                    assert resp.status == 200 and (await resp.json())["last"]["call."] > 0
                 async with http.get(f"{base}/t/not-a-ticket/api/clock") as resp:
                     assert resp.status == 401
                     assert "access code" in (await resp.json())["error"]

@@ -114,6 +114,10 @@ def streamlit_command(port: int, host: str = "127.0.0.1", script: pathlib.Path |
         "--client.toolbarMode", "minimal",  # no "Deploy" button (it links to a remote service)
         "--server.fileWatcherType", "none",
         "--server.runOnSave", "false",
+        # Streamlit's default full collection after every script or fragment run held the GIL for 55-115 ms on
+        # this machine, and so held back the run's own deltas and the next run (a click waited behind one or two
+        # of them; see benchmarks/console_trace.py). Python's own generational collection still runs.
+        "--runner.postScriptGC", "false",
     ]
 
 

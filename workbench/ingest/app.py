@@ -1116,6 +1116,7 @@ def create_app(settings: IngestSettings, *, recordings: Recordings, clock: Clock
 
     Endpoints: ``GET /healthz``; ``GET /api/clock``; ``POST|GET /api/sessions``;
     ``GET|POST|OPTIONS /api/sessions/{sid}/events`` (CORS, for the console page's scripts);
+    ``GET /api/sessions/{sid}/head`` (the log's last seq, for the console page's change watcher: :mod:`.head`);
     ``POST /api/sessions/{sid}/control``; ``POST /api/calls``; ``GET /api/calls/{call_id}``;
     ``GET /api/calls/{call_id}/photos/{photo_id}``; ``GET /api/calls/{call_id}/frame.jpg``;
     ``GET /api/calls/{call_id}/viewer`` (HTML; ``?mode=webrtc`` for the WebRTC relay) and
@@ -1177,6 +1178,9 @@ def create_app(settings: IngestSettings, *, recordings: Recordings, clock: Clock
     from workbench.ingest import links  # link proposals, decisions and triage advice (issue 11)
 
     links.install(app, ingest)  # before the ticket routes, so a station's ticket reaches the links endpoints too
+    from workbench.ingest import head  # the console page's change watcher (issue 6)
+
+    head.install(app, ingest)
     if settings.access is not None:
         roles.add_ticket_routes(r)
     r.add_static("/static", STATIC_DIR, show_index=False)

@@ -20,7 +20,7 @@ call                    ``/api/calls/{call_id}/...`` (status, photos, frames,   
                                                                                     console, trainer,
                                                                                     researcher (GET)
 own_session             ``POST /api/sessions/{sid}/events`` (source ``console``     participant (own
-                        only for a participant), ``GET .../map.svg``                session), console,
+                        only for a participant), ``GET .../map.svg``, ``.../head``  session), console,
                                                                                     trainer, researcher
                                                                                     (GET)
 sessions_read           ``GET /api/sessions``, ``GET /api/sessions/{sid}/events``   console, trainer,
@@ -66,6 +66,7 @@ _EXACT: dict[tuple[str, str], str] = {
     ("GET", "/api/sessions/{sid}/events"): SESSIONS_READ,
     ("POST", "/api/sessions/{sid}/events"): OWN_SESSION,
     ("GET", "/api/sessions/{sid}/map.svg"): OWN_SESSION,
+    ("GET", "/api/sessions/{sid}/head"): OWN_SESSION,  # the last seq only, no content (workbench/ingest/head.py)
     ("POST", "/api/sessions/{sid}/control"): CONTROL,
     ("POST", "/api/calls"): CREATE_CALL,
     ("GET", "/api/map/heat.svg"): ANALYSIS,

@@ -1,0 +1,23 @@
+"""Garbage collection in the console's Streamlit process (issue 6).
+
+Streamlit's collection after every run is switched off (``--runner.postScriptGC false`` in
+:func:`workbench.console.launch.streamlit_command`); Python's own full collections remained, and each walked every
+object the process had loaded (Streamlit, pandas, pyarrow, ...): 120-320 ms holding the GIL, about every 25 s
+with a call in hand under load (``python -m benchmarks.console_trace``), stalling whatever click was under way.
+:func:`freeze_loaded_objects` moves the objects alive after the first run into the permanent generation
+(``gc.freeze``), so later collections walk only what the page created since.
+"""
+
+from __future__ import annotations
+
+import gc
+
+
+def freeze_loaded_objects() -> bool:
+    """Freeze the objects alive now, once per process (a later call does nothing: freezing on every run would
+    keep every run's garbage cycles). Returns whether this call froze them."""
+    if gc.get_freeze_count():
+        return False
+    gc.collect()  # what is garbage already is not frozen
+    gc.freeze()
+    return True
