@@ -22,6 +22,7 @@ from analysis.imports import RatingsImportError, detect_kind, read_ratings_csv
 from analysis.instruments import DRT_COLUMNS, FOCUS_COLUMNS, MEDIA_VIEW_COLUMNS
 from analysis.load import AnalysisError, AnalysisInputError, LoadedSession, find_sessions
 from analysis.reading import designed_disagreement, read_sessions
+from analysis.report_plots import start_plots
 from analysis.summary import BLOCK_COLUMNS, build_summary, confusion_tables
 from analysis.tables import DISAGREEMENT_COLUMNS, FORM_CHANGE_COLUMNS, disagreement_rows
 from analysis.trials import QUALITY_COLUMNS, SESSION_COLUMNS, TRIAL_COLUMNS, frame
@@ -317,6 +318,8 @@ def analyze(
         quality += block_quality
     blocks = frame(block_rows, BLOCK_COLUMNS)
     analysed = trials[trials["practice"] != True]  # noqa: E712 (nullable boolean)
+    # The report's plots are drawn in a second process meanwhile (issue 9; analysis.report_plots).
+    drawer = start_plots(trials, blocks, Path(out_dir)) if workers != 1 else None
     summary = build_summary(analysed, progress=progress, blocks=blocks, workers=workers)
     confusion = confusion_tables(analysed)
     sessions = frame([session_row(s) for s in loaded], SESSION_COLUMNS)
@@ -364,5 +367,5 @@ def analyze(
         progress("report")
     from analysis.report import write_report
 
-    files += write_report(result, out_dir)
+    files += write_report(result, out_dir, drawn=drawer.results() if drawer is not None else None)
     return result
