@@ -18,6 +18,7 @@ from typing import Any, Callable, Sequence
 import pandas as pd
 
 from analysis.codebook import render_codebook
+from analysis.csv_fast import write_table_csv
 from analysis.imports import RatingsImportError, detect_kind, read_ratings_csv
 from analysis.instruments import DRT_COLUMNS, FOCUS_COLUMNS, MEDIA_VIEW_COLUMNS
 from analysis.load import AnalysisError, AnalysisInputError, LoadedSession, find_sessions
@@ -248,15 +249,9 @@ def _with_attention(trials: pd.DataFrame, views: pd.DataFrame, focus: pd.DataFra
 
 def _write(table: pd.DataFrame, out_dir: Path, name: str, files: list[Path]) -> None:
     csv_path, parquet_path = out_dir / f"{name}.csv", out_dir / f"{name}.parquet"
-    # Written from plain Python objects: pandas formats them as it formats the nullable columns (the same bytes),
-    # but converts Arrow-backed text column chunk by chunk otherwise (about half of the events table's 60 s). In
-    # slices of rows, so the plain copy of a study's events table never exists whole (~0.5 GB).
-    with open(csv_path, "w", encoding="utf-8", newline="") as fh:
-        for start in range(0, max(len(table), 1), CSV_SLICE_ROWS):
-            part = table.iloc[start:start + CSV_SLICE_ROWS]
-            plain = pd.DataFrame({c: part[c].astype(object).where(part[c].notna(), None) for c in part.columns},
-                                 columns=part.columns)
-            plain.to_csv(fh, index=False, header=start == 0, na_rep="", lineterminator="\n")
+    # In slices of rows, so the plain copy of a study's events table never exists whole (~0.5 GB); by Arrow's string
+    # kernels where they give pandas' bytes (analysis.csv_fast, issue 9).
+    write_table_csv(table, csv_path, CSV_SLICE_ROWS)
     table.to_parquet(parquet_path, index=False)
     files += [csv_path, parquet_path]
 
