@@ -17,6 +17,7 @@ from typing import Any, Callable, Sequence
 
 import pandas as pd
 
+from analysis.background_write import start as start_write
 from analysis.codebook import render_codebook
 from analysis.csv_fast import write_table_csv
 from analysis.imports import RatingsImportError, detect_kind, read_ratings_csv
@@ -313,14 +314,15 @@ def analyze(
         quality += block_quality
     blocks = frame(block_rows, BLOCK_COLUMNS)
     analysed = trials[trials["practice"] != True]  # noqa: E712 (nullable boolean)
-    # The report's plots are drawn in a second process meanwhile (issue 9; analysis.report_plots).
+    # The report's plots and the events table's files are made by forked processes meanwhile (issue 9).
     drawer = start_plots(trials, blocks, Path(out_dir)) if workers != 1 else None
+    events_table = events.frame()
+    del events
+    events_pending = start_write(_write, events_table, Path(out_dir), "events") if workers != 1 else None
     summary = build_summary(analysed, progress=progress, blocks=blocks, workers=workers)
     confusion = confusion_tables(analysed)
     sessions = frame([session_row(s) for s in loaded], SESSION_COLUMNS)
     quality_frame = frame(quality, QUALITY_COLUMNS)
-    events_table = events.frame()
-    del events
     form_changes = frame(changes, FORM_CHANGE_COLUMNS)
     disagreement = frame(disagreement_rows(designed), DISAGREEMENT_COLUMNS)
     from analysis.automation import automation_frames  # link proposals, advice, screening (issue 11)
@@ -337,7 +339,10 @@ def analyze(
                         ("disagreement", disagreement),
                         ("blocks", blocks), ("drt", drt_table), ("media_views", views_table), ("focus", focus_table),
                         *tables.items(), *automation.items()):
-        _write(table, out_dir, name, files)
+        if events_pending is not None and name == events_pending.name:
+            events_pending.finish(files)
+        else:
+            _write(table, out_dir, name, files)
     codebook = out_dir / "codebook.md"
     codebook.write_text(render_codebook(), encoding="utf-8")
     files.append(codebook)
