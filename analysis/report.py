@@ -161,7 +161,8 @@ def condition_plots_of(analysed: pd.DataFrame, measure: str) -> list[tuple[str, 
         ("congruence", ("congruent", "incongruent"), "by congruence (calls with media)"))]
 
 
-def _plot(drawn: dict[str, Any] | None, plots: Path, name: str, draw: Any, *args: Any) -> tuple[str, list[Path]] | None:
+def _plot(drawn: dict[str, Any] | None, plots: Path, name: str, draw: Any,
+          *args: Any) -> tuple[str, list[Path]] | None:
     """A plot drawn ahead (:mod:`analysis.report_plots`) when ``drawn`` has it, else drawn here with ``draw(*args)``
     and saved; None when there is nothing to plot."""
     if drawn is not None and name in drawn:

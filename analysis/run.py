@@ -275,7 +275,9 @@ def analyze(
     (:func:`merge_rsme`). ``progress`` (optional) is called with one short line per step (a session loaded, a
     statistic computed); nothing is printed here. ``workers`` is the number of processes reading the sessions
     and fitting the models (None: two for 16 sessions / 1000 trials or more on a machine with two CPUs, else one;
-    see :mod:`analysis.reading` and :func:`analysis.summary.build_summary`); the results do not depend on it.
+    see :mod:`analysis.reading` and :func:`analysis.summary.build_summary`); unless it is 1, forked processes also
+    draw the report's plots (:mod:`analysis.report_plots`) and write the events table
+    (:mod:`analysis.background_write`) while the statistics run. The results do not depend on it.
 
     Raises :class:`AnalysisInputError` (an :class:`AnalysisError`, a ``ValueError``) when ``recordings`` is missing
     or holds no session, :class:`RatingsImportError` when a ratings sheet cannot be read (before anything is
