@@ -3,7 +3,7 @@
 The analysis writes its tables as pandas writes plain Python objects (``to_csv(index=False, na_rep="",
 lineterminator="\\n")`` of the columns as objects, a missing value as None): text as it is, quoted only when it
 holds a comma, a double quote or a newline (quotes doubled; Python's ``csv`` QUOTE_MINIMAL with ``\\n`` as line
-end, so a lone ``\\r`` is not quoted), integers in decimal, booleans as ``True``/``False``, floats as ``repr``,
+end; a lone ``\\r`` is quoted only where the running ``csv`` module quotes it), integers in decimal, booleans as ``True``/``False``, floats as ``repr``,
 missing cells empty. For the events table (~450,000 rows x ~150 mostly empty columns) pandas spends ~12 s of CPU
 passing every cell through Python's csv module; here each column becomes an Arrow string column of finished
 cells (only the floats go through ``repr`` one by one) and the rows are joined by Arrow in C++, about 5x faster.
@@ -16,6 +16,8 @@ checked by tests/test_csv_fast.py on awkward values and on every table of an ana
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 from typing import BinaryIO
 
@@ -24,8 +26,18 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-NEEDS_QUOTES = r'[,"\n]'
-"""A cell with one of these characters is quoted (delimiter, quote character, line end)."""
+
+def _needs_quotes_pattern() -> str:
+    """The characters that make Python's ``csv`` module (which pandas writes through) quote a cell, with ``\\n`` as
+    line end: delimiter, quote character and line end, plus ``\\r`` where the running ``csv`` module quotes it too (Python
+    versions differ); asked of ``csv`` itself, so the bytes follow pandas on any Python."""
+    probe = io.StringIO()
+    csv.writer(probe, lineterminator="\n").writerow(["a\rb", "c"])
+    return r'[,"\r\n]' if probe.getvalue().startswith('"') else r'[,"\n]'
+
+
+NEEDS_QUOTES = _needs_quotes_pattern()
+"""A cell with one of these characters is quoted (delimiter, quote character, line end; see above)."""
 
 
 def fast_csv_possible(table: pd.DataFrame) -> bool:
