@@ -3,8 +3,8 @@
 The analysis writes its tables as pandas writes plain Python objects (``to_csv(index=False, na_rep="",
 lineterminator="\\n")`` of the columns as objects, a missing value as None): text as it is, quoted only when it
 holds a comma, a double quote or a newline (quotes doubled; Python's ``csv`` QUOTE_MINIMAL with ``\\n`` as line
-end; a lone ``\\r`` is quoted only where the running ``csv`` module quotes it), integers in decimal, booleans as ``True``/``False``, floats as ``repr``,
-missing cells empty. For the events table (~450,000 rows x ~150 mostly empty columns) pandas spends ~12 s of CPU
+end; a lone ``\\r`` is quoted only where the running ``csv`` module quotes it), integers in decimal, booleans as
+``True``/``False``, floats as ``repr``, missing cells empty. For the events table (~450,000 rows x ~150 mostly empty columns) pandas spends ~12 s of CPU
 passing every cell through Python's csv module; here each column becomes an Arrow string column of finished
 cells (only the floats go through ``repr`` one by one) and the rows are joined by Arrow in C++, about 5x faster.
 
@@ -29,8 +29,8 @@ import pyarrow.compute as pc
 
 def _needs_quotes_pattern() -> str:
     """The characters that make Python's ``csv`` module (which pandas writes through) quote a cell, with ``\\n`` as
-    line end: delimiter, quote character and line end, plus ``\\r`` where the running ``csv`` module quotes it too (Python
-    versions differ); asked of ``csv`` itself, so the bytes follow pandas on any Python."""
+    line end: delimiter, quote character and line end, plus ``\\r`` where the running ``csv`` module quotes it too
+    (Python versions differ); asked of ``csv`` itself, so the bytes follow pandas on any Python."""
     probe = io.StringIO()
     csv.writer(probe, lineterminator="\n").writerow(["a\rb", "c"])
     return r'[,"\r\n]' if probe.getvalue().startswith('"') else r'[,"\n]'
