@@ -54,6 +54,16 @@ def _block_intervals(session: LoadedSession) -> list[tuple[float, float, str, st
     return [tuple(i) for i in intervals]  # type: ignore[misc]
 
 
+def _block_at(blocks: list[tuple[float, float, str, str]], t_ms: float) -> tuple[float, float, str, str] | None:
+    """The last of ``blocks`` (:func:`_block_intervals`) whose interval holds ``t_ms`` (start <= t < end), or None
+    (a plain loop: the generator it replaces was ~5% of reading a session with DRT, issue 9)."""
+    for i in range(len(blocks) - 1, -1, -1):
+        block = blocks[i]
+        if block[0] <= t_ms < block[1]:
+            return block
+    return None
+
+
 def block_modalities(session: LoadedSession) -> dict[str, str]:
     """Block id -> modality from the session's block.started events."""
     return {e.data.block_id: e.data.modality for e in session.events if isinstance(e.data, ev.BlockStarted)}
@@ -147,7 +157,7 @@ def drt_rows(session: LoadedSession) -> list[dict[str, Any]]:
         outcomes = score_drt_stimuli([s.onset_ms for s in shown], responses.get(run_id, []))
         for stimulus, outcome in zip(shown, outcomes):
             onset = stimulus.onset_ms
-            block = next((b for b in reversed(blocks) if b[0] <= onset < b[1]), None)
+            block = _block_at(blocks, onset)
             active = handled.at(onset)
             rows.append({
                 "session_id": session.session_id, "participant": session.participant, "run_id": run_id,

@@ -50,6 +50,9 @@ class LoadedSession:
     """Lines of events.jsonl that could not be used (torn, invalid, unknown type, other schema)."""
     _kept: dict[str, Any] | None = field(default=None, repr=False)
     """What :meth:`release_events` kept of the events (None while the events are held)."""
+    _practice: tuple[tuple[int, int], frozenset[str]] | None = field(default=None, repr=False, compare=False)
+    """:attr:`practice_blocks` of the event list it was computed from ((id, length) of the list): asked for by
+    every table of a session, it was a scan of all its events each time (issue 9)."""
 
     @property
     def n_events(self) -> int:
@@ -91,7 +94,11 @@ class LoadedSession:
         """Ids of blocks the log marks as practice (block.practice events): their calls are not analysed."""
         if self._kept is not None:
             return set(self._kept["practice_blocks"])
-        return {e.data.block_id for e in self.events if isinstance(e.data, ev.BlockPractice)}
+        key = (id(self.events), len(self.events))
+        if self._practice is None or self._practice[0] != key:
+            self._practice = (key, frozenset(e.data.block_id for e in self.events
+                                             if isinstance(e.data, ev.BlockPractice)))
+        return set(self._practice[1])
 
     @property
     def calls_per_block(self) -> int | None:

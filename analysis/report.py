@@ -151,6 +151,26 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[str]], numeric: Sequen
     return "".join(out)
 
 
+def condition_plots_of(analysed: pd.DataFrame, measure: str) -> list[tuple[str, Sequence[str], str]]:
+    """The condition plots of a trial measure's section: (column, level order, title) each; none when the measure
+    has no section (not a primary outcome and not recorded in these sessions)."""
+    if measure not in PRIMARY_OUTCOMES and analysed[measure].notna().sum() == 0:
+        return []
+    return [(column, order, f"{measure} {title}") for column, order, title in (
+        ("modality", MODALITY_ORDER, "by modality"),
+        ("congruence", ("congruent", "incongruent"), "by congruence (calls with media)"))]
+
+
+def _plot(drawn: dict[str, Any] | None, plots: Path, name: str, draw: Any,
+          *args: Any) -> tuple[str, list[Path]] | None:
+    """A plot drawn ahead (:mod:`analysis.report_plots`) when ``drawn`` has it, else drawn here with ``draw(*args)``
+    and saved; None when there is nothing to plot."""
+    if drawn is not None and name in drawn:
+        return drawn[name]
+    fig = draw(*args)
+    return None if fig is None else _save(fig, plots, name)
+
+
 def _save(fig: Any, plots: Path, name: str) -> tuple[str, list[Path]]:
     png, svg = plots / f"{name}.png", plots / f"{name}.svg"
     buffer = io.BytesIO()
@@ -283,9 +303,11 @@ def _confusion_html(confusion: pd.DataFrame, variable: str) -> str:
     return _table(["truth \\ given"] + cats, rows, numeric=tuple(range(1, len(cats) + 1)), compact=True)
 
 
-def write_report(result: Any, out_dir: Path) -> list[Path]:
+def write_report(result: Any, out_dir: Path, drawn: dict[str, Any] | None = None) -> list[Path]:
     """Write ``report.html`` and ``plots/*.png|svg`` for an :class:`analysis.run.AnalysisResult` into ``out_dir``;
-    returns the paths written. Raises ``OSError`` when they cannot be written."""
+    returns the paths written. ``drawn``: plots already drawn into ``out_dir/plots`` by
+    :class:`analysis.report_plots.PlotDrawer` (name -> its result); the others are drawn here. Raises ``OSError``
+    when they cannot be written."""
     out_dir = Path(out_dir)
     plots = out_dir / "plots"
     plots.mkdir(parents=True, exist_ok=True)
@@ -314,7 +336,8 @@ def write_report(result: Any, out_dir: Path) -> list[Path]:
         "<h2>Results</h2>",
     ]
     for measure in TRIAL_MEASURES:
-        if measure not in PRIMARY_OUTCOMES and analysed[measure].notna().sum() == 0:
+        condition_plots = condition_plots_of(analysed, measure)
+        if not condition_plots:
             continue  # not recorded in these sessions (DRT, confidence): no empty section
         rows = summary[summary["measure"] == measure] if summary is not None else pd.DataFrame()
         sections.append(f"<h3>{html.escape(MEASURE_LABELS.get(measure, measure))} <code>{measure}</code>"
@@ -323,14 +346,14 @@ def write_report(result: Any, out_dir: Path) -> list[Path]:
                         + ("; mixedlm_log rows: ratio level/reference" if measure == "handling_time_s" else "")
                         + ". Statistic: t (paired_t), W (wilcoxon), z (mixed models).</p>")
         figures = []
-        for column, order, title in (("modality", MODALITY_ORDER, "by modality"),
-                                     ("congruence", ("congruent", "incongruent"), "by congruence (calls with media)")):
-            fig = _condition_plot(analysed, measure, column, order, f"{measure} {title}")
-            if fig is None:
+        for column, order, title in condition_plots:
+            plotted = _plot(drawn, plots, f"{measure}_{column}", _condition_plot, analysed, measure, column, order,
+                            title)
+            if plotted is None:
                 continue
-            encoded, written = _save(fig, plots, f"{measure}_{column}")
+            encoded, written = plotted
             files += written
-            figures.append(f"<img alt='{measure} {title}' src='data:image/png;base64,{encoded}' "
+            figures.append(f"<img alt='{title}' src='data:image/png;base64,{encoded}' "
                            "style='width:48%;min-width:300px'>")
         if figures:
             sections.append("<figure>" + "".join(figures) + "<figcaption>Grey: one participant's condition means; "
@@ -349,10 +372,11 @@ def write_report(result: Any, out_dir: Path) -> list[Path]:
             sections.append(f"<h3>{MEASURE_LABELS[measure]} <code>{measure}</code></h3><p class='sub'>"
                             f"{len(blocks)} block rating(s) ({sources}); estimates in TLX points. Mixed model: "
                             "participant random intercept only (a block's id goes with its modality).</p>")
-            fig = _condition_plot(blocks[blocks["practice"] != True], measure, "modality",  # noqa: E712
-                                  MODALITY_ORDER, f"{measure} by modality")
-            if fig is not None:
-                encoded, written = _save(fig, plots, f"{measure}_modality")
+            plotted = _plot(drawn, plots, f"{measure}_modality", _condition_plot,
+                            blocks[blocks["practice"] != True], measure, "modality",  # noqa: E712
+                            MODALITY_ORDER, f"{measure} by modality")
+            if plotted is not None:
+                encoded, written = plotted
                 files += written
                 sections.append(f"<figure><img alt='{measure} by modality' src='data:image/png;base64,{encoded}' "
                                 "style='width:48%;min-width:300px'></figure>")
@@ -390,9 +414,9 @@ def write_report(result: Any, out_dir: Path) -> list[Path]:
         sections.append(_table(["modality", "up", "none", "down", "n"],
                                [[m] + [str(int(v)) for v in row] + [str(int(row.sum()))]
                                 for m, row in counts.iterrows()], numeric=(1, 2, 3, 4)))
-        fig = _triage_plot(analysed)
-        if fig is not None:
-            encoded, written = _save(fig, plots, "triage_change")
+        plotted = _plot(drawn, plots, "triage_change", _triage_plot, analysed)
+        if plotted is not None:
+            encoded, written = plotted
             files += written
             sections.append(f"<figure><img alt='triage change' src='data:image/png;base64,{encoded}' "
                             "style='width:45%;min-width:300px'></figure>")

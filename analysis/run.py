@@ -17,11 +17,14 @@ from typing import Any, Callable, Sequence
 
 import pandas as pd
 
+from analysis.background_write import start as start_write
 from analysis.codebook import render_codebook
+from analysis.csv_fast import write_table_csv
 from analysis.imports import RatingsImportError, detect_kind, read_ratings_csv
 from analysis.instruments import DRT_COLUMNS, FOCUS_COLUMNS, MEDIA_VIEW_COLUMNS
 from analysis.load import AnalysisError, AnalysisInputError, LoadedSession, find_sessions
 from analysis.reading import designed_disagreement, read_sessions
+from analysis.report_plots import start_plots
 from analysis.summary import BLOCK_COLUMNS, build_summary, confusion_tables
 from analysis.tables import DISAGREEMENT_COLUMNS, FORM_CHANGE_COLUMNS, disagreement_rows
 from analysis.trials import QUALITY_COLUMNS, SESSION_COLUMNS, TRIAL_COLUMNS, frame
@@ -247,15 +250,9 @@ def _with_attention(trials: pd.DataFrame, views: pd.DataFrame, focus: pd.DataFra
 
 def _write(table: pd.DataFrame, out_dir: Path, name: str, files: list[Path]) -> None:
     csv_path, parquet_path = out_dir / f"{name}.csv", out_dir / f"{name}.parquet"
-    # Written from plain Python objects: pandas formats them as it formats the nullable columns (the same bytes),
-    # but converts Arrow-backed text column chunk by chunk otherwise (about half of the events table's 60 s). In
-    # slices of rows, so the plain copy of a study's events table never exists whole (~0.5 GB).
-    with open(csv_path, "w", encoding="utf-8", newline="") as fh:
-        for start in range(0, max(len(table), 1), CSV_SLICE_ROWS):
-            part = table.iloc[start:start + CSV_SLICE_ROWS]
-            plain = pd.DataFrame({c: part[c].astype(object).where(part[c].notna(), None) for c in part.columns},
-                                 columns=part.columns)
-            plain.to_csv(fh, index=False, header=start == 0, na_rep="", lineterminator="\n")
+    # In slices of rows, so the plain copy of a study's events table never exists whole (~0.5 GB); by Arrow's string
+    # kernels where they give pandas' bytes (analysis.csv_fast, issue 9).
+    write_table_csv(table, csv_path, CSV_SLICE_ROWS)
     table.to_parquet(parquet_path, index=False)
     files += [csv_path, parquet_path]
 
@@ -278,7 +275,9 @@ def analyze(
     (:func:`merge_rsme`). ``progress`` (optional) is called with one short line per step (a session loaded, a
     statistic computed); nothing is printed here. ``workers`` is the number of processes reading the sessions
     and fitting the models (None: two for 16 sessions / 1000 trials or more on a machine with two CPUs, else one;
-    see :mod:`analysis.reading` and :func:`analysis.summary.build_summary`); the results do not depend on it.
+    see :mod:`analysis.reading` and :func:`analysis.summary.build_summary`); unless it is 1, forked processes also
+    draw the report's plots (:mod:`analysis.report_plots`) and write the events table
+    (:mod:`analysis.background_write`) while the statistics run. The results do not depend on it.
 
     Raises :class:`AnalysisInputError` (an :class:`AnalysisError`, a ``ValueError``) when ``recordings`` is missing
     or holds no session, :class:`RatingsImportError` when a ratings sheet cannot be read (before anything is
@@ -317,12 +316,15 @@ def analyze(
         quality += block_quality
     blocks = frame(block_rows, BLOCK_COLUMNS)
     analysed = trials[trials["practice"] != True]  # noqa: E712 (nullable boolean)
+    # The report's plots and the events table's files are made by forked processes meanwhile (issue 9).
+    drawer = start_plots(trials, blocks, Path(out_dir)) if workers != 1 else None
+    events_table = events.frame()
+    del events
+    events_pending = start_write(_write, events_table, Path(out_dir), "events") if workers != 1 else None
     summary = build_summary(analysed, progress=progress, blocks=blocks, workers=workers)
     confusion = confusion_tables(analysed)
     sessions = frame([session_row(s) for s in loaded], SESSION_COLUMNS)
     quality_frame = frame(quality, QUALITY_COLUMNS)
-    events_table = events.frame()
-    del events
     form_changes = frame(changes, FORM_CHANGE_COLUMNS)
     disagreement = frame(disagreement_rows(designed), DISAGREEMENT_COLUMNS)
     from analysis.automation import automation_frames  # link proposals, advice, screening (issue 11)
@@ -339,7 +341,10 @@ def analyze(
                         ("disagreement", disagreement),
                         ("blocks", blocks), ("drt", drt_table), ("media_views", views_table), ("focus", focus_table),
                         *tables.items(), *automation.items()):
-        _write(table, out_dir, name, files)
+        if events_pending is not None and name == events_pending.name:
+            events_pending.finish(files)
+        else:
+            _write(table, out_dir, name, files)
     codebook = out_dir / "codebook.md"
     codebook.write_text(render_codebook(), encoding="utf-8")
     files.append(codebook)
@@ -364,5 +369,5 @@ def analyze(
         progress("report")
     from analysis.report import write_report
 
-    files += write_report(result, out_dir)
+    files += write_report(result, out_dir, drawn=drawer.results() if drawer is not None else None)
     return result

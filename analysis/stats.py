@@ -324,12 +324,8 @@ def mixed_model(
 def _fit_mixed(frame: pd.DataFrame, use_item: bool) -> tuple[Any, list[str], bool]:
     """Fit ``y ~ C(cond)`` with participant (and item) variance components; returns (result or None, notes,
     clean), where clean means converged with a positive-definite Hessian."""
-    import statsmodels.formula.api as smf
     from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
-    vc = {"participant": "0 + C(subj)"}
-    if use_item:
-        vc["item"] = "0 + C(item)"
     result = None
     notes: list[str] = []
     with warnings.catch_warnings(record=True) as caught:
@@ -338,8 +334,7 @@ def _fit_mixed(frame: pd.DataFrame, use_item: bool) -> tuple[Any, list[str], boo
             # use_sparse: the crossed effects live in one group, so the variance-component design is n x q; sparse
             # matrices give the same fit (estimates and SEs equal to 5 digits) ~8x faster at 6000 rows x 112 levels,
             # but ~8x slower at 150 rows (measured break-even near 1000 rows), hence the threshold.
-            model = smf.mixedlm("y ~ C(cond)", frame, groups="grp", re_formula="0", vc_formula=vc,
-                                use_sparse=len(frame) >= SPARSE_FROM_ROWS)
+            model = _crossed_model(frame, use_item, use_sparse=len(frame) >= SPARSE_FROM_ROWS)
             # Powell first, then L-BFGS: statsmodels' default gradient optimisers stall on these variance-component
             # models (11.5 s per fit at 6000 rows, often unconverged); Powell reaches the same fixed effects in
             # ~0.5 s and converges where they don't (measured by benchmarks/bench_analysis.py).
@@ -360,6 +355,44 @@ def _fit_mixed(frame: pd.DataFrame, use_item: bool) -> tuple[Any, list[str], boo
     notes += _plain_fit_messages(messages)
     clean = result is not None and bool(result.converged) and not hessian_bad
     return result, notes, clean
+
+
+def _crossed_model(frame: pd.DataFrame, use_item: bool, use_sparse: bool) -> Any:
+    """The statsmodels ``MixedLM`` of ``y ~ C(cond)`` with participant (and item) variance components in one group,
+    built from the columns of ``frame`` (``y``, categorical ``cond``, ``subj``, ``grp`` all 0, ``item``) without
+    patsy.
+
+    The matrices, names and order are those ``smf.mixedlm("y ~ C(cond)", frame, groups="grp", re_formula="0",
+    vc_formula={"participant": "0 + C(subj)", "item": "0 + C(item)"}, use_sparse=...)`` builds (checked by
+    tests/test_stats_model_build.py, fit for fit to the last bit), so the fits are the same; the formula route
+    spent ~10% of the statistics building 6000 x 160 dummy matrices through patsy (issue 9).
+    """
+    from scipy import sparse
+    from statsmodels.regression.mixed_linear_model import MixedLM, VCSpec
+
+    n = len(frame)
+    # Treatment coding against the first category, as patsy codes a pandas Categorical.
+    cond = frame["cond"]
+    exog = pd.DataFrame({"Intercept": np.ones(n)}, index=frame.index)
+    for level in cond.cat.categories[1:]:
+        exog[f"C(cond)[T.{level}]"] = (cond == level).to_numpy(dtype=float)
+    names, colnames, mats = [], [], []
+    # statsmodels orders the variance components by name; patsy orders a string factor's levels by sorting.
+    for name, column in sorted({"participant": "subj", **({"item": "item"} if use_item else {})}.items()):
+        levels, codes = np.unique(frame[column].to_numpy(dtype=str), return_inverse=True)
+        dummies = np.zeros((n, len(levels)))
+        dummies[np.arange(n), codes] = 1.0
+        names.append(name)
+        colnames.append([[f"C({column})[{level}]" for level in levels]])
+        mats.append([sparse.csr_array(dummies) if use_sparse else dummies])
+    model = MixedLM(frame["y"], exog, groups=frame["grp"].to_numpy(), exog_re=np.zeros((n, 0)),
+                    exog_vc=VCSpec(names, colnames, mats))
+    param_names, exog_re_names, exog_re_names_full = model._make_param_names([])
+    model.data.param_names = param_names
+    model.data.exog_re_names = exog_re_names
+    model.data.exog_re_names_full = exog_re_names_full
+    model.data.vcomp_names = model.exog_vc.names
+    return model
 
 
 _FIT_MESSAGES = (

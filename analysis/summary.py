@@ -312,6 +312,13 @@ def _kappa_rows(trials: pd.DataFrame, confusion: pd.DataFrame) -> list[dict[str,
     return rows
 
 
+def _expected_cost(d: pd.DataFrame, measure: str, contrast: str) -> int:
+    """Rough cost of a (measure, contrast) task for ordering: the rows its mixed models fit (x2 for handling time,
+    which also has the log model)."""
+    rows = int((d[measure].notna() & d[contrast].notna() & d["participant"].notna()).sum())
+    return rows * (2 if measure == "handling_time_s" else 1)
+
+
 def build_summary(trials: pd.DataFrame, progress: Callable[[str], None] | None = None,
                   blocks: pd.DataFrame | None = None, workers: int | None = None) -> pd.DataFrame:
     """Every row of ``summary.csv`` (see the module docstring) from a ``trials`` table with the columns of
@@ -340,10 +347,14 @@ def build_summary(trials: pd.DataFrame, progress: Callable[[str], None] | None =
         # computed by the same code on the same columns, so the rows are the same as in one process, in the same
         # order. Forked for the reasons given in analysis.reading.
         with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork")) as pool:
-            futures = [pool.submit(_contrast_rows, d[["participant", contrast, measure, "item"]], measure, contrast,
-                                   reference, levels, units.get(measure, "")) for measure, contrast, reference, levels
-                       in tasks]
-            for (measure, contrast, _, _), future in zip(tasks, futures):
+            # Longest first (rows in the model, twice for the two models of handling time), so the two workers
+            # finish together instead of one fitting the last large model alone (issue 9); read in task order.
+            futures: dict[int, Any] = {}
+            for i in sorted(range(len(tasks)), key=lambda i: -_expected_cost(d, *tasks[i][:2])):
+                measure, contrast, reference, levels = tasks[i]
+                futures[i] = pool.submit(_contrast_rows, d[["participant", contrast, measure, "item"]], measure,
+                                         contrast, reference, levels, units.get(measure, ""))
+            for (measure, contrast, _, _), future in zip(tasks, (futures[i] for i in range(len(tasks)))):
                 if progress is not None and contrast == tasks[0][1]:
                     progress(f"statistics: {measure}")
                 rows += future.result()

@@ -4,9 +4,10 @@ Compared in the same run with the least any analysis must do: ``pandas.read_json
 ``events.jsonl`` files, concatenated. Each case runs in a fresh subprocess (same interpreter), so its time and peak
 memory (``resource.getrusage(RUSAGE_SELF).ru_maxrss``, which includes the interpreter and the imports) are its own.
 The analyze run also reports its stages (from its progress lines: time, share and peak RSS at the end of each).
-A third subprocess runs ``analyze`` under ``cProfile`` with one reading process and reports where the time goes
-(cumulative seconds of the main steps; profiling inflates the total, the shares are what count). The 1-minute load
-average before and after each case is printed too: the machine may be shared.
+A third subprocess runs ``analyze`` under ``cProfile`` in one process (``workers=1``: no reading or model
+workers, plots and tables drawn and written in order) and reports where the time goes (cumulative seconds of the
+main steps; profiling inflates the total, the shares are what count). The 1-minute load average before and after
+each case is printed too: the machine may be shared.
 
 The data set is generated once with :func:`workbench.simulate.simulate` (``experiments/effects/scenario.toml``,
 three blocks x ``calls_per_block`` calls, ``experiments/effects/example.toml``) and cached under
@@ -64,10 +65,11 @@ print(json.dumps({"s": elapsed, "cpu_s": time.process_time() - c0, "import_s": t
 """
 
 STAGES: tuple[tuple[str, str], ...] = (
-    ("reading sessions (load, validate, replay, rows of every table)", "statistics:"),
-    ("statistics (summary.csv: paired t, Wilcoxon, MixedLM, SDT, kappa) and the other tables", "writing tables"),
-    ("writing tables (CSV + Parquet)", "report"),
-    ("report (plots PNG + SVG, report.html)", "end"),
+    ("reading sessions (load, validate, replay, rows of every table; the events table)", "statistics:"),
+    ("statistics (summary.csv: paired t, Wilcoxon, MixedLM, SDT, kappa) and the other tables; meanwhile forked "
+     "processes draw the plots and write the events table", "writing tables"),
+    ("writing tables (CSV + Parquet; waits for the events table's files)", "report"),
+    ("report (waits for the plots drawn ahead; report.html)", "end"),
 )
 """Stages of the unprofiled run: label and the progress line that ends it (each starts where the previous ended)."""
 
@@ -139,7 +141,11 @@ PROFILE_STEPS: dict[str, tuple[str, str]] = {
     "read_sessions (all of reading)": ("analysis/reading.py", "read_sessions"),
     "build_summary (statistics)": ("analysis/summary.py", "build_summary"),
     "mixed_model (statsmodels)": ("analysis/stats.py", "mixed_model"),
+    "MixedLM.fit (statsmodels, all fits)": ("statsmodels/regression/mixed_linear_model.py", "fit"),
+    "MixedLM.loglike (Powell's evaluations)": ("statsmodels/regression/mixed_linear_model.py", "loglike"),
+    "MixedLM.hessian (standard errors)": ("statsmodels/regression/mixed_linear_model.py", "hessian"),
     "_write (CSV and Parquet files)": ("analysis/run.py", "_write"),
+    "write_table_csv (CSV)": ("analysis/csv_fast.py", "write_table_csv"),
     "report": ("analysis/report.py", "write_report"),
 }
 """Steps reported from the profile: label -> (file suffix, function name); steps not found are left out."""
