@@ -20,7 +20,7 @@ from streamlit.testing.v1 import AppTest
 from tests.conftest import CHROMIUM_BASE_ARGS, free_port
 from tests.test_analysis import FakeClock, make_session
 from workbench.console import debrief_viewmodel as dvm
-from workbench.console.debrief_media import ReplayMediaError, browser_mp4
+from workbench.console.debrief_media import ReplayMediaError, browser_copy
 from workbench.console.launch import DEBRIEF_PATH
 from workbench.domain import events as ev
 
@@ -114,7 +114,7 @@ def test_debrief_of_a_folder_without_log_or_scenario_says_what_is_wrong(tmp_path
     assert debrief.calls[0].comparisons[1] == dvm.Comparison("urgency", "spoed", "(no ground truth)", None)
     assert debrief.calls[0].items == []
     with pytest.raises(ReplayMediaError, match="no recording segments"):
-        browser_mp4([], tmp_path / "cache")
+        browser_copy([], tmp_path / "cache")
 
 
 def test_debrief_page_shows_the_call_against_the_ground_truth(tmp_path: Path, monkeypatch) -> None:
@@ -164,7 +164,7 @@ def test_a_real_recording_is_remuxed_for_the_browser_once(recorded: Path, tmp_pa
     fire = next(c for c in debrief.calls if c.scenario_call_id == "house-fire")
     assert fire.missed_items == ["trapped", "fire_size"]
     assert fire.video_offset_s is not None and len(fire.segments) == 1
-    mp4 = browser_mp4(fire.segments, tmp_path / "cache")
+    mp4 = browser_copy(fire.segments, tmp_path / "cache")
     with av.open(str(mp4)) as container:
         kinds = sorted((s.type, s.codec_context.name) for s in container.streams)
         duration_s = container.duration / 1e6
@@ -173,7 +173,7 @@ def test_a_real_recording_is_remuxed_for_the_browser_once(recorded: Path, tmp_pa
         source_s = source.duration / 1e6 if source.duration else 0.0
     assert duration_s > 3 and abs(duration_s - source_s) < 0.5
     mtime = mp4.stat().st_mtime_ns
-    assert browser_mp4(fire.segments, tmp_path / "cache") == mp4 and mp4.stat().st_mtime_ns == mtime  # cached
+    assert browser_copy(fire.segments, tmp_path / "cache") == mp4 and mp4.stat().st_mtime_ns == mtime  # cached
     assert not list((tmp_path / "cache").glob(".remux-*"))
     assert not any(p.suffix == ".mp4" for p in recorded.rglob("*"))  # nothing written into the recordings
 

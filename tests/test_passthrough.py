@@ -196,3 +196,31 @@ def test_copy_falls_back_to_re_encoding_for_an_h264_caller_and_says_why(tmp_path
     assert [s["codec_name"] for s in ffprobe_streams(segment)] == ["h264"]
     with av.open(str(segment)) as container:
         assert sum(1 for _ in container.decode(video=0)) >= 10
+
+
+def test_a_copy_recording_replays_in_the_browser_as_webm(tmp_path: Path) -> None:
+    from workbench.console.debrief_media import browser_copy, mime_type, video_codec
+
+    frames = vp8_frames(45, keyframes_at=(0, 20))
+
+    async def run() -> list[SegmentInfo]:
+        segments: list[SegmentInfo] = []
+        recorder = CallRecorder(tmp_path / "call", loop=asyncio.get_running_loop(), on_segment=segments.append,
+                                on_error=pytest.fail, segment_s=1.0, video_mode="copy")
+        recorder.has_video = True
+        for i, data in enumerate(frames):
+            recorder.push_encoded("VP8", data, 10**12 + i * 66_666_667, i * 6000)
+            await asyncio.sleep(0.002)
+        await recorder.close()
+        await asyncio.sleep(0.05)
+        return segments
+
+    paths = [s.path for s in asyncio.run(run())]
+    assert len(paths) == 2 and video_codec(paths) == "vp8"
+    copy = browser_copy(paths, tmp_path / "cache")
+    # MP4 cannot hold VP8 (the debrief's replay crashed on copy recordings): a WebM the browser plays instead.
+    assert copy.suffix == ".webm" and mime_type(copy) == "video/webm"
+    with av.open(str(copy)) as container:
+        assert container.streams.video[0].codec_context.name == "vp8"
+        assert sum(1 for _ in container.decode(video=0)) == 45
+    assert browser_copy(paths, tmp_path / "cache") == copy  # made once

@@ -13,7 +13,7 @@ import pytest
 
 from tests.test_analysis import FakeClock, make_session
 from workbench import cli
-from workbench.console.debrief_media import browser_mp4, default_cache_dir
+from workbench.console.debrief_media import browser_copy, default_cache_dir
 from workbench.console.debrief_viewmodel import load_debrief
 from workbench.domain import events as ev
 from workbench.store.recordings import Recordings
@@ -59,7 +59,7 @@ def test_withdraw_deletes_the_debrief_copies_of_that_participants_recordings(
     mine = _recorded(root, "s-p07", "P07", 40)
     other = _recorded(root, "s-p08", "P08", 160)
     # The trainer debriefed both: each call's recording was remuxed into the cache.
-    copies = {p.name: browser_mp4(load_debrief(p).calls[0].segments, default_cache_dir()) for p in (mine, other)}
+    copies = {p.name: browser_copy(load_debrief(p).calls[0].segments, default_cache_dir()) for p in (mine, other)}
     assert all(c.is_file() and c.stat().st_size > 0 for c in copies.values())
     assert copies["s-p07"] != copies["s-p08"]
 

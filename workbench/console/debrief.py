@@ -24,7 +24,7 @@ import streamlit as st
 
 from workbench.console import access
 from workbench.console import debrief_viewmodel as dvm
-from workbench.console.debrief_media import ReplayMediaError, browser_mp4, default_cache_dir
+from workbench.console.debrief_media import ReplayMediaError, browser_copy, default_cache_dir, mime_type
 
 # Largest recording embedded in the replay: a ``data:`` URL travels through Streamlit's websocket in one message,
 # whose default limit is 200 MB, and base64 adds a third. (A comment, not a docstring: Streamlit's "magic" would
@@ -40,11 +40,11 @@ def _load(session_dir: str, mtime_ns: int) -> dvm.SessionDebrief:
 
 @st.cache_data(show_spinner="Preparing the recording for the browser…", max_entries=4)
 def _media_data_url(segments: tuple[str, ...], cache_dir: str) -> str:
-    mp4 = browser_mp4([Path(s) for s in segments], Path(cache_dir))
-    if mp4.stat().st_size > MAX_EMBED_BYTES:
-        raise ReplayMediaError(f"the recording ({mp4.stat().st_size / 1e6:.0f} MB) is too long to embed; open "
-                               f"{mp4} in a video player")
-    return "data:video/mp4;base64," + base64.b64encode(mp4.read_bytes()).decode("ascii")
+    copy = browser_copy([Path(s) for s in segments], Path(cache_dir))
+    if copy.stat().st_size > MAX_EMBED_BYTES:
+        raise ReplayMediaError(f"the recording ({copy.stat().st_size / 1e6:.0f} MB) is too long to embed; open "
+                               f"{copy} in a video player")
+    return f"data:{mime_type(copy)};base64," + base64.b64encode(copy.read_bytes()).decode("ascii")
 
 
 def render_debrief(session_dir: Path, *, cache_dir: Path | None = None, key_prefix: str = "debrief") -> None:
