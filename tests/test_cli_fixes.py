@@ -330,3 +330,42 @@ def test_run_verifies_the_session_after_it_has_fully_ended(tmp_path: Path) -> No
     events = (rec / "v1" / "events.jsonl").read_text().splitlines()
     assert counted == len(events)  # the count printed is the log's final one
     assert "session.ended" in [json.loads(x)["type"] for x in events]
+
+
+# --- 6. the pages' commands (found by the third fresh-user check) ----------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["debrief", "research"])
+def test_sigterm_stops_the_page_too(tmp_path: Path, command: str) -> None:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "workbench.cli", command, "--recordings", str(tmp_path),
+                             "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as resp:
+                    assert resp.status == 200
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, "the page did not come up"
+                time.sleep(0.5)
+        proc.terminate()  # SIGTERM, as a service manager or a parent process stops it
+        assert proc.wait(30) == 0
+        with socket.socket() as probe:  # the Streamlit child is gone with it: nothing listens on the port
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a TIME_WAIT left over is no listener
+            probe.bind(("127.0.0.1", port))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_debrief_names_a_session_folder_given_as_recordings(tmp_path: Path) -> None:
+    session = tmp_path / "s-20261129-101010-abcdef"
+    session.mkdir()
+    (session / "events.jsonl").write_text("")
+    result = workbench("debrief", "--recordings", str(session), "--port", str(free_port()))
+    no_traceback(result)
+    assert result.returncode == 2
+    assert f"--recordings {tmp_path} --session {session.name}" in result.stderr, result.stderr

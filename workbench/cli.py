@@ -508,16 +508,39 @@ def _serve_recordings_page(command: str, title: str, page: Path, args: argparse.
         trainer_launch.setup_access(args.access_codes, args.recordings)
         env["WORKBENCH_ACCESS_FILE"] = str(args.access_codes.resolve())
     print(f"{title}: http://{args.host}:{args.port}", flush=True)
+    return _wait_for_page(subprocess.Popen(streamlit_command(args.port, args.host, page), env=env))
+
+
+def _wait_for_page(proc: "subprocess.Popen[bytes]") -> int:
+    """Wait for a page's Streamlit process and return its exit status; Ctrl-C or SIGTERM to this process stops the
+    page too (0), so no page is left running on its port after its command was stopped."""
+    import subprocess
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
     try:
-        return subprocess.call(streamlit_command(args.port, args.host, page), env=env)
+        return proc.wait()
     except KeyboardInterrupt:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
         return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def debrief_problem(recordings: Path, session: str | None) -> str:
     """What is wrong with ``workbench debrief``'s arguments (empty when nothing): a missing folder or session."""
     if not recordings.is_dir():
         return f"{recordings}: no such folder; pass --recordings DIR (the folder holding the session folders)"
+    if (recordings / "events.jsonl").is_file():
+        return (f"{recordings} is a session folder; pass the folder holding the sessions: --recordings "
+                f"{recordings.parent} --session {recordings.name}")
     if session and not (recordings / session / "events.jsonl").is_file():
         known = sorted(p.name for p in recordings.iterdir() if (p / "events.jsonl").is_file())
         return f"no session {session!r} in {recordings}; sessions there: {', '.join(known) or 'none'}"
@@ -535,12 +558,7 @@ def cmd_trainer(args: argparse.Namespace) -> int:
                                      recordings=args.recordings, library=args.library,
                                      access_file=args.access_codes, ice=args.ice)
     print(f"Trainer: http://{args.host}:{args.port}", flush=True)
-    proc = trainer_launch.start_trainer(args.port, args.host, env)
-    try:
-        return proc.wait()
-    except KeyboardInterrupt:
-        proc.terminate()
-        return 0
+    return _wait_for_page(trainer_launch.start_trainer(args.port, args.host, env))
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
