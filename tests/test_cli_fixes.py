@@ -288,12 +288,14 @@ def test_simulate_automation_may_not_reuse_pseudonyms_either(tmp_path: Path) -> 
 
 def test_caller_takes_builtin_media(tmp_path: Path) -> None:
     result = workbench("caller", f"http://127.0.0.1:{free_port()}/c/x", "--video", "builtin:demo_street_video",
-                       "--duration", "2", timeout=240)
+                       "--photo", "builtin:demo_fire_photo@1", "--duration", "2", timeout=240)
     no_traceback(result)
     assert "file not found" not in result.stderr
     assert result.returncode == 1 and "workbench caller:" in result.stderr  # the link is refused, not the media
     unknown = workbench("caller", "http://127.0.0.1:9/c/x", "--video", "builtin:nope")
     assert unknown.returncode == 2 and "builtin:nope" in unknown.stderr and "demo_street_video" in unknown.stderr
+    photo = workbench("caller", "http://127.0.0.1:9/c/x", "--photo", "builtin:nope@2")
+    assert photo.returncode == 2 and "builtin:nope" in photo.stderr and "demo_fire_photo" in photo.stderr, photo.stderr
 
 
 def test_scenario_from_records_names_a_bad_start(tmp_path: Path) -> None:

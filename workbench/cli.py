@@ -374,9 +374,10 @@ def _parse_photo(value: str):
         at_s = float(at)
     except ValueError:
         raise argparse.ArgumentTypeError(f"--photo {value!r}: expected PATH or PATH@SECONDS") from None
-    if not Path(path).is_file():
-        raise argparse.ArgumentTypeError(f"--photo {value!r}: file {path!r} not found")
-    return PhotoUpload(Path(path), at_s)
+    if not path.startswith("builtin:") and not Path(path).is_file():
+        raise argparse.ArgumentTypeError(f"--photo {value!r}: file {path!r} not found; give a photo file or "
+                                         "builtin:NAME (the demo media scenarios use)")
+    return PhotoUpload(Path(path), at_s)  # builtin:NAME is made into a file by cmd_caller
 
 
 def cmd_caller(args: argparse.Namespace) -> int:
@@ -397,6 +398,15 @@ def cmd_caller(args: argparse.Namespace) -> int:
         except (ValueError, FileNotFoundError) as exc:
             print(f"workbench caller: --{name}: {exc}", file=sys.stderr)
             return 2
+
+    for i, photo in enumerate(args.photo):
+        if str(photo.path).startswith("builtin:"):
+            try:
+                args.photo[i] = dataclasses.replace(photo, path=resolve_media(str(photo.path),
+                                                                              default_media_cache()))
+            except (ValueError, FileNotFoundError) as exc:
+                print(f"workbench caller: --photo: {exc}", file=sys.stderr)
+                return 2
 
     async def main() -> int:
         stop = asyncio.Event()
