@@ -458,3 +458,17 @@ def test_snapshot_and_prompts_to_the_caller_from_the_console(console_env):
         ("dispatcher.prompt", {"prompt_id": 3, "prompt": "end_video", "message": ""}),
     ]
     assert [e.data.reason for e in log.events() if e.type == "media.snapshot"] == ["request", "request"]
+
+
+def test_typing_zero_in_the_exact_value_box_is_a_rating(console_env):
+    # 0 ("absolutely no effort") is on the scale: the box starts empty, so typing 0 counts (found by a fresh user).
+    fake, log = console_env
+    log.append("console", ev.CallAnswered("station-1"), "c1")
+    log.append("console", ev.CallClosed("", "", "", [], False, "", ""), "c1")
+    at = new_app().run()
+    assert at.number_input(key="rsme_number-c1").value is None
+    assert at.button(key="submit_rsme-c1").disabled
+    at.number_input(key="rsme_number-c1").set_value(0).run()
+    assert not at.button(key="submit_rsme-c1").disabled
+    at.button(key="submit_rsme-c1").click().run()
+    assert console_events(log)[-1] == ("rating.rsme", {"value": 0.0})

@@ -385,8 +385,9 @@ def on_rsme_slider(cid: str) -> None:
 
 
 def on_rsme_number(cid: str) -> None:
-    ss[wk("rsme", cid)] = int(ss[wk("rsme_number", cid)])
-    ss[K_RSME_TOUCHED] = True
+    if ss.get(wk("rsme_number", cid)) is not None:  # emptied again: the slider's value stands
+        ss[wk("rsme", cid)] = int(ss[wk("rsme_number", cid)])
+        ss[K_RSME_TOUCHED] = True
 
 
 def on_submit_rsme(client: IngestClient, sid: str, cid: str) -> None:
@@ -599,7 +600,8 @@ def render_rsme(client: IngestClient, state: SessionState, cid: str) -> None:
     """The RSME rating of the call just closed: labelled scale, slider and exact number, Submit."""
     call = state.calls[cid]
     if ss.get(K_RSME_CALL) != cid:
-        ss[wk("rsme", cid)], ss[wk("rsme_number", cid)] = RSME_MIN, RSME_MIN
+        # The exact value starts empty, so typing 0 ("absolutely no effort") is a rating like any other value.
+        ss[wk("rsme", cid)], ss[wk("rsme_number", cid)] = RSME_MIN, None
         ss[K_RSME_TOUCHED], ss[K_RSME_CALL] = False, cid
     st.subheader("How much effort did this call cost you?")
     st.caption(f"Call with {call.caller_label}, just closed. Rating Scale Mental Effort, {RSME_MIN} to {RSME_MAX}.")
@@ -610,7 +612,7 @@ def render_rsme(client: IngestClient, state: SessionState, cid: str) -> None:
         st.slider("Mental effort", min_value=RSME_MIN, max_value=RSME_MAX, step=1, key=wk("rsme", cid),
                   on_change=on_rsme_slider, args=(cid,))
         st.number_input("Exact value", min_value=RSME_MIN, max_value=RSME_MAX, step=1, key=wk("rsme_number", cid),
-                        on_change=on_rsme_number, args=(cid,))
+                        on_change=on_rsme_number, args=(cid,), placeholder=f"{RSME_MIN}-{RSME_MAX}")
         touched = bool(ss.get(K_RSME_TOUCHED))
         if not touched:
             st.caption("Move the slider or type a value to rate.")
