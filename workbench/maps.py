@@ -322,7 +322,7 @@ def _live_header(width: int, title: str, *, open_count: int, total: int) -> tupl
         parts.insert(0, _title(title, 12, 20, width - 24))
         parts.append(f'<text class="map-count" x="12" y="38" fill="#222">{count}</text>')
         y = 38.0
-    rows = [("spoed", "spoed (1)"), ("nu", "nu (2)"), ("later", "later (3)"), ("", "not classified"), (None, "closed")]
+    rows = [("spoed", "spoed (prio 1)"), ("nu", "nu (prio 2)"), ("later", "later (prio 3)"), ("", "not classified"), (None, "closed")]
     x, y = 16.0, y + 20
     for key, label in rows:
         item_px = 24 + 7 * len(label)
