@@ -16,23 +16,19 @@ from aiortc.mediastreams import MediaStreamTrack
 from av import AudioFrame, VideoFrame
 
 
-class MovingPatternTrack(MediaStreamTrack):
-    """Video: a square moving across a gradient with the frame number printed, ``width`` x ``height`` at ``fps``.
-
-    Every frame differs from the one before, so a viewer can count distinct frames.
-    """
+class PacedVideoTrack(MediaStreamTrack):
+    """Base of the generated video tracks: frames at ``fps`` in real time from the first one handed out."""
 
     kind = "video"
 
-    def __init__(self, width: int = 640, height: int = 480, fps: float = 15.0) -> None:
+    def __init__(self, fps: float) -> None:
         super().__init__()
-        self.width, self.height, self.fps = width, height, fps
+        self.fps = fps
         self.frames_sent = 0
         self._start: float | None = None
-        gradient = np.linspace(40, 200, width, dtype=np.uint8)
-        self._background = np.dstack([np.tile(gradient, (height, 1))] * 3)
 
-    async def recv(self) -> VideoFrame:
+    async def next_frame(self) -> tuple[int, float]:
+        """Wait until the next frame is due; its number and its scheduled time (monotonic s)."""
         n = self.frames_sent
         if self._start is None:
             self._start = time.monotonic()
@@ -40,6 +36,23 @@ class MovingPatternTrack(MediaStreamTrack):
             delay = self._start + n / self.fps - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
+        return n, self._start + n / self.fps
+
+
+class MovingPatternTrack(PacedVideoTrack):
+    """Video: a square moving across a gradient with the frame number printed, ``width`` x ``height`` at ``fps``.
+
+    Every frame differs from the one before, so a viewer can count distinct frames.
+    """
+
+    def __init__(self, width: int = 640, height: int = 480, fps: float = 15.0) -> None:
+        super().__init__(fps)
+        self.width, self.height = width, height
+        gradient = np.linspace(40, 200, width, dtype=np.uint8)
+        self._background = np.dstack([np.tile(gradient, (height, 1))] * 3)
+
+    async def recv(self) -> VideoFrame:
+        n, _ = await self.next_frame()
         image = self._background.copy()
         x = int((n * 12) % (self.width - 80))
         cv2.rectangle(image, (x, 180), (x + 80, 260), (0, 0, 255), -1)
@@ -137,28 +150,17 @@ class SyncMarks:
         return [self.beep_sent[k] - self.flash_sent[k] for k in sorted(self.flash_sent) if k in self.beep_sent]
 
 
-class FlashTrack(MediaStreamTrack):
+class FlashTrack(PacedVideoTrack):
     """Video, 640x480 at ``fps``: dark grey, white while a :class:`SyncMarks` marker runs."""
 
-    kind = "video"
-
     def __init__(self, marks: SyncMarks, fps: float = 15.0) -> None:
-        super().__init__()
-        self.marks, self.fps = marks, fps
-        self.frames_sent = 0
-        self._start: float | None = None
+        super().__init__(fps)
+        self.marks = marks
         self._dark = np.full((480, 640, 3), 30, np.uint8)
         self._white = np.full((480, 640, 3), 235, np.uint8)
 
     async def recv(self) -> VideoFrame:
-        n = self.frames_sent
-        if self._start is None:
-            self._start = time.monotonic()
-        else:
-            delay = self._start + n / self.fps - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-        scheduled = self._start + n / self.fps
+        n, scheduled = await self.next_frame()
         k = self.marks.marker(scheduled)
         if k is not None:
             self.marks.flash_sent.setdefault(k, scheduled)
