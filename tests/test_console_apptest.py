@@ -472,3 +472,25 @@ def test_typing_zero_in_the_exact_value_box_is_a_rating(console_env):
     assert not at.button(key="submit_rsme-c1").disabled
     at.button(key="submit_rsme-c1").click().run()
     assert console_events(log)[-1] == ("rating.rsme", {"value": 0.0})
+
+
+def test_a_reload_stays_on_the_session_shown_while_another_one_starts(console_env):
+    # Found by a fresh user: the README's own `curl -X POST /api/calls` during the demo starts an ad-hoc session,
+    # and a reload used to show that newer session instead of the one the dispatcher was working in.
+    fake, log = console_env
+    at = new_app().run()
+    assert at.query_params["shown"] == SID
+    other = MemoryEventLog("s-adhoc")
+    other.append("ingest", ev.SessionStarted("adhoc", "", "", 0, [], "0.1.0"))
+    fake.logs["s-adhoc"] = other
+    reloaded = new_app()
+    reloaded.query_params["shown"] = SID
+    reloaded.run()
+    assert not reloaded.exception
+    assert reloaded.button(key="answer_next")  # still the demo session's waiting call
+    assert new_app().run().query_params["shown"] == "s-adhoc"  # a page without it takes the newest, as before
+    log.append("ingest", ev.SessionEnded("completed"))
+    moved = new_app()
+    moved.query_params["shown"] = SID
+    moved.run()
+    assert moved.query_params["shown"] == "s-adhoc"  # the shown session ended: on to the newest live one

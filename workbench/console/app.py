@@ -77,7 +77,11 @@ PAGE_CSS = ("<style>[data-testid='stMainBlockContainer'] { padding-top: 2.5rem; 
 
 
 def session_id(cfg: ConsoleConfig, client: IngestClient) -> str | None:
-    """The session shown: configured, else ``?session=``, else the one picked before (while live), else the newest."""
+    """The session shown: configured, else ``?session=``, else the one picked before (while live; also across a
+    reload, through ``?shown=``), else the newest live one (then written into ``?shown=``). So a second session
+    that starts while this page shows one (an ad-hoc call, another station) does not take the page over on a
+    reload; once the shown session has ended, the page moves on to the newest live one, as it does without a
+    reload."""
     if cfg.session_id:
         return cfg.session_id
     if st.query_params.get("session"):
@@ -86,7 +90,14 @@ def session_id(cfg: ConsoleConfig, client: IngestClient) -> str | None:
     state = ss.get(K_STATE)
     if current and not (state is not None and state.ended):
         return current
-    return vm.pick_session(client.list_sessions())
+    sessions = client.list_sessions()
+    shown = st.query_params.get("shown")
+    if shown and any(str(row.get("session_id")) == shown and not row.get("ended") for row in sessions):
+        return str(shown)
+    picked = vm.pick_session(sessions)
+    if picked is not None and picked != shown:
+        st.query_params["shown"] = picked
+    return picked
 
 
 def _script_run() -> object | None:
