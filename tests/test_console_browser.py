@@ -96,6 +96,13 @@ def test_dispatcher_works_a_live_video_call_in_the_browser(tmp_path, console_rig
     transcript = page.locator(".st-key-transcript")
     for text in UTTERANCES:
         transcript.get_by_text(text, exact=False).wait_for(timeout=10_000)
+    # More lines than the transcript box holds: the newest stays in sight (the box scrolls to the end by itself).
+    more = [f"Now I can see flames on floor {k}." for k in range(1, 9)]
+    for i, text in enumerate(more, start=len(UTTERANCES)):
+        client.post_event(sid, cid, ev.CallerUtterance(i, text, float(i * 4)), source="runner")
+    transcript.get_by_text(more[-1]).wait_for(timeout=10_000)
+    expect(transcript.get_by_text(more[-1])).to_be_in_viewport(timeout=5_000)
+    expect(transcript.get_by_text(UTTERANCES[0], exact=False)).not_to_be_in_viewport()
     # A second report arrives while the first is being handled: the queue in the sidebar shows it.
     cid2 = client.create_call(sid, scenario_call_id="collision", block_id="live-video", modality="audio",
                               caller_label="06-8765 4321")["call_id"]

@@ -456,7 +456,7 @@ def transcript_fragment(client: IngestClient, sid: str, cid: str, ingest_url: st
     live_watch.watch(ingest_url, sid, state.last_seq, "transcript", live_watch.TRANSCRIPT)
     call = state.calls[cid]
     rows = vm.transcript_rows(call)
-    with st.container(height=200, key="transcript"):
+    with st.container(height=200, key="transcript", autoscroll=True):  # the newest line in sight
         if not rows:
             st.caption("The caller has not said anything yet.")
         for row in rows:
