@@ -260,6 +260,16 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _stop_ingest(proc: subprocess.Popen[Any]) -> None:
+    """Stop a case's ingest process: SIGTERM, then SIGKILL if it has not exited within 30 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 async def _wait_http(http: Any, url: str, proc: subprocess.Popen[Any]) -> None:
     import aiohttp
 
@@ -323,12 +333,7 @@ async def run_case(kind: str, n: int, warmup_s: float, measure_s: float,
                 c.kill()
                 c.wait()
         await http.close()
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        _stop_ingest(proc)
         log_fh.close()
         tmp.cleanup()
 
@@ -716,12 +721,7 @@ async def run_caller_comparison(caller: str, fps: int = 30, warmup_s: float = 4.
             caller_proc.kill()
             caller_proc.wait()
         await http.close()
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        _stop_ingest(proc)
         log_fh.close()
         tmp.cleanup()
 
