@@ -29,7 +29,10 @@ Glass-to-glass is read back for ``bare`` from the decoded frame itself (the stam
 decoder's Y plane); for the ingest from the viewer's WebSocket JPEG stream, i.e. what a dispatcher's viewer would
 get (viewers in the benchmark process, JPEGs decoded at 1/8 scale; ``--viewers``, default
 :data:`DEFAULT_VIEWERS`: the first few calls are watched, as a lab's few consoles would, not every call, since each
-watched call costs the ingest a JPEG encode per frame; ``--viewers 0`` watches every call). Figures per case over a
+watched call costs the ingest a JPEG encode per frame; ``--viewers 0`` watches every call). The same viewer pictures
+also give the ingest's latency *at decode* (column "at decode"): the stamp's send time to the ``t_wall_ms`` the
+ingest wrote into the JPEG when it decoded that frame, read where the bare receiver is read (like for like); the
+difference to the viewer's figure is the viewer's JPEG encode, send and decode. Figures per case over a
 ``measure_s`` window after a ``warmup_s`` warm-up: received fps per stream (mean), frames lost (sent by the callers
 minus received, minus one per stream that aiortc never delivers, over the whole run), latency p50/p95, CPU of the
 receiver process (% of one core, from ``/proc/<pid>/stat``) and its RSS (MB, ``VmRSS``). The load average is
@@ -348,8 +351,13 @@ async def _measure(kind: str, n: int, warmup_s: float, measure_s: float, proc: s
     import aiohttp
     import cv2
 
+    from workbench.ingest.live import jpeg_comment
+
     measuring = False
     samples: list[tuple[int, int, float]] = []  # (stream, stamp read back, wall-clock ms when read)
+    # The same pictures, timed when the ingest decoded them (the t_wall_ms it writes into each viewer JPEG): read
+    # there, as the bare receiver is read, the figure leaves out the viewer's JPEG encode, send and decode.
+    at_decode: list[tuple[int, int, float]] = []
     await _wait_http(http, base + ("/stats" if kind == "bare" else "/healthz"), proc)
     call_ids: list[str] = []
     if kind == "bare":
@@ -384,7 +392,10 @@ async def _measure(kind: str, n: int, warmup_s: float, measure_s: float, proc: s
                 if measuring:
                     read_ms = time.time() * 1000
                     grey = cv2.imdecode(np.frombuffer(msg.data, np.uint8), cv2.IMREAD_REDUCED_GRAYSCALE_8)
-                    samples.append((stream, read_stamp(grey, 8), read_ms))
+                    stamp = read_stamp(grey, 8)
+                    samples.append((stream, stamp, read_ms))
+                    decoded_ms = float(jpeg_comment(msg.data).split("t_wall_ms=")[1].split()[0])
+                    at_decode.append((stream, stamp, decoded_ms))
 
     await _wait_streaming(http, base, kind, call_ids, n, proc)
     await asyncio.sleep(warmup_s)
@@ -420,17 +431,22 @@ async def _measure(kind: str, n: int, warmup_s: float, measure_s: float, proc: s
             sends[g + j * groups] = stream_sends
     await asyncio.sleep(1.5)
     received = await _frames(http, base, kind, call_ids)
+    if kind == "bare":
+        at_decode = samples  # the bare receiver reads every stamp straight from the decoder
     if pre_encoded is None:
         latencies, unread = [t - v for _, v, t in samples], 0
+        decode_latencies = [t - v for _, v, t in at_decode]
     else:
         latencies, unread = g2g_from_indices(samples, sends)
-    lat = sorted(latencies)
+        decode_latencies, _ = g2g_from_indices(at_decode, sends)
+    lat, lat_decode = sorted(latencies), sorted(decode_latencies)
     return {
         "kind": kind, "callers": "live" if pre_encoded is None else "pre-encoded", "n": n,
         "viewers": n if kind == "bare" else len(watched),
         "fps": (received_window := frames1 - frames0) / (t1 - t0) / n,
         "lost": max(0, sent - received - n), "sent": sent,
         "p50": _percentile(lat, 0.5), "p95": _percentile(lat, 0.95), "unread": unread,
+        "decode_p50": _percentile(lat_decode, 0.5), "decode_p95": _percentile(lat_decode, 0.95),
         "cpu": 100 * (cpu1 - cpu0) / (t1 - t0), "rss": rss, "samples": len(lat), "window_frames": received_window,
         "keyframes": keyframes, "callers_cpu": 100 * (callers_cpu1 - callers_cpu0) / (t1 - t0),
         "reader_cpu": 100 * (reader_cpu1 - reader_cpu0) / (t1 - t0),
@@ -831,14 +847,15 @@ def run_callers(fps: int = 30, warmup_s: float = 4.0, measure_s: float = 10.0) -
     return rows
 
 
-HEADER = ("| receiver | callers | N | g2g read on | fps/stream | lost | g2g p50 ms | g2g p95 ms | unread | CPU % core | RSS MB | "
-          "callers / reader CPU % | keyframes on request | load 1 min |\n|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---|")
+HEADER = ("| receiver | callers | N | g2g read on | fps/stream | lost | g2g p50 ms | g2g p95 ms | at decode p50 / p95 ms | "
+          "unread | CPU % core | RSS MB | callers / reader CPU % | keyframes on request | load 1 min |\n"
+          "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|")
 
 
 def _line(r: dict[str, Any]) -> str:
     read_on = "every decoded frame" if r["kind"] == "bare" else f"{r['viewers']} viewer(s)"
     return (f"| {r['kind']} | {r['callers']} | {r['n']} | {read_on} | {r['fps']:.1f} | {r['lost']} of {r['sent']} | "
-            f"{r['p50']:.0f} | {r['p95']:.0f} | {r['unread']} of {r['samples'] + r['unread']} | {r['cpu']:.0f} | "
+            f"{r['p50']:.0f} | {r['p95']:.0f} | {r['decode_p50']:.0f} / {r['decode_p95']:.0f} | {r['unread']} of {r['samples'] + r['unread']} | {r['cpu']:.0f} | "
             f"{r['rss']:.0f} | {r['callers_cpu']:.0f} / {r['reader_cpu']:.0f} | "
             f"{r['keyframes'] if r['callers'] == 'pre-encoded' else '-'} | "
             f"{r['load'][0]:.1f} -> {r['load'][1]:.1f} |")

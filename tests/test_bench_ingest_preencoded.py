@@ -187,6 +187,23 @@ def test_benchmark_case_bare_receiver_n1_with_a_pre_encoded_caller(sequence) -> 
     assert row["unread"] <= row["samples"] // 10
     assert 0 <= row["p50"] <= row["p95"] < 30_000  # matched to a send of this run, not a loop apart
     assert row["sent"] > 0 and 0 < row["fps"] <= FPS + 1
+    assert (row["decode_p50"], row["decode_p95"]) == (row["p50"], row["p95"])  # the bare receiver reads at decode
     line = _line(row)  # the table says which callers were used, in a row as wide as its header
     assert "| bare | pre-encoded | 1 | every decoded frame |" in line
+    assert line.count("|") == HEADER.splitlines()[0].count("|")
+
+
+@pytest.mark.slow
+@pytest.mark.webrtc
+def test_benchmark_case_ingest_reads_latency_at_decode_and_at_the_viewer(sequence) -> None:
+    """The ingest's latency is read twice from the same viewer pictures: where the ingest decoded the frame (the
+    JPEG's ``t_wall_ms``) and where the viewer read it; the viewer's JPEG encode, send and decode come after."""
+    from benchmarks.bench_ingest import HEADER, _line, run_case
+
+    row = asyncio.run(run_case("ingest", 1, warmup_s=1.0, measure_s=3.0, pre_encoded=sequence))
+    assert row["samples"] >= 10
+    assert 0 < row["decode_p50"] < row["p50"] < 30_000
+    assert row["decode_p95"] <= row["p95"]
+    line = _line(row)
+    assert f"| {row['decode_p50']:.0f} / {row['decode_p95']:.0f} |" in line
     assert line.count("|") == HEADER.splitlines()[0].count("|")
