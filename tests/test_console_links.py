@@ -116,6 +116,44 @@ def test_view_model_orders_pending_decided_links_and_candidates() -> None:
     assert not links_view({**reply, "advice_shown": [9]}, state, "b").advice.post_shown
 
 
+def _many_proposals_panel() -> None:
+    """AppTest script: the panel for report ``b`` with five pending proposals (scores 50-90 %) from a stub ingest."""
+    import streamlit as st
+
+    from workbench.console.links_panel import links_panel
+    from workbench.domain import events as ev
+    from workbench.domain.session_state import SessionState, apply
+
+    class StubIngest:
+        def links(self, cid: str) -> dict:
+            scores = (0.5, 0.9, 0.7, 0.6, 0.8)
+            return {"proposals": [{"proposal_id": f"lp{i}", "other_call_id": f"o{i}", "score": score,
+                                   "reasons": [f"reason {i}a", f"reason {i}b"], "decision": "", "relation": ""}
+                                  for i, score in enumerate(scores)], "links": [], "advice": None}
+
+    state = SessionState(session_id="s")
+    for seq, cid in enumerate(("o0", "o1", "o2", "o3", "o4", "b"), start=1):
+        apply(state, ev.Event(1, "s", seq, seq * 1000, "2026-01-01T00:00:00+00:00", "ingest", "call.created", cid,
+                              ev.CallCreated(cid, "b1", "photo", f"06-{seq}")))
+    st.session_state["stub_state"] = state
+    links_panel(StubIngest(), "s", "b", lambda: st.session_state["stub_state"])
+
+
+def test_the_panel_shows_the_three_best_proposals_and_the_rest_on_request() -> None:
+    at = AppTest.from_function(_many_proposals_panel, default_timeout=30).run()
+    assert not at.exception
+    accepts = lambda: [b.key for b in at.button if b.key.startswith("link_accept_")]  # noqa: E731
+    assert accepts() == ["link_accept_lp1-b", "link_accept_lp4-b", "link_accept_lp2-b"]  # 90, 80, 70 %
+    texts = [str(m.value) for m in at.markdown]
+    # headline and reasons in one element per proposal
+    assert "Possibly the same incident as 06-2 (in queue) (score 90%)\n- reason 1a\n- reason 1b" in texts
+    assert "**Related reports** (0 linked, 5 proposed)" in texts
+    at.toggle(key="link_show_all-b").set_value(True).run()
+    assert not at.exception
+    assert accepts() == ["link_accept_lp1-b", "link_accept_lp4-b", "link_accept_lp2-b", "link_accept_lp3-b",
+                         "link_accept_lp0-b"]
+
+
 def test_dispatcher_sees_advice_and_proposal_accepts_links_by_hand_and_unlinks(console) -> None:
     base, ids = console
     at = AppTest.from_file(str(APP_PATH), default_timeout=30).run()
@@ -213,6 +251,12 @@ def test_the_panel_in_chromium_accepting_a_proposal(console, chromium_path: str)
                     time.sleep(0.2)
                 panel.get_by_text("parent").first.wait_for()
                 page.screenshot(path=str(shots / "links-panel-accepted.png"), full_page=True)
+                # A link set elsewhere (another station, through the API) reaches the panel through the page's
+                # change watcher, well before the panel's own fallback redraw (links_panel.FALLBACK_S = 10 s).
+                page.locator(".st-key-wb_watch_links").wait_for(state="attached")
+                _http("POST", f"{base}/api/calls/{passerby}/links",
+                      {"other_call_id": ids["collision"], "relation": "related"})
+                panel.get_by_text("related", exact=True).wait_for(timeout=4_000)
             finally:
                 browser.close()
     finally:
@@ -221,5 +265,5 @@ def test_the_panel_in_chromium_accepting_a_proposal(console, chromium_path: str)
     assert not foreign, foreign
     linked = [e for e in log(base) if isinstance(e.data, ev.LinkSet)]
     assert [(e.call_id, e.data.relation, e.data.origin, e.data.proposal_id) for e in linked] == [
-        (passerby, "parent", "proposal", pid)]
+        (passerby, "parent", "proposal", pid), (passerby, "related", "manual", "")]
     assert [e.source for e in log(base) if isinstance(e.data, ev.AdviceShown)] == ["console"]

@@ -83,7 +83,15 @@ if os.environ.get("CONSOLE_TRACE_FILE"):
         def send(orig):
             def write_forward_msg(self, msg):
                 result = orig(self, msg)
-                _rec("send", typ=msg.WhichOneof("type"), size=msg.ByteSize())
+                extra = {}
+                if msg.WhichOneof("type") == "delta":
+                    d = msg.delta
+                    kind = d.WhichOneof("type")
+                    extra["path"] = list(msg.metadata.delta_path)
+                    extra["el"] = d.new_element.WhichOneof("type") if kind == "new_element" else kind
+                    if kind == "add_block":
+                        extra["el"] = "block:" + str(d.add_block.WhichOneof("type"))
+                _rec("send", typ=msg.WhichOneof("type"), size=msg.ByteSize(), **extra)
                 return result
             return write_forward_msg
 

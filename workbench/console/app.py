@@ -604,7 +604,8 @@ def render_active(client: IngestClient, cfg: ConsoleConfig, state: SessionState,
             intake_form(client, sid, cid, checklist)
     with left:
         media_fragment(client, cfg, sid, cid)
-        links_panel(client, sid, cid, lambda: sync(client, sid, once_per_run=True))  # related reports and advice (issue 11)
+        links_panel(client, sid, cid, lambda: sync(client, sid, once_per_run=True),  # related reports (issue 11)
+                    cfg.public_ingest_url)
 
 
 def render_rsme(client: IngestClient, state: SessionState, cid: str) -> None:

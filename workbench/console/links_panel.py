@@ -1,19 +1,23 @@
 """The console's "related reports and advice" panel on the active call (issue 11): a thin Streamlit layer over
 :mod:`workbench.console.links_view`.
 
-It polls ``GET /api/calls/{call_id}/links`` every two seconds and shows:
+It reads ``GET /api/calls/{call_id}/links`` when the session's log has news for it (:mod:`live_watch`: link, advice
+and call events; every :data:`FALLBACK_S` s should the browser not reach the ingest), and shows:
 
 - the triage advice with its reasons, when the ingest gave one (blocks with ``advice = true``); the first time an
   advice is drawn the panel posts ``advice.shown`` (what the dispatcher saw, for the automation-bias analysis);
 - each pending link proposal with its score and reasons, a relation to choose and **Accept** / **Reject**
-  (``POST /api/calls/{call_id}/links/decisions``: ``link.decided``, and ``link.set`` on accept);
+  (``POST /api/calls/{call_id}/links/decisions``: ``link.decided``, and ``link.set`` on accept); the
+  :data:`SHOWN_PROPOSALS` best-scored ones, and the others after **Show all** (the panel grew by a selectbox and two
+  buttons per earlier report of the session, and answering a call in a long shift redrew all of them: ``workbench
+  bench console``);
 - the report's current links, each with **Unlink** (``link.removed``);
 - a way to link the report by hand to any other report of the session, open or closed, with a relation
   (``link.set``, origin ``manual``).
 
 Widget keys (``st-key-<key>`` in the page): container ``panel_links-<cid>``; ``link_relation_<pid>-<cid>``,
 ``link_accept_<pid>-<cid>``, ``link_reject_<pid>-<cid>``, ``link_unlink_<other>-<cid>``, ``link_other-<cid>``,
-``link_manual_relation-<cid>``, ``link_set-<cid>``.
+``link_manual_relation-<cid>``, ``link_set-<cid>``, ``link_show_all-<cid>``.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import Callable
 
 import streamlit as st
 
+from workbench.console import live_watch
 from workbench.console.ingest_client import IngestClient, IngestError
 from workbench.console.links_view import LinksView, links_view, relation_label
 from workbench.domain import events as ev
@@ -29,6 +34,14 @@ from workbench.domain.session_state import SessionState
 
 K_ERROR = "wb_links_error"
 K_SHOWN = "wb_advice_shown"
+
+SHOWN_PROPOSALS = 3
+"""Pending proposals drawn at first, best score first; the rest after **Show all**."""
+FALLBACK_S = 10.0
+"""The panel's own redraw interval, s, for when the page's change watcher cannot reach the ingest."""
+WATCHED = ("link.", "advice.given", "call.")
+"""Event types the panel draws: proposals, decisions and links; the triage advice; the other reports and their
+status (the labels and the manual choices)."""
 
 
 def _key(name: str, cid: str) -> str:
@@ -70,30 +83,40 @@ def _post_advice_shown(client: IngestClient, sid: str, cid: str, view: LinksView
         st.session_state[K_ERROR] = f"Could not record advice.shown: {exc}"
 
 
-@st.fragment(run_every=2.0)
-def links_panel(client: IngestClient, sid: str, cid: str, sync: Callable[[], SessionState]) -> None:
-    """Draw the panel for the active report ``cid`` of session ``sid``; ``sync()`` returns the session state."""
+def _bullets(head: str, lines: tuple[str, ...]) -> str:
+    """One Markdown text: ``head`` and a bullet per line (one element on the page, not one per line)."""
+    return "\n".join([head, *(f"- {line}" for line in lines)]) if lines else head
+
+
+@st.fragment(run_every=FALLBACK_S)
+def links_panel(client: IngestClient, sid: str, cid: str, sync: Callable[[], SessionState],
+                ingest_url: str | None = None) -> None:
+    """Draw the panel for the active report ``cid`` of session ``sid``; ``sync()`` returns the session state.
+    ``ingest_url``: the ingest as the browser reaches it, for the change watcher (None: no watcher, the panel
+    redraws every :data:`FALLBACK_S` s only)."""
     try:
         state = sync()
         view = links_view(client.links(cid), state, cid)
     except IngestError as exc:
         st.caption(f"Related reports unavailable: {exc}")
         return
+    if ingest_url is not None and not state.ended:
+        live_watch.watch(ingest_url, sid, state.last_seq, "links", WATCHED)
     _post_advice_shown(client, sid, cid, view)
     with st.container(key=_key("panel_links", cid), border=True):
         if view.advice is not None:
             a = view.advice
             st.markdown(f"**Advice: urgency {a.label}**")
             st.caption("Automatic triage advice from the caller's words and images; you decide.")
-            for reason in a.reasons:
-                st.markdown(f"- {reason}")
+            if a.reasons:
+                st.markdown("\n".join(f"- {reason}" for reason in a.reasons))
         st.markdown(f"**Related reports** ({len(view.links)} linked, {len(view.pending)} proposed)")
         if error := st.session_state.get(K_ERROR):
             st.error(error)
-        for p in view.pending:
-            st.markdown(p.headline)
-            for reason in p.reasons:
-                st.markdown(f"- {reason}")
+        show_all = st.session_state.get(_key("link_show_all", cid), False)
+        pending = sorted(view.pending, key=lambda p: -p.score_pct)  # stable: the ingest's order among equals
+        for p in pending if show_all else pending[:SHOWN_PROPOSALS]:
+            st.markdown(_bullets(p.headline, p.reasons))
             rel, accept, reject = st.columns([3, 2, 2], vertical_alignment="bottom")
             rel.selectbox("Relation of the other report", options=list(ev.LINK_RELATIONS),
                           index=list(ev.LINK_RELATIONS).index(p.default_relation), format_func=relation_label,
@@ -102,6 +125,8 @@ def links_panel(client: IngestClient, sid: str, cid: str, sync: Callable[[], Ses
                           on_click=_decide, args=(client, cid, p.proposal_id, "accept"))
             reject.button("Reject", key=_key(f"link_reject_{p.proposal_id}", cid), icon=":material/link_off:",
                           on_click=_decide, args=(client, cid, p.proposal_id, "reject"))
+        if len(pending) > SHOWN_PROPOSALS:
+            st.toggle(f"Show all {len(pending)} proposals", key=_key("link_show_all", cid))
         for p in view.decided:
             st.caption(f"{'Accepted' if p.decision == 'accept' else 'Rejected'}: {p.other_label} "
                        f"(score {p.score_pct}%)")
