@@ -164,7 +164,8 @@ def _handle_call(rig: Any, page: Any, sid: str, cid: str, label: str) -> list[tu
         ("open photo", f".st-key-photo_open_p1-{cid} button", f".st-key-photo_close-{cid} button", "photo.opened"),
         ("set urgency", f".st-key-urgency-{cid} input[type=radio]", f".st-key-urgency-{cid} input:checked",
          "intake.urgency"),
-        ("tick item", f".st-key-item_location-{cid} input", f".st-key-item_location-{cid} input:checked",
+        ("tick item", f".st-key-items-{cid} button[aria-pressed]",
+         f".st-key-items-{cid} button[aria-pressed=true]",
          "intake.item_checked"),
         ("close", f".st-key-close_call-{cid} button", f".st-key-submit_rsme-{cid} button", "call.closed"),
     ]

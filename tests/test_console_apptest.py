@@ -190,10 +190,11 @@ def test_dispatcher_handles_a_call_and_every_action_is_logged_exactly(console_en
 
     at.button(key="answer_next").click().run()
     assert not at.exception
-    # The scenario's four required items, in two columns (column 1 first in the element tree).
-    assert [c.key for c in at.checkbox if c.key.startswith("item_")] == [
-        "item_location-c1", "item_fire_size-c1", "item_trapped-c1", "item_caller_safe-c1",
-    ]
+    # The scenario's four required items, in the scenario's order, with their labels.
+    items = at.pills(key="items-c1")
+    assert items.options == ["Exact location / address", "People trapped or inside", "Size of fire or smoke",
+                             "Caller is safe"]
+    assert items.value == []
     assert at.radio(key="urgency-c1").options == ["spoed (urgent, prio 1)", "nu (now, prio 2)", "later (later, prio 3)"]
     # The checklist is the only ground truth the page shows.
     page_text = " ".join(str(m.value) for m in at.markdown)
@@ -207,10 +208,11 @@ def test_dispatcher_handles_a_call_and_every_action_is_logged_exactly(console_en
     at.radio(key="urgency-c1").set_value("nu").run()
     at.radio(key="urgency-c1").set_value("spoed").run()
     at.text_input(key="location-c1").input("Kerkstraat 12, Delft").run()
-    at.checkbox(key="item_location-c1").check().run()
-    at.checkbox(key="item_fire_size-c1").check().run()
-    at.checkbox(key="item_trapped-c1").check().run()
-    at.checkbox(key="item_trapped-c1").uncheck().run()
+    at.pills(key="items-c1").select("location").run()
+    at.pills(key="items-c1").select("fire_size").run()
+    at.pills(key="items-c1").select("trapped").run()
+    at.pills(key="items-c1").unselect("trapped").run()
+    assert at.pills(key="items-c1").value == ["location", "fire_size"]
     assert at.selectbox(key="disagree_aspect-c1").disabled
     at.checkbox(key="disagree_flag-c1").check().run()
     at.selectbox(key="disagree_aspect-c1").set_value("fire_smoke_size").run()
@@ -271,8 +273,8 @@ def test_a_reloaded_page_restores_the_intake_from_the_log_and_an_ad_hoc_call_get
     at = new_app().run()
     assert not at.exception
     assert at.radio(key="urgency-c2").value == "later"
-    assert at.checkbox(key="item_animals-c2").value is True
-    assert len([c for c in at.checkbox if c.key.startswith("item_")]) == 12
+    assert at.pills(key="items-c2").value == ["animals"]
+    assert len(at.pills(key="items-c2").options) == 12  # an ad-hoc call: the whole taxonomy
     assert at.selectbox(key="disagree_aspect-c2").value == "people"
     # Closing without touching anything posts the close with the restored values and nothing else.
     at.button(key="close_call-c2").click().run()

@@ -28,6 +28,7 @@ from tests.console_harness import (  # noqa: F401
     wait_for,
 )
 from workbench.domain import events as ev
+from workbench.domain.taxonomy import INFORMATION_ITEMS
 from workbench.store.eventlog import read_events
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.webrtc]
@@ -127,8 +128,9 @@ def test_dispatcher_works_a_live_video_call_in_the_browser(tmp_path, console_rig
     wait_for("intake.location", logged("intake.location", location="Kerkstraat 12, Delft"), 10)
 
     for item in ("location", "fire_size", "caller_safe"):
-        page.locator(f".st-key-item_{item}-{cid} label").click()
+        page.locator(f".st-key-items-{cid} button").filter(has_text=INFORMATION_ITEMS[item]).click()
         wait_for(f"item {item}", logged("intake.item_checked", item=item, checked=True), 10)
+    expect(page.locator(f".st-key-items-{cid} button[aria-pressed=true]")).to_have_count(3)
 
     page.locator(f".st-key-disagree_flag-{cid} label").click()
     wait_for("disagreement flag", logged("intake.disagreement_flag", flagged=True), 10)
@@ -187,8 +189,9 @@ def test_dispatcher_works_a_live_video_call_in_the_browser(tmp_path, console_rig
     answer2.click()
     page.get_by_text("no live video in this condition").wait_for()
     expect(page.locator(f".st-key-incident_type-{cid2}")).not_to_contain_text("Fire (building")
-    for item in ("location", "injuries", "vehicles"):
-        expect(page.locator(f".st-key-item_{item}-{cid2} input")).not_to_be_checked()
+    expect(page.locator(f".st-key-items-{cid2} button[aria-pressed]")).to_have_text(
+        [INFORMATION_ITEMS[item] for item in ("location", "injuries", "vehicles")])
+    expect(page.locator(f".st-key-items-{cid2} button[aria-pressed=true]")).to_have_count(0)
     expect(page.locator(f".st-key-location-{cid2} input")).to_have_value("")
     expect(page.locator(f".st-key-disagree_flag-{cid2} input")).not_to_be_checked()
     page.wait_for_timeout(2500)  # a few polls: nothing stale may be posted for the new call

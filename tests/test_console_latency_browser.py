@@ -58,7 +58,7 @@ def test_news_in_the_log_redraws_the_watched_parts_and_the_pages_own_events_do_n
     # A click in the form is logged but is no news for the watched parts.
     page.wait_for_timeout(1500)  # the photo's later events (metadata) are in
     settled = page.evaluate(WATCH_JS)
-    page.locator(f".st-key-item_location-{cid} label").click()
+    page.locator(f".st-key-items-{cid} button").filter(has_text="Exact location").click()
     rig.wait("intake.item_checked", rig.logged(sid, "intake.item_checked", item="location", checked=True), 15)
     page.wait_for_timeout(1000)
     assert page.evaluate(WATCH_JS)["fired"] == settled["fired"]

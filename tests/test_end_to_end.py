@@ -124,7 +124,7 @@ def _work_call(at: AppTest, cid: str, *, incident: str, urgency: str, location: 
     at.radio(key=f"urgency-{cid}").set_value(urgency).run()
     at.text_input(key=f"location-{cid}").input(location).run()
     for item in items:
-        at.checkbox(key=f"item_{item}-{cid}").check().run()
+        at.pills(key=f"items-{cid}").select(item).run()
     if aspect:
         at.checkbox(key=f"disagree_flag-{cid}").check().run()
         at.selectbox(key=f"disagree_aspect-{cid}").set_value(aspect).run()

@@ -189,8 +189,7 @@ def init_form(call: CallState) -> None:
     ss[wk("incident_type", cid)] = form.incident_type
     ss[wk("urgency", cid)] = form.urgency
     ss[wk("location", cid)] = form.location
-    for key in INFORMATION_ITEMS:
-        ss[wk(f"item_{key}", cid)] = key in form.items_checked
+    ss[wk("items", cid)] = [key for key in INFORMATION_ITEMS if key in form.items_checked]
     ss[wk("disagree_flag", cid)] = form.disagreement_flagged
     ss[wk("disagree_aspect", cid)] = form.disagreement_aspect
     ss[wk("disagree_confidence", cid)] = form.confidence
@@ -206,7 +205,7 @@ def widget_form(cid: str, checklist: list[tuple[str, str]]) -> vm.FormState:
         incident_type=ss.get(wk("incident_type", cid)),
         urgency=ss.get(wk("urgency", cid)),
         location=ss.get(wk("location", cid)) or "",
-        items_checked=frozenset(k for k, _ in checklist if ss.get(wk(f"item_{k}", cid))),
+        items_checked=frozenset(ss.get(wk("items", cid)) or ()) & {k for k, _ in checklist},
         disagreement_flagged=flagged,
         disagreement_aspect=ss.get(wk("disagree_aspect", cid)) if flagged else None,
         units=tuple(ss.get(wk("units", cid)) or ()),
@@ -243,8 +242,21 @@ def on_location(client: IngestClient, sid: str, cid: str) -> None:
     post_news(client, sid, cid, ev.IntakeLocation(ss.get(wk("location", cid)) or ""))
 
 
-def on_item(client: IngestClient, sid: str, cid: str, item: str) -> None:
-    post_news(client, sid, cid, ev.IntakeItemChecked(item, bool(ss.get(wk(f"item_{item}", cid)))))
+def on_items(client: IngestClient, sid: str, cid: str) -> None:
+    """The checklist changed: post ``intake.item_checked`` for each item whose state differs from the log (one click
+    changes one item; a double click or a reload posts nothing twice)."""
+    try:
+        call = sync(client, sid).calls.get(cid)
+    except IngestError as exc:
+        ss[K_ERROR] = f"Could not record intake.item_checked: {exc}"
+        return
+    if call is None:
+        return
+    checked = set(ss.get(wk("items", cid)) or ())
+    logged = vm.form_state(call).items_checked
+    for item in INFORMATION_ITEMS:
+        if (item in checked) != (item in logged):
+            post(client, sid, cid, ev.IntakeItemChecked(item, item in checked))
 
 
 def on_disagreement(client: IngestClient, sid: str, cid: str) -> None:
@@ -553,11 +565,13 @@ def intake_form(client: IngestClient, sid: str, cid: str, checklist: list[tuple[
     st.radio("Urgency", options=vm.urgency_options(), format_func=vm.urgency_label, index=None, horizontal=True,
              key=wk("urgency", cid), on_change=on_urgency, args=args)
     st.text_input("Location", key=wk("location", cid), placeholder="Street, number, place", on_change=on_location, args=args)
-    st.markdown("**Information gathered**")
-    cols = st.columns(2)
-    for i, (key, label) in enumerate(checklist):
-        with cols[i % 2]:
-            st.checkbox(label, key=wk(f"item_{key}", cid), on_change=on_item, args=(*args, key))
+    # One pills widget, not a checkbox per item: answering drew twelve checkboxes, the largest part of the call
+    # screen's first draw in the browser (workbench bench console).
+    options = [key for key, _ in checklist]
+    if not set(ss.get(wk("items", cid)) or ()) <= set(options):  # an item the log has but this checklist lacks
+        ss[wk("items", cid)] = [key for key in ss[wk("items", cid)] if key in options]
+    st.pills("Information gathered", options=options, format_func=dict(checklist).get, selection_mode="multi",
+             key=wk("items", cid), on_change=on_items, args=args)
     st.multiselect("Units dispatched", options=list(ev.UNIT_TYPES), format_func=vm.unit_label,
                    key=wk("units", cid), on_change=on_units, args=args, placeholder="Choose units")
     st.checkbox("What the caller says and what the image shows disagree", key=wk("disagree_flag", cid),

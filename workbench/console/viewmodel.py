@@ -212,7 +212,7 @@ def form_state(call: CallState) -> FormState:
 
 
 def widget_key(name: str, call_id: str) -> str:
-    """Key of a per-call widget: ``"urgency-<call_id>"``, ``"item_location-<call_id>"``, ``"rsme-<call_id>"``.
+    """Key of a per-call widget: ``"urgency-<call_id>"``, ``"items-<call_id>"``, ``"rsme-<call_id>"``.
 
     The call id is part of the key so no widget state, and no callback Streamlit fires late, can carry over from one
     call to the next.
