@@ -148,6 +148,8 @@ def test_the_panel_shows_the_three_best_proposals_and_the_rest_on_request() -> N
     # headline and reasons in one element per proposal
     assert "Possibly the same incident as 06-2 (in queue) (score 90%)\n- reason 1a\n- reason 1b" in texts
     assert "**Related reports** (0 linked, 5 proposed)" in texts
+    # the other two stay in sight, reasons and buttons on request
+    assert "Also proposed: 06-4 (in queue) (score 60%), 06-1 (in queue) (score 50%)" in [str(c.value) for c in at.caption]
     at.toggle(key="link_show_all-b").set_value(True).run()
     assert not at.exception
     assert accepts() == ["link_accept_lp1-b", "link_accept_lp4-b", "link_accept_lp2-b", "link_accept_lp3-b",

@@ -8,9 +8,9 @@ and call events; every :data:`FALLBACK_S` s should the browser not reach the ing
   advice is drawn the panel posts ``advice.shown`` (what the dispatcher saw, for the automation-bias analysis);
 - each pending link proposal with its score and reasons, a relation to choose and **Accept** / **Reject**
   (``POST /api/calls/{call_id}/links/decisions``: ``link.decided``, and ``link.set`` on accept); the
-  :data:`SHOWN_PROPOSALS` best-scored ones, and the others after **Show all** (the panel grew by a selectbox and two
-  buttons per earlier report of the session, and answering a call in a long shift redrew all of them: ``workbench
-  bench console``);
+  :data:`SHOWN_PROPOSALS` best-scored ones in full, the others in one line (report and score) until **Show all**
+  (the panel grew by a selectbox and two buttons per earlier report of the session, and answering a call in a long
+  shift redrew all of them: ``workbench bench console``);
 - the report's current links, each with **Unlink** (``link.removed``);
 - a way to link the report by hand to any other report of the session, open or closed, with a relation
   (``link.set``, origin ``manual``).
@@ -126,6 +126,9 @@ def links_panel(client: IngestClient, sid: str, cid: str, sync: Callable[[], Ses
             reject.button("Reject", key=_key(f"link_reject_{p.proposal_id}", cid), icon=":material/link_off:",
                           on_click=_decide, args=(client, cid, p.proposal_id, "reject"))
         if len(pending) > SHOWN_PROPOSALS:
+            if not show_all:  # every proposal stays in sight: who and how likely, the reasons on request
+                st.caption("Also proposed: " + ", ".join(f"{p.other_label} (score {p.score_pct}%)"
+                                                         for p in pending[SHOWN_PROPOSALS:]))
             st.toggle(f"Show all {len(pending)} proposals", key=_key("link_show_all", cid))
         for p in view.decided:
             st.caption(f"{'Accepted' if p.decision == 'accept' else 'Rejected'}: {p.other_label} "
