@@ -131,7 +131,19 @@ def test_copy_recorder_starts_at_a_key_frame_and_rolls_over_at_key_frames(tmp_pa
             assert sum(1 for _ in container.decode(video=0)) == info.video_frames
 
 
-def test_a_session_asking_for_copy_records_the_callers_vp8_as_received(tmp_path: Path) -> None:
+def test_a_session_asking_for_copy_records_the_callers_vp8_as_received(tmp_path: Path, monkeypatch) -> None:
+    from workbench.ingest.recording import CallRecorder
+
+    received_opus: list[bytes] = []
+    push_encoded = CallRecorder.push_encoded
+
+    def spy(self, codec: str, data: bytes, t_ns: int, rtp_time: int | None = None) -> None:
+        if codec.lower() == "opus":
+            received_opus.append(bytes(data))
+        push_encoded(self, codec, data, t_ns, rtp_time)
+
+    monkeypatch.setattr(CallRecorder, "push_encoded", spy)
+
     async def run() -> tuple[str, str]:
         root = tmp_path / "rec"
         handle = await start_ingest(IngestSettings(port=free_port(), recordings=root, ice_mode="loopback"),
@@ -176,6 +188,14 @@ def test_a_session_asking_for_copy_records_the_callers_vp8_as_received(tmp_path:
         pictures = [f.to_ndarray(format="gray") for f in container.decode(video=0)]
     assert len(pictures) > 40 and pictures[0].shape == (480, 640)
     assert float(np.abs(pictures[-1].astype(int) - pictures[0].astype(int)).mean()) > 1.0  # the pattern moved
+    # The caller's audio too is stored as it came: each Opus packet in the file is one the ingest received ...
+    with av.open(str(segments[0])) as container:
+        stored = [bytes(p) for p in container.demux(audio=0) if p.size]
+    assert len(stored) > 100 and set(stored) <= set(received_opus)  # > 2 s at 50 packets a second
+    # ... and it decodes, 20 ms a packet, to the caller's tone (not silence).
+    with av.open(str(segments[0])) as container:
+        pcm = np.concatenate([f.to_ndarray().reshape(-1) for f in container.decode(audio=0)])
+    assert abs(len(pcm) / 2 - 960 * len(stored)) <= 960 * 3 and float(np.abs(pcm).mean()) > 0.01
     assert verify_session(root / sid).ok
 
 

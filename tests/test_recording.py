@@ -353,3 +353,14 @@ def test_verify_reports_a_cut_segment_as_a_warning_and_other_unlisted_files_as_p
     (folder.path / "media" / "c1" / "notes.txt").write_text("x")
     assert any("notes.txt: media file not in manifest" in p for p in verify_session(folder.path).problems)
     assert cut.is_file()
+
+
+def test_opus_packet_samples_follow_the_toc_byte() -> None:
+    """RFC 6716 3.1: the configuration gives the frame length, the code the number of frames."""
+    from workbench.ingest.recording import opus_packet_samples
+
+    assert opus_packet_samples(bytes([31 << 3, 0])) == 960  # CELT 20 ms, one frame (what browsers send)
+    assert opus_packet_samples(bytes([3 << 3])) == 2880  # SILK 60 ms
+    assert opus_packet_samples(bytes([(13 << 3) | 1])) == 1920  # hybrid 20 ms, two frames
+    assert opus_packet_samples(bytes([(16 << 3) | 3, 4])) == 480  # CELT 2.5 ms, four frames (code 3)
+    assert opus_packet_samples(b"") == 960

@@ -190,6 +190,31 @@ class Ingest:
             call.recording_video = (mode, codec, reason)
             self.emit(call, ev.MediaRecordingVideo(mode, codec, reason))
 
+    def _tap_opus(self, call: Call, pc: RTCPeerConnection) -> None:
+        """Store the caller's Opus packets as received, in every recording mode (the recorder then ignores the
+        decoded audio); when the audio cannot be tapped, or a reconnect brings audio that is not Opus, the decoded
+        audio is re-encoded as before. Each connection's audio receiver is tapped once."""
+        recorder = call.media.recorder
+        assert recorder is not None
+        if call.codecs.get("audio", "").lower() != "opus":
+            recorder.audio_copy = False
+            return
+        clock = self.clock
+        for receiver in pc.getReceivers():
+            if receiver.track is None or receiver.track.kind != "audio":
+                continue
+            try:
+                passthrough.tap_encoded_frames(
+                    receiver,
+                    lambda name, data, rtp_time: recorder.push_encoded(name, data, clock.monotonic_ns(), rtp_time),
+                    lambda message: self.emit(call, ev.MediaRecordingFailed(message)),
+                )
+            except passthrough.PassthroughUnavailable as exc:
+                log.warning("call %s: caller audio re-encoded: %s", call.call_id, exc)
+                recorder.audio_copy = False
+                return
+            recorder.audio_copy = True
+
     def set_talkback_policy(self, session_id: str, allowed: bool, origin: str) -> None:
         """Set whether the dispatcher may talk back to the session's callers; logged (``media.talkback_policy``) when
         the request set it or when it is on (a session without that event has talk-back off)."""
@@ -286,6 +311,8 @@ class Ingest:
             self.emit(call, ev.WebrtcOfferReceived(call.codecs.get("video", ""), kinds["audio"], call.offers))
             if kinds["video"]:
                 self._choose_recording_video(call, pc)
+            if kinds["audio"] and call.media.recorder is not None:
+                self._tap_opus(call, pc)
             for track in tracks:
                 call.media.consume(track, offer_ns, lambda kind: call.codecs.get(kind, ""))
             return {"sdp": webrtc.add_bitrate_hints(answer_sdp), "type": "answer"}

@@ -1,4 +1,5 @@
-"""Crash-safe recording of one call: video and audio re-encoded into short Matroska segments written as a stream.
+"""Crash-safe recording of one call: video (re-encoded or as received) and the caller's audio (as received) in short
+Matroska segments written as a stream.
 
 Choice and why
 --------------
@@ -25,6 +26,12 @@ Choice and why
   H.264 caller is re-encoded anyway), it rests on no private aiortc path, and on this machine the
   encode is not what limits the number of callers (decoding and the event loop are); choose copy for sessions with
   many simultaneous callers.
+* **The caller's audio as it came**: the received Opus packets, in both video modes (:attr:`CallRecorder.audio_copy`,
+  set by the ingest when its tap into the audio receiver works; otherwise the decoded audio is re-encoded to Opus).
+  Re-encoding every caller's audio (50 frames a second each, in the writer threads under the GIL) was most of what
+  recording cost the ingest: at 16 callers in ``copy`` mode the ingest ran at 106-110 % of a core and fell behind
+  (p95 at decode 102-3073 ms); storing the packets it runs at 84-85 % with p95 77-79 ms, 0 frames lost
+  (``workbench bench ingest``). The segment's caller track keeps the Opus encoder's header (48 kHz, stereo).
 * **Talk-back**: with ``talkback=True`` each segment has a second Opus track titled ``dispatcher`` (the caller's is
   ``caller``): the dispatcher's voice as the caller heard it (silence while the talk control is off), on the same
   time line (:mod:`workbench.ingest.talkback`).
@@ -73,6 +80,8 @@ CLOCK_WINDOW_S = 5.0
 that came through without delay, short enough to follow the drift between the caller's and the ingest's clocks."""
 VP8_RTP_RATE = 90_000
 """RTP clock rate of video (RFC 7741 for VP8), Hz."""
+OPUS_RTP_RATE = 48_000
+"""RTP clock rate of Opus (RFC 7587: always 48 kHz, whatever the sampling rate used inside), Hz."""
 CLOCK_JUMP_S = 5.0
 """An arrival-minus-RTP offset this far (s) from the current one is a timestamp discontinuity, not delay."""
 AUDIO_ONLY_AFTER_S = 2.0
@@ -134,6 +143,29 @@ class MediaClock:
         while self._offsets[0][0] < arrival_ns - CLOCK_WINDOW_S * 1e9:
             self._offsets.popleft()
         return media_ns + self._offsets[0][1]
+
+
+def opus_packet_samples(data: bytes) -> int:
+    """Samples at 48 kHz that one Opus packet decodes to, from its TOC byte and frame count (RFC 6716, 3.1 and
+    3.2.5); 960 (20 ms, what WebRTC callers send) for an empty or malformed packet."""
+    if not data:
+        return 960
+    toc = data[0]
+    config = toc >> 3
+    if config < 12:  # SILK-only: 10, 20, 40, 60 ms
+        per_frame = (480, 960, 1920, 2880)[config % 4]
+    elif config < 16:  # hybrid: 10, 20 ms
+        per_frame = (480, 960)[config % 2]
+    else:  # CELT-only: 2.5, 5, 10, 20 ms
+        per_frame = (120, 240, 480, 960)[config % 4]
+    code = toc & 0x03
+    if code == 0:
+        frames = 1
+    elif code in (1, 2):
+        frames = 2
+    else:
+        frames = data[1] & 0x3F if len(data) > 1 else 1
+    return per_frame * max(1, frames)
 
 
 def file_sha256(path: Path) -> tuple[str, int]:
@@ -246,6 +278,11 @@ class CallRecorder:
         decoded video is ignored in ``copy`` mode and encoded video in ``h264`` mode."""
         self.request_keyframe = request_keyframe
         """Called on the event loop when the writer needs a key frame (``copy`` mode); the ingest sets it."""
+        self.audio_copy = False
+        """True once the ingest hands over the caller's received Opus packets (:meth:`push_encoded`; any video
+        mode): they are stored as received and the decoded audio is ignored. Re-encoding every caller's audio was
+        most of what recording cost the ingest (``workbench bench ingest``: at 16 callers in ``copy`` mode the
+        ingest fell behind with it and kept up without it)."""
         self._resync = False
         self._last_keyframe_request_ns = 0
         self.keyframe_waits = 0
@@ -270,7 +307,7 @@ class CallRecorder:
         self._zero_ns: int | None = None
         self._first_audio_ns: int | None = None
         self._audio_next: dict[str, int | None] = {"audio": None, "talkback": None}
-        self._clocks = {kind: MediaClock() for kind in ("video", "vp8", "audio", "talkback")}
+        self._clocks = {kind: MediaClock() for kind in ("video", "vp8", "audio", "opus", "talkback")}
         self._video_last_pts = -1
         self._index = 0
 
@@ -288,6 +325,8 @@ class CallRecorder:
                 return
         elif kind == "audio":
             self.has_audio = True
+            if self.audio_copy:
+                return
         elif not self.talkback:
             return
         try:
@@ -298,11 +337,23 @@ class CallRecorder:
                 self._segment.dropped += 1
 
     def push_encoded(self, codec: str, data: bytes, t_ns: int, rtp_time: int | None = None) -> None:
-        """Hand one received encoded video frame (``codec`` as aiortc names it; only ``VP8`` is stored) that arrived
-        at monotonic ``t_ns``, with its RTP time on the 90 kHz clock (None: placed at its arrival), to the writer
-        (``copy`` mode); never blocks. A full queue drops the frame, counts it, and makes the writer skip to the next
-        key frame (later frames would refer to the lost one)."""
-        if self._closed or self._failed or self.video_mode != "copy" or codec != "VP8":
+        """Hand one received encoded frame (``codec`` as aiortc names it: ``VP8`` video in ``copy`` mode, or
+        ``opus`` audio once :attr:`audio_copy` is set; others are ignored) that arrived at monotonic ``t_ns``, with
+        its RTP time (90 kHz for video, 48 kHz for Opus; None: placed at its arrival), to the writer; never blocks. A
+        full queue drops the frame and counts it; for video it also makes the writer skip to the next key frame
+        (later frames would refer to the lost one)."""
+        if self._closed or self._failed:
+            return
+        if codec.lower() == "opus" and self.audio_copy:
+            self.has_audio = True
+            try:
+                self._queue.put_nowait(("opus", (data, rtp_time), t_ns))
+            except queue.Full:
+                self.frames_dropped += 1
+                if self._segment is not None:
+                    self._segment.dropped += 1
+            return
+        if codec != "VP8" or self.video_mode != "copy":
             return
         self.has_video = True
         try:
@@ -378,7 +429,13 @@ class CallRecorder:
             media_ns = None if rtp_time is None else rtp_time * 1_000_000_000 // VP8_RTP_RATE
             self._write_vp8(data, self._clocks[kind].place_media_ns(media_ns, arrival_ns))
             return
-        t_ns = self._clocks[kind].place_ns(frame, arrival_ns)
+        if kind == "opus":
+            data, rtp_time = frame
+            media_ns = None if rtp_time is None else rtp_time * 1_000_000_000 // OPUS_RTP_RATE
+            t_ns = self._clocks[kind].place_media_ns(media_ns, arrival_ns)
+            kind = "audio"  # from here on the received Opus packet is the caller's audio
+        else:
+            t_ns = self._clocks[kind].place_ns(frame, arrival_ns)
         if kind == "talkback":
             # The dispatcher's voice follows the call's time line; it never opens a segment or sets t = 0.
             if self._segment is not None and self._segment.talk is not None and self._zero_ns is not None:
@@ -420,7 +477,10 @@ class CallRecorder:
                 seg = self._segment = self._open(t_ns, None)
             if seg.audio is None:
                 return
-            self._write_audio(seg, seg.audio, "audio", frame, t_ns)
+            if isinstance(frame, tuple):  # a received Opus packet (audio_copy)
+                self._write_opus(seg, frame[0], t_ns)
+            else:
+                self._write_audio(seg, seg.audio, "audio", frame, t_ns)
             seg.audio_frames += 1
         if seg.first_ns is None:
             seg.first_ns = t_ns
@@ -442,6 +502,26 @@ class CallRecorder:
         frame.time_base = fractions.Fraction(1, AUDIO_RATE)
         self._audio_next[kind] = pts + frame.samples
         seg.mux(stream.encode(frame))
+
+    def _write_opus(self, seg: _Segment, data: bytes, t_ns: int) -> None:
+        """Store one received Opus packet, placed at ``t_ns``, in the segment's caller audio track as it came (the
+        track's header is the Opus encoder's, 48 kHz stereo; a mono packet plays as both channels). Placed and
+        dropped like decoded audio (:meth:`_write_audio`)."""
+        assert self._zero_ns is not None
+        samples = opus_packet_samples(data)
+        pts = (t_ns - self._zero_ns) * AUDIO_RATE // 1_000_000_000
+        following = self._audio_next["audio"]
+        if following is not None and pts < following:
+            if following - pts > samples // 2:
+                return
+            pts = following
+        self._audio_next["audio"] = pts + samples
+        packet = av.Packet(data)
+        packet.stream = seg.audio
+        packet.pts = packet.dts = pts
+        packet.duration = samples
+        packet.time_base = fractions.Fraction(1, AUDIO_RATE)
+        seg.container.mux(packet)
 
     def _want_keyframe(self, t_ns: int) -> None:
         """Ask the caller for a key frame (on the loop), at most once a second."""
