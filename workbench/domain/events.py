@@ -639,7 +639,8 @@ class MediaRecordingSegment(Payload):
     video_frames: int
     """Video frames written (re-encoded H.264)."""
     audio_frames: int
-    """Audio frames written (re-encoded Opus; 20 ms each)."""
+    """Audio frames written (Opus packets as the caller sent them, or re-encoded Opus when they could not be taken
+    as received; 20 ms each)."""
     frames_dropped: int
     """Frames not written because the recorder's bounded queue was full (the encoder fell behind)."""
     reason: str

@@ -12,7 +12,7 @@ Choice and why
   ``workbench verify`` reports it as cut by a crash with the duration it holds.
   Fragmented MP4 would also survive a crash, but only up to the last complete fragment and with a moov that needs
   care; Matroska is the simpler stream.
-* **Codecs: re-encoded H.264 (libx264 ``ultrafast``, ``zerolatency``) and Opus**, the default (``video_mode
+* **Video codec: re-encoded H.264 (libx264 ``ultrafast``, ``zerolatency``)**, the default (``video_mode
   "h264"``): works for any received codec. ``zerolatency`` means no B-frames and no look-ahead, so each frame leaves
   the encoder at once (nothing waits in the encoder when the process dies).
   **Or the received VP8 frames as they came** (``video_mode "copy"``, the session's ``record_video``): no decode or
