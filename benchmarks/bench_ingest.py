@@ -5,8 +5,8 @@ Receivers, each measured in its own fresh process, in the same run:
 * ``bare``: a bare aiortc receiver that only decodes (answers offers, drains ``track.recv()``), the baseline;
 * ``ingest``: ``workbench serve --no-console`` with recording off (decode, newest frame, snapshots, the viewer's
   JPEG stream), ``ingest+rec`` with recording on (plus H.264 re-encoding into Matroska segments; the caller's Opus
-  packets are stored as received) and ``ingest+copy`` with recording on without re-encoding the video (the received VP8 frames stored as they came,
-  ``record_video = "copy"``).
+  packets are stored as received) and ``ingest+copy`` with recording on without re-encoding the video (the
+  received VP8 frames stored as they came, ``record_video = "copy"``).
 
 Callers run in separate processes (``min(N, 4)`` processes, the N callers spread over them), in one of two modes,
 named in the table's ``callers`` column (``--caller-mode``; ``auto``, the default, is live below N=8 and
