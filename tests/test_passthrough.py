@@ -244,3 +244,56 @@ def test_a_copy_recording_replays_in_the_browser_as_webm(tmp_path: Path) -> None
         assert container.streams.video[0].codec_context.name == "vp8"
         assert sum(1 for _ in container.decode(video=0)) == 45
     assert browser_copy(paths, tmp_path / "cache") == copy  # made once
+
+
+def test_the_callers_audio_tap_hands_opus_on_and_falls_back_to_re_encoding_when_it_breaks() -> None:
+    """``Ingest._tap_opus`` on an audio receiver: Opus packets reach the recorder with their RTP time; when aiortc's
+    items change shape, the recorder goes back to the decoded audio (``audio_copy`` off), so no audio is lost."""
+    from types import SimpleNamespace
+
+    from workbench.ingest.app import Ingest
+
+    class Opus:
+        name = "opus"
+
+    handed: list[tuple[str, bytes, int | None]] = []
+    recorder = SimpleNamespace(audio_copy=False,
+                               push_encoded=lambda codec, data, t_ns, rtp: handed.append((codec, data, rtp)))
+    receiver = SimpleNamespace(track=SimpleNamespace(kind="audio"))
+    setattr(receiver, passthrough.QUEUE_ATTRIBUTE, queue.Queue())
+    video = SimpleNamespace(track=SimpleNamespace(kind="video"))
+    call = SimpleNamespace(call_id="c1", codecs={"audio": "opus", "video": "VP8"},
+                           media=SimpleNamespace(recorder=recorder))
+    pc = SimpleNamespace(getReceivers=lambda: [video, receiver])
+    ingest = SimpleNamespace(clock=SimpleNamespace(monotonic_ns=lambda: 5))
+    Ingest._tap_opus(ingest, call, pc)
+    assert recorder.audio_copy is True
+    q = getattr(receiver, passthrough.QUEUE_ATTRIBUTE)
+    q.put((Opus(), JitterFrame(b"\xf8\x01\x02", 960)))
+    assert handed == [("opus", b"\xf8\x01\x02", 960)]
+    q.put(("opus", b"a bare tuple, no codec object"))
+    assert recorder.audio_copy is False and len(handed) == 1
+
+    call.codecs["audio"] = "PCMU"  # a reconnect with another codec: re-encode
+    recorder.audio_copy = True
+    Ingest._tap_opus(ingest, call, pc)
+    assert recorder.audio_copy is False
+
+
+def test_a_recorder_with_audio_copy_ignores_the_decoded_audio_until_it_is_switched_off(tmp_path: Path) -> None:
+    loop = asyncio.new_event_loop()
+    try:
+        recorder = CallRecorder(tmp_path / "c", loop=loop, on_segment=lambda info: None, on_error=pytest.fail)
+        frame = av.AudioFrame(format="s16", layout="stereo", samples=960)
+        queued: list[str] = []
+        put_nowait = recorder._queue.put_nowait
+        recorder._queue.put_nowait = lambda item: (queued.append(item[0]), put_nowait(item))  # type: ignore[method-assign]
+        recorder.audio_copy = True
+        recorder.push("audio", frame, 1)
+        assert queued == [] and recorder.has_audio
+        recorder.audio_copy = False
+        recorder.push("audio", frame, 2)
+        assert queued == ["audio"]
+        loop.run_until_complete(recorder.close())
+    finally:
+        loop.close()

@@ -192,14 +192,20 @@ class Ingest:
 
     def _tap_opus(self, call: Call, pc: RTCPeerConnection) -> None:
         """Store the caller's Opus packets as received, in every recording mode (the recorder then ignores the
-        decoded audio); when the audio cannot be tapped, or a reconnect brings audio that is not Opus, the decoded
-        audio is re-encoded as before. Each connection's audio receiver is tapped once."""
+        decoded audio); when the audio cannot be tapped, the tap breaks later (aiortc's items changed shape), or a
+        reconnect brings audio that is not Opus, the decoded audio is re-encoded as before. Each connection's audio
+        receiver is tapped once."""
         recorder = call.media.recorder
         assert recorder is not None
         if call.codecs.get("audio", "").lower() != "opus":
             recorder.audio_copy = False
             return
         clock = self.clock
+
+        def tap_broke(message: str) -> None:  # aiortc changed under the tap: the decoded audio is recorded again
+            recorder.audio_copy = False
+            log.warning("call %s: caller audio re-encoded from here: %s", call.call_id, message)
+
         for receiver in pc.getReceivers():
             if receiver.track is None or receiver.track.kind != "audio":
                 continue
@@ -207,7 +213,7 @@ class Ingest:
                 passthrough.tap_encoded_frames(
                     receiver,
                     lambda name, data, rtp_time: recorder.push_encoded(name, data, clock.monotonic_ns(), rtp_time),
-                    lambda message: self.emit(call, ev.MediaRecordingFailed(message)),
+                    tap_broke,
                 )
             except passthrough.PassthroughUnavailable as exc:
                 log.warning("call %s: caller audio re-encoded: %s", call.call_id, exc)
