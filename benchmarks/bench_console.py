@@ -202,13 +202,46 @@ def _event_lags(client: Any, sid: str, samples: list[tuple[str, str, float, floa
     return lags
 
 
+def work_calls(rig: Any, page: Any, client: Any, sid: str, phase: str, *, rounds: int, streams: int,
+               video: Path, photo: Path) -> list[tuple[str, str, float, float, str]]:
+    """Work ``rounds`` calls of session ``sid`` through ``page`` (:func:`_handle_call`), labelled
+    ``<phase>-caller-NN``. With ``streams`` > 0 they are video calls streaming ``video`` and ``streams`` of them are
+    live at all times (a new one arrives as one hangs up); with 0, photo-only calls one at a time, each answered
+    once its photo is at the ingest. Every caller sends ``photo`` after 0.5 s. Returns ``(call id, interaction,
+    click-to-visible ms, click wall ms, event type)`` per interaction. Raises ``AssertionError`` as
+    :func:`_handle_call` does."""
+    live: list[tuple[str, str, Any]] = []  # (call id, label, stop event)
+
+    def new_call(i: int) -> None:
+        label = f"{phase}-caller-{i:02d}"
+        call = client.create_call(sid, modality="video" if streams else "photo", caller_label=label)
+        stop = asyncio.Event()
+        rig.start_caller(call["caller_url"], video if streams else None, photos=[(photo, 0.5)],
+                         call_id=call["call_id"] if streams else None, stop=stop)
+        live.append((call["call_id"], label, stop))
+
+    first = streams or 1
+    for i in range(first):
+        new_call(i)
+    samples = []
+    for r in range(rounds):
+        cid, label, stop = live.pop(0)
+        if not streams:
+            rig.wait("the photo at the ingest", lambda: any(
+                e.type == "media.photo_received" and e.call_id == cid for e in client.events(sid)), 30)
+        for name, ms, wall, event_type in _handle_call(rig, page, sid, cid, label):
+            samples.append((cid, name, ms, wall, event_type))
+        rig.loop.loop.call_soon_threadsafe(stop.set)  # this caller hangs up; a new one keeps N live
+        if r + 1 < rounds:
+            new_call(r + first)
+    return samples
+
+
 def bench_interactions(rounds: int = 6, streams: int = 3) -> list[tuple[str, float, str]]:
     """Rows ``(label, ms, note)``: p95 (and p50, n, click-to-log p50) of each console interaction without streams
     (baseline) and with ``streams`` live video streams and the DRT (tone) running, ``rounds`` calls each; then the
     DRT tone jitter of the loaded phase. Raises ``AssertionError`` when the page does not show a result within
     20 s."""
-    import asyncio
-
     from benchmarks.console_rig import ConsoleRig, make_moving_video, make_photo
 
     chromium = shutil.which("chromium") or "/usr/bin/chromium"
@@ -230,29 +263,8 @@ def bench_interactions(rounds: int = 6, streams: int = 3) -> list[tuple[str, flo
                 page.goto(f"{rig.console_url}/?session={sid}" + ("&drt=1" if loaded else ""))
                 page.get_by_text("No calls in the queue.").wait_for(timeout=30_000)
                 page.mouse.click(700, 500)  # a real press: the autoplay policy lets the DRT tone play after it
-                live: list[tuple[str, str, Any]] = []  # (call id, label, stop event)
-
-                def new_call(i: int) -> None:
-                    label = f"{phase}-caller-{i:02d}"
-                    call = client.create_call(sid, modality="video" if loaded else "photo", caller_label=label)
-                    stop = asyncio.Event()
-                    rig.start_caller(call["caller_url"], video if loaded else None, photos=[(photo, 0.5)],
-                                     call_id=call["call_id"] if loaded else None, stop=stop)
-                    live.append((call["call_id"], label, stop))
-
-                for i in range(streams if loaded else 1):
-                    new_call(i)
-                samples = []
-                for r in range(rounds):
-                    cid, label, stop = live.pop(0)
-                    if not loaded:
-                        rig.wait("the photo at the ingest", lambda: any(
-                            e.type == "media.photo_received" and e.call_id == cid for e in client.events(sid)), 30)
-                    for name, ms, wall, event_type in _handle_call(rig, page, sid, cid, label):
-                        samples.append((cid, name, ms, wall, event_type))
-                    rig.loop.loop.call_soon_threadsafe(stop.set)  # this caller hangs up; a new one keeps N live
-                    if r + 1 < rounds:
-                        new_call(r + (streams if loaded else 1))
+                samples = work_calls(rig, page, client, sid, phase, rounds=rounds, streams=streams if loaded else 0,
+                                     video=video, photo=photo)
                 phases[phase] = samples
                 lags[phase] = _event_lags(client, sid, samples)
                 if loaded:

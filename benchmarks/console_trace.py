@@ -1,6 +1,6 @@
 """Where a console click's time goes (issue 6): ``python -m benchmarks.console_trace [--rounds N] [--out F]``.
 
-Works calls through the console like ``workbench bench console`` does (:func:`benchmarks.bench_console._handle_call`:
+Works calls through the console like ``workbench bench console`` does (:func:`benchmarks.bench_console.work_calls`:
 answer, open photo, urgency, item, close), without streams (``baseline``) and with 3 live video streams and the DRT
 (``loaded``), while recording on one clock (ms since the epoch, one machine):
 
@@ -18,7 +18,6 @@ record to ``--out`` (JSON lines, with the clicks in ``<out>.clicks.json``). Noth
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import shutil
@@ -59,7 +58,7 @@ def trace(out: Path, rounds: int = 3, streams: int = 3) -> list[dict[str, Any]]:
     click time in ms since the epoch, ``ws`` and ``longtasks`` of the page in that window). Raises
     ``AssertionError`` when the page does not show a result within 20 s, ``FileNotFoundError`` outside a source
     checkout (the hooks folder is not a package)."""
-    from benchmarks.bench_console import _handle_call
+    from benchmarks.bench_console import work_calls
     from benchmarks.console_rig import ConsoleRig, make_moving_video, make_photo
 
     if not (HOOKS / "sitecustomize.py").is_file():
@@ -88,30 +87,10 @@ def trace(out: Path, rounds: int = 3, streams: int = 3) -> list[dict[str, Any]]:
                     page.goto(f"{rig.console_url}/?session={sid}" + ("&drt=1" if loaded else ""))
                     page.get_by_text("No calls in the queue.").wait_for(timeout=30_000)
                     page.mouse.click(700, 500)
-                    live: list[tuple[str, str, Any]] = []
-
-                    def new_call(i: int) -> None:
-                        label = f"{phase}-caller-{i:02d}"
-                        call = client.create_call(sid, modality="video" if loaded else "photo", caller_label=label)
-                        stop = asyncio.Event()
-                        rig.start_caller(call["caller_url"], video if loaded else None, photos=[(photo, 0.5)],
-                                         call_id=call["call_id"] if loaded else None, stop=stop)
-                        live.append((call["call_id"], label, stop))
-
-                    first = streams if loaded else 1
-                    for i in range(first):
-                        new_call(i)
-                    mine = []
-                    for r in range(rounds):
-                        cid, label, stop = live.pop(0)
-                        if not loaded:
-                            rig.wait("the photo at the ingest", lambda: any(
-                                e.type == "media.photo_received" and e.call_id == cid for e in client.events(sid)), 30)
-                        for name, ms, wall, _event in _handle_call(rig, page, sid, cid, label):
-                            mine.append({"phase": phase, "name": name, "ms": ms, "wall": wall})
-                        rig.loop.loop.call_soon_threadsafe(stop.set)
-                        if r + 1 < rounds:
-                            new_call(r + first)
+                    mine = [{"phase": phase, "name": name, "ms": ms, "wall": wall}
+                            for _cid, name, ms, wall, _event in work_calls(
+                                rig, page, client, sid, phase, rounds=rounds, streams=streams if loaded else 0,
+                                video=video, photo=photo)]
                     page_trace = page.evaluate("window.__wbTrace")
                     for c in mine:
                         c["ws"] = [w for w in page_trace["ws"] if c["wall"] - 50 <= w[0] <= c["wall"] + c["ms"] + 50]
