@@ -265,12 +265,9 @@ def _free_port() -> int:
 
 def _stop_ingest(proc: subprocess.Popen[Any]) -> None:
     """Stop a case's ingest process: SIGTERM, then SIGKILL if it has not exited within 30 s."""
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    from workbench.console.launch import stop_process
+
+    stop_process(proc, 30)
 
 
 async def _wait_http(http: Any, url: str, proc: subprocess.Popen[Any]) -> None:

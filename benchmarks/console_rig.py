@@ -304,12 +304,9 @@ class ConsoleRig:
                 self._playwright, self.browser, self.page = None, None, None
         if self.console is not None:
             if self.console.poll() is None:
-                self.console.terminate()
-                try:
-                    self.console.wait(15)
-                except subprocess.TimeoutExpired:
-                    self.console.kill()
-                    self.console.wait(10)
+                from workbench.console.launch import stop_process
+
+                stop_process(self.console, 15)
             self.console = None
         self.loop.loop.call_soon_threadsafe(self.stop_callers.set)
         for caller in self.callers:

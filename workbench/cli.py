@@ -220,18 +220,11 @@ async def _serve(args: argparse.Namespace, scenario_path: Path | None, duration_
             print("The console stays up for the participant's last screen; Ctrl-C to stop.", flush=True)
             await stop.wait()
     finally:
-        if trainer is not None:
-            trainer.terminate()
-            try:
-                trainer.wait(10)
-            except Exception:  # noqa: BLE001 - a stuck page must not keep the demo alive
-                trainer.kill()
-        if console is not None:
-            console.terminate()
-            try:
-                console.wait(10)
-            except Exception:  # noqa: BLE001 - a stuck console must not keep the demo alive
-                console.kill()
+        from workbench.console.launch import stop_process
+
+        for page in (trainer, console):  # a stuck page must not keep the demo alive
+            if page is not None:
+                stop_process(page, 10)
         await handle.stop()
     if report is not None:
         # Checked once the ingest has stopped: the session's last events (calls and recordings closing) are
@@ -524,7 +517,7 @@ def _serve_recordings_page(command: str, title: str, page: Path, args: argparse.
 def _wait_for_page(proc: "subprocess.Popen[bytes]") -> int:
     """Wait for a page's Streamlit process and return its exit status; Ctrl-C or SIGTERM to this process stops the
     page too (0), so no page is left running on its port after its command was stopped."""
-    import subprocess
+    from workbench.console.launch import stop_process
 
     def stop(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
@@ -533,12 +526,7 @@ def _wait_for_page(proc: "subprocess.Popen[bytes]") -> int:
     try:
         return proc.wait()
     except KeyboardInterrupt:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, 10)
         return 0
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -160,6 +160,17 @@ def start_console(
     return subprocess.Popen(streamlit_command(port, host), env=env, stdin=subprocess.DEVNULL)
 
 
+def stop_process(proc: subprocess.Popen, timeout_s: float) -> None:
+    """SIGTERM ``proc`` and, when it has not exited within ``timeout_s`` s, SIGKILL it; returns once it has
+    exited (a page, the trainer's page or an ingest run as a child must not be left running on its port)."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def wait_until_ready(url: str, timeout_s: float = 30) -> None:
     """Poll ``{url}/_stcore/health`` until it answers 200; raise ``TimeoutError`` after ``timeout_s`` seconds."""
     health = url.rstrip("/") + "/_stcore/health"
