@@ -249,7 +249,7 @@ def test_a_copy_recording_replays_in_the_browser_as_webm(tmp_path: Path) -> None
 def test_the_callers_audio_tap_hands_opus_on_and_falls_back_to_re_encoding_when_it_breaks() -> None:
     """``Ingest._tap_opus`` on an audio receiver: Opus packets reach the recorder with their RTP time; when aiortc's
     items change shape, the recorder goes back to the decoded audio (``audio_copy`` off), so no audio is lost."""
-    from types import SimpleNamespace
+    from types import MethodType, SimpleNamespace
 
     from workbench.ingest.app import Ingest
 
@@ -266,6 +266,7 @@ def test_the_callers_audio_tap_hands_opus_on_and_falls_back_to_re_encoding_when_
                            media=SimpleNamespace(recorder=recorder))
     pc = SimpleNamespace(getReceivers=lambda: [video, receiver])
     ingest = SimpleNamespace(clock=SimpleNamespace(monotonic_ns=lambda: 5))
+    ingest._tap_receivers = MethodType(Ingest._tap_receivers, ingest)
     Ingest._tap_opus(ingest, call, pc)
     assert recorder.audio_copy is True
     q = getattr(receiver, passthrough.QUEUE_ATTRIBUTE)

@@ -171,16 +171,9 @@ class Ingest:
         if wanted == "copy" and codec != "VP8":
             mode, reason = "h264", f"copy needs VP8, the caller sends {codec or 'no video'}"
         elif wanted == "copy":
-            clock = self.clock
             try:
-                for receiver in pc.getReceivers():
-                    if receiver.track is not None and receiver.track.kind == "video":
-                        passthrough.tap_encoded_frames(
-                            receiver,
-                            lambda name, data, rtp_time: recorder.push_encoded(name, data, clock.monotonic_ns(),
-                                                                               rtp_time),
-                            lambda message: self.emit(call, ev.MediaRecordingFailed(message)),
-                        )
+                self._tap_receivers(pc, "video", recorder,
+                                    lambda message: self.emit(call, ev.MediaRecordingFailed(message)))
             except passthrough.PassthroughUnavailable as exc:
                 log.error("call %s: %s", call.call_id, exc)
                 mode, reason = "h264", str(exc)
@@ -200,26 +193,35 @@ class Ingest:
         if call.codecs.get("audio", "").lower() != "opus":
             recorder.audio_copy = False
             return
-        clock = self.clock
 
         def tap_broke(message: str) -> None:  # aiortc changed under the tap: the decoded audio is recorded again
             recorder.audio_copy = False
             log.warning("call %s: caller audio re-encoded from here: %s", call.call_id, message)
 
+        try:
+            tapped = self._tap_receivers(pc, "audio", recorder, tap_broke)
+        except passthrough.PassthroughUnavailable as exc:
+            log.warning("call %s: caller audio re-encoded: %s", call.call_id, exc)
+            recorder.audio_copy = False
+            return
+        recorder.audio_copy = tapped > 0
+
+    def _tap_receivers(self, pc: RTCPeerConnection, kind: str, recorder: CallRecorder,
+                       on_error: Callable[[str], Any]) -> int:
+        """Hand the encoded frames of ``pc``'s receivers of ``kind`` to ``recorder.push_encoded``, timed on the
+        ingest's clock (:func:`passthrough.tap_encoded_frames`); returns how many receivers were tapped. Raises
+        :class:`passthrough.PassthroughUnavailable` when aiortc no longer has the path."""
+        clock = self.clock
+        tapped = 0
         for receiver in pc.getReceivers():
-            if receiver.track is None or receiver.track.kind != "audio":
-                continue
-            try:
+            if receiver.track is not None and receiver.track.kind == kind:
                 passthrough.tap_encoded_frames(
                     receiver,
                     lambda name, data, rtp_time: recorder.push_encoded(name, data, clock.monotonic_ns(), rtp_time),
-                    tap_broke,
+                    on_error,
                 )
-            except passthrough.PassthroughUnavailable as exc:
-                log.warning("call %s: caller audio re-encoded: %s", call.call_id, exc)
-                recorder.audio_copy = False
-                return
-            recorder.audio_copy = True
+                tapped += 1
+        return tapped
 
     def set_talkback_policy(self, session_id: str, allowed: bool, origin: str) -> None:
         """Set whether the dispatcher may talk back to the session's callers; logged (``media.talkback_policy``) when

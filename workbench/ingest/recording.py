@@ -332,9 +332,7 @@ class CallRecorder:
         try:
             self._queue.put_nowait((kind, frame, t_ns))
         except queue.Full:
-            self.frames_dropped += 1
-            if self._segment is not None:
-                self._segment.dropped += 1
+            self._count_drop()
 
     def push_encoded(self, codec: str, data: bytes, t_ns: int, rtp_time: int | None = None) -> None:
         """Hand one received encoded frame (``codec`` as aiortc names it: ``VP8`` video in ``copy`` mode, or
@@ -349,9 +347,7 @@ class CallRecorder:
             try:
                 self._queue.put_nowait(("opus", (data, rtp_time), t_ns))
             except queue.Full:
-                self.frames_dropped += 1
-                if self._segment is not None:
-                    self._segment.dropped += 1
+                self._count_drop()
             return
         if codec != "VP8" or self.video_mode != "copy":
             return
@@ -359,10 +355,14 @@ class CallRecorder:
         try:
             self._queue.put_nowait(("vp8", (data, rtp_time), t_ns))
         except queue.Full:
-            self.frames_dropped += 1
+            self._count_drop()
             self._resync = True
-            if self._segment is not None:
-                self._segment.dropped += 1
+
+    def _count_drop(self) -> None:
+        """A frame not queued because the writer fell behind: counted for the call and for the open segment."""
+        self.frames_dropped += 1
+        if self._segment is not None:
+            self._segment.dropped += 1
 
     async def close(self) -> None:
         """Finish the open segment (it is reported through ``on_segment`` with reason ``call_ended``) and stop the
