@@ -153,6 +153,13 @@ def new_app() -> AppTest:
     return AppTest.from_file(str(APP_PATH), default_timeout=20)
 
 
+def start_another_session(fake: FakeIngest, session_id: str, participant: str, scenario_id: str) -> None:
+    """A second live session on the fake ingest (newer than the fixture's), with no calls."""
+    other = MemoryEventLog(session_id)
+    other.append("ingest", ev.SessionStarted(participant, scenario_id, "", 0, [], "0.1.0"))
+    fake.logs[session_id] = other
+
+
 def console_events(log: MemoryEventLog) -> list[tuple[str, dict]]:
     return [(e.type, json.loads(json.dumps(e.to_dict()["data"]))) for e in log.events() if e.source == "console"]
 
@@ -287,9 +294,7 @@ def test_a_reloaded_page_restores_the_intake_from_the_log_and_an_ad_hoc_call_get
 
 def test_session_from_query_param_and_waiting_page_without_a_session(console_env, monkeypatch):
     fake, log = console_env
-    other = MemoryEventLog("s-other")
-    other.append("ingest", ev.SessionStarted("P02", "adhoc", "", 0, [], "0.1.0"))
-    fake.logs["s-other"] = other
+    start_another_session(fake, "s-other", "P02", "adhoc")
     at = new_app()
     at.query_params["session"] = SID
     at.run()
@@ -482,9 +487,7 @@ def test_a_reload_stays_on_the_session_shown_while_another_one_starts(console_en
     fake, log = console_env
     at = new_app().run()
     assert at.query_params["shown"] == SID
-    other = MemoryEventLog("s-adhoc")
-    other.append("ingest", ev.SessionStarted("adhoc", "", "", 0, [], "0.1.0"))
-    fake.logs["s-adhoc"] = other
+    start_another_session(fake, "s-adhoc", "adhoc", "")
     reloaded = new_app()
     reloaded.query_params["shown"] = SID
     reloaded.run()
