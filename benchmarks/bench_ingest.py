@@ -329,10 +329,10 @@ async def run_case(kind: str, n: int, warmup_s: float, measure_s: float,
     callers: list[subprocess.Popen[str]] = []
     readers: list[asyncio.Task[None]] = []
     load_before = os.getloadavg()[0]
+    row: dict[str, Any] | None = None
     try:
         row = await _measure(kind, n, warmup_s, measure_s, proc, base, http, callers, readers, pre_encoded, viewers)
         row["load"] = (load_before, os.getloadavg()[0])
-        return row
     except Exception as exc:
         log_fh.flush()
         tail = log_path.read_text(errors="replace")[-3000:]
@@ -347,8 +347,26 @@ async def run_case(kind: str, n: int, warmup_s: float, measure_s: float,
                 c.wait()
         await http.close()
         _stop_ingest(proc)
+        if row is not None:
+            row.update(recording_counts(Path(tmp.name)))
         log_fh.close()
         tmp.cleanup()
+    return row
+
+
+def recording_counts(recordings: Path) -> dict[str, int]:
+    """What the recordings under ``recordings`` hold, from the ``media.recording_segment`` events of every session
+    (the ingest logs a segment when it closes it): ``{"recorded_video", "recorded_audio", "recording_drops" (items
+    the recorder's full queue dropped, video and audio)}``; zeros without recording."""
+    counts = {"recorded_video": 0, "recorded_audio": 0, "recording_drops": 0}
+    for log_file in recordings.glob("*/events.jsonl"):
+        for line in log_file.read_text().splitlines():
+            event = json.loads(line)
+            if event["type"] == "media.recording_segment":
+                counts["recorded_video"] += event["data"]["video_frames"]
+                counts["recorded_audio"] += event["data"]["audio_frames"]
+                counts["recording_drops"] += event["data"]["frames_dropped"]
+    return counts
 
 
 def _percentile(sorted_values: list[float], q: float) -> float:
@@ -749,8 +767,26 @@ async def run_caller_comparison(caller: str, fps: int = 30, warmup_s: float = 4.
             caller_proc.wait()
         await http.close()
         _stop_ingest(proc)
+        if row is not None:
+            row.update(recording_counts(Path(tmp.name)))
         log_fh.close()
         tmp.cleanup()
+    return row
+
+
+def recording_counts(recordings: Path) -> dict[str, int]:
+    """What the recordings under ``recordings`` hold, from the ``media.recording_segment`` events of every session
+    (the ingest logs a segment when it closes it): ``{"recorded_video", "recorded_audio", "recording_drops" (items
+    the recorder's full queue dropped, video and audio)}``; zeros without recording."""
+    counts = {"recorded_video": 0, "recorded_audio": 0, "recording_drops": 0}
+    for log_file in recordings.glob("*/events.jsonl"):
+        for line in log_file.read_text().splitlines():
+            event = json.loads(line)
+            if event["type"] == "media.recording_segment":
+                counts["recorded_video"] += event["data"]["video_frames"]
+                counts["recorded_audio"] += event["data"]["audio_frames"]
+                counts["recording_drops"] += event["data"]["frames_dropped"]
+    return counts
 
 
 
@@ -859,15 +895,17 @@ def run_callers(fps: int = 30, warmup_s: float = 4.0, measure_s: float = 10.0) -
 
 
 HEADER = ("| receiver | callers | N | g2g read on | fps/stream | lost | g2g p50 ms | g2g p95 ms | at decode p50 / p95 ms | "
-          "unread | CPU % core (+ recorder process) | RSS MB | callers / reader CPU % | keyframes on request | load 1 min |\n"
-          "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|")
+          "unread | CPU % core (+ recorder process) | recorded video frames, items dropped by the recorder | RSS MB | "
+          "callers / reader CPU % | keyframes on request | load 1 min |\n"
+          "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---|---:|---|")
 
 
 def _line(r: dict[str, Any]) -> str:
     read_on = "every decoded frame" if r["kind"] == "bare" else f"{r['viewers']} viewer(s)"
     recorder = f" + {r['recorder_cpu']:.0f}" if r.get("recorder_cpu") else ""
+    recorded = f"{r['recorded_video']}, {r['recording_drops']}" if r.get("recorded_video") else "-"
     return (f"| {r['kind']} | {r['callers']} | {r['n']} | {read_on} | {r['fps']:.1f} | {r['lost']} of {r['sent']} | "
-            f"{r['p50']:.0f} | {r['p95']:.0f} | {r['decode_p50']:.0f} / {r['decode_p95']:.0f} | {r['unread']} of {r['samples'] + r['unread']} | {r['cpu']:.0f}{recorder} | "
+            f"{r['p50']:.0f} | {r['p95']:.0f} | {r['decode_p50']:.0f} / {r['decode_p95']:.0f} | {r['unread']} of {r['samples'] + r['unread']} | {r['cpu']:.0f}{recorder} | {recorded} | "
             f"{r['rss']:.0f} | {r['callers_cpu']:.0f} / {r['reader_cpu']:.0f} | "
             f"{r['keyframes'] if r['callers'] == 'pre-encoded' else '-'} | "
             f"{r['load'][0]:.1f} -> {r['load'][1]:.1f} |")

@@ -6,10 +6,15 @@ With a writer thread per call inside the ingest (:class:`workbench.ingest.record
 callers made the ingest fall behind although the encoding itself is cheap (x264 ``ultrafast`` 1.7 % of a core per
 640x480@15 stream, VP8 copy 0.1 %, both releasing the GIL): the writer threads compete for the GIL with the event
 loop and aiortc's decoder threads, so every time the loop thread gives the GIL up (each socket call) it waits to get
-it back. ``workbench bench ingest`` at N=16, recording in H.264: 12.4-13.9 fps, p95 931-1768 ms at decode, ingest at
-120 % of a core (see the benchmark figures in ``docs/recording.md``). Here the ingest's side only hands items to one
-bounded :class:`multiprocessing.Queue` (its feeder thread pickles them; a decoded picture is copied out of the
-``av`` frame there, not on the event loop) and the writing, encoding, fsync and hashing run in the recorder process.
+it back. ``workbench bench ingest`` at N=16 (2 cores, quiet machine), H.264: 12.4-13.9 fps, p95 931-1768 ms at
+decode; copy: p95 77-234 ms. With this process: copy 15.0 fps, 0 lost, p95 74-80 ms at decode in six runs, nothing
+dropped by the recorder; H.264 0 lost, p50 72-85 ms, p95 85-452 ms: re-encoding 16 streams beside 16 callers fills
+both cores (``docs/recording.md``).
+
+Here the ingest's side only hands items to one bounded :class:`multiprocessing.Queue` (its feeder thread pickles
+them; a decoded picture is copied out of the ``av`` frame there, not on the event loop). In the recorder process a
+router thread hands each call's items to that call's writer thread (x264 releases the GIL, so calls encode in
+parallel; with one writer thread for all calls the recorder dropped a third of the H.264 video at N=16).
 
 Contract
 --------
@@ -50,6 +55,8 @@ PR_SET_PDEATHSIG = 1
 """prctl(2) option: the signal the kernel sends this process when its parent thread ends (Linux)."""
 PARENT_CHECK_S = 0.5
 """How often (s) an idle recorder process checks that the ingest that started it is still there."""
+CALL_QUEUE_ITEMS = 60
+"""Items one call's writer thread in the recorder process holds (~1 s of video and audio)."""
 REPLY_QUEUE_ITEMS = 1000
 """Bound of the recorder process's replies (segments closed, errors, key frame requests, calls closed)."""
 SEND_TIMEOUT_S = 1.0
@@ -115,34 +122,64 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(0)
 
 
+class _CallThread:
+    """One call's :class:`CallWriter` in a thread of the recorder process: x264 releases the GIL while it encodes, so
+    calls encode in parallel (one thread for all calls kept up with only about 10 callers in H.264). Items wait in a
+    bounded queue; when it is full the router waits, the ingest's queue fills and the ingest drops and counts."""
+
+    def __init__(self, key: int, writer: CallWriter, replies: Any) -> None:
+        self.key = key
+        self.writer = writer
+        self._replies = replies
+        self.queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=CALL_QUEUE_ITEMS)
+        self._failed = False
+        self.thread = threading.Thread(target=self._run, name=f"recorder-call-{key}", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            what, body = self.queue.get()
+            try:
+                if what == "item" and not self._failed:
+                    self.writer.take(body)
+                elif what == "close":
+                    if not self._failed:
+                        self.writer.note_dropped(body)
+                        self.writer.finish("call_ended")
+                    break
+            except Exception as exc:  # encoder or disk error: stop this call's recording, keep the others
+                self._fail(exc)
+                if what == "close":
+                    break
+        self._replies.put(("closed", self.key, self.writer.keyframe_waits))
+
+    def _fail(self, exc: Exception) -> None:
+        log.exception("recording of call %s failed", self.key)
+        self._failed = True
+        self._replies.put(("error", self.key, f"{type(exc).__name__}: {exc}"))
+        try:
+            self.writer.finish("error")
+        except Exception:
+            log.exception("closing the failed segment of call %s", self.key)
+
+
 def serve(inbox: Any, replies: Any, parent_pid: int) -> None:
-    """The recorder process's main loop: one :class:`CallWriter` per open call, fed from ``inbox`` in order.
+    """The recorder process's main loop: routes ``inbox`` to one :class:`_CallThread` per open call, in order.
 
     Messages in: ``("open", key, (directory, segment_s, talkback))``, ``("item", key, RecorderItem)``,
     ``("close", key, frames_dropped)``, and ``None`` (the ingest is stopping: finish every call). Replies:
     ``("segment", key, SegmentInfo)``, ``("keyframe", key, None)``, ``("error", key, message)``,
     ``("closed", key, keyframe_waits)``."""
     _die_with_parent(parent_pid)
-    writers: dict[int, CallWriter] = {}
-    failed: set[int] = set()
+    calls: dict[int, _CallThread] = {}
 
-    def writer_for(key: int, directory: str, segment_s: float, talkback: bool) -> CallWriter:
-        return CallWriter(
+    def open_call(key: int, directory: str, segment_s: float, talkback: bool) -> _CallThread:
+        writer = CallWriter(
             Path(directory), segment_s=segment_s, talkback=talkback,
             report_segment=lambda info: replies.put(("segment", key, info)),
             want_keyframe=lambda: replies.put(("keyframe", key, None)),
         )
-
-    def fail(key: int, exc: Exception) -> None:
-        log.exception("recording of call %s failed", key)
-        failed.add(key)
-        replies.put(("error", key, f"{type(exc).__name__}: {exc}"))
-        writer = writers.get(key)
-        try:
-            if writer is not None:
-                writer.finish("error")
-        except Exception:
-            log.exception("closing the failed segment of call %s", key)
+        return _CallThread(key, writer, replies)
 
     while True:
         try:
@@ -158,36 +195,18 @@ def serve(inbox: Any, replies: Any, parent_pid: int) -> None:
             break
         what, key, body = message
         if what == "open":
-            writers[key] = writer_for(key, *body)
+            calls[key] = open_call(key, *body)
             continue
-        if key in failed and what == "item":
+        call = calls.get(key)
+        if call is None:
             continue
-        writer = writers.get(key)
-        if writer is None:
-            continue
-        try:
-            if what == "item":
-                writer.take(body)
-            elif what == "close":
-                if key not in failed:
-                    writer.note_dropped(body)
-                    writer.finish("call_ended")
-                del writers[key]
-                failed.discard(key)
-                replies.put(("closed", key, writer.keyframe_waits))
-        except Exception as exc:  # encoder or disk error: stop this call's recording, keep the others
-            fail(key, exc)
-            if what == "close":
-                writers.pop(key, None)
-                failed.discard(key)
-                replies.put(("closed", key, writer.keyframe_waits))
-    for key, writer in list(writers.items()):
-        if key not in failed:
-            try:
-                writer.finish("call_ended")
-            except Exception as exc:
-                fail(key, exc)
-        replies.put(("closed", key, writer.keyframe_waits))
+        call.queue.put((what, body))
+        if what == "close":
+            del calls[key]
+    for call in calls.values():
+        call.queue.put(("close", 0))  # the ingest closes its calls first: this is only a safety net
+    for call in calls.values():
+        call.thread.join()
 
 
 # --- the ingest's side -------------------------------------------------------------------------------------------------

@@ -23,9 +23,9 @@ Choice and why
   re-encoding 1.7-1.8% of a core per stream, copy 0.1% (and 62 instead of 101 kB/s on disk). The ingest still
   decodes every stream for the live view and snapshots either way, so copy saves the encode only.
   Why re-encoding stays the default: every recording of a study is then the same codec (copy stores VP8 only, an
-  H.264 caller is re-encoded anyway), it rests on no private aiortc path, and on this machine the
-  encode is not what limits the number of callers (decoding and the event loop are); choose copy for sessions with
-  many simultaneous callers.
+  H.264 caller is re-encoded anyway), and it rests on no private aiortc path. Choose copy for sessions with many
+  simultaneous callers: on a 2-core machine 16 callers re-encoded fill both cores (the recorder process keeps up,
+  but the live view's p95 rises to 0.1-0.45 s), while copy holds 16 at p95 ~80 ms (``docs/recording.md``).
 * **The caller's audio as it came**: the received Opus packets, in both video modes (:attr:`CallRecorder.audio_copy`,
   set by the ingest when its tap into the audio receiver works; otherwise the decoded audio is re-encoded to Opus).
   Re-encoding every caller's audio (50 frames a second each, in the writer threads under the GIL) was most of what
@@ -48,10 +48,13 @@ Choice and why
 
 Threads and queues
 ------------------
-:meth:`CallRecorder.push` runs on the event loop and never blocks: it puts ``(kind, frame, t_ns)`` on a bounded
-``queue.Queue`` (``queue_frames`` items) and counts a drop when it is full. One writer thread per call encodes and
-muxes (PyAV releases the GIL while encoding). Segment closes are reported back on the loop with
-``loop.call_soon_threadsafe``.
+The event-loop side (:class:`RecorderFront`: :meth:`~RecorderFront.push`, :meth:`~RecorderFront.push_encoded`)
+never blocks: it offers each ``(kind, frame, t_ns, ...)`` item to a bounded queue and counts a drop when it is full.
+The ingest's recordings are written by one recorder process (:mod:`workbench.ingest.recorder_process`, the default):
+writer threads inside the ingest competed with its event loop for the GIL and made it fall behind at 16 recorded
+callers. :class:`CallRecorder` keeps a writer thread per call in this process (``recorder_process = false`` in the
+ingest's settings; the unit tests and the recorder-alone benchmark use it). Either way one :class:`CallWriter` per
+call encodes and muxes (PyAV releases the GIL while encoding), and segment closes are reported back on the loop.
 """
 
 from __future__ import annotations
