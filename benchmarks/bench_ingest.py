@@ -248,6 +248,18 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def _children_cpu_s(pid: int) -> float:
+    """CPU time (s) of ``pid``'s living child processes: the ingest's recorder process."""
+    total = 0.0
+    for children in Path(f"/proc/{pid}/task").glob("*/children"):
+        for child in children.read_text().split():
+            try:
+                total += _cpu_s(int(child))
+            except FileNotFoundError:  # it ended between the two reads
+                pass
+    return total
+
+
 def _rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -293,7 +305,8 @@ async def run_case(kind: str, n: int, warmup_s: float, measure_s: float,
     ``pre_encoded``, callers sending that sequence; the ingest's latency is read from the viewer streams of the first
     ``viewers`` calls (0: every call). Returns ``{"kind", "callers" ("live" or "pre-encoded"), "n", "viewers",
     "fps" (received per stream, mean over the window), "lost", "sent", "p50", "p95" (glass-to-glass, ms),
-    "unread" (pictures whose stamp did not read back), "cpu" (receiver, % of one core), "rss" (MB), "samples",
+    "unread" (pictures whose stamp did not read back), "cpu" (receiver, % of one core), "recorder_cpu" (its child
+    processes: the ingest's recorder process), "rss" (MB), "samples",
     "window_frames", "keyframes" (keyframe requests the pre-encoded callers answered), "callers_cpu" (all caller
     processes together) and "reader_cpu" (this process: the viewer readers), % of one core over the window, "load"
     (the 1-minute load average before and after: the machine is shared)}``.
@@ -316,10 +329,10 @@ async def run_case(kind: str, n: int, warmup_s: float, measure_s: float,
     callers: list[subprocess.Popen[str]] = []
     readers: list[asyncio.Task[None]] = []
     load_before = os.getloadavg()[0]
+    row: dict[str, Any] | None = None
     try:
         row = await _measure(kind, n, warmup_s, measure_s, proc, base, http, callers, readers, pre_encoded, viewers)
         row["load"] = (load_before, os.getloadavg()[0])
-        return row
     except Exception as exc:
         log_fh.flush()
         tail = log_path.read_text(errors="replace")[-3000:]
@@ -334,8 +347,26 @@ async def run_case(kind: str, n: int, warmup_s: float, measure_s: float,
                 c.wait()
         await http.close()
         _stop_ingest(proc)
+        if row is not None:
+            row.update(recording_counts(Path(tmp.name)))
         log_fh.close()
         tmp.cleanup()
+    return row
+
+
+def recording_counts(recordings: Path) -> dict[str, int]:
+    """What the recordings under ``recordings`` hold, from the ``media.recording_segment`` events of every session
+    (the ingest logs a segment when it closes it): ``{"recorded_video", "recorded_audio", "recording_drops" (items
+    the recorder's full queue dropped, video and audio)}``; zeros without recording."""
+    counts = {"recorded_video": 0, "recorded_audio": 0, "recording_drops": 0}
+    for log_file in recordings.glob("*/events.jsonl"):
+        for line in log_file.read_text().splitlines():
+            event = json.loads(line)
+            if event["type"] == "media.recording_segment":
+                counts["recorded_video"] += event["data"]["video_frames"]
+                counts["recorded_audio"] += event["data"]["audio_frames"]
+                counts["recording_drops"] += event["data"]["frames_dropped"]
+    return counts
 
 
 def _percentile(sorted_values: list[float], q: float) -> float:
@@ -403,13 +434,13 @@ async def _measure(kind: str, n: int, warmup_s: float, measure_s: float, proc: s
         await http.post(base + "/reset")
     # The callers' and this process's CPU too: on a shared 2-core machine a receiver that idles while frames come
     # late says the senders (or the neighbours) were starved, not the receiver.
-    cpu0, t0 = _cpu_s(proc.pid), time.monotonic()
+    cpu0, t0, recorder_cpu0 = _cpu_s(proc.pid), time.monotonic(), _children_cpu_s(proc.pid)
     callers_cpu0, reader_cpu0 = sum(_cpu_s(c.pid) for c in callers), time.process_time()
     frames0 = await _frames(http, base, kind, call_ids)
     measuring = True
     await asyncio.sleep(measure_s)
     measuring = False
-    cpu1, t1 = _cpu_s(proc.pid), time.monotonic()
+    cpu1, t1, recorder_cpu1 = _cpu_s(proc.pid), time.monotonic(), _children_cpu_s(proc.pid)
     callers_cpu1, reader_cpu1 = sum(_cpu_s(c.pid) for c in callers), time.process_time()
     frames1 = await _frames(http, base, kind, call_ids)
     rss = _rss_mb(proc.pid)
@@ -445,6 +476,7 @@ async def _measure(kind: str, n: int, warmup_s: float, measure_s: float, proc: s
         "p50": _percentile(lat, 0.5), "p95": _percentile(lat, 0.95), "unread": unread,
         "decode_p50": _percentile(lat_decode, 0.5), "decode_p95": _percentile(lat_decode, 0.95),
         "cpu": 100 * (cpu1 - cpu0) / (t1 - t0), "rss": rss, "samples": len(lat), "window_frames": received_window,
+        "recorder_cpu": 100 * (recorder_cpu1 - recorder_cpu0) / (t1 - t0),
         "keyframes": keyframes, "callers_cpu": 100 * (callers_cpu1 - callers_cpu0) / (t1 - t0),
         "reader_cpu": 100 * (reader_cpu1 - reader_cpu0) / (t1 - t0),
     }
@@ -735,8 +767,26 @@ async def run_caller_comparison(caller: str, fps: int = 30, warmup_s: float = 4.
             caller_proc.wait()
         await http.close()
         _stop_ingest(proc)
+        if row is not None:
+            row.update(recording_counts(Path(tmp.name)))
         log_fh.close()
         tmp.cleanup()
+    return row
+
+
+def recording_counts(recordings: Path) -> dict[str, int]:
+    """What the recordings under ``recordings`` hold, from the ``media.recording_segment`` events of every session
+    (the ingest logs a segment when it closes it): ``{"recorded_video", "recorded_audio", "recording_drops" (items
+    the recorder's full queue dropped, video and audio)}``; zeros without recording."""
+    counts = {"recorded_video": 0, "recorded_audio": 0, "recording_drops": 0}
+    for log_file in recordings.glob("*/events.jsonl"):
+        for line in log_file.read_text().splitlines():
+            event = json.loads(line)
+            if event["type"] == "media.recording_segment":
+                counts["recorded_video"] += event["data"]["video_frames"]
+                counts["recorded_audio"] += event["data"]["audio_frames"]
+                counts["recording_drops"] += event["data"]["frames_dropped"]
+    return counts
 
 
 
@@ -845,14 +895,17 @@ def run_callers(fps: int = 30, warmup_s: float = 4.0, measure_s: float = 10.0) -
 
 
 HEADER = ("| receiver | callers | N | g2g read on | fps/stream | lost | g2g p50 ms | g2g p95 ms | at decode p50 / p95 ms | "
-          "unread | CPU % core | RSS MB | callers / reader CPU % | keyframes on request | load 1 min |\n"
-          "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|")
+          "unread | CPU % core (+ recorder process) | recorded video frames, items dropped by the recorder | RSS MB | "
+          "callers / reader CPU % | keyframes on request | load 1 min |\n"
+          "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---|---:|---|")
 
 
 def _line(r: dict[str, Any]) -> str:
     read_on = "every decoded frame" if r["kind"] == "bare" else f"{r['viewers']} viewer(s)"
+    recorder = f" + {r['recorder_cpu']:.0f}" if r.get("recorder_cpu") else ""
+    recorded = f"{r['recorded_video']}, {r['recording_drops']}" if r.get("recorded_video") else "-"
     return (f"| {r['kind']} | {r['callers']} | {r['n']} | {read_on} | {r['fps']:.1f} | {r['lost']} of {r['sent']} | "
-            f"{r['p50']:.0f} | {r['p95']:.0f} | {r['decode_p50']:.0f} / {r['decode_p95']:.0f} | {r['unread']} of {r['samples'] + r['unread']} | {r['cpu']:.0f} | "
+            f"{r['p50']:.0f} | {r['p95']:.0f} | {r['decode_p50']:.0f} / {r['decode_p95']:.0f} | {r['unread']} of {r['samples'] + r['unread']} | {r['cpu']:.0f}{recorder} | {recorded} | "
             f"{r['rss']:.0f} | {r['callers_cpu']:.0f} / {r['reader_cpu']:.0f} | "
             f"{r['keyframes'] if r['callers'] == 'pre-encoded' else '-'} | "
             f"{r['load'][0]:.1f} -> {r['load'][1]:.1f} |")

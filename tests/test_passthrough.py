@@ -132,17 +132,17 @@ def test_copy_recorder_starts_at_a_key_frame_and_rolls_over_at_key_frames(tmp_pa
 
 
 def test_a_session_asking_for_copy_records_the_callers_vp8_as_received(tmp_path: Path, monkeypatch) -> None:
-    from workbench.ingest.recording import CallRecorder
+    from workbench.ingest.recording import RecorderFront
 
     received_opus: list[bytes] = []
-    push_encoded = CallRecorder.push_encoded
+    push_encoded = RecorderFront.push_encoded  # the ingest's recorders (in its recorder process) are fronts
 
     def spy(self, codec: str, data: bytes, t_ns: int, rtp_time: int | None = None) -> None:
         if codec.lower() == "opus":
             received_opus.append(bytes(data))
         push_encoded(self, codec, data, t_ns, rtp_time)
 
-    monkeypatch.setattr(CallRecorder, "push_encoded", spy)
+    monkeypatch.setattr(RecorderFront, "push_encoded", spy)
 
     async def run() -> tuple[str, str]:
         root = tmp_path / "rec"

@@ -72,12 +72,18 @@ def test_recording_survives_kill_9(tmp_path: Path, record_video: str, codec: str
     )
     try:
         marks = SyncMarks()
-        sid, cid, streamed_s = asyncio.run(_stream_then_kill(proc, f"http://127.0.0.1:{port}", marks))
+        sid, cid, streamed_s, children = asyncio.run(_stream_then_kill(proc, f"http://127.0.0.1:{port}", marks))
     finally:
         if proc.poll() is None:
             proc.kill()
         proc.wait(timeout=10)
     assert proc.returncode == -signal.SIGKILL
+    # The recorder process wrote the segments; it dies with the ingest, leaving them cut where the crash cut them.
+    assert any("multiprocessing" in command for command in children.values()), children
+    deadline = time.monotonic() + 5
+    while (alive := [pid for pid in children if _running(pid)]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive, {pid: children[pid] for pid in alive}
     session = root / sid
     segments = sorted((session / "media" / cid).glob("rec-*.mkv"))
     assert segments, f"no recording on disk: {sorted(p.name for p in (session / 'media' / cid).iterdir())}"
@@ -170,7 +176,28 @@ def av_sync_errors_s(path: Path, marks: SyncMarks) -> list[float]:
     return errors
 
 
-async def _stream_then_kill(proc: subprocess.Popen[str], url: str, marks: SyncMarks) -> tuple[str, str, float]:
+def _children(pid: int) -> dict[int, str]:
+    """``{pid: command line}`` of a process's children (Linux ``/proc``)."""
+    found: dict[int, str] = {}
+    for listing in Path(f"/proc/{pid}/task").glob("*/children"):
+        for child in map(int, listing.read_text().split()):
+            found[child] = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    return found
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` exists and is not a zombie."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+async def _stream_then_kill(
+    proc: subprocess.Popen[str], url: str, marks: SyncMarks,
+) -> tuple[str, str, float, dict[int, str]]:
+    """Stream ~8 s from a clapperboard caller, then SIGKILL the ingest; returns session id, call id, the streamed
+    time (s) and the ingest's child processes just before the kill."""
     enable_loopback_ice()  # the caller's side, in this process (the ingest patches its own process)
     api = aiohttp.ClientSession()
     caller = None
@@ -201,10 +228,11 @@ async def _stream_then_kill(proc: subprocess.Popen[str], url: str, marks: SyncMa
         await asyncio.sleep(8.0)
         st = await status()
         assert st["frames_received"] > 8 * 10, st
+        children = _children(proc.pid)
         proc.send_signal(signal.SIGKILL)
         streamed_s = time.monotonic() - started
         proc.wait(timeout=10)
-        return call["session_id"], call["call_id"], streamed_s
+        return call["session_id"], call["call_id"], streamed_s, children
     finally:
         if caller is not None:
             await caller.close()

@@ -30,7 +30,8 @@ from workbench.domain.taxonomy import Modality
 from workbench.ingest import hold, passthrough, roles, webrtc
 from workbench.ingest.calls import Call, Calls, Conflict, NotFound, Sessions, new_call_id
 from workbench.ingest.live import CallMedia
-from workbench.ingest.recording import CallRecorder, SegmentInfo
+from workbench.ingest.recorder_process import RecorderProcess
+from workbench.ingest.recording import CallRecorder, RecorderFront, SegmentInfo
 from workbench.ingest.talkback import Talkback, TalkbackError
 from workbench.ingest.qr import qr_svg
 from workbench.ingest.settings import IngestSettings
@@ -86,6 +87,9 @@ class Ingest:
         """Session id -> how its recordings store video, ``h264`` or ``copy`` (``media.recording_video_policy``)."""
         self.talkback_policy: dict[str, bool] = {}
         """Session id -> whether the dispatcher may talk back to its callers (``media.talkback_policy``); issue 4."""
+        self.recorder_process: RecorderProcess | None = None
+        """Where the calls' recordings are written (``settings.recorder_process``); started with the first recorded
+        call, and again should it die."""
         self.stopping = False
         self._background: set[asyncio.Task[Any]] = set()
         self.settlers: list[Callable[[str | None], Awaitable[None]]] = []
@@ -206,7 +210,7 @@ class Ingest:
             return
         recorder.audio_copy = tapped > 0
 
-    def _tap_receivers(self, pc: RTCPeerConnection, kind: str, recorder: CallRecorder,
+    def _tap_receivers(self, pc: RTCPeerConnection, kind: str, recorder: RecorderFront,
                        on_error: Callable[[str], Any]) -> int:
         """Hand the encoded frames of ``pc``'s receivers of ``kind`` to ``recorder.push_encoded``, timed on the
         ingest's clock (:func:`passthrough.tap_encoded_frames`); returns how many receivers were tapped. Raises
@@ -232,7 +236,7 @@ class Ingest:
 
     def _recorder(
         self, session_id: str, call_id: str, emit: Callable[[ev.Payload], None], *, talkback: bool = False
-    ) -> CallRecorder | None:
+    ) -> RecorderFront | None:
         """The recorder of a new call when its session records (issue 4); closed segments are listed in the
         manifest and logged as ``media.recording_segment``."""
         if session_id not in self.record_policy:
@@ -249,15 +253,20 @@ class Ingest:
                 info.video_frames, info.audio_frames, info.frames_dropped, info.reason,
             ))
 
-        return CallRecorder(
-            folder.path / "media" / call_id,
-            loop=asyncio.get_running_loop(),
-            on_segment=on_segment,
-            on_error=lambda message: emit(ev.MediaRecordingFailed(message)),
-            segment_s=self.settings.record_segment_s,
-            queue_frames=self.settings.record_queue_frames,
-            talkback=talkback,
-            video_mode=self.record_video_policy.get(session_id, "h264"),
+        directory = folder.path / "media" / call_id
+        on_error = lambda message: emit(ev.MediaRecordingFailed(message))  # noqa: E731
+        video_mode = self.record_video_policy.get(session_id, "h264")
+        if not self.settings.recorder_process:
+            return CallRecorder(
+                directory, loop=asyncio.get_running_loop(), on_segment=on_segment, on_error=on_error,
+                segment_s=self.settings.record_segment_s, queue_frames=self.settings.record_queue_frames,
+                talkback=talkback, video_mode=video_mode,
+            )
+        if self.recorder_process is None or self.recorder_process.dead:
+            self.recorder_process = RecorderProcess(queue_items=self.settings.record_process_queue_items)
+        return self.recorder_process.recorder(
+            directory, on_segment=on_segment, on_error=on_error, segment_s=self.settings.record_segment_s,
+            talkback=talkback, video_mode=video_mode,
         )
 
     def caller_url(self, call: Call) -> str:
@@ -367,6 +376,8 @@ class Ingest:
         for call in self.calls.all():
             await self.end_call(call, "server_stopped")
             await call.media.close()
+        if self.recorder_process is not None:  # every call is closed: this only stops the process
+            await self.recorder_process.close()
         await self.settle()  # the link aids of the last events, before the logs close
         for task in list(self._background):
             task.cancel()

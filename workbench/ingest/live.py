@@ -43,7 +43,7 @@ from av import AudioFrame, VideoFrame
 from av.video.reformatter import VideoReformatter
 
 from workbench.domain import events as ev
-from workbench.ingest.recording import CallRecorder
+from workbench.ingest.recording import RecorderFront
 from workbench.ingest.settings import IngestSettings
 from workbench.ingest.talkback import Talkback
 from workbench.store.eventlog import Clock
@@ -195,7 +195,7 @@ class CallMedia:
         clock: Clock,
         emit: Callable[[ev.Payload], Any],
         store: Callable[[str, bytes], tuple[str, str]],
-        recorder: CallRecorder | None = None,
+        recorder: RecorderFront | None = None,
     ) -> None:
         self._settings = settings
         self.recorder = recorder

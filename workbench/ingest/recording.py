@@ -23,9 +23,9 @@ Choice and why
   re-encoding 1.7-1.8% of a core per stream, copy 0.1% (and 62 instead of 101 kB/s on disk). The ingest still
   decodes every stream for the live view and snapshots either way, so copy saves the encode only.
   Why re-encoding stays the default: every recording of a study is then the same codec (copy stores VP8 only, an
-  H.264 caller is re-encoded anyway), it rests on no private aiortc path, and on this machine the
-  encode is not what limits the number of callers (decoding and the event loop are); choose copy for sessions with
-  many simultaneous callers.
+  H.264 caller is re-encoded anyway), and it rests on no private aiortc path. Choose copy for sessions with many
+  simultaneous callers: on a 2-core machine 16 callers re-encoded fill both cores (the recorder process keeps up,
+  but the live view's p95 rises to 0.1-0.45 s), while copy holds 16 at p95 ~80 ms (``docs/recording.md``).
 * **The caller's audio as it came**: the received Opus packets, in both video modes (:attr:`CallRecorder.audio_copy`,
   set by the ingest when its tap into the audio receiver works; otherwise the decoded audio is re-encoded to Opus).
   Re-encoding every caller's audio (50 frames a second each, in the writer threads under the GIL) was most of what
@@ -48,10 +48,13 @@ Choice and why
 
 Threads and queues
 ------------------
-:meth:`CallRecorder.push` runs on the event loop and never blocks: it puts ``(kind, frame, t_ns)`` on a bounded
-``queue.Queue`` (``queue_frames`` items) and counts a drop when it is full. One writer thread per call encodes and
-muxes (PyAV releases the GIL while encoding). Segment closes are reported back on the loop with
-``loop.call_soon_threadsafe``.
+The event-loop side (:class:`RecorderFront`: :meth:`~RecorderFront.push`, :meth:`~RecorderFront.push_encoded`)
+never blocks: it offers each ``(kind, frame, t_ns, ...)`` item to a bounded queue and counts a drop when it is full.
+The ingest's recordings are written by one recorder process (:mod:`workbench.ingest.recorder_process`, the default):
+writer threads inside the ingest competed with its event loop for the GIL and made it fall behind at 16 recorded
+callers. :class:`CallRecorder` keeps a writer thread per call in this process (``recorder_process = false`` in the
+ingest's settings; the unit tests and the recorder-alone benchmark use it). Either way one :class:`CallWriter` per
+call encodes and muxes (PyAV releases the GIL while encoding), and segment closes are reported back on the loop.
 """
 
 from __future__ import annotations
@@ -247,31 +250,23 @@ class _Segment:
             os.close(fd)
 
 
-class CallRecorder:
-    """Records one call into ``directory/rec-NNNN.mkv`` segments (see the module docstring).
+RecorderItem = tuple[str, Any, int, int, bool, bool]
+"""What the event loop hands the writer: ``(kind, frame, arrival t_ns, frames dropped so far, has_audio,
+has_video)``. ``kind`` is ``video``, ``audio`` or ``talkback`` (a decoded ``av`` frame), ``vp8`` (``(data, rtp_time,
+resync)``: a received VP8 frame, ``resync`` when a frame before it was dropped) or ``opus`` (``(data, rtp_time)``).
+The flags and the drop count travel with each frame so that a writer in another process sees what the loop saw."""
 
-    ``on_segment(info)`` and ``on_error(message)`` are called on the event loop's thread. ``has_audio`` says whether
-    the call offered audio (an audio stream is then created in every segment, so both kinds share each file).
-    Errors: none raised from :meth:`push`; an encoder or disk error stops the recorder and is reported through
-    ``on_error`` (the call goes on without recording).
-    """
 
-    def __init__(
-        self,
-        directory: Path,
-        *,
-        loop: asyncio.AbstractEventLoop,
-        on_segment: Callable[[SegmentInfo], Any],
-        on_error: Callable[[str], Any],
-        segment_s: float = 60.0,
-        queue_frames: int = 120,
-        talkback: bool = False,
-        video_mode: str = "h264",
-        request_keyframe: Callable[[], Any] | None = None,
-    ) -> None:
+class RecorderFront:
+    """The event-loop side of one call's recording: decides what is recorded and hands it on without blocking.
+
+    Subclasses say where the items go (:meth:`_offer`): :class:`CallRecorder` to a writer thread in this process,
+    :class:`workbench.ingest.recorder_process.ProcessCallRecorder` to the ingest's recorder process. The writer is a
+    :class:`CallWriter` either way."""
+
+    def __init__(self, *, talkback: bool, video_mode: str, request_keyframe: Callable[[], Any] | None) -> None:
         if video_mode not in ("h264", "copy"):
             raise ValueError(f"video_mode must be h264 or copy, got {video_mode!r}")
-        self.directory = directory
         self.video_mode = video_mode
         """``h264``: decoded frames (:meth:`push`) re-encoded; ``copy``: received VP8 frames (:meth:`push_encoded`)
         stored as they came. The ingest may switch a call to ``h264`` at its offer (no VP8, or no hook into aiortc);
@@ -283,35 +278,15 @@ class CallRecorder:
         mode): they are stored as received and the decoded audio is ignored. Re-encoding every caller's audio was
         most of what recording cost the ingest (``workbench bench ingest``: at 16 callers in ``copy`` mode the
         ingest fell behind with it and kept up without it)."""
-        self._resync = False
-        self._last_keyframe_request_ns = 0
-        self.keyframe_waits = 0
-        """VP8 frames skipped in ``copy`` mode while waiting for a key frame (at the start, after a queue drop)."""
         self.talkback = talkback
         """Whether every segment carries the dispatcher's voice (talk-back) as a second Opus track."""
-        self._loop = loop
-        self._on_segment = on_segment
-        self._on_error = on_error
-        self._segment_ns = int(segment_s * 1e9)
-        self._queue: queue.Queue[tuple[str, Any, int] | None] = queue.Queue(maxsize=queue_frames)
         self.frames_dropped = 0
-        """Frames not queued because the writer thread fell behind (the queue was full)."""
+        """Frames not handed on because the writer fell behind (its queue was full)."""
         self.has_audio = False
         self.has_video = False
+        self._resync = False
         self._failed = False
         self._closed = False
-        self._thread = threading.Thread(target=self._run, name=f"recorder-{directory.name}", daemon=True)
-        self._thread.start()
-        # Writer-thread state.
-        self._segment: _Segment | None = None
-        self._zero_ns: int | None = None
-        self._first_audio_ns: int | None = None
-        self._audio_next: dict[str, int | None] = {"audio": None, "talkback": None}
-        self._clocks = {kind: MediaClock() for kind in ("video", "vp8", "audio", "opus", "talkback")}
-        self._video_last_pts = -1
-        self._index = 0
-
-    # --- event-loop side ---------------------------------------------------------------------------------------
 
     def push(self, kind: str, frame: Any, t_ns: int) -> None:
         """Hand a decoded frame (``kind`` ``video``, ``audio`` (the caller's) or ``talkback`` (the dispatcher's voice
@@ -329,10 +304,7 @@ class CallRecorder:
                 return
         elif not self.talkback:
             return
-        try:
-            self._queue.put_nowait((kind, frame, t_ns))
-        except queue.Full:
-            self._count_drop()
+        self._hand_on(kind, frame, t_ns)
 
     def push_encoded(self, codec: str, data: bytes, t_ns: int, rtp_time: int | None = None) -> None:
         """Hand one received encoded frame (``codec`` as aiortc names it: ``VP8`` video in ``copy`` mode, or
@@ -344,62 +316,72 @@ class CallRecorder:
             return
         if codec.lower() == "opus" and self.audio_copy:
             self.has_audio = True
-            try:
-                self._queue.put_nowait(("opus", (data, rtp_time), t_ns))
-            except queue.Full:
-                self._count_drop()
+            self._hand_on("opus", (data, rtp_time), t_ns)
             return
         if codec != "VP8" or self.video_mode != "copy":
             return
         self.has_video = True
-        try:
-            self._queue.put_nowait(("vp8", (data, rtp_time), t_ns))
-        except queue.Full:
-            self._count_drop()
+        if self._hand_on("vp8", (data, rtp_time, self._resync), t_ns):
+            self._resync = False
+        else:
             self._resync = True
 
-    def _count_drop(self) -> None:
-        """A frame not queued because the writer fell behind: counted for the call and for the open segment."""
+    def _hand_on(self, kind: str, frame: Any, t_ns: int) -> bool:
+        if self._offer((kind, frame, t_ns, self.frames_dropped, self.has_audio, self.has_video)):
+            return True
         self.frames_dropped += 1
-        if self._segment is not None:
-            self._segment.dropped += 1
+        return False
+
+    def _offer(self, item: RecorderItem) -> bool:
+        """Queue ``item`` for the writer without blocking; False when the queue is full."""
+        raise NotImplementedError
 
     async def close(self) -> None:
-        """Finish the open segment (it is reported through ``on_segment`` with reason ``call_ended``) and stop the
-        writer thread."""
-        if self._closed:
-            return
-        self._closed = True
-        await asyncio.to_thread(self._queue.put, None)
-        await asyncio.to_thread(self._thread.join)
+        """Finish the open segment (reported with reason ``call_ended``) and stop writing."""
+        raise NotImplementedError
 
-    # --- writer thread -----------------------------------------------------------------------------------------
 
-    def _report(self, fn: Callable[..., Any], *args: Any) -> None:
-        try:
-            self._loop.call_soon_threadsafe(fn, *args)
-        except RuntimeError:  # the loop has closed (interpreter shutting down): nothing left to tell
-            log.warning("recorder %s: event loop closed, %s not reported", self.directory, fn)
+class CallWriter:
+    """Writes one call's frames into ``directory/rec-NNNN.mkv`` segments (see the module docstring): the part of a
+    recorder that encodes, muxes and closes files. Runs in one thread (a :class:`CallRecorder`'s writer thread, or
+    the recorder process's); ``report_segment(info)`` and ``want_keyframe()`` are called from that thread.
+    Errors: encoder and disk errors propagate from :meth:`take` and :meth:`finish`."""
 
-    def _run(self) -> None:
-        try:
-            while True:
-                item = self._queue.get()
-                if item is None:
-                    break
-                if not self._failed:
-                    self._write(*item)
-            self._finish("call_ended")
-        except Exception as exc:  # encoder or disk error: stop recording, keep the call
-            log.exception("recording of %s failed", self.directory)
-            self._failed = True
-            self._report(self._on_error, f"{type(exc).__name__}: {exc}")
-            try:
-                self._finish("error")
-            except Exception:
-                log.exception("closing the failed segment of %s", self.directory)
-            while self._queue.get() is not None:  # keep draining so push() never blocks, until close()
-                pass
+    def __init__(
+        self, directory: Path, *, segment_s: float, talkback: bool,
+        report_segment: Callable[[SegmentInfo], Any], want_keyframe: Callable[[], Any],
+    ) -> None:
+        self.directory = directory
+        self.talkback = talkback
+        self._report_segment = report_segment
+        self._report_keyframe = want_keyframe
+        self._segment_ns = int(segment_s * 1e9)
+        self.keyframe_waits = 0
+        """VP8 frames skipped in ``copy`` mode while waiting for a key frame (at the start, after a queue drop)."""
+        self.has_audio = False
+        self.has_video = False
+        self._dropped_seen = 0
+        self._resync = False
+        self._last_keyframe_request_ns = 0
+        self._segment: _Segment | None = None
+        self._zero_ns: int | None = None
+        self._first_audio_ns: int | None = None
+        self._audio_next: dict[str, int | None] = {"audio": None, "talkback": None}
+        self._clocks = {kind: MediaClock() for kind in ("video", "vp8", "audio", "opus", "talkback")}
+        self._video_last_pts = -1
+        self._index = 0
+
+    def take(self, item: RecorderItem) -> None:
+        """Write one item handed on by the event loop (:data:`RecorderItem`)."""
+        kind, frame, arrival_ns, dropped, self.has_audio, self.has_video = item
+        self.note_dropped(dropped)
+        self._write(kind, frame, arrival_ns)
+
+    def note_dropped(self, total: int) -> None:
+        """The front has dropped ``total`` frames so far: the new ones count against the open segment."""
+        if total > self._dropped_seen and self._segment is not None:
+            self._segment.dropped += total - self._dropped_seen
+        self._dropped_seen = max(self._dropped_seen, total)
 
     def _open(self, start_ns: int, size: tuple[int, int] | None, copy: bool = False) -> _Segment:
         self._index += 1
@@ -410,7 +392,9 @@ class CallRecorder:
             path, self._index, start_ns, size, audio=self.has_audio or size is None, talkback=self.talkback, copy=copy
         )
 
-    def _finish(self, reason: str) -> None:
+    def finish(self, reason: str) -> None:
+        """Close the open segment (if any), fsync and hash it, and report it with ``reason`` (``rollover``,
+        ``call_ended``, ``error``)."""
         seg, self._segment = self._segment, None
         if seg is None:
             return
@@ -421,11 +405,13 @@ class CallRecorder:
             seg.path, digest, size, seg.index, (seg.start_ns - (self._zero_ns or seg.start_ns)) / 1e9, span,
             seg.video_frames, seg.audio_frames, seg.dropped, reason,
         )
-        self._report(self._on_segment, info)
+        self._report_segment(info)
 
     def _write(self, kind: str, frame: Any, arrival_ns: int) -> None:
         if kind == "vp8":
-            data, rtp_time = frame
+            data, rtp_time, resync = frame
+            if resync:
+                self._resync = True
             media_ns = None if rtp_time is None else rtp_time * 1_000_000_000 // VP8_RTP_RATE
             self._write_vp8(data, self._clocks[kind].place_media_ns(media_ns, arrival_ns))
             return
@@ -452,12 +438,12 @@ class CallRecorder:
         if kind == "video":
             size = (frame.width, frame.height)
             if seg is not None and (seg.size != size or seg.copy or t_ns - seg.start_ns >= self._segment_ns):
-                self._finish("rollover")
+                self.finish("rollover")
                 seg = None
             if seg is None:
                 seg = self._segment = self._open(t_ns, size)
             if seg.video is None:  # an audio-only segment and now video: start a segment with both
-                self._finish("rollover")
+                self.finish("rollover")
                 seg = self._segment = self._open(t_ns, size)
             pts = max((t_ns - self._zero_ns) // 1_000_000, self._video_last_pts + 1)
             self._video_last_pts = pts
@@ -473,7 +459,7 @@ class CallRecorder:
                     return  # video is on its way; its first frame opens the segment
                 seg = self._segment = self._open(t_ns, None)
             elif seg.video is None and t_ns - seg.start_ns >= self._segment_ns:
-                self._finish("rollover")
+                self.finish("rollover")
                 seg = self._segment = self._open(t_ns, None)
             if seg.audio is None:
                 return
@@ -525,14 +511,14 @@ class CallRecorder:
 
     def _want_keyframe(self, t_ns: int) -> None:
         """Ask the caller for a key frame (on the loop), at most once a second."""
-        if self.request_keyframe is not None and t_ns - self._last_keyframe_request_ns >= 1_000_000_000:
+        if t_ns - self._last_keyframe_request_ns >= 1_000_000_000:
             self._last_keyframe_request_ns = t_ns
-            self._report(self.request_keyframe)
+            self._report_keyframe()
 
     def _write_vp8(self, data: bytes, t_ns: int) -> None:
-        """Store one received VP8 frame, placed at ``t_ns``, as a Matroska packet (``copy`` mode). A segment starts only at a key frame:
-        at the call's start, after a dropped frame, and at a rollover (the old segment goes on until the key frame
-        asked for arrives)."""
+        """Store one received VP8 frame, placed at ``t_ns``, as a Matroska packet (``copy`` mode). A segment starts
+        only at a key frame: at the call's start, after a dropped frame, and at a rollover (the old segment goes on
+        until the key frame asked for arrives)."""
         size = vp8_keyframe_size(data)
         key = size is not None
         seg = self._segment
@@ -550,7 +536,7 @@ class CallRecorder:
             if self._zero_ns is None:
                 self._zero_ns = t_ns
             if seg is not None:
-                self._finish("rollover")
+                self.finish("rollover")
             seg = self._segment = self._open(t_ns, size, copy=True)
         assert seg is not None and self._zero_ns is not None
         pts = max((t_ns - self._zero_ns) // 1_000_000, self._video_last_pts + 1)
@@ -565,3 +551,93 @@ class CallRecorder:
         if seg.first_ns is None:
             seg.first_ns = t_ns
         seg.last_ns = t_ns
+
+
+class CallRecorder(RecorderFront):
+    """Records one call into ``directory/rec-NNNN.mkv`` segments (see the module docstring) with a writer thread of
+    its own, in this process.
+
+    ``on_segment(info)`` and ``on_error(message)`` are called on the event loop's thread. ``has_audio`` says whether
+    the call offered audio (an audio stream is then created in every segment, so both kinds share each file).
+    Errors: ``ValueError`` for an unknown ``video_mode``; none raised from :meth:`push`; an encoder or disk error
+    stops the recorder and is reported through ``on_error`` (the call goes on without recording).
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        loop: asyncio.AbstractEventLoop,
+        on_segment: Callable[[SegmentInfo], Any],
+        on_error: Callable[[str], Any],
+        segment_s: float = 60.0,
+        queue_frames: int = 120,
+        talkback: bool = False,
+        video_mode: str = "h264",
+        request_keyframe: Callable[[], Any] | None = None,
+    ) -> None:
+        super().__init__(talkback=talkback, video_mode=video_mode, request_keyframe=request_keyframe)
+        self.directory = directory
+        self._loop = loop
+        self._on_segment = on_segment
+        self._on_error = on_error
+        self._queue: queue.Queue[RecorderItem | None] = queue.Queue(maxsize=queue_frames)
+        self._writer = CallWriter(
+            directory, segment_s=segment_s, talkback=talkback,
+            report_segment=lambda info: self._report(self._on_segment, info),
+            want_keyframe=lambda: self._report(self._keyframe_wanted),
+        )
+        self._thread = threading.Thread(target=self._run, name=f"recorder-{directory.name}", daemon=True)
+        self._thread.start()
+
+    @property
+    def keyframe_waits(self) -> int:
+        """VP8 frames skipped in ``copy`` mode while waiting for a key frame (at the start, after a queue drop)."""
+        return self._writer.keyframe_waits
+
+    def _offer(self, item: RecorderItem) -> bool:
+        try:
+            self._queue.put_nowait(item)
+        except queue.Full:
+            return False
+        return True
+
+    def _keyframe_wanted(self) -> None:
+        if self.request_keyframe is not None:
+            self.request_keyframe()
+
+    async def close(self) -> None:
+        """Finish the open segment (it is reported through ``on_segment`` with reason ``call_ended``) and stop the
+        writer thread."""
+        if self._closed:
+            return
+        self._closed = True
+        await asyncio.to_thread(self._queue.put, None)
+        await asyncio.to_thread(self._thread.join)
+
+    def _report(self, fn: Callable[..., Any], *args: Any) -> None:
+        try:
+            self._loop.call_soon_threadsafe(fn, *args)
+        except RuntimeError:  # the loop has closed (interpreter shutting down): nothing left to tell
+            log.warning("recorder %s: event loop closed, %s not reported", self.directory, fn)
+
+    def _run(self) -> None:
+        try:
+            while True:
+                item = self._queue.get()
+                if item is None:
+                    break
+                if not self._failed:
+                    self._writer.take(item)
+            self._writer.note_dropped(self.frames_dropped)
+            self._writer.finish("call_ended")
+        except Exception as exc:  # encoder or disk error: stop recording, keep the call
+            log.exception("recording of %s failed", self.directory)
+            self._failed = True
+            self._report(self._on_error, f"{type(exc).__name__}: {exc}")
+            try:
+                self._writer.finish("error")
+            except Exception:
+                log.exception("closing the failed segment of %s", self.directory)
+            while self._queue.get() is not None:  # keep draining so push() never blocks, until close()
+                pass

@@ -51,7 +51,14 @@ class IngestSettings:
     """Length of one recording segment (``rec-NNNN.mkv``), s; each closed segment is hashed into the manifest."""
     record_queue_frames: int = 120
     """Frames (video and audio together) the recorder's queue holds before it drops (counted); ~1.6 s of 15 fps
-    video with 50 audio frames a second."""
+    video with 50 audio frames a second. Used by a writer thread per call (``recorder_process`` off)."""
+    recorder_process: bool = True
+    """Write the recordings in one recorder process next to the ingest (``workbench.ingest.recorder_process``)
+    instead of a writer thread per call inside it: with writer threads the ingest fell behind at 16 recorded callers
+    (they compete with the event loop for the GIL)."""
+    record_process_queue_items: int = 480
+    """Items (video frames, audio packets, all calls together) on their way to the recorder process before it drops
+    (counted per call): 2 s of 16 callers' 15 fps video; at most ~220 MB of decoded 640x480 pictures in H.264 mode."""
     tls_cert: Path | None = None
     tls_key: Path | None = None
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
