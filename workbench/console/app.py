@@ -652,11 +652,7 @@ def drt_enabled(cfg: ConsoleConfig) -> bool:
 
 
 def render_sidebar(client: IngestClient, cfg: ConsoleConfig, state: SessionState, screen: vm.Screen) -> None:
-    """The DRT (first, so its iframe is never replaced), session line, the queue (with the Answer button while no
-    call is in hand), the map and the caller link.
-
-    The queue is drawn here on every screen, at the same place: answering then changes a line and drops the Answer
-    button instead of building the sidebar's queue, map and caller link anew under shifted element paths."""
+    """The DRT (first, so its iframe is never replaced), session line, and the queue unless the main area shows it."""
     with st.sidebar:
         if drt_enabled(cfg) and not state.ended:
             st.iframe(browser.drt_html(cfg.public_ingest_url, state.session_id, kind=cfg.drt_kind,
@@ -666,8 +662,9 @@ def render_sidebar(client: IngestClient, cfg: ConsoleConfig, state: SessionState
         st.caption(f"Participant {state.participant or '?'} · scenario {state.scenario_id or '?'} · {cfg.station}")
         if state.ended:
             st.warning("This session has ended.")
-        st.markdown("**Queue**")
-        queue_fragment(client, cfg, state.session_id, screen.kind == "queue")
+        if screen.kind != "queue":
+            st.markdown("**Queue**")
+            queue_fragment(client, cfg, state.session_id, False)
         map_fragment(client, state.session_id)
         if not state.ended:
             render_invite(client, state.session_id)
@@ -707,13 +704,12 @@ def map_fragment(client: IngestClient, sid: str) -> None:
 
 
 def render_queue(client: IngestClient, cfg: ConsoleConfig, state: SessionState) -> None:
-    """No call in hand: where to answer (the queue in the sidebar carries the Answer button); Resume on held
-    calls."""
-    st.subheader("No call in hand")
-    st.caption("Answer the next call in the queue on the left.")
+    """No call in hand: the queue, with the Answer button on the oldest waiting call; Resume on held calls."""
+    st.subheader("Queue")
     for call in vm.held_calls(state):
         st.button(f"Resume {call.caller_label} (on hold)", key=wk("resume", call.call_id), icon=":material/call:",
                   on_click=on_resume, args=(client, cfg, state.session_id, call.call_id))
+    queue_fragment(client, cfg, state.session_id, True)
 
 
 def render_tlx(client: IngestClient, state: SessionState, block: str) -> None:
