@@ -28,7 +28,7 @@ from tests.conftest import free_port
 from tests.helpers_media import BeepTrack, FlashTrack, SyncMarks
 from tests.test_ingest_webrtc import Caller, poll
 from workbench.ice import enable_loopback_ice
-from workbench.ingest.recording import CallRecorder, MediaClock, SegmentInfo
+from workbench.ingest.recording import CallRecorder, CallWriter, MediaClock, SegmentInfo
 from workbench.store.recordings import recording_duration_s, verify_session
 
 REPO = Path(__file__).resolve().parent.parent
@@ -352,6 +352,19 @@ def test_audio_before_video_is_not_recorded_and_queue_drops_are_counted(tmp_path
     assert recorder.frames_dropped > 50
     assert len(infos) == 1 and infos[0].audio_frames == 0
     assert infos[0].video_frames + recorder.frames_dropped == 200
+
+
+def test_drops_before_the_first_segment_count_in_it(tmp_path: Path) -> None:
+    infos: list[SegmentInfo] = []
+    writer = CallWriter(tmp_path / "call", segment_s=60.0, talkback=False, report_segment=infos.append,
+                        want_keyframe=lambda: None)
+    t0 = 10**12
+    writer.take(("audio", _audio(0), t0, 0, True, True))  # waits for video: no segment yet
+    writer.take(("video", _video(0, 15), t0 + 20_000_000, 3, True, True))  # 3 dropped before it: the segment opens
+    writer.take(("video", _video(1, 15), t0 + 86_666_667, 5, True, True))  # and 2 more while it is open
+    writer.note_dropped(7)  # 2 after the last frame, told at the close
+    writer.finish("call_ended")
+    assert [(i.video_frames, i.frames_dropped) for i in infos] == [(2, 7)]
 
 
 def test_verify_reports_a_cut_segment_as_a_warning_and_other_unlisted_files_as_problems(tmp_path: Path) -> None:

@@ -361,6 +361,7 @@ class CallWriter:
         self.has_audio = False
         self.has_video = False
         self._dropped_seen = 0
+        self._dropped_pending = 0
         self._resync = False
         self._last_keyframe_request_ns = 0
         self._segment: _Segment | None = None
@@ -378,19 +379,25 @@ class CallWriter:
         self._write(kind, frame, arrival_ns)
 
     def note_dropped(self, total: int) -> None:
-        """The front has dropped ``total`` frames so far: the new ones count against the open segment."""
-        if total > self._dropped_seen and self._segment is not None:
-            self._segment.dropped += total - self._dropped_seen
-        self._dropped_seen = max(self._dropped_seen, total)
+        """The front has dropped ``total`` frames so far: the new ones count against the open segment, or the next
+        one opened (so the segments' counts add up to the call's)."""
+        if total > self._dropped_seen:
+            self._dropped_pending += total - self._dropped_seen
+            self._dropped_seen = total
+        if self._segment is not None and self._dropped_pending:
+            self._segment.dropped += self._dropped_pending
+            self._dropped_pending = 0
 
     def _open(self, start_ns: int, size: tuple[int, int] | None, copy: bool = False) -> _Segment:
         self._index += 1
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / f"rec-{self._index:04d}.mkv"
         # The audio stream exists in a segment when the call has audio; audio-only calls have no video stream.
-        return _Segment(
+        segment = _Segment(
             path, self._index, start_ns, size, audio=self.has_audio or size is None, talkback=self.talkback, copy=copy
         )
+        segment.dropped, self._dropped_pending = self._dropped_pending, 0
+        return segment
 
     def finish(self, reason: str) -> None:
         """Close the open segment (if any), fsync and hash it, and report it with ``reason`` (``rollover``,
