@@ -71,7 +71,8 @@ def test_nasa_tlx_with_the_15_pairwise_comparisons_in_the_browser(console_rig):
     page.screenshot(path=str(SHOTS / "nasa-tlx-weights.png"), full_page=True)
     weights_submit.click()
     rig.wait("rating.nasa_tlx_weights", rig.logged(sid, "rating.nasa_tlx_weights", block_id=BLOCK), 10)
-    page.get_by_text("No calls in the queue.").wait_for(timeout=15_000)  # back to the queue
+    # Back to the queue, in the main area (the sidebar shows the queue too until the page has redrawn).
+    page.get_by_test_id("stMainBlockContainer").get_by_text("No calls in the queue.").wait_for(timeout=15_000)
     page.wait_for_timeout(1000)  # a double submit would have been posted by now
 
     rig.close()

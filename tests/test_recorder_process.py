@@ -189,6 +189,11 @@ def test_a_dead_recorder_process_is_reported_and_the_next_call_gets_a_new_one(tm
 
     sid, first, second, first_pid, second_pid = asyncio.run(run())
     assert first_pid != second_pid
+    # No thread of either recorder process outlives the ingest (a forking analysis in the same process needs that).
+    deadline = time.monotonic() + 5
+    while (left := [t.name for t in threading.enumerate() if t.name.startswith(("QueueFeeder", "recorder-"))]):
+        assert time.monotonic() < deadline, left
+        time.sleep(0.1)
     events = events_of(root, sid)
     failed = [e for e in events if e["type"] == "media.recording_failed"]
     assert [e["call_id"] for e in failed] == [first], failed

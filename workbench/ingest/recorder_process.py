@@ -408,3 +408,5 @@ class RecorderProcess:
                 self._inbox.get(timeout=SEND_TIMEOUT_S)
         except (queue.Empty, OSError, EOFError, ValueError):
             pass
+        self._inbox.close()  # the feeder thread ends: no thread of a dead recorder outlives it
+        self._inbox.join_thread()
