@@ -767,26 +767,8 @@ async def run_caller_comparison(caller: str, fps: int = 30, warmup_s: float = 4.
             caller_proc.wait()
         await http.close()
         _stop_ingest(proc)
-        if row is not None:
-            row.update(recording_counts(Path(tmp.name)))
         log_fh.close()
         tmp.cleanup()
-    return row
-
-
-def recording_counts(recordings: Path) -> dict[str, int]:
-    """What the recordings under ``recordings`` hold, from the ``media.recording_segment`` events of every session
-    (the ingest logs a segment when it closes it): ``{"recorded_video", "recorded_audio", "recording_drops" (items
-    the recorder's full queue dropped, video and audio)}``; zeros without recording."""
-    counts = {"recorded_video": 0, "recorded_audio": 0, "recording_drops": 0}
-    for log_file in recordings.glob("*/events.jsonl"):
-        for line in log_file.read_text().splitlines():
-            event = json.loads(line)
-            if event["type"] == "media.recording_segment":
-                counts["recorded_video"] += event["data"]["video_frames"]
-                counts["recorded_audio"] += event["data"]["audio_frames"]
-                counts["recording_drops"] += event["data"]["frames_dropped"]
-    return counts
 
 
 

@@ -195,15 +195,35 @@ def test_benchmark_case_bare_receiver_n1_with_a_pre_encoded_caller(sequence) -> 
 
 @pytest.mark.slow
 @pytest.mark.webrtc
-def test_benchmark_case_ingest_reads_latency_at_decode_and_at_the_viewer(sequence) -> None:
+@pytest.mark.parametrize("kind", ["ingest", "ingest+copy"])
+def test_benchmark_case_ingest_reads_latency_at_decode_and_at_the_viewer(sequence, kind: str) -> None:
     """The ingest's latency is read twice from the same viewer pictures: where the ingest decoded the frame (the
-    JPEG's ``t_wall_ms``) and where the viewer read it; the viewer's JPEG encode, send and decode come after."""
+    JPEG's ``t_wall_ms``) and where the viewer read it; the viewer's JPEG encode, send and decode come after. With
+    recording, the row also says what the recording holds and what the recorder process cost."""
     from benchmarks.bench_ingest import HEADER, _line, run_case
 
-    row = asyncio.run(run_case("ingest", 1, warmup_s=1.0, measure_s=3.0, pre_encoded=sequence))
+    row = asyncio.run(run_case(kind, 1, warmup_s=1.0, measure_s=3.0, pre_encoded=sequence))
     assert row["samples"] >= 10
     assert 0 < row["decode_p50"] < row["p50"] < 30_000
     assert row["decode_p95"] <= row["p95"]
     line = _line(row)
     assert f"| {row['decode_p50']:.0f} / {row['decode_p95']:.0f} |" in line
     assert line.count("|") == HEADER.splitlines()[0].count("|")
+    if kind == "ingest":
+        assert (row["recorded_video"], row["recording_drops"], row["recorder_cpu"]) == (0, 0, 0)
+    else:  # every received frame from the first key frame on is in the recording, nothing dropped
+        assert row["recorded_video"] >= row["window_frames"] and row["recording_drops"] == 0
+        assert row["recorder_cpu"] > 0
+        assert f"| {row['recorded_video']}, 0 |" in line
+
+
+@pytest.mark.slow
+@pytest.mark.webrtc
+def test_caller_comparison_reads_an_aiortc_callers_latency_at_the_ingest_and_the_viewer() -> None:
+    from benchmarks.bench_ingest import run_caller_comparison
+
+    row = asyncio.run(run_caller_comparison("aiortc", fps=30, warmup_s=1.0, measure_s=3.0))
+    assert row["kind"] == "aiortc caller 30 fps" and row["samples"] >= 10
+    assert 20 < row["fps"] < 35 and row["sent"] > 60
+    assert 0 < row["p50"] <= row["p95"] < row["viewer_p95"] < 30_000
+    assert row["p50"] < row["viewer_p50"]
