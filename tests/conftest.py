@@ -30,6 +30,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def child_pids(pid: int) -> list[int]:
+    """The living child processes of ``pid`` (Linux ``/proc``): the ingest's recorder process and its helpers."""
+    listings = Path(f"/proc/{pid}/task").glob("*/children")
+    return [int(child) for listing in listings for child in listing.read_text().split()]
+
+
 async def poll(fetch: Callable[[], Awaitable[Any]], predicate: Callable[[Any], bool], timeout_s: float, what: str,
                step_s: float = 0.2) -> Any:
     """Call ``await fetch()`` every ``step_s`` s until ``predicate(value)`` holds and return that value; fail after

@@ -24,7 +24,7 @@ import av
 import numpy as np
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import child_pids, free_port
 from tests.helpers_media import BeepTrack, FlashTrack, SyncMarks
 from tests.test_ingest_webrtc import Caller, poll
 from workbench.ice import enable_loopback_ice
@@ -178,11 +178,8 @@ def av_sync_errors_s(path: Path, marks: SyncMarks) -> list[float]:
 
 def _children(pid: int) -> dict[int, str]:
     """``{pid: command line}`` of a process's children (Linux ``/proc``)."""
-    found: dict[int, str] = {}
-    for listing in Path(f"/proc/{pid}/task").glob("*/children"):
-        for child in map(int, listing.read_text().split()):
-            found[child] = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    return found
+    return {child: Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            for child in child_pids(pid)}
 
 
 def _running(pid: int) -> bool:
@@ -248,6 +245,16 @@ def _video(n: int, fps: float) -> av.VideoFrame:
     frame = av.VideoFrame.from_ndarray(image, format="bgr24").reformat(format="yuv420p")
     frame.pts, frame.time_base = round(n * 90000 / fps), Fraction(1, 90000)
     return frame
+
+
+def hard_to_encode_frames(count: int = 4) -> list[av.VideoFrame]:
+    """``count`` 1280x720 frames of random noise (yuv420p): slow to encode, to overrun a recorder's queue."""
+    rng = np.random.default_rng(1)
+    return [
+        av.VideoFrame.from_ndarray(rng.integers(0, 255, (720, 1280, 3), np.uint8), format="bgr24")
+        .reformat(format="yuv420p")
+        for _ in range(count)
+    ]
 
 
 def _audio(n: int) -> av.AudioFrame:
@@ -334,12 +341,7 @@ def test_audio_before_video_is_not_recorded_and_queue_drops_are_counted(tmp_path
             await asyncio.sleep(0.01)
         await asyncio.sleep(0.1)
         assert recorder.frames_dropped == 0
-        rng = np.random.default_rng(1)
-        noise = [
-            av.VideoFrame.from_ndarray(rng.integers(0, 255, (720, 1280, 3), np.uint8), format="bgr24")
-            .reformat(format="yuv420p")
-            for _ in range(4)
-        ]
+        noise = hard_to_encode_frames()
         started = time.monotonic()
         for i in range(200):  # a burst of hard-to-encode frames far beyond the queue: push never blocks
             recorder.push("video", noise[i % 4], t0 + 200_000_000 + i * 1_000_000)

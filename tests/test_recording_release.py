@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import child_pids, free_port
 from tests.test_ingest_webrtc import Caller, poll
 from workbench.ice import enable_loopback_ice
 
@@ -35,8 +35,7 @@ def rss_mb(pid: int) -> float:
 
 def rss_with_children_mb(pid: int) -> tuple[float, float]:
     """RSS of a process and, summed, of its children (the ingest's recorder process and its helpers), MB."""
-    children = [int(c) for listing in Path(f"/proc/{pid}/task").glob("*/children") for c in listing.read_text().split()]
-    return rss_mb(pid), sum(rss_mb(c) for c in children)
+    return rss_mb(pid), sum(rss_mb(c) for c in child_pids(pid))
 
 
 def test_fifty_calls_release_their_memory(tmp_path: Path) -> None:
