@@ -24,7 +24,7 @@ import pytest
 
 from tests.conftest import free_port, poll
 from tests.test_ingest_webrtc import events_of
-from tests.test_recording import _audio, _feed, stream_spans
+from tests.test_recording import _audio, _feed, _video, hard_to_encode_frames, stream_spans
 from workbench.ingest.app import INGEST
 from workbench.ingest.recorder_process import FrameBox, RecorderProcess
 from workbench.ingest.recording import SegmentInfo
@@ -105,12 +105,7 @@ def test_a_full_recorder_queue_drops_and_counts_without_blocking(tmp_path: Path)
         try:
             recorder = host.recorder(tmp_path / "call", on_segment=infos.append, on_error=pytest.fail)
             recorder.has_video = True
-            rng = np.random.default_rng(1)
-            noise = [
-                av.VideoFrame.from_ndarray(rng.integers(0, 255, (720, 1280, 3), np.uint8), format="bgr24")
-                .reformat(format="yuv420p")
-                for _ in range(4)
-            ]
+            noise = hard_to_encode_frames()
             started = time.monotonic()
             for i in range(200):  # far beyond the queue: push never blocks
                 recorder.push("video", noise[i % 4], 10**12 + i * 1_000_000)
@@ -125,6 +120,32 @@ def test_a_full_recorder_queue_drops_and_counts_without_blocking(tmp_path: Path)
     assert dropped > 50
     assert len(infos) == 1 and infos[0].video_frames + dropped == 200
     assert infos[0].frames_dropped == dropped
+
+
+def test_items_of_a_call_the_process_was_not_yet_told_of_are_dropped_and_counted(tmp_path: Path) -> None:
+    async def run() -> tuple[bool, int, list[SegmentInfo]]:
+        infos: list[SegmentInfo] = []
+        host = RecorderProcess(queue_items=1)  # the process is still starting: the first open fills the queue
+        try:
+            first = host.recorder(tmp_path / "first", on_segment=lambda info: None, on_error=pytest.fail)
+            second = host.recorder(tmp_path / "second", on_segment=infos.append, on_error=pytest.fail)
+            waited = not second.opening.done()
+            second.has_video = True
+            second.push("video", _video(0, 10), 10**12)  # its open message is not queued yet
+            dropped_early = second.frames_dropped
+            await asyncio.wait_for(second.opening, 30)
+            await asyncio.sleep(0.5)  # the process takes the open message out of the one-place queue
+            for i in range(1, 11):
+                second.push("video", _video(i, 10), 10**12 + i * 100_000_000)
+                await asyncio.sleep(0.1)  # one frame at a time through the one-place queue
+            await asyncio.wait_for(asyncio.gather(first.close(), second.close()), 30)
+            return waited, dropped_early, infos
+        finally:
+            await host.close()
+
+    waited, dropped_early, infos = asyncio.run(run())
+    assert waited and dropped_early == 1
+    assert [(i.video_frames, i.frames_dropped) for i in infos] == [(10, 1)]
 
 
 def test_a_failing_call_stops_only_its_own_recording(tmp_path: Path) -> None:

@@ -230,10 +230,16 @@ class ProcessCallRecorder(RecorderFront):
         self.on_error = on_error
         self.keyframe_waits = 0
         """VP8 frames the writer skipped waiting for a key frame; known once the recording is closed."""
-        self.closed = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        self.opening: asyncio.Future[Any] = loop.create_future()
+        """Done once the process has been told of this call (at once, unless the queue was full)."""
+        self.opening.set_result(True)
+        self.closed = loop.create_future()
         """Done when the recorder process has closed this call's last segment (or can no longer)."""
 
     def _offer(self, item: RecorderItem) -> bool:
+        if not self.opening.done():
+            return False
         kind = item[0]
         if kind in ("video", "audio", "talkback"):
             item = (kind, FrameBox(item[1]), *item[2:])
@@ -251,6 +257,7 @@ class ProcessCallRecorder(RecorderFront):
         if self._closed:
             return
         self._closed = True
+        await self.opening
         await self._host.send(("close", self.key, self.frames_dropped))
         await self.closed
 
@@ -292,9 +299,11 @@ class RecorderProcess:
         rec = ProcessCallRecorder(self, key, directory, on_segment=on_segment, on_error=on_error, talkback=talkback,
                                   video_mode=video_mode, request_keyframe=request_keyframe)
         self._recorders[key] = rec
-        # The open message is tiny and comes first; should the queue be full it waits in a thread, never on the loop.
-        if not self.offer(("open", key, (str(directory), segment_s, talkback))):
-            asyncio.ensure_future(self.send(("open", key, (str(directory), segment_s, talkback))))
+        # The open message is tiny and comes first; should the queue be full it waits in a thread, never on the loop,
+        # and the call's items are dropped and counted until it is queued (the process would not know their call).
+        opening = ("open", key, (str(directory), segment_s, talkback))
+        if not self.offer(opening):
+            rec.opening = asyncio.ensure_future(self.send(opening))
         return rec
 
     def offer(self, message: tuple[str, int, Any]) -> bool:
