@@ -89,6 +89,8 @@ def test_what_the_caller_sends_is_what_the_scenario_says(tmp_path: Path) -> None
                                         session_id="manip", poll_s=0.2)
                 report = await player.run()
                 await robot_task
+                # The callers' logs lived in a temporary folder of their own, gone with the run.
+                assert player._log_dir.name.startswith("workbench-callers-") and not player._log_dir.exists()
                 return {"report": report, "photos": {
                     cid: await (await http.get(f"{handle.url}/api/calls/{cid}/photos/p1")).read()
                     for cid in report.call_ids.values()}}

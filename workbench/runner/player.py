@@ -27,6 +27,7 @@ import asyncio
 import dataclasses
 import logging
 import secrets
+import shutil
 import signal
 import sys
 import tempfile
@@ -381,7 +382,7 @@ class ScenarioPlayer:
         self._speech: dict[str, list[Path]] = {}
         self._end_reason = ""
         self._pending_injects: list[tuple[int, ev.SessionControl]] = []
-        self._log_dir = Path(tempfile.mkdtemp(prefix="workbench-callers-"))
+        self._log_dir = Path()  # run() makes it and removes it: callers' stdout/stderr, tailed when one fails
 
     # --- the session ----------------------------------------------------------------------------------------------
 
@@ -392,6 +393,13 @@ class ScenarioPlayer:
         away longer than the API's reconnect timeout.
         """
         stop = stop or asyncio.Event()
+        self._log_dir = Path(tempfile.mkdtemp(prefix="workbench-callers-"))
+        try:
+            return await self._run(stop)
+        finally:
+            shutil.rmtree(self._log_dir, ignore_errors=True)
+
+    async def _run(self, stop: asyncio.Event) -> PlayReport:
         await asyncio.to_thread(self._synthesise_speech)
         session_id = await (self._attach() if self.resume else self._create())
         self._session_id = self.report.session_id = session_id
