@@ -27,7 +27,7 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 import workbench
 from workbench.domain import events as ev
 from workbench.domain.taxonomy import Modality
-from workbench.ingest import hold, passthrough, roles, webrtc
+from workbench.ingest import hold, passthrough, remb, roles, webrtc
 from workbench.ingest.calls import Call, Calls, Conflict, NotFound, Sessions, new_call_id
 from workbench.ingest.live import CallMedia
 from workbench.ingest.recorder_process import RecorderProcess
@@ -312,6 +312,8 @@ class Ingest:
             pc.on("connectionstatechange", on_state)
             try:
                 await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+                for receiver in pc.getReceivers():
+                    remb.throttle_remb(receiver)  # video only: a REMB per packet while the ingest is behind
                 voice = call.media.talkback.caller_track() if call.media.talkback is not None and listens else None
                 if voice is not None and webrtc.offer_media(sdp)["audio"]:
                     pc.addTrack(voice)  # the caller's microphone transceiver is sendrecv: it also plays the dispatcher
