@@ -17,7 +17,9 @@ Two small self-contained HTML+JS documents for ``st.iframe`` (HTML content, same
   is scheduled (a whole ISI ahead) the tone is handed to the audio clock (``OscillatorNode.start(when)``,
   sample-accurate) at the scheduled time mapped through ``AudioContext.getOutputTimestamp()``, so a late timer
   cannot move it (when sound is still blocked then, it is tried again 150 ms before it is due; a later start is
-  5 ms after that attempt); the logged onset is the time the audio output plays the first sample, mapped back onto
+  5 ms after that attempt). 150 ms before it is due it is mapped again from a fresh output timestamp and re-armed
+  if the audio clock moved against the page's by more than 1 ms meanwhile (a stalled audio callback on a loaded
+  machine had made single tones 20-41 ms late); the logged onset is the time the audio output plays the first sample, mapped back onto
   the page's clock from a fresh output timestamp read ~30 ms into the tone, so a drifting, stalled or restarted
   audio clock shows as jitter. A response while a tone plays whose onset timer is late still belongs to it. ``visual_tone`` starts the tone with the bar and uses the visual onset.
   Browsers keep an ``AudioContext`` suspended until the user presses something in the page: the first press
@@ -209,6 +211,7 @@ function schedule() {
 // scheduled, a whole interval ahead, so a late timer cannot move it; when that is not possible yet (no clock
 // offset, or sound still blocked) it is tried again TONE_LEAD_MS before it is due.
 const TONE_LEAD_MS = 150;
+const TONE_REALIGN_MS = 1;
 function armTone(scheduled) {
   const pending = {scheduled: scheduled, osc: null, start: null, planned: scheduled, presented: false};
   state.pending = pending;
@@ -223,8 +226,25 @@ function armTone(scheduled) {
     pending.osc.start(pending.start); pending.osc.stop(pending.start + CFG.stimulusMs / 1000);
     pending.planned = audioToPerf(ctx, pending.start);
   };
+  // Armed a whole interval ahead, the tone rides the audio clock for seconds; a stall of that clock meanwhile (an
+  // audio callback missed on a loaded machine) moves it against the page's clock (tones 20-41 ms late in the
+  // benchmark). TONE_LEAD_MS before it is due it is mapped again from a fresh output timestamp and re-armed when it
+  // moved; if that timer itself comes too late, the tone stays as armed.
+  const realign = () => {
+    const ctx = state.audio;
+    if (pending.osc === null || pending.presented || !mine() || ctx === null) return;
+    if (Math.abs(audioToPerf(ctx, pending.start) - scheduled) <= TONE_REALIGN_MS) return;
+    const start = perfToAudio(ctx, scheduled);
+    if (start < ctx.currentTime + 0.02) return;
+    try { pending.osc.stop(); } catch (e) { /* never started */ }
+    pending.osc = toneNodes(ctx);
+    pending.start = start;
+    pending.osc.start(start); pending.osc.stop(start + CFG.stimulusMs / 1000);
+    pending.planned = audioToPerf(ctx, start);
+  };
   arm();
-  if (pending.osc === null) P.setTimeout(arm, Math.max(0, scheduled - TONE_LEAD_MS - P.performance.now()));
+  const lead = Math.max(0, scheduled - TONE_LEAD_MS - P.performance.now());
+  P.setTimeout(pending.osc === null ? arm : realign, lead);
   const atOnset = () => {
     if (!mine()) { if (pending.osc !== null) pending.osc.stop(); hide(); return; }
     if (pending.osc === null) {  // no sound possible: skip this stimulus rather than log one nobody heard
