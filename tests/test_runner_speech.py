@@ -92,10 +92,11 @@ def test_caller_speaks_each_line_when_the_runner_posts_it(tmp_path: Path) -> Non
                 robot = Robot(handle.url, "voice", close_when=close_when)
                 robot_task = asyncio.create_task(robot.run())
                 player = ScenarioPlayer(IngestApi(handle.url, http), scenario, text.encode(), participant="P01",
-                                        media_cache=tmp_path / "cache", session_id="voice", poll_s=0.1)
+                                        media_cache=tmp_path / "cache", session_id="voice", poll_s=0.1,
+                                        caller_logs=tmp_path / "callers")
                 report = await player.run()
                 await robot_task
-                return report, player._log_dir  # noqa: SLF001 - the caller's own account of what it said
+                return report, tmp_path / "callers"  # kept: the caller's own account of what it said
         finally:
             await handle.stop()
 

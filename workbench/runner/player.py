@@ -326,7 +326,10 @@ class ScenarioPlayer:
     a ``start`` control. ``wait_for_nasa_tlx`` holds the next block (and the end of the session) until the console
     has posted the NASA-TLX of the block just ended (DESIGN.md: NASA-TLX after each block). ``wait_for_questionnaire``
     holds the end of the session until the participant's end questionnaire is in (the console's participant flow). ``resume=True`` with
-    ``session_id`` continues an existing session after a runner crash. Call :meth:`run`; set ``stop`` to end early (the session is then ended with reason ``aborted``).
+    ``session_id`` continues an existing session after a runner crash. Each simulated caller's stdout and stderr go
+    to ``<caller_logs>/<call_id>.log``; without ``caller_logs`` to a temporary folder removed when :meth:`run` ends
+    (the tail of a caller that failed is logged first). Call :meth:`run`; set ``stop`` to end early (the session is
+    then ended with reason ``aborted``).
     """
 
     def __init__(
@@ -347,6 +350,7 @@ class ScenarioPlayer:
         resume: bool = False,
         wait_for_nasa_tlx: bool = False,
         wait_for_questionnaire: bool = False,
+        caller_logs: Path | None = None,
     ) -> None:
         if resume and not session_id:
             raise ValueError("resume needs the session_id of the session to continue")
@@ -382,7 +386,8 @@ class ScenarioPlayer:
         self._speech: dict[str, list[Path]] = {}
         self._end_reason = ""
         self._pending_injects: list[tuple[int, ev.SessionControl]] = []
-        self._log_dir = Path()  # run() makes it and removes it: callers' stdout/stderr, tailed when one fails
+        self.caller_logs = caller_logs
+        self._log_dir = Path()
 
     # --- the session ----------------------------------------------------------------------------------------------
 
@@ -393,6 +398,10 @@ class ScenarioPlayer:
         away longer than the API's reconnect timeout.
         """
         stop = stop or asyncio.Event()
+        if self.caller_logs is not None:
+            self.caller_logs.mkdir(parents=True, exist_ok=True)
+            self._log_dir = self.caller_logs
+            return await self._run(stop)
         self._log_dir = Path(tempfile.mkdtemp(prefix="workbench-callers-"))
         try:
             return await self._run(stop)
