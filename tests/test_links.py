@@ -293,14 +293,12 @@ def test_after_an_ingest_restart_nothing_is_proposed_twice(tmp_path: Path) -> No
     asyncio.run(asyncio.wait_for(main(), 60))
 
 
-def test_advice_only_in_blocks_with_advice_on() -> None:
+def test_advice_only_in_blocks_with_advice_on(tmp_path: Path) -> None:
     """advice-study: the same kind of fire report gets advice in block "advice" and none in block "no-advice"."""
-    import tempfile
-
     from workbench.ingest.automation import Automation
     from workbench.store.eventlog import MemoryEventLog
 
-    folder = Path(tempfile.mkdtemp())
+    folder = tmp_path
     (folder / "scenario.toml").write_bytes((REPO / "experiments/multi-caller/advice-study.toml").read_bytes())
     log = MemoryEventLog("s")
     auto = Automation(lambda sid, p, c: auto.on_event(log.append("ingest", p, c)), lambda sid: log.events(),
@@ -317,13 +315,11 @@ def test_advice_only_in_blocks_with_advice_on() -> None:
     assert given == [("a", "spoed", ["T3", "T5"])]
 
 
-def test_a_failing_aid_never_fails_the_event_that_triggered_it(caplog) -> None:
-    import tempfile
-
+def test_a_failing_aid_never_fails_the_event_that_triggered_it(caplog, tmp_path: Path) -> None:
     from workbench.ingest.automation import Automation
     from workbench.store.eventlog import MemoryEventLog
 
-    folder = Path(tempfile.mkdtemp())
+    folder = tmp_path
     (folder / "scenario.toml").write_bytes(MULTI.read_bytes())
     log = MemoryEventLog("s")
     calls = {"n": 0}
