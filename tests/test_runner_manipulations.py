@@ -90,7 +90,8 @@ def test_what_the_caller_sends_is_what_the_scenario_says(tmp_path: Path) -> None
                 report = await player.run()
                 await robot_task
                 # The callers' logs lived in a temporary folder of their own, gone with the run.
-                assert player._log_dir.name.startswith("workbench-callers-") and not player._log_dir.exists()
+                log_dir = player._log_dir
+                assert log_dir is not None and log_dir.name.startswith("workbench-callers-") and not log_dir.exists()
                 return {"report": report, "photos": {
                     cid: await (await http.get(f"{handle.url}/api/calls/{cid}/photos/p1")).read()
                     for cid in report.call_ids.values()}}

@@ -232,11 +232,16 @@ function armTone(scheduled) {
   // moved; if that timer itself comes too late, the tone stays as armed.
   const realign = () => {
     const ctx = state.audio;
-    if (pending.osc === null || pending.presented || !mine() || ctx === null) return;
+    if (pending.osc === null || pending.presented || !mine() || ctx === null || ctx.state !== "running") return;
     if (Math.abs(audioToPerf(ctx, pending.start) - scheduled) <= TONE_REALIGN_MS) return;
     const start = perfToAudio(ctx, scheduled);
-    if (start < ctx.currentTime + 0.02) return;
-    try { pending.osc.stop(); } catch (e) { /* never started */ }
+    if (start < ctx.currentTime + 0.02) {  // too late to move it: atOnset waits for where it now falls
+      pending.planned = audioToPerf(ctx, pending.start);
+      return;
+    }
+    // A stop before its start: the armed tone never sounds (and, disconnected, could not be heard anyway).
+    try { pending.osc.stop(); } catch (e) { /* an engine that refuses a second stop() */ }
+    pending.osc.disconnect();
     pending.osc = toneNodes(ctx);
     pending.start = start;
     pending.osc.start(start); pending.osc.stop(start + CFG.stimulusMs / 1000);

@@ -12,7 +12,7 @@ congestion immediately. :class:`RembThrottle` is that rule; :func:`throttle_remb
 receiver and its estimator. The estimator still sees every packet; only what reaches the wire changes.
 
 This touches one private attribute of aiortc 1.16's ``RTCRtpReceiver`` (``__remote_bitrate_estimator``). When
-aiortc changes it, :func:`throttle_remb` returns False and the receiver keeps aiortc's behaviour;
+aiortc changes it, :func:`throttle_remb` returns None and the receiver keeps aiortc's behaviour;
 ``tests/test_remb.py`` checks the installed aiortc still has it.
 """
 
@@ -33,8 +33,9 @@ REMB_DECREASE_SENT_AT_ONCE = 0.03
 class RembThrottle:
     """Decides which of a receiver's REMB estimates are sent: the first; any at least :data:`REMB_SEND_INTERVAL_MS`
     after the last one sent; and any lower than the last one sent by more than :data:`REMB_DECREASE_SENT_AT_ONCE`
-    (libwebrtc's ``RembThrottler``). Times in ms on one monotonic clock (aiortc's arrival times); bitrates in
-    bit/s. Counts what it passed (``sent``) and held back (``held``)."""
+    (libwebrtc's ``RembThrottler``). Times in ms on aiortc's arrival clock, which is wall-clock time: a clock that
+    stepped backwards makes the next estimate due at once rather than holding estimates until it catches up. Bitrates
+    in bit/s. Counts what it passed (``sent``) and held back (``held``)."""
 
     def __init__(self) -> None:
         self.last_sent_ms: int | None = None
@@ -44,7 +45,7 @@ class RembThrottle:
 
     def passes(self, bitrate_bps: int, now_ms: int) -> bool:
         """True when the estimate ``bitrate_bps`` at ``now_ms`` is to be sent (and it is then the last one sent)."""
-        due = self.last_sent_ms is None or now_ms - self.last_sent_ms >= REMB_SEND_INTERVAL_MS
+        due = self.last_sent_ms is None or not 0 <= now_ms - self.last_sent_ms < REMB_SEND_INTERVAL_MS
         lower = bitrate_bps * (1 + REMB_DECREASE_SENT_AT_ONCE) < self.last_sent_bps
         if due or lower:
             self.last_sent_ms, self.last_sent_bps = now_ms, bitrate_bps

@@ -387,7 +387,7 @@ class ScenarioPlayer:
         self._end_reason = ""
         self._pending_injects: list[tuple[int, ev.SessionControl]] = []
         self.caller_logs = caller_logs
-        self._log_dir = Path()
+        self._log_dir: Path | None = None  # set by run()
 
     # --- the session ----------------------------------------------------------------------------------------------
 
@@ -774,8 +774,13 @@ class ScenarioPlayer:
 
     # --- caller processes ----------------------------------------------------------------------------------------
 
+    def _caller_log(self, call_id: str) -> Path:
+        if self._log_dir is None:
+            raise RuntimeError("callers are started by run(), which makes their log folder")
+        return self._log_dir / f"{call_id}.log"
+
     async def _start_caller(self, cmd: list[str], call_id: str) -> asyncio.subprocess.Process:
-        log_path = self._log_dir / f"{call_id}.log"
+        log_path = self._caller_log(call_id)
         with open(log_path, "wb") as log_file:
             proc = await asyncio.create_subprocess_exec(
                 *cmd, stdin=asyncio.subprocess.PIPE, stdout=log_file, stderr=log_file
@@ -801,7 +806,7 @@ class ScenarioPlayer:
         self._procs.pop(call_id, None)
         self.report.caller_exit_codes[call_id] = proc.returncode if proc.returncode is not None else -1
         if proc.returncode not in (0, -signal.SIGTERM):
-            tail = (self._log_dir / f"{call_id}.log").read_text(errors="replace")[-2000:]
+            tail = self._caller_log(call_id).read_text(errors="replace")[-2000:]
             log.warning("caller for %s exited with %s:\n%s", call_id, proc.returncode, tail)
 
 
