@@ -206,3 +206,36 @@ async def _glass_to_glass(tmp_path: Path, chromium: str) -> None:
             await caller.close()
         await api.close()
         await handle.stop()
+
+
+def test_the_viewers_count_of_distinct_pictures_stays_bounded(tmp_path: Path, chromium_path: str) -> None:
+    """An 8-hour shift at 15 fps is 432,000 pictures: the viewer counts distinct ones (for tests) only up to 1000."""
+    from playwright.async_api import async_playwright
+
+    async def run() -> tuple[int, int]:
+        root = tmp_path / "rec"
+        handle = await start_ingest(IngestSettings(port=free_port(), recordings=root), Recordings(root))
+        try:
+            async with aiohttp.ClientSession() as api:
+                async with api.post(handle.url + "/api/calls", json={}) as resp:
+                    call = await resp.json()
+            async with async_playwright() as pw:
+                browser = await pw.chromium.launch(executable_path=chromium_path, args=CHROMIUM_BASE_ARGS)
+                page = await browser.new_page()
+
+                def stream(ws: Any) -> None:  # stands in for the ingest's JPEG stream: 1100 different pictures
+                    for i in range(1100):
+                        ws.send(b"\xff\xd8" + i.to_bytes(4, "big") + b"\xff\xd9")
+
+                await page.route_web_socket("**/live", stream)
+                await page.goto(f"{handle.url}/api/calls/{call['call_id']}/viewer")
+                await page.wait_for_function("window.viewerStats && window.viewerStats.framesShown >= 1100",
+                                             timeout=30_000)
+                await page.wait_for_timeout(300)  # the last hashes are computed asynchronously
+                counts = await page.evaluate("[window.viewerStats.framesShown, window.viewerStats.distinctHashes.size]")
+                await browser.close()
+                return counts[0], counts[1]
+        finally:
+            await handle.stop()
+
+    assert asyncio.run(asyncio.wait_for(run(), 90)) == (1100, 1000)
