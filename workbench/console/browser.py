@@ -19,9 +19,9 @@ Two small self-contained HTML+JS documents for ``st.iframe`` (HTML content, same
   cannot move it (when sound is still blocked then, it is tried again 150 ms before it is due; a later start is
   5 ms after that attempt). 150 ms before it is due it is mapped again from a fresh output timestamp and re-armed
   if the audio clock moved against the page's by more than 1 ms meanwhile (a stalled audio callback on a loaded
-  machine had made single tones 20-41 ms late); the logged onset is the time the audio output plays the first sample, mapped back onto
-  the page's clock from a fresh output timestamp read ~30 ms into the tone, so a drifting, stalled or restarted
-  audio clock shows as jitter. A response while a tone plays whose onset timer is late still belongs to it. ``visual_tone`` starts the tone with the bar and uses the visual onset.
+  machine had made single tones 20-41 ms late); the logged onset is the time the audio output plays the first
+  sample, mapped back onto the page's clock from a fresh output timestamp read ~30 ms into the tone, so a drifting,
+  stalled or restarted audio clock shows as jitter. A response while a tone plays whose onset timer is late still belongs to it. ``visual_tone`` starts the tone with the bar and uses the visual onset.
   Browsers keep an ``AudioContext`` suspended until the user presses something in the page: the first press
   resumes it; until then tone stimuli are skipped (not logged) and the status line says "sound blocked".
 - :func:`focus_html`: panel focus of the active call (``console.focus``): pointer presses, wheel, keyboard focus
