@@ -215,16 +215,19 @@ const TONE_REALIGN_MS = 1;
 function armTone(scheduled) {
   const pending = {scheduled: scheduled, osc: null, start: null, planned: scheduled, presented: false};
   state.pending = pending;
+  const armAt = (ctx, start) => {  // the tone on the audio clock from start (s), for the stimulus' length
+    pending.osc = toneNodes(ctx);
+    pending.start = start;
+    pending.osc.start(start); pending.osc.stop(start + CFG.stimulusMs / 1000);
+    pending.planned = audioToPerf(ctx, start);
+  };
   const arm = () => {
     const ctx = audioContext();
     if (pending.osc !== null || !mine() || clock.offset === null || ctx.state !== "running") return;
     // A context that has not output anything yet has no output timestamp (zeros) to map the time with.
     const ts = ctx.getOutputTimestamp();
     if (!(ts.contextTime > 0 && ts.performanceTime > 0)) return;
-    pending.osc = toneNodes(ctx);
-    pending.start = Math.max(perfToAudio(ctx, scheduled), ctx.currentTime + 0.005);
-    pending.osc.start(pending.start); pending.osc.stop(pending.start + CFG.stimulusMs / 1000);
-    pending.planned = audioToPerf(ctx, pending.start);
+    armAt(ctx, Math.max(perfToAudio(ctx, scheduled), ctx.currentTime + 0.005));
   };
   // Armed a whole interval ahead, the tone rides the audio clock for seconds; a stall of that clock meanwhile (an
   // audio callback missed on a loaded machine) moves it against the page's clock (tones 20-41 ms late in the
@@ -242,10 +245,7 @@ function armTone(scheduled) {
     // A stop before its start: the armed tone never sounds (and, disconnected, could not be heard anyway).
     try { pending.osc.stop(); } catch (e) { /* an engine that refuses a second stop() */ }
     pending.osc.disconnect();
-    pending.osc = toneNodes(ctx);
-    pending.start = start;
-    pending.osc.start(start); pending.osc.stop(start + CFG.stimulusMs / 1000);
-    pending.planned = audioToPerf(ctx, start);
+    armAt(ctx, start);
   };
   arm();
   const lead = Math.max(0, scheduled - TONE_LEAD_MS - P.performance.now());
