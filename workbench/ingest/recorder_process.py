@@ -12,7 +12,9 @@ dropped by the recorder; H.264 0 lost, p50 72-85 ms, p95 85-452 ms: re-encoding 
 both cores (``docs/recording.md``).
 
 Here the ingest's side only hands items to one bounded :class:`multiprocessing.Queue` (its feeder thread pickles
-them; a decoded picture is copied out of the ``av`` frame there, not on the event loop). In the recorder process a
+them, not the event loop). A decoded picture is copied by that thread into a slot of a shared ring
+(:mod:`workbench.ingest.picture_ring`) and only its place crosses the pipe; audio, and pictures that do not fit a
+slot, are pickled whole. In the recorder process a
 router thread hands each call's items to that call's writer thread (x264 releases the GIL, so calls encode in
 parallel; with one writer thread for all calls the recorder dropped a third of the H.264 video at N=16).
 
@@ -47,6 +49,7 @@ from typing import Any, Callable
 import av
 from av.video.reformatter import VideoReformatter
 
+from workbench.ingest.picture_ring import PictureRing, RingPicture
 from workbench.ingest.recording import CallWriter, RecorderFront, RecorderItem, SegmentInfo
 
 log = logging.getLogger(__name__)
@@ -57,6 +60,12 @@ PARENT_CHECK_S = 0.5
 """How often (s) an idle recorder process checks that the ingest that started it is still there."""
 CALL_QUEUE_ITEMS = 60
 """Items one call's writer thread in the recorder process holds (~1 s of video and audio)."""
+RING_SLOTS = 64
+"""Decoded pictures on their way to the recorder process through shared memory, all calls together
+(:mod:`workbench.ingest.picture_ring`): about a quarter of a second of 16 callers' 15 fps video."""
+RING_SLOT_BYTES = 1920 * 1080 * 3 // 2
+"""One slot holds a ``yuv420p`` picture up to 1920x1080 px (3.1 MB of address space; only the pages a picture
+writes are ever touched, 460,800 bytes for 640x480). Larger pictures go through the pipe."""
 REPLY_QUEUE_ITEMS = 1000
 """Bound of the recorder process's replies (segments closed, errors, key frame requests, calls closed)."""
 SEND_TIMEOUT_S = 1.0
@@ -71,13 +80,22 @@ class FrameBox:
     thread (not on the event loop): the picture or samples are copied out then, as ``yuv420p`` planes (video) or the
     frame's own sample format (audio), with pts, time base, and for audio the layout and rate."""
 
-    __slots__ = ("frame",)
+    __slots__ = ("frame", "ring", "slot")
 
-    def __init__(self, frame: Any) -> None:
+    def __init__(self, frame: Any, ring: PictureRing | None = None, slot: int | None = None) -> None:
         self.frame = frame
+        self.ring = ring
+        """With ``slot``: the picture goes into that slot of the shared ring, and only its place is pickled."""
+        self.slot = slot
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         frame = self.frame
+        if self.ring is not None and self.slot is not None:
+            try:
+                return self.ring.write(self.slot, frame).__reduce__()
+            except Exception:  # the ring was closed under it, or a picture it was not meant for: use the pipe
+                log.exception("recorder process: a picture could not go into the shared ring")
+                self.ring.release(self.slot)
         time_base = (frame.time_base.numerator, frame.time_base.denominator) if frame.time_base is not None else None
         if isinstance(frame, av.VideoFrame):
             if frame.format.name != "yuv420p":  # a private reformatter: the frame's own is not thread-safe
@@ -163,15 +181,23 @@ class _CallThread:
             log.exception("closing the failed segment of call %s", self.key)
 
 
-def serve(inbox: Any, replies: Any, parent_pid: int) -> None:
+def serve(inbox: Any, replies: Any, parent_pid: int, ring_spec: tuple[int, int, int, int] | None = None) -> None:
     """The recorder process's main loop: routes ``inbox`` to one :class:`_CallThread` per open call, in order.
 
     Messages in: ``("open", key, (directory, segment_s, talkback))``, ``("item", key, RecorderItem)``,
-    ``("close", key, frames_dropped)``, and ``None`` (the ingest is stopping: finish every call). Replies:
-    ``("segment", key, SegmentInfo)``, ``("keyframe", key, None)``, ``("error", key, message)``,
-    ``("closed", key, keyframe_waits)``."""
+    ``("close", key, frames_dropped)``, and ``None`` (the ingest is stopping: finish every call). A video item's
+    picture may be a :class:`RingPicture` in the shared ring ``ring_spec`` names; it is copied out here, in order.
+    Replies: ``("segment", key, SegmentInfo)``, ``("keyframe", key, None)``, ``("error", key, message)``,
+    ``("closed", key, keyframe_waits)``, and ``("no_ring", 0, message)`` when the ring cannot be opened."""
     _die_with_parent(parent_pid)
     calls: dict[int, _CallThread] = {}
+    ring: PictureRing | None = None
+    if ring_spec is not None:
+        try:
+            ring = PictureRing.attach(ring_spec)
+        except OSError as exc:
+            log.error("recorder process: the shared picture ring cannot be opened (%s); pictures come by pipe", exc)
+            replies.put(("no_ring", 0, f"{type(exc).__name__}: {exc}"))
 
     def open_call(key: int, directory: str, segment_s: float, talkback: bool) -> _CallThread:
         writer = CallWriter(
@@ -197,8 +223,10 @@ def serve(inbox: Any, replies: Any, parent_pid: int) -> None:
         if what == "open":
             calls[key] = open_call(key, *body)
             continue
+        if what == "item" and isinstance(body[1], RingPicture):
+            body = _from_ring(ring, body)
         call = calls.get(key)
-        if call is None:
+        if call is None or body is None:
             continue
         call.queue.put((what, body))
         if what == "close":
@@ -207,6 +235,15 @@ def serve(inbox: Any, replies: Any, parent_pid: int) -> None:
         call.queue.put(("close", 0))  # the ingest closes its calls first: this is only a safety net
     for call in calls.values():
         call.thread.join()
+
+
+def _from_ring(ring: PictureRing | None, item: Any) -> Any:
+    """``item`` with its :class:`RingPicture` copied out of the ring into an ``av.VideoFrame`` (the slot is free
+    again); None when there is no ring to read it from (it could not be opened: the picture is lost)."""
+    if ring is None:
+        log.warning("recorder process: a picture came through the shared ring, which could not be opened; lost")
+        return None
+    return (item[0], ring.read(item[1]), *item[2:])
 
 
 # --- the ingest's side -------------------------------------------------------------------------------------------------
@@ -238,12 +275,23 @@ class ProcessCallRecorder(RecorderFront):
         """Done when the recorder process has closed this call's last segment (or can no longer)."""
 
     def _offer(self, item: RecorderItem) -> bool:
-        if not self.opening.done():
+        if not self.opening.done() or self._host.dead:
             return False
         kind = item[0]
+        ring, slot = self._host.ring, None
+        if kind == "video" and ring is not None:
+            frame = item[1]
+            if frame.format.name == "yuv420p" and ring.fits(frame.width, frame.height):
+                slot = ring.acquire()
+                if slot is None:
+                    return False  # every slot is taken: the recorder is behind, dropped and counted like a full queue
         if kind in ("video", "audio", "talkback"):
-            item = (kind, FrameBox(item[1]), *item[2:])
-        return self._host.offer(("item", self.key, item))
+            item = (kind, FrameBox(item[1], ring if slot is not None else None, slot), *item[2:])
+        if self._host.offer(("item", self.key, item)):
+            return True
+        if slot is not None:
+            ring.release(slot)  # type: ignore[union-attr]
+        return False
 
     def failed(self, message: str) -> None:
         """The recording broke (encoder or disk error, or the recorder process died): nothing more is sent."""
@@ -264,16 +312,25 @@ class ProcessCallRecorder(RecorderFront):
 
 class RecorderProcess:
     """The ingest's recorder process (see the module docstring), started at once; :meth:`recorder` gives each call
-    its recording. ``queue_items`` bounds the items on their way to the process, all calls together. Create it on the
+    its recording. ``queue_items`` bounds the items on their way to the process, all calls together; ``ring_slots``
+    the decoded pictures among them that go through shared memory (0: every picture goes by pipe). Create it on the
     event loop that uses it; close it with :meth:`close`."""
 
-    def __init__(self, *, queue_items: int) -> None:
+    def __init__(self, *, queue_items: int, ring_slots: int = RING_SLOTS) -> None:
         self._loop = asyncio.get_running_loop()
         context = multiprocessing.get_context("spawn")  # fork is unsafe in a process with threads and an event loop
         self._inbox = context.Queue(maxsize=queue_items)
         self._replies = context.Queue(maxsize=REPLY_QUEUE_ITEMS)
+        self.ring: PictureRing | None = None
+        """Shared memory for decoded pictures (:mod:`workbench.ingest.picture_ring`); None: they go by pipe."""
+        if ring_slots > 0:
+            try:
+                self.ring = PictureRing.create(ring_slots, RING_SLOT_BYTES)
+            except OSError as exc:
+                log.warning("no shared picture ring (%s): pictures go to the recorder process by pipe", exc)
         self._process = context.Process(
-            target=serve, args=(self._inbox, self._replies, os.getpid()), name="workbench-recorder", daemon=True,
+            target=serve, args=(self._inbox, self._replies, os.getpid(), self.ring.spec if self.ring else None),
+            name="workbench-recorder", daemon=True,
         )
         self._process.start()
         self._keys = itertools.count(1)
@@ -348,6 +405,10 @@ class RecorderProcess:
         if self._process.exitcode == 0:  # it read everything: nothing is left in the pipes
             self._inbox.close()
             self._replies.close()
+            await asyncio.to_thread(self._inbox.join_thread)  # the feeder has written its last picture
+            if self.ring is not None:
+                self.ring.close()
+                self.ring = None
 
     # --- replies (reader thread -> event loop) -----------------------------------------------------------------------
 
@@ -371,6 +432,10 @@ class RecorderProcess:
             log.warning("recorder process: event loop closed, %s not reported", fn)
 
     def _on_reply(self, what: str, key: int, body: Any) -> None:
+        if what == "no_ring":
+            log.warning("the recorder process cannot open the shared picture ring (%s): pictures go by pipe", body)
+            self.ring = None
+            return
         rec = self._recorders.get(key)
         if rec is None:
             return
@@ -419,3 +484,5 @@ class RecorderProcess:
             pass
         self._inbox.close()  # the feeder thread ends: no thread of a dead recorder outlives it
         self._inbox.join_thread()
+        if self.ring is not None:  # no offer reaches it once the process is dead; the feeder has ended
+            self.ring.close()
