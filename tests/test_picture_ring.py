@@ -51,6 +51,10 @@ def test_a_picture_goes_through_a_slot_unchanged_and_the_slot_comes_back() -> No
         other.close()
         ring.close()
         ring.close()  # twice is harmless
+        ring.release(0)  # a late release (the feeder thread after the process died) does nothing
+        assert ring.acquire() is None
+        with pytest.raises(ValueError):
+            ring.write(0, picture)
 
 
 def test_a_full_ring_says_so_and_pictures_that_do_not_fit_use_the_pipe() -> None:

@@ -72,6 +72,7 @@ class PictureRing:
         self.slot_bytes = slot_bytes
         self._data = -(-slots // PAGE) * PAGE  # the flags take the first page(s); slots start page-aligned
         self._flags = memoryview(mapping)[:slots]
+        self._closed = False
 
     @staticmethod
     def _size(slots: int, slot_bytes: int) -> int:
@@ -117,7 +118,10 @@ class PictureRing:
         return width % 2 == 0 and height % 2 == 0 and 0 < yuv420p_bytes(width, height) <= self.slot_bytes
 
     def acquire(self) -> int | None:
-        """The lowest free slot, now taken; None when every slot is taken (the recorder is behind)."""
+        """The lowest free slot, now taken; None when every slot is taken (the recorder is behind) or the ring is
+        closed."""
+        if self._closed:
+            return None
         flags = self._flags
         for slot in range(self.slots):
             if not flags[slot]:
@@ -126,8 +130,9 @@ class PictureRing:
         return None
 
     def release(self, slot: int) -> None:
-        """Give ``slot`` back (its picture was read, or never sent)."""
-        self._flags[slot] = 0
+        """Give ``slot`` back (its picture was read, or never sent); nothing once the ring is closed here."""
+        if not self._closed:
+            self._flags[slot] = 0
 
     def in_use(self) -> int:
         """Slots taken now (for tests and figures)."""
@@ -160,7 +165,9 @@ class PictureRing:
         return frame
 
     def close(self) -> None:
-        """Unmap the ring here (and close the memfd in the process that made it). Safe to call twice."""
+        """Unmap the ring here (and close the memfd in the process that made it). Safe to call twice; a later
+        :meth:`write` raises ``ValueError``."""
+        self._closed = True
         self._flags.release()
         try:
             self._map.close()

@@ -328,6 +328,7 @@ class RecorderProcess:
                 self.ring = PictureRing.create(ring_slots, RING_SLOT_BYTES)
             except OSError as exc:
                 log.warning("no shared picture ring (%s): pictures go to the recorder process by pipe", exc)
+        self._ring_memory = self.ring  # unmapped once the feeder thread is done, even after the ring is given up
         self._process = context.Process(
             target=serve, args=(self._inbox, self._replies, os.getpid(), self.ring.spec if self.ring else None),
             name="workbench-recorder", daemon=True,
@@ -406,9 +407,9 @@ class RecorderProcess:
             self._inbox.close()
             self._replies.close()
             await asyncio.to_thread(self._inbox.join_thread)  # the feeder has written its last picture
-            if self.ring is not None:
-                self.ring.close()
-                self.ring = None
+            self.ring = None
+            if self._ring_memory is not None:
+                self._ring_memory.close()
 
     # --- replies (reader thread -> event loop) -----------------------------------------------------------------------
 
@@ -484,5 +485,5 @@ class RecorderProcess:
             pass
         self._inbox.close()  # the feeder thread ends: no thread of a dead recorder outlives it
         self._inbox.join_thread()
-        if self.ring is not None:  # no offer reaches it once the process is dead; the feeder has ended
-            self.ring.close()
+        if self._ring_memory is not None:  # no offer reaches it once the process is dead; the feeder has ended
+            self._ring_memory.close()
