@@ -18,6 +18,7 @@ import pytest
 
 from tests.conftest import CHROMIUM_BASE_ARGS, free_port, poll
 from tests.helpers_media import make_speech_wav, make_y4m
+from tests.live_call import live_call
 from workbench.ingest.server import start_ingest
 from workbench.ingest.settings import IngestSettings
 from workbench.store.recordings import Recordings, verify_session
@@ -55,9 +56,6 @@ async def _chromium_caller(tmp_path: Path, chromium: str, photo: Path, y4m: Path
     from playwright.async_api import async_playwright
 
     root = tmp_path / "rec"
-    settings = IngestSettings(port=free_port(), recordings=root, ice_mode="loopback", snapshot_interval_s=2.0)
-    handle = await start_ingest(settings, Recordings(root))
-    api = aiohttp.ClientSession()
     foreign: list[str] = []
 
     async def guard(route: Any) -> None:
@@ -68,15 +66,8 @@ async def _chromium_caller(tmp_path: Path, chromium: str, photo: Path, y4m: Path
             foreign.append(route.request.url)
             await route.abort()
 
-    try:
-        async with api.post(handle.url + "/api/calls", json={"caller_label": "browser"}) as resp:
-            call = await resp.json()
-        cid, sid = call["call_id"], call["session_id"]
-
-        async def status() -> dict[str, Any]:
-            async with api.get(f"{handle.url}/api/calls/{cid}") as resp:
-                return await resp.json()
-
+    async with live_call(root, call={"caller_label": "browser"}, connect=False, snapshot_interval_s=2.0) as live:
+        cid, sid = live.cid, live.sid
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(
                 executable_path=chromium,
@@ -93,13 +84,13 @@ async def _chromium_caller(tmp_path: Path, chromium: str, photo: Path, y4m: Path
                 context = await browser.new_context()
                 await context.route("**/*", guard)
                 page = await context.new_page()
-                response = await page.goto(call["caller_url"])
+                response = await page.goto(live.call["caller_url"])
                 assert response is not None and response.status == 200
                 await page.click("#consent-accept")
                 await page.wait_for_function("window.callerStatus === 'connected'", timeout=15_000)
 
                 st = await poll(
-                    status,
+                    live.status,
                     lambda s: s["frames_received"] >= 20 and s["audio_frames_received"] > 0 and s["snapshots"] >= 1,
                     20,
                     "video, audio and a snapshot from Chromium",
@@ -110,7 +101,7 @@ async def _chromium_caller(tmp_path: Path, chromium: str, photo: Path, y4m: Path
 
                 # The dispatcher's live viewer (another page) shows distinct frames of the moving fire.
                 viewer = await context.new_page()
-                await viewer.goto(f"{handle.url}/api/calls/{cid}/viewer")
+                await viewer.goto(f"{live.handle.url}/api/calls/{cid}/viewer")
                 await viewer.wait_for_function("window.viewerStats && window.viewerStats.distinctHashes.size >= 5",
                                                timeout=10_000)
                 shown = await viewer.evaluate("window.viewerStats.framesShown")
@@ -123,7 +114,7 @@ async def _chromium_caller(tmp_path: Path, chromium: str, photo: Path, y4m: Path
 
                 await page.click("#end")
                 await page.wait_for_function("window.callerStatus === 'ended'", timeout=5_000)
-                st = await poll(status, lambda s: s["state"] == "ended", 10, "the call to end after 'End video'")
+                st = await poll(live.status, lambda s: s["state"] == "ended", 10, "the call to end after 'End video'")
             finally:
                 await browser.close()
         assert not foreign, f"the browser tried to reach hosts other than 127.0.0.1: {foreign}"
@@ -154,9 +145,6 @@ async def _chromium_caller(tmp_path: Path, chromium: str, photo: Path, y4m: Path
         assert (root / sid / data["file_display"]).is_file()
         ended = {e["data"]["kind"]: e["data"] for e in events if e["type"] == "media.stream_ended"}
         assert ended["video"]["frames_received"] >= 20 and ended["audio"]["frames_received"] > 0
-    finally:
-        await api.close()
-        await handle.stop()
     report = verify_session(root / sid)
     assert report.ok, report.problems
 

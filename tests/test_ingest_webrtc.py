@@ -15,59 +15,12 @@ import aiohttp
 import cv2
 import numpy as np
 import pytest
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
-from tests.conftest import free_port, poll
-from tests.helpers_media import MovingPatternTrack, ToneTrack
-from workbench.ingest.server import start_ingest
-from workbench.ingest.settings import IngestSettings
-from workbench.store.recordings import Recordings, verify_session
+from tests.conftest import poll
+from tests.live_call import live_call
+from workbench.store.recordings import verify_session
 
 pytestmark = [pytest.mark.webrtc, pytest.mark.slow]
-
-
-
-
-class Caller:
-    """An aiortc caller bound to a caller link (cookie jar of its own)."""
-
-    def __init__(self, caller_url: str) -> None:
-        self.caller_url = caller_url
-        self.http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
-        self.pc: RTCPeerConnection | None = None
-        self.answer_sdp = ""
-
-    async def open(self) -> None:
-        async with self.http.get(self.caller_url) as resp:
-            assert resp.status == 200
-
-    def make_video(self) -> Any:
-        """The video track offered: a moving 640x480 pattern at 15 fps (subclasses offer other tracks)."""
-        return MovingPatternTrack(640, 480, 15)
-
-    def make_audio(self) -> Any:
-        """The audio track offered: a 440 Hz tone (subclasses offer other tracks)."""
-        return ToneTrack()
-
-    async def connect(self) -> RTCPeerConnection:
-        # An explicit configuration: without one aiortc would use a public STUN server.
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        self.video, self.audio = self.make_video(), self.make_audio()
-        pc.addTrack(self.video)
-        pc.addTrack(self.audio)
-        await pc.setLocalDescription(await pc.createOffer())
-        async with self.http.post(self.caller_url + "/offer", json={"sdp": pc.localDescription.sdp, "type": "offer"}) as resp:
-            body = await resp.json()
-            assert resp.status == 200, body
-        self.answer_sdp = body["sdp"]
-        await pc.setRemoteDescription(RTCSessionDescription(**body))
-        self.pc = pc
-        return pc
-
-    async def close(self) -> None:
-        if self.pc is not None:
-            await self.pc.close()
-        await self.http.close()
 
 
 def events_of(root: Path, session_id: str) -> list[dict[str, Any]]:
@@ -80,33 +33,21 @@ def test_aiortc_caller_streams_video_and_audio(tmp_path: Path) -> None:
 
 async def _streams_video_and_audio(tmp_path: Path) -> None:
     root = tmp_path / "rec"
-    settings = IngestSettings(port=free_port(), recordings=root, ice_mode="loopback", snapshot_interval_s=1.0, viewer_fps=10)
-    handle = await start_ingest(settings, Recordings(root))
-    api = aiohttp.ClientSession()
-    caller = None
-    try:
-        async with api.post(handle.url + "/api/calls", json={}) as resp:
-            call = await resp.json()
-        cid, sid = call["call_id"], call["session_id"]
-
-        async def status() -> dict[str, Any]:
-            async with api.get(f"{handle.url}/api/calls/{cid}") as resp:
-                return await resp.json()
-
-        caller = Caller(call["caller_url"])
-        await caller.open()
-        await caller.connect()
-        video_fmtp = [ln for ln in caller.answer_sdp.splitlines() if ln.startswith("a=fmtp:") and "x-google-min-bitrate=1500" in ln]
+    async with live_call(root, snapshot_interval_s=1.0, viewer_fps=10) as live:
+        cid, sid = live.cid, live.sid
+        video_fmtp = [ln for ln in live.caller.answer_sdp.splitlines()
+                      if ln.startswith("a=fmtp:") and "x-google-min-bitrate=1500" in ln]
         assert video_fmtp, "the answer must carry the bitrate hints on the video fmtp line"
 
-        st = await poll(status, lambda s: s["frames_received"] > 30 and s["audio_frames_received"] > 50, 20, "video and audio frames")
+        st = await poll(live.status, lambda s: s["frames_received"] > 30 and s["audio_frames_received"] > 50, 20,
+                        "video and audio frames")
         assert st["connected"] is True and st["state"] == "connected"
         assert st["video_codec"] == "VP8"
         assert (st["width"], st["height"]) == (640, 480)
-        assert st["frames_received"] <= caller.video.frames_sent
+        assert st["frames_received"] <= live.caller.video.frames_sent
 
         # The live viewer stream delivers JPEGs of the caller's picture.
-        async with api.ws_connect(f"{handle.url}/api/calls/{cid}/live") as ws:
+        async with live.api.ws_connect(f"{live.handle.url}/api/calls/{cid}/live") as ws:
             jpegs = []
             while len(jpegs) < 5:
                 msg = await asyncio.wait_for(ws.receive(), timeout=5)
@@ -120,21 +61,21 @@ async def _streams_video_and_audio(tmp_path: Path) -> None:
         red = (image[:, :, 2] > 150) & (image[:, :, 1] < 80) & (image[:, :, 0] < 80)
         assert red.sum() > 3000
 
-        async with api.get(f"{handle.url}/api/calls/{cid}/frame.jpg") as resp:
+        async with live.api.get(f"{live.handle.url}/api/calls/{cid}/frame.jpg") as resp:
             assert resp.status == 200 and resp.headers["Access-Control-Allow-Origin"] == "*"
             assert (await resp.read())[:2] == b"\xff\xd8"
 
-        st = await poll(status, lambda s: s["snapshots"] >= 2, 10, "a periodic snapshot")
+        st = await poll(live.status, lambda s: s["snapshots"] >= 2, 10, "a periodic snapshot")
         # The dispatcher asks for a still (issue 4): stored at once, with its quality figures.
-        async with api.post(f"{handle.url}/api/calls/{cid}/snapshot") as resp:
+        async with live.api.post(f"{live.handle.url}/api/calls/{cid}/snapshot") as resp:
             assert resp.status == 201
             requested = (await resp.json())["snapshot"]
         assert requested["reason"] == "request" and (requested["width"], requested["height"]) == (640, 480)
         assert requested["sharpness"] > 50 and 40 < requested["brightness"] < 200 and requested["motion"] > 0
 
         # The caller hangs up by closing its peer connection: the ingest notices, ends the streams and the call.
-        await caller.pc.close()
-        st = await poll(status, lambda s: s["state"] == "ended", 15, "the call to end after the caller closed")
+        await live.caller.pc.close()
+        st = await poll(live.status, lambda s: s["state"] == "ended", 15, "the call to end after the caller closed")
         assert st["connected"] is False
 
         events = events_of(root, sid)
@@ -177,11 +118,6 @@ async def _streams_video_and_audio(tmp_path: Path) -> None:
         call_ended = [e for e in events if e["type"] == "call.ended"]
         assert len(call_ended) == 1 and call_ended[0]["data"]["reason"] == "connection_closed"
         assert types.index("call.ended") > max(i for i, t in enumerate(types) if t == "media.stream_ended")
-    finally:
-        if caller is not None:
-            await caller.close()
-        await api.close()
-        await handle.stop()
     report = verify_session(root / sid)
     assert report.ok, report.problems
 
@@ -192,30 +128,17 @@ def test_reconnect_and_server_stop(tmp_path: Path) -> None:
 
 async def _reconnect_and_server_stop(tmp_path: Path) -> None:
     root = tmp_path / "rec"
-    settings = IngestSettings(port=free_port(), recordings=root, ice_mode="loopback", snapshot_interval_s=60)
-    handle = await start_ingest(settings, Recordings(root))
-    api = aiohttp.ClientSession()
-    caller = None
-    try:
-        async with api.post(handle.url + "/api/calls", json={}) as resp:
-            call = await resp.json()
-        cid, sid = call["call_id"], call["session_id"]
-
-        async def status() -> dict[str, Any]:
-            async with api.get(f"{handle.url}/api/calls/{cid}") as resp:
-                return await resp.json()
-
-        caller = Caller(call["caller_url"])
-        await caller.open()
-        first_pc = await caller.connect()
-        st = await poll(status, lambda s: s["frames_received"] > 10, 20, "frames on the first connection")
+    async with live_call(root, snapshot_interval_s=60) as live:
+        first_pc = live.caller.pc
+        st = await poll(live.status, lambda s: s["frames_received"] > 10, 20, "frames on the first connection")
         # The same browser offers again (e.g. after a network change): the old connection is replaced.
-        await caller.connect()
+        await live.caller.connect()
         await first_pc.close()
-        st = await poll(status, lambda s: s["frames_received"] > st["frames_received"] + 15, 20, "frames after reconnect")
+        st = await poll(live.status, lambda s: s["frames_received"] > st["frames_received"] + 15, 20,
+                        "frames after reconnect")
         assert st["state"] == "connected" and st["connected"] is True
-        await handle.stop()
-        events = events_of(root, sid)
+        await live.handle.stop()
+        events = events_of(root, live.sid)
         attempts = [e["data"]["attempt"] for e in events if e["type"] == "webrtc.offer_received"]
         assert attempts == [1, 2]
         ended = [e["data"] for e in events if e["type"] == "media.stream_ended"]
@@ -226,8 +149,3 @@ async def _reconnect_and_server_stop(tmp_path: Path) -> None:
         assert call_ended == ["server_stopped"], "a reconnect is not the end of the call"
         assert events[-1]["type"] == "session.ended" and events[-1]["data"]["reason"] == "server_stopped"
         assert len([e for e in events if e["type"] == "media.first_frame" and e["data"]["kind"] == "video"]) == 1
-    finally:
-        if caller is not None:
-            await caller.close()
-        await api.close()
-        await handle.stop()

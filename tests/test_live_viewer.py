@@ -12,9 +12,9 @@ from urllib.parse import urlsplit
 import aiohttp
 import pytest
 
-from tests.conftest import CHROMIUM_BASE_ARGS, free_port
+from tests.conftest import CHROMIUM_BASE_ARGS, free_port, poll
 from tests.helpers_media import MovingPatternTrack
-from tests.test_ingest_webrtc import Caller, poll
+from tests.live_call import Caller, live_call
 from workbench.ingest.server import start_ingest
 from workbench.ingest.settings import IngestSettings
 from workbench.store.recordings import Recordings
@@ -34,11 +34,6 @@ def test_viewer_fits_portrait_video_and_measures_its_latency(tmp_path: Path, chr
 async def _viewer(tmp_path: Path, chromium: str) -> None:
     from playwright.async_api import async_playwright
 
-    root = tmp_path / "rec"
-    settings = IngestSettings(port=free_port(), recordings=root, ice_mode="loopback", viewer_fps=15)
-    handle = await start_ingest(settings, Recordings(root))
-    api = aiohttp.ClientSession()
-    caller = None
     foreign: list[str] = []
 
     async def guard(route: Any) -> None:
@@ -48,26 +43,16 @@ async def _viewer(tmp_path: Path, chromium: str) -> None:
             foreign.append(route.request.url)
             await route.abort()
 
-    try:
-        async with api.post(handle.url + "/api/calls", json={}) as resp:
-            call = await resp.json()
-        cid = call["call_id"]
-
-        async def status() -> dict[str, Any]:
-            async with api.get(f"{handle.url}/api/calls/{cid}") as resp:
-                return await resp.json()
-
-        caller = PortraitCaller(call["caller_url"])
-        await caller.open()
-        await caller.connect()
-        await poll(status, lambda s: s["frames_received"] > 10, 20, "portrait frames")
+    async with live_call(tmp_path / "rec", caller_cls=PortraitCaller, viewer_fps=15) as live:
+        cid = live.cid
+        await poll(live.status, lambda s: s["frames_received"] > 10, 20, "portrait frames")
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path=chromium, args=CHROMIUM_BASE_ARGS)
             try:
                 context = await browser.new_context(viewport={"width": 800, "height": 600})
                 await context.route("**/*", guard)
                 page = await context.new_page()
-                await page.goto(f"{handle.url}/api/calls/{cid}/viewer")
+                await page.goto(f"{live.handle.url}/api/calls/{cid}/viewer")
                 await page.wait_for_function("window.viewerStats && window.viewerStats.latenciesMs.length >= 40",
                                              timeout=20_000)
                 box = await page.evaluate(
@@ -85,11 +70,6 @@ async def _viewer(tmp_path: Path, chromium: str) -> None:
         print(f"viewer WebSocket JPEG latency (ingest arrival -> decoded in Chromium): p50 {p50:.0f} ms, p95 {p95:.0f} ms")
         assert 0 <= p50 < 250 and p95 < 1000, (p50, p95)
         assert not foreign, foreign
-    finally:
-        if caller is not None:
-            await caller.close()
-        await api.close()
-        await handle.stop()
 
 
 # --- glass-to-glass: the WebSocket JPEG stream against the WebRTC relay, in one run -------------------------------
@@ -137,24 +117,9 @@ async def _glass_to_glass(tmp_path: Path, chromium: str) -> None:
         def make_video(self) -> Any:
             return StampTrack()
 
-    root = tmp_path / "rec"
-    settings = IngestSettings(port=free_port(), recordings=root, ice_mode="loopback", viewer_fps=15)
-    handle = await start_ingest(settings, Recordings(root))
-    api = aiohttp.ClientSession()
-    caller = None
-    try:
-        async with api.post(handle.url + "/api/calls", json={}) as resp:
-            call = await resp.json()
-        cid = call["call_id"]
-
-        async def status() -> dict[str, Any]:
-            async with api.get(f"{handle.url}/api/calls/{cid}") as resp:
-                return await resp.json()
-
-        caller = StampCaller(call["caller_url"])
-        await caller.open()
-        await caller.connect()
-        await poll(status, lambda s: s["frames_received"] > 10, 20, "frames")
+    async with live_call(tmp_path / "rec", caller_cls=StampCaller, viewer_fps=15) as live:
+        cid = live.cid
+        await poll(live.status, lambda s: s["frames_received"] > 10, 20, "frames")
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(
                 executable_path=chromium,
@@ -163,7 +128,7 @@ async def _glass_to_glass(tmp_path: Path, chromium: str) -> None:
             )
             try:
                 page = await browser.new_page(viewport={"width": 800, "height": 700})
-                await page.goto(f"{handle.url}/api/calls/{cid}/viewer")
+                await page.goto(f"{live.handle.url}/api/calls/{cid}/viewer")
                 await page.wait_for_function("window.viewerStats.framesShown >= 5", timeout=15_000)
                 jpeg = await page.evaluate(READ_STAMPS_JS, ["#frame", 60])
 
@@ -173,9 +138,9 @@ async def _glass_to_glass(tmp_path: Path, chromium: str) -> None:
                 relay.on("pageerror", lambda exc: console.append(str(exc)))
                 # Chromium offers host candidates only to pages with media permission (else none at all in a
                 # loopback-only namespace); a dispatcher who talks back has granted the microphone anyway.
-                await relay.goto(f"{handle.url}/api/calls/{cid}/viewer")
+                await relay.goto(f"{live.handle.url}/api/calls/{cid}/viewer")
                 await relay.evaluate("navigator.mediaDevices.getUserMedia({audio: true}).then(s => s.getTracks().forEach(t => t.stop()))")
-                await relay.goto(f"{handle.url}/api/calls/{cid}/viewer?mode=webrtc")
+                await relay.goto(f"{live.handle.url}/api/calls/{cid}/viewer?mode=webrtc")
                 try:
                     await relay.wait_for_function("window.viewerStats.connected", timeout=15_000)
                 except Exception:
@@ -201,11 +166,6 @@ async def _glass_to_glass(tmp_path: Path, chromium: str) -> None:
         assert len(jpeg) > 30 and len(webrtc_ms) > 30
         assert summary["WebSocket JPEG"][1] < 1000 and summary["WebRTC relay"][1] < 1000, summary
         assert audio_packets > 20, "the dispatcher's page receives the caller's audio"
-    finally:
-        if caller is not None:
-            await caller.close()
-        await api.close()
-        await handle.stop()
 
 
 def test_the_viewers_count_of_distinct_pictures_stays_bounded(tmp_path: Path, chromium_path: str) -> None:

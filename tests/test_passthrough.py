@@ -10,7 +10,6 @@ import queue
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import av
 import numpy as np
 import pytest
@@ -18,14 +17,13 @@ from aiortc import RTCConfiguration, RTCPeerConnection
 from aiortc.codecs.vpx import Vp8Encoder, vp8_depayload
 from aiortc.jitterbuffer import JitterFrame
 
-from tests.conftest import free_port, poll
-from tests.test_ingest_webrtc import Caller, events_of
+from tests.conftest import poll
+from tests.live_call import live_call
+from tests.test_ingest_webrtc import events_of
 from tests.test_recording import ffprobe_streams
 from workbench.ingest import passthrough
 from workbench.ingest.recording import CallRecorder, SegmentInfo
-from workbench.ingest.server import start_ingest
-from workbench.ingest.settings import IngestSettings
-from workbench.store.recordings import Recordings, verify_session
+from workbench.store.recordings import verify_session
 
 
 class Codec:
@@ -145,35 +143,15 @@ def test_a_session_asking_for_copy_records_the_callers_vp8_as_received(tmp_path:
     monkeypatch.setattr(RecorderFront, "push_encoded", spy)
 
     async def run() -> tuple[str, str]:
-        root = tmp_path / "rec"
-        handle = await start_ingest(IngestSettings(port=free_port(), recordings=root, ice_mode="loopback"),
-                                    Recordings(root))
-        api = aiohttp.ClientSession()
-        caller = None
-        try:
-            async with api.post(handle.url + "/api/sessions", json={"participant": "p", "record_video": "x265"}) as r:
+        async with live_call(tmp_path / "rec", session={"participant": "p", "record_video": "copy"}) as live:
+            # A refused session leaves nothing behind, so asking after the good one tests the same refusal.
+            async with live.api.post(live.handle.url + "/api/sessions",
+                                     json={"participant": "p", "record_video": "x265"}) as r:
                 assert r.status == 400 and "record_video" in (await r.json())["error"]
-            async with api.post(handle.url + "/api/sessions", json={"participant": "p", "record_video": "copy"}) as r:
-                sid = (await r.json())["session_id"]
-            async with api.post(handle.url + "/api/calls", json={"session_id": sid}) as r:
-                call = await r.json()
-
-            async def status() -> dict[str, Any]:
-                async with api.get(f"{handle.url}/api/calls/{call['call_id']}") as resp:
-                    return await resp.json()
-
-            caller = Caller(call["caller_url"])
-            await caller.open()
-            await caller.connect()
-            await poll(status, lambda s: s["frames_received"] > 45, 30, "3 s of video")
-            await caller.http.post(call["caller_url"] + "/hangup")
-            await poll(status, lambda s: s["state"] == "ended", 20, "the end of the call")
-        finally:
-            if caller is not None:
-                await caller.close()
-            await api.close()
-            await handle.stop()
-        return sid, call["call_id"]
+            await poll(live.status, lambda s: s["frames_received"] > 45, 30, "3 s of video")
+            await live.caller.http.post(live.call["caller_url"] + "/hangup")
+            await poll(live.status, lambda s: s["state"] == "ended", 20, "the end of the call")
+        return live.sid, live.cid
 
     sid, cid = asyncio.run(run())
     root = tmp_path / "rec"

@@ -24,9 +24,9 @@ import av
 import numpy as np
 import pytest
 
-from tests.conftest import child_pids, free_port
+from tests.conftest import child_pids, free_port, poll
 from tests.helpers_media import BeepTrack, FlashTrack, SyncMarks
-from tests.test_ingest_webrtc import Caller, poll
+from tests.live_call import Caller
 from workbench.ice import enable_loopback_ice
 from workbench.ingest.recording import CallRecorder, CallWriter, MediaClock, SegmentInfo
 from workbench.store.recordings import recording_duration_s, verify_session

@@ -13,8 +13,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.conftest import child_pids, free_port
-from tests.test_ingest_webrtc import Caller, poll
+from tests.conftest import child_pids, free_port, poll
+from tests.live_call import Caller
 from workbench.ice import enable_loopback_ice
 
 pytestmark = [pytest.mark.webrtc, pytest.mark.slow]

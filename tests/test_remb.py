@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
 
-import aiohttp
 from aiortc import RTCConfiguration, RTCPeerConnection
 from aiortc.rate import RemoteBitrateEstimator
 
-from tests.conftest import free_port, poll
-from tests.test_ingest_webrtc import Caller
+from tests.conftest import poll
+from tests.live_call import live_call
 from workbench.ingest import remb
 from workbench.ingest.app import INGEST
 from workbench.ingest.remb import REMB_SEND_INTERVAL_MS, RembThrottle, throttle_remb
-from workbench.ingest.server import start_ingest
-from workbench.ingest.settings import IngestSettings
-from workbench.store.recordings import Recordings
 
 
 def test_throttle_sends_the_first_then_one_per_interval_and_decreases_at_once() -> None:
@@ -102,27 +97,10 @@ def test_aiortc_keeps_the_estimator_where_the_throttle_expects_it() -> None:
 
 def test_the_ingest_throttles_the_video_receiver_of_a_real_call_and_estimates_still_pass(tmp_path: Path) -> None:
     async def run() -> None:
-        root = tmp_path / "rec"
-        handle = await start_ingest(IngestSettings(port=free_port(), recordings=root, ice_mode="loopback"),
-                                    Recordings(root))
-        api = aiohttp.ClientSession()
-        caller = None
-        try:
-            async with api.post(handle.url + "/api/sessions", json={"participant": "p", "record": False}) as r:
-                sid = (await r.json())["session_id"]
-            async with api.post(handle.url + "/api/calls", json={"session_id": sid}) as r:
-                call = await r.json()
-
-            async def status() -> dict[str, Any]:
-                async with api.get(f"{handle.url}/api/calls/{call['call_id']}") as resp:
-                    return await resp.json()
-
-            caller = Caller(call["caller_url"])
-            await caller.open()
-            await caller.connect()
+        async with live_call(tmp_path / "rec", session={"participant": "p", "record": False}) as live:
             # aiortc sends its first estimate after 3 s of incoming bitrate (AimdRateControl).
-            await poll(status, lambda s: s["frames_received"] > 75, 30, "5 s of video")
-            ingest_call = handle.app[INGEST].calls.by_id(call["call_id"])
+            await poll(live.status, lambda s: s["frames_received"] > 75, 30, "5 s of video")
+            ingest_call = live.handle.app[INGEST].calls.by_id(live.cid)
             estimators = {r.track.kind: getattr(r, remb.ESTIMATOR_ATTRIBUTE)
                           for r in ingest_call.pc.getReceivers() if r.track is not None}
             assert estimators["audio"] is None
@@ -130,10 +108,5 @@ def test_the_ingest_throttles_the_video_receiver_of_a_real_call_and_estimates_st
             assert isinstance(video, remb._ThrottledEstimator)
             assert isinstance(video.estimator, RemoteBitrateEstimator)
             assert video.throttle.sent >= 1  # estimates still reach aiortc, which sends them as REMB
-        finally:
-            if caller is not None:
-                await caller.close()
-            await api.close()
-            await handle.stop()
 
     asyncio.run(asyncio.wait_for(run(), 60))

@@ -25,6 +25,7 @@ from av import AudioFrame
 
 from tests.conftest import free_port, poll
 from tests.helpers_media import MovingPatternTrack, ToneTrack
+from tests.live_call import live_call
 from tests.test_ingest_webrtc import events_of
 from workbench.ingest.server import start_ingest
 from workbench.ingest.settings import IngestSettings
@@ -135,80 +136,68 @@ def test_dispatcher_talks_to_an_aiortc_caller_and_both_voices_are_recorded(tmp_p
 
 async def _talk(tmp_path: Path) -> None:
     root = tmp_path / "rec"
-    settings = IngestSettings(port=free_port(), recordings=root, ice_mode="loopback")
-    handle = await start_ingest(settings, Recordings(root))
-    api = aiohttp.ClientSession()
-    caller_pc = viewer_pc = caller_http = None
     listener = Listener()
-    try:
-        async with api.post(handle.url + "/api/sessions", json={"participant": "p01", "talkback": True}) as r:
-            sid = (await r.json())["session_id"]
-        async with api.post(handle.url + "/api/calls", json={"session_id": sid}) as r:
-            call = await r.json()
-        cid = call["call_id"]
+    async with live_call(root, session={"participant": "p01", "talkback": True}, connect=False) as live:
+        sid, cid, call, api, status = live.sid, live.cid, live.call, live.api, live.status
+        caller_pc = viewer_pc = caller_http = None
+        try:
+            async def talk(on: Any) -> tuple[int, dict[str, Any]]:
+                async with api.post(f"{live.handle.url}/api/calls/{cid}/talk", json={"on": on}) as resp:
+                    return resp.status, await resp.json()
 
-        async def status() -> dict[str, Any]:
-            async with api.get(f"{handle.url}/api/calls/{cid}") as resp:
-                return await resp.json()
+            async with api.get(f"{live.handle.url}/api/calls/{cid}/viewer") as resp:
+                page = await resp.text()  # what the console's iframe opens: talk-back needs the WebRTC relay
+                assert '"mode": "webrtc"' in page and '"talkback": true' in page
 
-        async def talk(on: Any) -> tuple[int, dict[str, Any]]:
-            async with api.post(f"{handle.url}/api/calls/{cid}/talk", json={"on": on}) as resp:
-                return resp.status, await resp.json()
+            caller_pc, caller_http = await _caller(call["caller_url"], listener)
+            await poll(status, lambda s: s["frames_received"] > 10, 30, "caller video at the ingest")
+            # Talk before any dispatcher microphone is connected: refused with a reason, nothing logged.
+            code, body = await talk(True)
+            assert code == 409 and "microphone" in body["error"], body
+            assert (await talk("yes"))[0] == 400
 
-        async with api.get(f"{handle.url}/api/calls/{cid}/viewer") as resp:
-            page = await resp.text()  # what the console's iframe opens: talk-back needs the WebRTC relay
-            assert '"mode": "webrtc"' in page and '"talkback": true' in page
+            viewer_pc = await _viewer(api, live.handle.url, cid)
+            await poll(status, lambda s: s["talkback"]["microphone_frames"] > 25, 30, "the dispatcher's microphone")
+            await poll(lambda: asyncio.sleep(0, listener.frames), lambda f: len(f) > 25, 30, "audio at the caller")
 
-        caller_pc, caller_http = await _caller(call["caller_url"], listener)
-        await poll(status, lambda s: s["frames_received"] > 10, 30, "caller video at the ingest")
-        # Talk before any dispatcher microphone is connected: refused with a reason, nothing logged.
-        code, body = await talk(True)
-        assert code == 409 and "microphone" in body["error"], body
-        assert (await talk("yes"))[0] == 400
+            # Talk off: the caller hears digital silence although the microphone is live.
+            t_quiet = time.monotonic()
+            await asyncio.sleep(1.0)
+            quiet = listener.since(t_quiet)
+            assert len(quiet) > 25 and max(rms for _, rms, _ in quiet) < 0.002, [round(r, 4) for _, r, _ in quiet]
 
-        viewer_pc = await _viewer(api, handle.url, cid)
-        await poll(status, lambda s: s["talkback"]["microphone_frames"] > 25, 30, "the dispatcher's microphone")
-        await poll(lambda: asyncio.sleep(0, listener.frames), lambda f: len(f) > 25, 30, "audio at the caller")
+            code, body = await talk(True)
+            assert code == 200 and body == {"on": True, "microphone": True}, body
+            t_on = time.monotonic()
+            await poll(lambda: asyncio.sleep(0, listener.since(t_on)),
+                       lambda f: sum(rms > 0.05 for _, rms, _ in f) >= 50, 20, "the dispatcher's voice at the caller")
+            loud = [s for _, rms, s in listener.since(t_on) if rms > 0.05]
+            hz = dominant_hz(np.concatenate(loud[-25:]))
+            assert abs(hz - DISPATCHER_HZ) < 20, \
+                f"the caller hears {hz:.0f} Hz, the dispatcher says {DISPATCHER_HZ:.0f}"
 
-        # Talk off: the caller hears digital silence although the microphone is live.
-        t_quiet = time.monotonic()
-        await asyncio.sleep(1.0)
-        quiet = listener.since(t_quiet)
-        assert len(quiet) > 25 and max(rms for _, rms, _ in quiet) < 0.002, [round(r, 4) for _, r, _ in quiet]
+            code, body = await talk(False)
+            assert code == 200 and body["on"] is False
+            await asyncio.sleep(0.5)  # frames already on their way
+            t_off = time.monotonic()
+            await asyncio.sleep(1.0)
+            after = listener.since(t_off)
+            assert len(after) > 25 and max(rms for _, rms, _ in after) < 0.002
 
-        code, body = await talk(True)
-        assert code == 200 and body == {"on": True, "microphone": True}, body
-        t_on = time.monotonic()
-        await poll(lambda: asyncio.sleep(0, listener.since(t_on)),
-                   lambda f: sum(rms > 0.05 for _, rms, _ in f) >= 50, 20, "the dispatcher's voice at the caller")
-        loud = [s for _, rms, s in listener.since(t_on) if rms > 0.05]
-        hz = dominant_hz(np.concatenate(loud[-25:]))
-        assert abs(hz - DISPATCHER_HZ) < 20, f"the caller hears {hz:.0f} Hz, the dispatcher says {DISPATCHER_HZ:.0f}"
+            # The dispatcher's page goes away while talking (a console reload, a crash): talk goes off by itself.
+            assert (await talk(True))[0] == 200
+            await viewer_pc.close()
+            st = await poll(status, lambda s: not s["talkback"]["talking"], 30, "talk off after the microphone ended")
+            assert st["talkback"]["microphone"] is False
 
-        code, body = await talk(False)
-        assert code == 200 and body["on"] is False
-        await asyncio.sleep(0.5)  # frames already on their way
-        t_off = time.monotonic()
-        await asyncio.sleep(1.0)
-        after = listener.since(t_off)
-        assert len(after) > 25 and max(rms for _, rms, _ in after) < 0.002
-
-        # The dispatcher's page goes away while talking (a console reload, a crash): talk goes off by itself.
-        assert (await talk(True))[0] == 200
-        await viewer_pc.close()
-        st = await poll(status, lambda s: not s["talkback"]["talking"], 30, "talk off after the microphone ended")
-        assert st["talkback"]["microphone"] is False
-
-        await caller_http.post(call["caller_url"] + "/hangup")
-        await poll(status, lambda s: s["state"] == "ended", 20, "the call ended")
-    finally:
-        for pc in (viewer_pc, caller_pc):
-            if pc is not None:
-                await pc.close()
-        if caller_http is not None:
-            await caller_http.close()
-        await api.close()
-        await handle.stop()
+            await caller_http.post(call["caller_url"] + "/hangup")
+            await poll(status, lambda s: s["state"] == "ended", 20, "the call ended")
+        finally:
+            for pc in (viewer_pc, caller_pc):
+                if pc is not None:
+                    await pc.close()
+            if caller_http is not None:
+                await caller_http.close()
 
     events = events_of(root, sid)
     types = [e["type"] for e in events]

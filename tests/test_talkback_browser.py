@@ -14,18 +14,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import aiohttp
 import av
 import numpy as np
 import pytest
 
-from tests.conftest import CHROMIUM_BASE_ARGS, free_port, poll
+from tests.conftest import CHROMIUM_BASE_ARGS, poll
 from tests.helpers_media import make_speech_wav
+from tests.live_call import live_call
 from tests.test_ingest_webrtc import events_of
 from tests.test_talkback import first_channel
-from workbench.ingest.server import start_ingest
-from workbench.ingest.settings import IngestSettings
-from workbench.store.recordings import Recordings
 
 pytestmark = [pytest.mark.browser, pytest.mark.webrtc, pytest.mark.slow]
 
@@ -44,8 +41,6 @@ async def _talk(tmp_path: Path, chromium: str, wav: Path) -> None:
     from playwright.async_api import async_playwright
 
     root = tmp_path / "rec"
-    handle = await start_ingest(IngestSettings(port=free_port(), recordings=root, ice_mode="loopback"), Recordings(root))
-    api = aiohttp.ClientSession()
     foreign: list[str] = []
 
     async def guard(route: Any) -> None:
@@ -57,17 +52,8 @@ async def _talk(tmp_path: Path, chromium: str, wav: Path) -> None:
 
     common = CHROMIUM_BASE_ARGS + ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
                                    "--allow-loopback-in-peer-connection"]
-    try:
-        async with api.post(handle.url + "/api/sessions", json={"participant": "p03", "talkback": True}) as r:
-            sid = (await r.json())["session_id"]
-        async with api.post(handle.url + "/api/calls", json={"session_id": sid}) as r:
-            call = await r.json()
-        cid = call["call_id"]
-
-        async def status() -> dict[str, Any]:
-            async with api.get(f"{handle.url}/api/calls/{cid}") as resp:
-                return await resp.json()
-
+    async with live_call(root, session={"participant": "p03", "talkback": True}, connect=False) as live:
+        sid, cid = live.sid, live.cid
         async with async_playwright() as pw:
             caller_browser = await pw.chromium.launch(executable_path=chromium, args=common)
             dispatcher_browser = await pw.chromium.launch(
@@ -76,22 +62,23 @@ async def _talk(tmp_path: Path, chromium: str, wav: Path) -> None:
                 caller_ctx = await caller_browser.new_context(viewport={"width": 412, "height": 860})
                 await caller_ctx.route("**/*", guard)
                 caller = await caller_ctx.new_page()
-                await caller.goto(call["caller_url"])
+                await caller.goto(live.call["caller_url"])
                 await caller.click("#consent-accept")
                 await caller.wait_for_function("window.callerStatus === 'connected'", timeout=20_000)
                 await caller.wait_for_function("window.talkbackStats.tracks >= 1", timeout=10_000)
-                await poll(status, lambda s: s["frames_received"] > 10, 20, "the caller's video")
+                await poll(live.status, lambda s: s["frames_received"] > 10, 20, "the caller's video")
 
                 viewer_ctx = await dispatcher_browser.new_context(viewport={"width": 800, "height": 640})
                 await viewer_ctx.route("**/*", guard)
                 viewer = await viewer_ctx.new_page()
                 # The URL the console's iframe opens (no ?mode): a talk-back session gets the WebRTC relay.
-                await viewer.goto(f"{handle.url}/api/calls/{cid}/viewer")
+                await viewer.goto(f"{live.handle.url}/api/calls/{cid}/viewer")
                 await viewer.wait_for_function("window.viewerStats.connected && window.viewerTalk.microphone",
                                                timeout=20_000)
                 await viewer.wait_for_selector("#talk:not([disabled])", timeout=10_000)
                 assert await viewer.inner_text("#talk") == "Talk to caller"
-                await poll(status, lambda s: s["talkback"]["microphone_frames"] > 50, 20, "the dispatcher's microphone")
+                await poll(live.status, lambda s: s["talkback"]["microphone_frames"] > 50, 20,
+                           "the dispatcher's microphone")
 
                 # Talk off: the caller's page measures silence (the ingest sends zeros), although the mic is live.
                 await asyncio.sleep(1.5)
@@ -118,13 +105,10 @@ async def _talk(tmp_path: Path, chromium: str, wav: Path) -> None:
                     "the caller still hears the dispatcher after 'Stop talking'"
 
                 await caller.click("#end")
-                await poll(status, lambda s: s["state"] == "ended", 20, "the call to end")
+                await poll(live.status, lambda s: s["state"] == "ended", 20, "the call to end")
             finally:
                 await caller_browser.close()
                 await dispatcher_browser.close()
-    finally:
-        await api.close()
-        await handle.stop()
 
     assert heard["playing"] is True and heard["peakRms"] > 0.02, heard
     assert not foreign, f"requests to other hosts: {foreign}"
