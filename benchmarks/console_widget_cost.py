@@ -86,15 +86,15 @@ _CLICK_JS = """async () => {
 
 def measure(kinds: tuple[str, ...] = KINDS, copies: int = 5, repeats: int = 10,
             chromium: str = "/usr/bin/chromium") -> dict[str, list[float]]:
-    """Click-to-visible ms per kind (``repeats`` samples each, two passes over ``kinds`` so that drift shows).
+    """Click-to-visible ms per kind (``repeats`` samples each, in two passes over ``kinds``).
     Raises ``ValueError`` for an unknown kind, Playwright's ``TimeoutError`` when the page does not draw."""
+    unknown = set(kinds) - set(KINDS)
+    if unknown:
+        raise ValueError(f"unknown kinds {sorted(unknown)}; choose from {', '.join(KINDS)}")
     from playwright.sync_api import sync_playwright
 
     from workbench.console.launch import streamlit_command
 
-    unknown = set(kinds) - set(KINDS)
-    if unknown:
-        raise ValueError(f"unknown kinds {sorted(unknown)}; choose from {', '.join(KINDS)}")
     samples: dict[str, list[float]] = {kind: [] for kind in kinds}
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "widgets.py"
@@ -115,12 +115,13 @@ def measure(kinds: tuple[str, ...] = KINDS, copies: int = 5, repeats: int = 10,
                         if time.monotonic() > deadline:
                             raise
                         time.sleep(0.5)
-                for kind in kinds * 2:
+                # Two passes over the kinds, so that drift during the run shows in every kind alike.
+                for kind, count in [(k, (repeats + 1) // 2) for k in kinds] + [(k, repeats // 2) for k in kinds]:
                     page.goto(f"http://127.0.0.1:{port}/?kind={kind}&copies={copies}")
                     toggle = page.locator(".st-key-toggle button")
                     toggle.wait_for()
                     page.wait_for_timeout(800)
-                    for _ in range(repeats // 2 or 1):
+                    for _ in range(count):
                         samples[kind].append(float(page.evaluate(_CLICK_JS)))
                         page.wait_for_timeout(300)
                         toggle.click()  # hide them again (not timed)
@@ -129,7 +130,11 @@ def measure(kinds: tuple[str, ...] = KINDS, copies: int = 5, repeats: int = 10,
                 browser.close()
         finally:
             server.terminate()
-            server.wait(10)
+            try:
+                server.wait(10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait(5)
     return samples
 
 

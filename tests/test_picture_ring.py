@@ -2,8 +2,8 @@
 
 What the ring could break: a picture's bytes (row padding, plane order), its pts and time base, a slot never given
 back (the ring fills and every later picture is dropped), pictures that do not fit, and a recorder process that
-cannot open the ring. The recordings themselves are checked by ``tests/test_recorder_process.py``, whose video now
-goes through the ring.
+cannot open the ring. The ring is used once the recorder process says it has opened it, so the tests that need it
+wait for that (:func:`ring_in_use`); ``tests/test_recorder_process.py`` checks the recordings themselves.
 """
 
 from __future__ import annotations
@@ -21,6 +21,24 @@ from tests.test_recording import _audio, _video, stream_spans
 from workbench.ingest.picture_ring import PictureRing, RingPicture, yuv420p_bytes
 from workbench.ingest.recorder_process import FrameBox, RecorderProcess
 from workbench.ingest.recording import SegmentInfo
+
+
+async def ring_in_use(host: RecorderProcess) -> PictureRing:
+    """The host's ring once the recorder process has opened it (pictures go by pipe until then)."""
+    for _ in range(300):
+        if host.ring is not None:
+            return host.ring
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the recorder process did not open the ring in 15 s ({host.ring_refused})")
+
+
+async def until_read(ring: PictureRing) -> None:
+    """Wait until the recorder process has copied every picture out of ``ring``."""
+    for _ in range(200):
+        if ring.in_use() == 0:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{ring.in_use()} slots still taken after 4 s")
 
 
 def noise_picture(width: int, height: int, seed: int = 5) -> av.VideoFrame:
@@ -76,9 +94,8 @@ def test_a_full_ring_drops_and_counts_the_picture_and_leaks_no_slot(tmp_path: Pa
     async def run() -> tuple[list[SegmentInfo], int, int]:
         infos: list[SegmentInfo] = []
         host = RecorderProcess(queue_items=400, ring_slots=4)
-        ring = host.ring
-        assert ring is not None
         try:
+            ring = await ring_in_use(host)
             recorder = host.recorder(tmp_path / "call", on_segment=infos.append, on_error=pytest.fail)
             recorder.has_video = True
             taken = [ring.acquire() for _ in range(4)]  # the ring is full, as when the recorder is behind
@@ -87,9 +104,10 @@ def test_a_full_ring_drops_and_counts_the_picture_and_leaks_no_slot(tmp_path: Pa
             dropped_while_full = recorder.frames_dropped
             for slot in taken:
                 ring.release(slot)
-            for n in range(2, 12):  # at the camera's pace the recorder reads each before the next
+            for n in range(2, 12):
+                await until_read(ring)
                 recorder.push("video", _video(n, 15), 10**12 + n * 66_000_000)
-                await asyncio.sleep(0.066)
+            await until_read(ring)
             await asyncio.wait_for(recorder.close(), 30)
             return infos, dropped_while_full, ring.in_use()
         finally:
@@ -99,16 +117,24 @@ def test_a_full_ring_drops_and_counts_the_picture_and_leaks_no_slot(tmp_path: Pa
     assert dropped_while_full == 2
     assert in_use == 0  # every picture sent was read back and its slot freed
     assert len(infos) == 1 and infos[0].video_frames == 10 and infos[0].frames_dropped == 2
+    with av.open(str(infos[0].path)) as container:  # the pictures made it across: frame n is grey level 7n
+        levels = [float(f.to_ndarray(format="gray").mean()) for f in container.decode(video=0)]
+    assert levels[:3] == pytest.approx([14, 21, 28], abs=2)
 
 
 def test_pictures_larger_than_a_slot_and_audio_still_reach_the_recording(tmp_path: Path,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("workbench.ingest.recorder_process.RING_SLOT_BYTES", yuv420p_bytes(160, 120))
 
+    acquired: list[int | None] = []
+    acquire = PictureRing.acquire
+    monkeypatch.setattr(PictureRing, "acquire", lambda self: acquired.append(acquire(self)) or acquired[-1])
+
     async def run() -> tuple[list[SegmentInfo], int]:
         infos: list[SegmentInfo] = []
         host = RecorderProcess(queue_items=400)
         try:
+            await ring_in_use(host)
             recorder = host.recorder(tmp_path / "call", on_segment=infos.append, on_error=pytest.fail)
             recorder.has_audio = recorder.has_video = True
             for i in range(100):
@@ -122,7 +148,7 @@ def test_pictures_larger_than_a_slot_and_audio_still_reach_the_recording(tmp_pat
             await host.close()
 
     infos, in_use = asyncio.run(run())
-    assert in_use == 0
+    assert in_use == 0 and acquired == []  # no picture took a slot: all went by pipe
     assert len(infos) == 1 and infos[0].video_frames == 25 and infos[0].audio_frames == 99  # 249 of 250 in test_recorder_process
     assert set(stream_spans(infos[0].path)) == {"video", "audio"}
     with av.open(str(infos[0].path)) as container:  # frame n is grey level 7n
@@ -136,23 +162,21 @@ def test_a_recorder_process_that_cannot_open_the_ring_gets_pictures_by_pipe(tmp_
     monkeypatch.setattr(PictureRing, "spec", property(lambda self: (self._owner_pid, 999_999, self.slots,
                                                                     self.slot_bytes)))
 
-    async def run() -> list[SegmentInfo]:
+    async def run() -> tuple[list[SegmentInfo], str | None]:
         infos: list[SegmentInfo] = []
         host = RecorderProcess(queue_items=400)
         try:
-            for _ in range(200):  # the process's word comes back through the replies
-                if host.ring is None:
-                    break
-                await asyncio.sleep(0.1)
-            assert host.ring is None, "the recorder process did not report the ring it could not open"
+            # At once, while the process is still starting: nothing may go into a ring it has not opened.
             recorder = host.recorder(tmp_path / "call", on_segment=infos.append, on_error=pytest.fail)
             recorder.has_video = True
-            for n in range(10):
+            for n in range(30):
                 recorder.push("video", _video(n, 15), 10**12 + n * 66_000_000)
+                await asyncio.sleep(0.066)
             await asyncio.wait_for(recorder.close(), 30)
-            return infos
+            return infos, host.ring_refused
         finally:
             await host.close()
 
-    infos = asyncio.run(run())
-    assert len(infos) == 1 and infos[0].video_frames == 10 and infos[0].frames_dropped == 0
+    infos, refused = asyncio.run(run())
+    assert refused is not None and "999999" in refused
+    assert len(infos) == 1 and infos[0].video_frames == 30 and infos[0].frames_dropped == 0

@@ -12,12 +12,18 @@ Contract
 --------
 * **Bounded**: ``slots`` slots of ``slot_bytes`` each, fixed when the ring is made. The event loop takes a free slot
   for each picture (:meth:`PictureRing.acquire`); when none is free the picture is dropped and counted like a full
-  queue (the recorder is behind). The lowest free slot is taken, so a quiet ingest touches only a few slots' pages.
+  queue (the recorder is behind). The lowest free slot is taken, so a quiet ingest touches only a few slots' pages;
+  pages once touched stay with the ring until both processes let it go, so the memory held is at most ``slots``
+  times the largest picture sent (29.5 MB for 64 slots of 640x480).
 * **Ownership by flag**: one byte per slot, set by the ingest when it takes the slot and cleared by whoever is done
   with it (the recorder process once it has copied the picture out, or the ingest when the item never left). The
-  picture is written before its message is queued and read after the message arrives, so the pipe orders them.
-* **Falls back**: a picture that does not fit a slot (larger than ``slot_bytes`` or odd-sized) goes through the pipe
-  as before. Without ``memfd_create`` (not Linux) there is no ring and every picture does.
+  queue's feeder thread writes the picture before it writes the message into the pipe, and the recorder reads it
+  after the message arrives, so the pipe orders them.
+* **Never unmapped under a writer**: :meth:`PictureRing.close` only stops the ring from giving slots and closes the
+  descriptor; the mapping goes with the last reference (each queued picture holds one), so a feeder thread still
+  copying a picture never writes into unmapped memory.
+* **Falls back**: a picture that does not fit a slot (more bytes than ``slot_bytes``, or odd-sized) goes through the
+  pipe as before. Without ``memfd_create`` (not Linux) there is no ring and every picture does.
 * **No name, nothing to clean up**: the mapping is an anonymous ``memfd``; the recorder process opens it through
   ``/proc/<ingest pid>/fd/<fd>``. It is freed when both processes have closed it, ``kill -9`` included.
 """
@@ -25,15 +31,12 @@ Contract
 from __future__ import annotations
 
 import fractions
-import logging
 import mmap
 import os
 from typing import Any
 
 import av
 import numpy as np
-
-log = logging.getLogger(__name__)
 
 PAGE = mmap.PAGESIZE
 
@@ -140,7 +143,10 @@ class PictureRing:
 
     def write(self, slot: int, frame: av.VideoFrame) -> RingPicture:
         """Copy ``frame`` (``yuv420p``, fitting: :meth:`fits`) into ``slot``; return what to send in its place. The
-        layout is ``VideoFrame.to_ndarray()``'s: the Y plane, then U, then V, each without row padding."""
+        layout is ``VideoFrame.to_ndarray()``'s: the Y plane, then U, then V, each without row padding. Raises
+        ``ValueError`` once the ring is closed."""
+        if self._closed:
+            raise ValueError("the picture ring is closed")
         offset = self._data + slot * self.slot_bytes
         for plane in frame.planes:
             rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, :plane.width]
@@ -165,14 +171,9 @@ class PictureRing:
         return frame
 
     def close(self) -> None:
-        """Unmap the ring here (and close the memfd in the process that made it). Safe to call twice; a later
-        :meth:`write` raises ``ValueError``."""
+        """Give no more slots and close the memfd in the process that made it (safe to call twice). The mapping is
+        not unmapped here: it goes with the last reference, so a thread still writing a picture stays safe."""
         self._closed = True
-        self._flags.release()
-        try:
-            self._map.close()
-        except BufferError:  # a picture view still alive somewhere: the mapping goes with the last reference
-            log.warning("picture ring: mapping still in use; left to the garbage collector")
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1

@@ -62,10 +62,12 @@ CALL_QUEUE_ITEMS = 60
 """Items one call's writer thread in the recorder process holds (~1 s of video and audio)."""
 RING_SLOTS = 64
 """Decoded pictures on their way to the recorder process through shared memory, all calls together
-(:mod:`workbench.ingest.picture_ring`): about a quarter of a second of 16 callers' 15 fps video."""
+(:mod:`workbench.ingest.picture_ring`): 0.27 s of 16 callers' 15 fps video; a picture finding every slot taken is
+dropped and counted. Measured with 64: no picture dropped in 8 runs of 16 H.264 callers (``docs/recording.md``)."""
 RING_SLOT_BYTES = 1920 * 1080 * 3 // 2
-"""One slot holds a ``yuv420p`` picture up to 1920x1080 px (3.1 MB of address space; only the pages a picture
-writes are ever touched, 460,800 bytes for 640x480). Larger pictures go through the pipe."""
+"""One slot holds a ``yuv420p`` picture of up to 3.1 MB (1920x1080 px). Only the pages pictures write are touched
+(460,800 bytes of a slot for 640x480), and they stay with the ring: at most 29.5 MB for 64 slots of 640x480.
+Larger pictures go through the pipe."""
 REPLY_QUEUE_ITEMS = 1000
 """Bound of the recorder process's replies (segments closed, errors, key frame requests, calls closed)."""
 SEND_TIMEOUT_S = 1.0
@@ -188,13 +190,17 @@ def serve(inbox: Any, replies: Any, parent_pid: int, ring_spec: tuple[int, int, 
     ``("close", key, frames_dropped)``, and ``None`` (the ingest is stopping: finish every call). A video item's
     picture may be a :class:`RingPicture` in the shared ring ``ring_spec`` names; it is copied out here, in order.
     Replies: ``("segment", key, SegmentInfo)``, ``("keyframe", key, None)``, ``("error", key, message)``,
-    ``("closed", key, keyframe_waits)``, and ``("no_ring", 0, message)`` when the ring cannot be opened."""
+    ``("closed", key, keyframe_waits)``, and first ``("ring", 0, None)`` once the ring is open (the ingest uses it
+    from then on) or ``("no_ring", 0, message)`` when it cannot be opened. A picture that cannot be copied out of the
+    ring is lost and counted with its call's dropped frames."""
     _die_with_parent(parent_pid)
     calls: dict[int, _CallThread] = {}
+    lost: dict[int, int] = {}
     ring: PictureRing | None = None
     if ring_spec is not None:
         try:
             ring = PictureRing.attach(ring_spec)
+            replies.put(("ring", 0, None))
         except OSError as exc:
             log.error("recorder process: the shared picture ring cannot be opened (%s); pictures come by pipe", exc)
             replies.put(("no_ring", 0, f"{type(exc).__name__}: {exc}"))
@@ -225,6 +231,10 @@ def serve(inbox: Any, replies: Any, parent_pid: int, ring_spec: tuple[int, int, 
             continue
         if what == "item" and isinstance(body[1], RingPicture):
             body = _from_ring(ring, body)
+            if body is None:
+                lost[key] = lost.get(key, 0) + 1
+        elif what == "close":
+            body += lost.pop(key, 0)
         call = calls.get(key)
         if call is None or body is None:
             continue
@@ -239,11 +249,15 @@ def serve(inbox: Any, replies: Any, parent_pid: int, ring_spec: tuple[int, int, 
 
 def _from_ring(ring: PictureRing | None, item: Any) -> Any:
     """``item`` with its :class:`RingPicture` copied out of the ring into an ``av.VideoFrame`` (the slot is free
-    again); None when there is no ring to read it from (it could not be opened: the picture is lost)."""
-    if ring is None:
-        log.warning("recorder process: a picture came through the shared ring, which could not be opened; lost")
+    again); None when the picture is lost (no ring here, or it could not be read)."""
+    if ring is None:  # the ingest uses the ring only once this process said it is open: should not happen
+        log.error("recorder process: a picture came through a shared ring this process has not opened; lost")
         return None
-    return (item[0], ring.read(item[1]), *item[2:])
+    try:
+        return (item[0], ring.read(item[1]), *item[2:])
+    except Exception:  # one picture lost, the recordings go on
+        log.exception("recorder process: a picture could not be copied out of the shared ring")
+        return None
 
 
 # --- the ingest's side -------------------------------------------------------------------------------------------------
@@ -322,15 +336,19 @@ class RecorderProcess:
         self._inbox = context.Queue(maxsize=queue_items)
         self._replies = context.Queue(maxsize=REPLY_QUEUE_ITEMS)
         self.ring: PictureRing | None = None
-        """Shared memory for decoded pictures (:mod:`workbench.ingest.picture_ring`); None: they go by pipe."""
+        """Shared memory for decoded pictures (:mod:`workbench.ingest.picture_ring`), in use once the recorder
+        process has said it opened it; None: pictures go by pipe (until then, or for good)."""
+        self._ring_memory: PictureRing | None = None
+        self.ring_refused: str | None = None
+        """Why the recorder process could not open the ring, once it has said so."""
         if ring_slots > 0:
             try:
-                self.ring = PictureRing.create(ring_slots, RING_SLOT_BYTES)
+                self._ring_memory = PictureRing.create(ring_slots, RING_SLOT_BYTES)
             except OSError as exc:
                 log.warning("no shared picture ring (%s): pictures go to the recorder process by pipe", exc)
-        self._ring_memory = self.ring  # unmapped once the feeder thread is done, even after the ring is given up
+        spec = self._ring_memory.spec if self._ring_memory is not None else None
         self._process = context.Process(
-            target=serve, args=(self._inbox, self._replies, os.getpid(), self.ring.spec if self.ring else None),
+            target=serve, args=(self._inbox, self._replies, os.getpid(), spec),
             name="workbench-recorder", daemon=True,
         )
         self._process.start()
@@ -365,8 +383,8 @@ class RecorderProcess:
         return rec
 
     def offer(self, message: tuple[str, int, Any]) -> bool:
-        """Queue ``message`` without blocking; False when the queue is full or the process is gone."""
-        if self.dead:
+        """Queue ``message`` without blocking; False when the queue is full or the process is gone or stopping."""
+        if self.dead or self._stopping:
             return False
         try:
             self._inbox.put_nowait(message)
@@ -406,10 +424,9 @@ class RecorderProcess:
         if self._process.exitcode == 0:  # it read everything: nothing is left in the pipes
             self._inbox.close()
             self._replies.close()
-            await asyncio.to_thread(self._inbox.join_thread)  # the feeder has written its last picture
-            self.ring = None
-            if self._ring_memory is not None:
-                self._ring_memory.close()
+        self.ring = None
+        if self._ring_memory is not None:
+            self._ring_memory.close()
 
     # --- replies (reader thread -> event loop) -----------------------------------------------------------------------
 
@@ -433,9 +450,13 @@ class RecorderProcess:
             log.warning("recorder process: event loop closed, %s not reported", fn)
 
     def _on_reply(self, what: str, key: int, body: Any) -> None:
+        if what == "ring":
+            if not self._stopping and not self.dead:
+                self.ring = self._ring_memory
+            return
         if what == "no_ring":
             log.warning("the recorder process cannot open the shared picture ring (%s): pictures go by pipe", body)
-            self.ring = None
+            self.ring_refused = body
             return
         rec = self._recorders.get(key)
         if rec is None:
@@ -485,5 +506,5 @@ class RecorderProcess:
             pass
         self._inbox.close()  # the feeder thread ends: no thread of a dead recorder outlives it
         self._inbox.join_thread()
-        if self._ring_memory is not None:  # no offer reaches it once the process is dead; the feeder has ended
+        if self._ring_memory is not None:  # no slot is given once the process is dead
             self._ring_memory.close()

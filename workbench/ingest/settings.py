@@ -58,9 +58,10 @@ class IngestSettings:
     (they compete with the event loop for the GIL)."""
     record_process_queue_items: int = 480
     """Items (video frames, audio packets, all calls together) on their way to the recorder process before it drops
-    (counted per call): 2 s of 16 callers' 15 fps video. In H.264 mode the decoded pictures among them wait in the
-    recorder's shared ring (64 slots, ``workbench.ingest.picture_ring``), so the queue itself holds small messages;
-    a picture that does not fit a slot (above 1920x1080) is pickled whole (1.4 MB at 1280x720)."""
+    (counted per call). In H.264 mode the decoded pictures among them each hold a slot of the recorder's shared
+    ring (64 slots, ``workbench.ingest.picture_ring``: 0.27 s of 16 callers' 15 fps video, at most 29.5 MB for
+    640x480), and only small messages wait here; a picture larger than a slot (3.1 MB, a 1920x1080 picture) is
+    pickled whole."""
     tls_cert: Path | None = None
     tls_key: Path | None = None
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
