@@ -15,7 +15,6 @@ import argparse
 import statistics
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 from benchmarks.bench_console import _free_port
@@ -87,13 +86,14 @@ _CLICK_JS = """async () => {
 def measure(kinds: tuple[str, ...] = KINDS, copies: int = 5, repeats: int = 10,
             chromium: str = "/usr/bin/chromium") -> dict[str, list[float]]:
     """Click-to-visible ms per kind (``repeats`` samples each, in two passes over ``kinds``).
-    Raises ``ValueError`` for an unknown kind, Playwright's ``TimeoutError`` when the page does not draw."""
+    Raises ``ValueError`` for an unknown kind, ``TimeoutError`` when Streamlit does not start in 30 s, Playwright's
+    ``TimeoutError`` when the page does not draw."""
     unknown = set(kinds) - set(KINDS)
     if unknown:
         raise ValueError(f"unknown kinds {sorted(unknown)}; choose from {', '.join(KINDS)}")
     from playwright.sync_api import sync_playwright
 
-    from workbench.console.launch import streamlit_command
+    from workbench.console.launch import streamlit_command, wait_until_ready
 
     samples: dict[str, list[float]] = {kind: [] for kind in kinds}
     with tempfile.TemporaryDirectory() as tmp:
@@ -103,18 +103,10 @@ def measure(kinds: tuple[str, ...] = KINDS, copies: int = 5, repeats: int = 10,
         server = subprocess.Popen(streamlit_command(port, script=script), stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL)
         try:
+            wait_until_ready(f"http://127.0.0.1:{port}")
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                deadline = time.monotonic() + 30
-                while True:
-                    try:
-                        page.goto(f"http://127.0.0.1:{port}/?kind=none")
-                        break
-                    except Exception:
-                        if time.monotonic() > deadline:
-                            raise
-                        time.sleep(0.5)
                 # Two passes over the kinds, so that drift during the run shows in every kind alike.
                 for kind, count in [(k, (repeats + 1) // 2) for k in kinds] + [(k, repeats // 2) for k in kinds]:
                     page.goto(f"http://127.0.0.1:{port}/?kind={kind}&copies={copies}")

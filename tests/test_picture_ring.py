@@ -17,6 +17,7 @@ import av
 import numpy as np
 import pytest
 
+from tests.conftest import poll
 from tests.test_recording import _audio, _video, stream_spans
 from workbench.ingest.picture_ring import PictureRing, RingPicture, yuv420p_bytes
 from workbench.ingest.recorder_process import FrameBox, RecorderProcess
@@ -25,20 +26,18 @@ from workbench.ingest.recording import SegmentInfo
 
 async def ring_in_use(host: RecorderProcess) -> PictureRing:
     """The host's ring once the recorder process has opened it (pictures go by pipe until then)."""
-    for _ in range(300):
-        if host.ring is not None:
-            return host.ring
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"the recorder process did not open the ring in 15 s ({host.ring_refused})")
+    async def ring() -> PictureRing | None:
+        return host.ring
+
+    return await poll(ring, lambda r: r is not None, 15, "the recorder process to open the ring", 0.05)
 
 
 async def until_read(ring: PictureRing) -> None:
     """Wait until the recorder process has copied every picture out of ``ring``."""
-    for _ in range(200):
-        if ring.in_use() == 0:
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"{ring.in_use()} slots still taken after 4 s")
+    async def in_use() -> int:
+        return ring.in_use()
+
+    await poll(in_use, lambda n: n == 0, 4, "the recorder process to read every slot", 0.02)
 
 
 def noise_picture(width: int, height: int, seed: int = 5) -> av.VideoFrame:

@@ -41,6 +41,18 @@ import numpy as np
 PAGE = mmap.PAGESIZE
 
 
+def time_base_of(frame: Any) -> tuple[int, int] | None:
+    """An ``av`` frame's time base as ``(numerator, denominator)``, picklable; None when it has none."""
+    return (frame.time_base.numerator, frame.time_base.denominator) if frame.time_base is not None else None
+
+
+def stamp(frame: Any, pts: int | None, time_base: tuple[int, int] | None) -> None:
+    """Give a rebuilt ``av`` frame the pts and time base (:func:`time_base_of`) of the one it was copied from."""
+    frame.pts = pts
+    if time_base is not None:  # PyAV refuses None; a frame without one is placed at its arrival (MediaClock)
+        frame.time_base = fractions.Fraction(*time_base)
+
+
 def yuv420p_bytes(width: int, height: int) -> int:
     """Bytes of one ``yuv420p`` picture of ``width`` x ``height`` px (both even): Y plus two quarter-size planes."""
     return width * height * 3 // 2
@@ -73,13 +85,18 @@ class PictureRing:
         self._owner_pid = owner_pid
         self.slots = slots
         self.slot_bytes = slot_bytes
-        self._data = -(-slots // PAGE) * PAGE  # the flags take the first page(s); slots start page-aligned
+        self._data = self._flag_pages(slots)
         self._flags = memoryview(mapping)[:slots]
         self._closed = False
 
     @staticmethod
-    def _size(slots: int, slot_bytes: int) -> int:
-        return -(-slots // PAGE) * PAGE + slots * slot_bytes
+    def _flag_pages(slots: int) -> int:
+        """Bytes before the first slot: one flag byte per slot, rounded up to whole pages (slots start aligned)."""
+        return -(-slots // PAGE) * PAGE
+
+    @classmethod
+    def _size(cls, slots: int, slot_bytes: int) -> int:
+        return cls._flag_pages(slots) + slots * slot_bytes
 
     @classmethod
     def create(cls, slots: int, slot_bytes: int) -> PictureRing | None:
@@ -153,8 +170,7 @@ class PictureRing:
             target = np.ndarray((plane.height, plane.width), np.uint8, buffer=self._map, offset=offset)
             target[...] = rows
             offset += plane.height * plane.width
-        time_base = (frame.time_base.numerator, frame.time_base.denominator) if frame.time_base is not None else None
-        return RingPicture(slot, frame.width, frame.height, frame.pts, time_base)
+        return RingPicture(slot, frame.width, frame.height, frame.pts, time_base_of(frame))
 
     def read(self, picture: RingPicture) -> av.VideoFrame:
         """The picture in ``picture.slot`` as a new ``av.VideoFrame`` with its pts and time base; the slot is free
@@ -165,9 +181,7 @@ class PictureRing:
             frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
         finally:
             self.release(picture.slot)
-        frame.pts = picture.pts
-        if picture.time_base is not None:
-            frame.time_base = fractions.Fraction(*picture.time_base)
+        stamp(frame, picture.pts, picture.time_base)
         return frame
 
     def close(self) -> None:

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import fractions
 import itertools
 import logging
 import multiprocessing
@@ -49,7 +48,7 @@ from typing import Any, Callable
 import av
 from av.video.reformatter import VideoReformatter
 
-from workbench.ingest.picture_ring import PictureRing, RingPicture
+from workbench.ingest.picture_ring import PictureRing, RingPicture, stamp, time_base_of
 from workbench.ingest.recording import CallWriter, RecorderFront, RecorderItem, SegmentInfo
 
 log = logging.getLogger(__name__)
@@ -98,7 +97,7 @@ class FrameBox:
             except Exception:  # the ring was closed under it, or a picture it was not meant for: use the pipe
                 log.exception("recorder process: a picture could not go into the shared ring")
                 self.ring.release(self.slot)
-        time_base = (frame.time_base.numerator, frame.time_base.denominator) if frame.time_base is not None else None
+        time_base = time_base_of(frame)
         if isinstance(frame, av.VideoFrame):
             if frame.format.name != "yuv420p":  # a private reformatter: the frame's own is not thread-safe
                 frame = VideoReformatter().reformat(frame, format="yuv420p")
@@ -107,15 +106,9 @@ class FrameBox:
                               time_base)
 
 
-def _stamp(frame: Any, pts: int | None, time_base: tuple[int, int] | None) -> None:
-    frame.pts = pts
-    if time_base is not None:  # PyAV refuses None; a frame without one is placed at its arrival (MediaClock)
-        frame.time_base = fractions.Fraction(*time_base)
-
-
 def _video_frame(planes: Any, pts: int | None, time_base: tuple[int, int] | None) -> av.VideoFrame:
     frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
-    _stamp(frame, pts, time_base)
+    stamp(frame, pts, time_base)
     return frame
 
 
@@ -123,7 +116,7 @@ def _audio_frame(samples: Any, fmt: str, layout: str, rate: int, pts: int | None
                  time_base: tuple[int, int] | None) -> av.AudioFrame:
     frame = av.AudioFrame.from_ndarray(samples, format=fmt, layout=layout)
     frame.sample_rate = rate
-    _stamp(frame, pts, time_base)
+    stamp(frame, pts, time_base)
     return frame
 
 
@@ -300,7 +293,7 @@ class ProcessCallRecorder(RecorderFront):
                 if slot is None:
                     return False  # every slot is taken: the recorder is behind, dropped and counted like a full queue
         if kind in ("video", "audio", "talkback"):
-            item = (kind, FrameBox(item[1], ring if slot is not None else None, slot), *item[2:])
+            item = (kind, FrameBox(item[1], ring, slot), *item[2:])
         if self._host.offer(("item", self.key, item)):
             return True
         if slot is not None:
@@ -424,9 +417,6 @@ class RecorderProcess:
         if self._process.exitcode == 0:  # it read everything: nothing is left in the pipes
             self._inbox.close()
             self._replies.close()
-        self.ring = None
-        if self._ring_memory is not None:
-            self._ring_memory.close()
 
     # --- replies (reader thread -> event loop) -----------------------------------------------------------------------
 
@@ -486,6 +476,9 @@ class RecorderProcess:
             return
         if not self.dead:
             self.dead = True
+            self.ring = None
+            if self._ring_memory is not None:  # no more slots; a picture the feeder still writes stays mapped
+                self._ring_memory.close()
             if exitcode != 0:
                 # What the feeder thread still holds cannot be delivered: read it back so the thread ends, and let
                 # the interpreter exit without waiting for it.
@@ -506,5 +499,3 @@ class RecorderProcess:
             pass
         self._inbox.close()  # the feeder thread ends: no thread of a dead recorder outlives it
         self._inbox.join_thread()
-        if self._ring_memory is not None:  # no slot is given once the process is dead
-            self._ring_memory.close()
