@@ -142,8 +142,14 @@ def _many_proposals_panel() -> None:
 def test_the_panel_shows_the_three_best_proposals_and_the_rest_on_request() -> None:
     at = AppTest.from_function(_many_proposals_panel, default_timeout=30).run()
     assert not at.exception
-    accepts = lambda: [b.key for b in at.button if b.key.startswith("link_accept_")]  # noqa: E731
-    assert accepts() == ["link_accept_lp1-b", "link_accept_lp4-b", "link_accept_lp2-b"]  # 90, 80, 70 %
+    accepts = lambda: [b.key for b in at.button_group if b.key.startswith("link_decide_")]  # noqa: E731
+    assert accepts() == ["link_decide_lp1-b", "link_decide_lp4-b", "link_decide_lp2-b"]  # 90, 80, 70 %
+    row = at.button_group(key="link_decide_lp1-b")
+    assert list(row.options) == [
+        "Parent (proposed)", "Child", "Related", "Reject"]
+    assert row.value is None  # nothing decided before a click
+    assert [t.key for t in at.toggle] == ["link_show_all-b", "link_by_hand-b"]  # the manual row on request only
+    assert not [s for s in at.selectbox if s.key.startswith("link_")]
     texts = [str(m.value) for m in at.markdown]
     # headline and reasons in one element per proposal
     assert "Possibly the same incident as 06-2 (in queue) (score 90%)\n- reason 1a\n- reason 1b" in texts
@@ -152,8 +158,8 @@ def test_the_panel_shows_the_three_best_proposals_and_the_rest_on_request() -> N
     assert "Also proposed: 06-4 (in queue) (score 60%), 06-1 (in queue) (score 50%)" in [str(c.value) for c in at.caption]
     at.toggle(key="link_show_all-b").set_value(True).run()
     assert not at.exception
-    assert accepts() == ["link_accept_lp1-b", "link_accept_lp4-b", "link_accept_lp2-b", "link_accept_lp3-b",
-                         "link_accept_lp0-b"]
+    assert accepts() == ["link_decide_lp1-b", "link_decide_lp4-b", "link_decide_lp2-b", "link_decide_lp3-b",
+                         "link_decide_lp0-b"]
 
 
 def test_dispatcher_sees_advice_and_proposal_accepts_links_by_hand_and_unlinks(console) -> None:
@@ -173,9 +179,12 @@ def test_dispatcher_sees_advice_and_proposal_accepts_links_by_hand_and_unlinks(c
     assert shown[0].data.advice_seq == given[-1].seq and shown[0].data.urgency == "spoed"
 
     pid = next(e.data.proposal_id for e in log(base) if isinstance(e.data, ev.LinkProposed))
-    assert at.selectbox(key=f"link_relation_{pid}-{passerby}").value == "parent"
-    at.button(key=f"link_accept_{pid}-{passerby}").click().run()
+    row = at.button_group(key=f"link_decide_{pid}-{passerby}")
+    assert row.options[0] == "Parent (proposed)"
+    row.set_value("parent").run()
     assert not at.exception
+    assert f"link_other-{passerby}" not in [box.key for box in at.selectbox]  # behind "Link by hand"
+    at.toggle(key=f"link_by_hand-{passerby}").set_value(True).run()
     at.selectbox(key=f"link_other-{passerby}").set_value(collision).run()
     at.selectbox(key=f"link_manual_relation-{passerby}").set_value("related").run()
     at.button(key=f"link_set-{passerby}").click().run()
@@ -236,17 +245,18 @@ def test_the_panel_in_chromium_accepting_a_proposal(console, chromium_path: str)
                 panel = page.locator(f".st-key-panel_links-{passerby}")
                 panel.wait_for()
                 page.get_by_text("Advice: urgency spoed").wait_for()
-                page.locator(f".st-key-link_accept_{pid}-{passerby} button").wait_for()
+                page.locator(f".st-key-link_decide_{pid}-{passerby} button").first.wait_for()
+                page.locator(f".st-key-link_by_hand-{passerby}").get_by_text("Link by hand").click()
                 page.locator(f".st-key-link_set-{passerby} button").wait_for()
                 page.locator(".st-key-transcript").get_by_text("big flames").wait_for()
                 page.locator(f".st-key-close_call-{passerby} button").wait_for()
                 panel.scroll_into_view_if_needed()
-                panel.get_by_text("Relation of the other report").wait_for()
+                panel.get_by_text("Parent (proposed)").wait_for()
                 panel.get_by_text("Link to report").wait_for()
                 panel.get_by_text("Its relation").wait_for()
                 page.get_by_text("Units dispatched").wait_for()
                 page.screenshot(path=str(shots / "links-panel.png"), full_page=True)
-                page.locator(f".st-key-link_accept_{pid}-{passerby} button").click()
+                page.locator(f".st-key-link_decide_{pid}-{passerby} button").get_by_text("Parent (proposed)").click()
                 deadline = time.monotonic() + 30
                 while not any(isinstance(e.data, ev.LinkSet) for e in log(base)):
                     assert time.monotonic() < deadline, "the accept never reached the log"

@@ -6,18 +6,23 @@ and call events; every :data:`FALLBACK_S` s should the browser not reach the ing
 
 - the triage advice with its reasons, when the ingest gave one (blocks with ``advice = true``); the first time an
   advice is drawn the panel posts ``advice.shown`` (what the dispatcher saw, for the automation-bias analysis);
-- each pending link proposal with its score and reasons, a relation to choose and **Accept** / **Reject**
-  (``POST /api/calls/{call_id}/links/decisions``: ``link.decided``, and ``link.set`` on accept); the
-  :data:`SHOWN_PROPOSALS` best-scored ones in full, the others in one line (report and score) until **Show all**
-  (the panel grew by a selectbox and two buttons per earlier report of the session, and answering a call in a long
-  shift redrew all of them: ``workbench bench console``);
+- each pending link proposal with its score and reasons, and one row of choices: link it as **Parent**, **Child** or
+  **Related** (the proposed relation marked), or **Reject**; one click decides
+  (``POST /api/calls/{call_id}/links/decisions``: ``link.decided``, and ``link.set`` on accept). The
+  :data:`SHOWN_PROPOSALS` best-scored ones in full, the others in one line (report and score) until **Show all**;
 - the report's current links, each with **Unlink** (``link.removed``);
-- a way to link the report by hand to any other report of the session, open or closed, with a relation
-  (``link.set``, origin ``manual``).
+- behind the switch **Link by hand**, a way to link the report to any other report of the session, open or closed,
+  with a relation (``link.set``, origin ``manual``).
 
-Widget keys (``st-key-<key>`` in the page): container ``panel_links-<cid>``; ``link_relation_<pid>-<cid>``,
-``link_accept_<pid>-<cid>``, ``link_reject_<pid>-<cid>``, ``link_unlink_<other>-<cid>``, ``link_other-<cid>``,
-``link_manual_relation-<cid>``, ``link_set-<cid>``, ``link_show_all-<cid>``.
+The panel is drawn with few elements because answering a call mounts it in the browser together with the intake
+form, and the browser's time grows with the number of elements, not their kind (``python -m
+benchmarks.console_widget_cost``). Per proposal it was a relation select box, Accept and Reject in a row of three
+columns, and the manual row two select boxes and a button in three more: by the sixth call of a shift the panel had
+as many elements as the intake form. One choice row per proposal, and the manual row only on request, halve it.
+
+Widget keys (``st-key-<key>`` in the page): container ``panel_links-<cid>``; ``link_decide_<pid>-<cid>`` (options
+``parent``, ``child``, ``related``, ``reject``), ``link_unlink_<other>-<cid>``, ``link_show_all-<cid>``,
+``link_by_hand-<cid>``, ``link_other-<cid>``, ``link_manual_relation-<cid>``, ``link_set-<cid>``.
 """
 
 from __future__ import annotations
@@ -57,9 +62,30 @@ def _do(action: Callable[[], None]) -> None:
         st.session_state[K_ERROR] = str(exc)
 
 
-def _decide(client: IngestClient, cid: str, pid: str, decision: str) -> None:
-    relation = st.session_state.get(_key(f"link_relation_{pid}", cid), "") if decision == "accept" else ""
-    _do(lambda: client.decide_link(cid, pid, decision, relation))
+REJECT = "reject"
+"""The choice row's option that rejects the proposal; the others are :data:`ev.LINK_RELATIONS` (accept as that)."""
+
+
+def _decide(client: IngestClient, cid: str, pid: str) -> None:
+    """The proposal's choice row was clicked: accept with the chosen relation, or reject. On an error the row is
+    cleared, so the dispatcher can choose again."""
+    key = _key(f"link_decide_{pid}", cid)
+    choice = st.session_state.get(key)
+    if choice is None:  # the chosen option clicked again: deselected, nothing to decide
+        return
+    if choice == REJECT:
+        _do(lambda: client.decide_link(cid, pid, "reject", ""))
+    else:
+        _do(lambda: client.decide_link(cid, pid, "accept", choice))
+    if st.session_state.get(K_ERROR):
+        st.session_state[key] = None
+
+
+def choice_label(option: str, proposed: str) -> str:
+    """The label of one option in a proposal's choice row; the proposed relation is marked."""
+    if option == REJECT:
+        return "Reject"
+    return option.capitalize() + (" (proposed)" if option == proposed else "")
 
 
 def _manual(client: IngestClient, cid: str) -> None:
@@ -115,16 +141,15 @@ def links_panel(client: IngestClient, sid: str, cid: str, sync: Callable[[], Ses
             st.error(error)
         show_all = st.session_state.get(_key("link_show_all", cid), False)
         pending = sorted(view.pending, key=lambda p: -p.score_pct)  # stable: the ingest's order among equals
+        if pending:
+            st.caption("Link a proposed report as parent (it leads the incident), child (this report leads) or "
+                       "related (no hierarchy), or reject it.")
         for p in pending if show_all else pending[:SHOWN_PROPOSALS]:
             st.markdown(_bullets(p.headline, p.reasons))
-            rel, accept, reject = st.columns([3, 2, 2], vertical_alignment="bottom")
-            rel.selectbox("Relation of the other report", options=list(ev.LINK_RELATIONS),
-                          index=list(ev.LINK_RELATIONS).index(p.default_relation), format_func=relation_label,
-                          key=_key(f"link_relation_{p.proposal_id}", cid))
-            accept.button("Accept", key=_key(f"link_accept_{p.proposal_id}", cid), icon=":material/link:",
-                          on_click=_decide, args=(client, cid, p.proposal_id, "accept"))
-            reject.button("Reject", key=_key(f"link_reject_{p.proposal_id}", cid), icon=":material/link_off:",
-                          on_click=_decide, args=(client, cid, p.proposal_id, "reject"))
+            st.segmented_control(f"Decide on {p.other_label}", options=[*ev.LINK_RELATIONS, REJECT],
+                                 format_func=lambda o, d=p.default_relation: choice_label(o, d),
+                                 key=_key(f"link_decide_{p.proposal_id}", cid), on_change=_decide,
+                                 args=(client, cid, p.proposal_id), label_visibility="collapsed")
         if len(pending) > SHOWN_PROPOSALS:
             if not show_all:  # every proposal stays in sight: who and how likely, the reasons on request
                 st.caption("Also proposed: " + ", ".join(f"{p.other_label} (score {p.score_pct}%)"
@@ -138,7 +163,7 @@ def links_panel(client: IngestClient, sid: str, cid: str, sync: Callable[[], Ses
             text.markdown(f":material/link: {link.other_label}: **{link.relation}**")
             unlink.button("Unlink", key=_key(f"link_unlink_{link.other_call_id}", cid),
                           on_click=lambda o=link.other_call_id: _do(lambda: client.set_link(cid, o, "unlink")))
-        if view.candidates:
+        if view.candidates and st.toggle("Link by hand", key=_key("link_by_hand", cid)):
             labels = dict(view.candidates)
             other, relation, go = st.columns([3, 3, 1], vertical_alignment="bottom")
             other.selectbox("Link to report", options=list(labels), format_func=lambda c: labels.get(c, c),

@@ -49,7 +49,7 @@ class ProposalView:
     decision: str
     relation: str
     default_relation: str
-    """Relation preselected on accept: the earlier report as ``parent`` (the first report usually leads)."""
+    """Relation the panel marks as proposed: the earlier report as ``parent`` (the first report usually leads)."""
 
     @property
     def headline(self) -> str:
