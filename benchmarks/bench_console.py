@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from benchmarks import percentile
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -145,12 +147,19 @@ _MEASURE_JS = """async ({click, until, timeoutMs}) => {
 }"""
 
 
-def _percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (``q`` in 0-1) of ``values``; NaN when empty."""
+def share_over_note(values: list[float], limit_ms: float) -> str:
+    """How many of ``values`` (ms) are within ``limit_ms``, and the share over it with its exact (Clopper-Pearson)
+    95% interval from :func:`scipy.stats.binomtest`. "p95 <= limit" is "at most 5% over"; a run's p95 from a few
+    dozen clicks is nearly its largest value, so the interval says how far one run can be trusted and pooled runs
+    can be judged from their summed counts."""
+    from scipy.stats import binomtest
+
     if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, int(round(q * len(ordered) + 0.5)) - 1))]
+        return "no interactions"
+    over = sum(1 for v in values if v > limit_ms)
+    ci = binomtest(over, len(values)).proportion_ci(0.95, method="exact")
+    return (f"{len(values) - over}/{len(values)} within {limit_ms:.0f} ms; over: {over / len(values):.1%} "
+            f"(95% CI {ci.low:.1%}-{ci.high:.1%}; target p95 <= {limit_ms:.0f} ms, i.e. at most 5% over)")
 
 
 def _handle_call(rig: Any, page: Any, sid: str, cid: str, label: str) -> list[tuple[str, float, float, str]]:
@@ -237,7 +246,7 @@ def work_calls(rig: Any, page: Any, client: Any, sid: str, phase: str, *, rounds
     return samples
 
 
-def bench_interactions(rounds: int = 6, streams: int = 3) -> list[tuple[str, float, str]]:
+def bench_interactions(rounds: int = 10, streams: int = 3) -> list[tuple[str, float, str]]:
     """Rows ``(label, ms, note)``: p95 (and p50, n, click-to-log p50) of each console interaction without streams
     (baseline) and with ``streams`` live video streams and the DRT (tone) running, ``rounds`` calls each; then the
     DRT tone jitter of the loaded phase. Raises ``AssertionError`` when the page does not show a result within
@@ -280,20 +289,18 @@ def bench_interactions(rounds: int = 6, streams: int = 3) -> list[tuple[str, flo
             values = [ms for _c, n, ms, _w, _t in phases.get(phase, []) if n == name]
             cond = "no streams (baseline)" if phase == "baseline" else f"{streams} live streams + DRT tone"
             log_p50 = statistics.median(lags[phase][name]) if lags.get(phase, {}).get(name) else float("nan")
-            rows.append((f"{name}: click to visible, p95, {cond}", _percentile(values, 0.95),
-                         f"p50 {_percentile(values, 0.5):.0f} ms, max {max(values, default=float('nan')):.0f} ms, "
+            rows.append((f"{name}: click to visible, p95, {cond}", percentile(values, 0.95),
+                         f"p50 {percentile(values, 0.5):.0f} ms, max {max(values, default=float('nan')):.0f} ms, "
                          f"n {len(values)}; click to event logged p50 {log_p50:.0f} ms"))
     every = {phase: [ms for _c, _n, ms, _w, _t in phases.get(phase, [])] for phase in ("baseline", "loaded")}
     for phase, values in every.items():
-        within = sum(1 for v in values if v <= 200)
-        rows.append((f"all interactions: p95, {phase}", _percentile(values, 0.95),
-                     f"{within}/{len(values)} within 200 ms (target p95 <= 200 ms)"))
+        rows.append((f"all interactions: p95, {phase}", percentile(values, 0.95), share_over_note(values, 200.0)))
     if tone_jitter:
         absolute = [abs(j) for j in tone_jitter]
         rows += [
             ("DRT tone onset jitter, median |logged - scheduled|", statistics.median(absolute),
              f"{len(tone_jitter)} tones during the loaded phase; signed median {statistics.median(tone_jitter):+.2f} ms"),
-            ("DRT tone onset jitter, p95 |logged - scheduled|", _percentile(absolute, 0.95),
+            ("DRT tone onset jitter, p95 |logged - scheduled|", percentile(absolute, 0.95),
              f"max {max(absolute):.2f} ms; {sum(1 for a in absolute if a < 5)}/{len(absolute)} under 5 ms"),
         ]
     else:

@@ -69,6 +69,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks import percentile
 from benchmarks.ingest_media import (
     FPS, HEIGHT, WIDTH, PreEncoded, draw_stamp, g2g_from_indices, pre_encode, read_stamp,
 )
@@ -369,10 +370,6 @@ def recording_counts(recordings: Path) -> dict[str, int]:
     return counts
 
 
-def _percentile(sorted_values: list[float], q: float) -> float:
-    return sorted_values[min(len(sorted_values) - 1, int(len(sorted_values) * q))] if sorted_values else float("nan")
-
-
 async def _measure(kind: str, n: int, warmup_s: float, measure_s: float, proc: subprocess.Popen[Any], base: str,
                    http: Any, callers: list[subprocess.Popen[str]], readers: list[asyncio.Task[None]],
                    pre_encoded: PreEncoded | None, viewers: int) -> dict[str, Any]:
@@ -473,8 +470,8 @@ async def _measure(kind: str, n: int, warmup_s: float, measure_s: float, proc: s
         "viewers": n if kind == "bare" else len(watched),
         "fps": (received_window := frames1 - frames0) / (t1 - t0) / n,
         "lost": max(0, sent - received - n), "sent": sent,
-        "p50": _percentile(lat, 0.5), "p95": _percentile(lat, 0.95), "unread": unread,
-        "decode_p50": _percentile(lat_decode, 0.5), "decode_p95": _percentile(lat_decode, 0.95),
+        "p50": percentile(lat, 0.5), "p95": percentile(lat, 0.95), "unread": unread,
+        "decode_p50": percentile(lat_decode, 0.5), "decode_p95": percentile(lat_decode, 0.95),
         "cpu": 100 * (cpu1 - cpu0) / (t1 - t0), "rss": rss, "samples": len(lat), "window_frames": received_window,
         "recorder_cpu": 100 * (recorder_cpu1 - recorder_cpu0) / (t1 - t0),
         "keyframes": keyframes, "callers_cpu": 100 * (callers_cpu1 - callers_cpu0) / (t1 - t0),
