@@ -189,6 +189,33 @@ def test_a_rerun_reads_the_log_once_and_a_posted_event_at_once(console_env):
     assert at.button(key="submit_rsme-c1")  # the close drew the RSME in the run the click caused
 
 
+def test_the_answer_pauses_once_between_the_form_and_the_rest_of_the_call_screen(console_env, monkeypatch):
+    """Issue 6 (interaction latency): the Answer's run pauses after the header, form and transcript, so the browser
+    mounts them in a pass of their own before the live view, photos and related reports arrive; the reruns that
+    follow (every widget change) do not pause."""
+    import sys
+    import time
+
+    paused: list[float] = []
+    real_sleep = time.sleep
+
+    def sleep(seconds: float) -> None:
+        if sys._getframe(1).f_code.co_name == "render_active":
+            paused.append(seconds)
+        real_sleep(seconds)
+
+    monkeypatch.setattr(time, "sleep", sleep)
+    at = new_app().run()
+    assert paused == []  # the queue screen
+    at.button(key="answer_next").click().run()
+    assert not at.exception and at.button(key="close_call-c1")
+    assert len(paused) == 1 and 0 < paused[0] <= 0.1
+    at.radio(key="urgency-c1").set_value("spoed").run()
+    at.run()
+    assert not at.exception
+    assert len(paused) == 1
+
+
 def test_dispatcher_handles_a_call_and_every_action_is_logged_exactly(console_env):
     fake, log = console_env
     at = new_app().run()

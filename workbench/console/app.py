@@ -60,6 +60,10 @@ K_SYNC_CARRY, K_SYNC_STALE = "wb_sync_carry", "wb_sync_stale"
 # refresh them every 2 s): a click redraws what it changed, not every ingest read.
 MAP_REUSE_S, STATUS_REUSE_S = 1.5, 1.5
 
+# On the first draw of a call (the Answer), the pause, s, between the parts the dispatcher starts with (header, form,
+# transcript) and the rest, so the browser mounts the form in a pass of its own (see render_active).
+FIRST_PASS_PAUSE_S = 0.04
+
 # Panels of the active call whose focus is logged (containers keyed ``panel_<name>-<call_id>``). A comment, not a
 # docstring: Streamlit's "magic" would print a bare string literal of the page script on the page.
 PANELS = ("live_view", "photos", "transcript", "form")
@@ -596,10 +600,17 @@ def render_active(client: IngestClient, cfg: ConsoleConfig, state: SessionState,
     (slots keep every part in its place). The browser mounts a new screen in a few React passes, each taking what
     has arrived; an iframe (focus logger, live viewer) is a new document, costly to mount, and drawn before the
     form it held the form back by a pass. Answer to the form on screen, 20 photo calls each on the bench's rig:
-    p50 152 -> 128 ms, p95 unchanged (~195 ms)."""
+    p50 152 -> 128 ms, p95 unchanged (~195 ms).
+
+    On the call's first draw (the Answer) the script pauses :data:`FIRST_PASS_PAUSE_S` after the header, form and
+    transcript: they reach the browser, which mounts them in a pass of their own, before the live view, photos and
+    related reports arrive. Without the pause the browser mounted all ~70 elements in one or two long tasks, and the
+    form showed only at their end: with 3 live streams, 4 to 5 of 10 Answers took over 200 ms in some runs
+    (``workbench bench console``; with the pause 0 of 20). Later reruns (every widget change) do not pause."""
     call = state.calls[cid]
     sid = state.session_id
-    if ss.get(K_FORM_CALL) != cid:
+    first_draw = ss.get(K_FORM_CALL) != cid
+    if first_draw:
         init_form(call)
     head, hold = st.columns([6, 1], vertical_alignment="bottom")
     head.subheader(f"Call with {call.caller_label}")
@@ -615,6 +626,8 @@ def render_active(client: IngestClient, cfg: ConsoleConfig, state: SessionState,
     with transcript_panel:
         st.markdown("**Transcript**")
         transcript_fragment(client, sid, cid, cfg.public_ingest_url)
+    if first_draw:
+        time.sleep(FIRST_PASS_PAUSE_S)
     with left:
         with st.container(key=wk("panel_live_view", cid)):
             if call.modality == "video":
