@@ -738,12 +738,11 @@ async def run_caller_comparison(caller: str, fps: int = 30, warmup_s: float = 4.
             total = min(total, frames1 + int((time.monotonic() - t1) * fps))
         ingest = sorted(a for a, _ in samples)
         viewer = sorted(v for _, v in samples)
-        pick = lambda xs, q: xs[min(len(xs) - 1, int(len(xs) * q))] if xs else float("nan")  # noqa: E731
         return {
             "kind": f"{caller} caller {fps} fps", "n": 1, "fps": (frames1 - frames0) / (t1 - t0),
             "lost": max(0, sent - total - 1), "sent": sent,
-            "p50": pick(ingest, 0.5), "p95": pick(ingest, 0.95),
-            "viewer_p50": pick(viewer, 0.5), "viewer_p95": pick(viewer, 0.95),
+            "p50": percentile(ingest, 0.5), "p95": percentile(ingest, 0.95),
+            "viewer_p50": percentile(viewer, 0.5), "viewer_p95": percentile(viewer, 0.95),
             "cpu": 100 * (cpu1 - cpu0) / (t1 - t0), "rss": rss, "samples": len(samples),
             "size": sorted(sizes),
         }

@@ -1,7 +1,7 @@
 """Where a console click's time goes (issue 6): ``python -m benchmarks.console_trace [--rounds N] [--out F]``.
 
 Works calls through the console like ``workbench bench console`` does (:func:`benchmarks.bench_console.work_calls`:
-answer, open photo, urgency, item, close), without streams (``baseline``) and with 3 live video streams and the DRT
+answer, open photo, urgency, item, close; the Answer also to the whole call screen), without streams (``baseline``) and with 3 live video streams and the DRT
 (``loaded``), while recording on one clock (ms since the epoch, one machine):
 
 - in the console's Streamlit process (:mod:`benchmarks.console_trace_hooks`): when the click's rerun arrived, each
@@ -114,7 +114,7 @@ def trace(out: Path, rounds: int = 3, streams: int = 3) -> list[dict[str, Any]]:
 def summary(out: Path, clicks: list[dict[str, Any]]) -> list[str]:
     """One line per interaction from the records in ``out`` (see the module's docstring)."""
     records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines() if line.strip()]
-    lines = [f"{'phase':8s} {'interaction':11s} {'visible':>7s} {'at srv':>6s} {'srv last':>8s} {'br last':>7s} "
+    lines = [f"{'phase':8s} {'interaction':20s} {'visible':>7s} {'at srv':>6s} {'srv last':>8s} {'br last':>7s} "
              f"{'gc ms':>5s}  long tasks (start:duration)"]
     for c in clicks:
         t0, t1 = c["wall"], c["wall"] + c["ms"]
@@ -124,7 +124,7 @@ def summary(out: Path, clicks: list[dict[str, Any]]) -> list[str]:
         frames = max((w[0] - t0 for w in c["ws"] if w[0] <= t1), default=float("nan"))
         gc_ms = sum(r["ms"] for r in within if r["k"] == "gc")
         tasks = " ".join(f"{w[0] - t0:+.0f}:{w[1]:.0f}" for w in c["longtasks"])
-        lines.append(f"{c['phase']:8s} {c['name']:11s} {c['ms']:7.0f} {arrived:6.0f} {sent:8.0f} {frames:7.0f} "
+        lines.append(f"{c['phase']:8s} {c['name']:20s} {c['ms']:7.0f} {arrived:6.0f} {sent:8.0f} {frames:7.0f} "
                      f"{gc_ms:5.0f}  {tasks}")
     return lines
 

@@ -196,20 +196,30 @@ def test_the_answer_pauses_once_between_the_form_and_the_rest_of_the_call_screen
     import sys
     import time
 
+    import workbench.console.links_panel as links_module
+
     paused: list[float] = []
-    real_sleep = time.sleep
+    order: list[str] = []
+    real_sleep, real_links_panel = time.sleep, links_module.links_panel
 
     def sleep(seconds: float) -> None:
         if sys._getframe(1).f_code.co_name == "render_active":
             paused.append(seconds)
+            order.append("pause")
         real_sleep(seconds)
 
+    def links_panel(*args, **kwargs) -> None:
+        order.append("related reports")
+        real_links_panel(*args, **kwargs)
+
     monkeypatch.setattr(time, "sleep", sleep)
+    monkeypatch.setattr(links_module, "links_panel", links_panel)  # app.py imports it anew on every run
     at = new_app().run()
     assert paused == []  # the queue screen
     at.button(key="answer_next").click().run()
     assert not at.exception and at.button(key="close_call-c1")
     assert len(paused) == 1 and 0 < paused[0] <= 0.1
+    assert order == ["pause", "related reports"]  # the related reports after the pause, not with the form
     at.radio(key="urgency-c1").set_value("spoed").run()
     at.run()
     assert not at.exception

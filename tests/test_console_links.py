@@ -162,6 +162,47 @@ def test_the_panel_shows_the_three_best_proposals_and_the_rest_on_request() -> N
                          "link_decide_lp0-b"]
 
 
+def _one_proposal_panel() -> None:
+    """AppTest script: the panel for report ``b`` with one pending proposal from a stub ingest that refuses to link
+    as ``child`` (409) and records every decision it is sent in ``st.session_state["decisions"]``."""
+    import streamlit as st
+
+    from workbench.console.ingest_client import IngestError
+    from workbench.console.links_panel import links_panel
+    from workbench.domain import events as ev
+    from workbench.domain.session_state import SessionState, apply
+
+    class StubIngest:
+        def links(self, cid: str) -> dict:
+            return {"proposals": [{"proposal_id": "lp1", "other_call_id": "o1", "score": 0.8, "reasons": ["near"],
+                                   "decision": "", "relation": ""}], "links": [], "advice": None}
+
+        def decide_link(self, cid: str, pid: str, decision: str, relation: str) -> None:
+            st.session_state.setdefault("decisions", []).append((cid, pid, decision, relation))
+            if relation == "child":
+                raise IngestError("409 the other report is already this one's parent", 409)
+
+    state = SessionState(session_id="s")
+    for seq, cid in enumerate(("o1", "b"), start=1):
+        apply(state, ev.Event(1, "s", seq, seq * 1000, "2026-01-01T00:00:00+00:00", "ingest", "call.created", cid,
+                              ev.CallCreated(cid, "b1", "photo", f"06-{seq}")))
+    links_panel(StubIngest(), "s", "b", lambda: state)
+
+
+def test_a_refused_choice_is_cleared_with_the_error_and_reject_sends_no_relation() -> None:
+    at = AppTest.from_function(_one_proposal_panel, default_timeout=30).run()
+    row = at.button_group(key="link_decide_lp1-b")
+    row.set_value("child").run()
+    assert not at.exception
+    assert at.session_state["decisions"] == [("b", "lp1", "accept", "child")]
+    assert "already this one's parent" in " ".join(str(e.value) for e in at.error)
+    assert at.button_group(key="link_decide_lp1-b").value is None  # cleared: the dispatcher can choose again
+    at.button_group(key="link_decide_lp1-b").set_value("reject").run()
+    assert not at.exception
+    assert at.session_state["decisions"][1:] == [("b", "lp1", "reject", "")]
+    assert not at.error  # the request went through: the error is gone
+
+
 def test_dispatcher_sees_advice_and_proposal_accepts_links_by_hand_and_unlinks(console) -> None:
     base, ids = console
     at = AppTest.from_file(str(APP_PATH), default_timeout=30).run()
