@@ -146,8 +146,9 @@ _MEASURE_JS = """async ({click, until, also, timeoutMs}) => {
       if (ms === null && document.querySelector(until) !== null) ms = t - t0;
       if (ms !== null && (!also || document.querySelector(also) !== null)) {
         resolve({ms, alsoMs: t - t0, wallMs: performance.timeOrigin + t0});
-      } else if (t - t0 > timeoutMs) resolve({error: "no result within " + timeoutMs + " ms: " + (ms === null ? until : also)});
-      else requestAnimationFrame(check);
+      } else if (t - t0 > timeoutMs) {
+        resolve({error: "no result within " + timeoutMs + " ms: " + (ms === null ? until : also)});
+      } else requestAnimationFrame(check);
     };
     requestAnimationFrame(check);
   });

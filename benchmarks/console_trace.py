@@ -1,8 +1,9 @@
 """Where a console click's time goes (issue 6): ``python -m benchmarks.console_trace [--rounds N] [--out F]``.
 
 Works calls through the console like ``workbench bench console`` does (:func:`benchmarks.bench_console.work_calls`:
-answer, open photo, urgency, item, close; the Answer also to the whole call screen), without streams (``baseline``) and with 3 live video streams and the DRT
-(``loaded``), while recording on one clock (ms since the epoch, one machine):
+answer, open photo, urgency, item, close; the Answer also to the whole call screen), without streams
+(``baseline``) and with 3 live video streams and the DRT (``loaded``), while recording on one clock (ms since the
+epoch, one machine):
 
 - in the console's Streamlit process (:mod:`benchmarks.console_trace_hooks`): when the click's rerun arrived, each
   script and fragment run (thread CPU and wall ms), each message sent to the browser, each ingest request, each

@@ -605,8 +605,9 @@ def render_active(client: IngestClient, cfg: ConsoleConfig, state: SessionState,
     On the call's first draw (the Answer) the script pauses :data:`FIRST_PASS_PAUSE_S` after the header, form and
     transcript: they reach the browser, which mounts them in a pass of their own, before the live view, photos and
     related reports arrive. Without the pause the browser mounted all ~70 elements in one or two long tasks, and the
-    form showed only at their end: with 3 live streams, 4 to 5 of 10 Answers took over 200 ms in some runs
-    (``workbench bench console``; with the pause 0 of 20). Later reruns (every widget change) do not pause."""
+    form showed only at their end: with 3 live streams, 4 and 5 of 10 Answers took over 200 ms in two of three runs
+    (``workbench bench console``); with the pause, 1 of 70 in seven runs. Later reruns (every widget change) do not
+    pause."""
     call = state.calls[cid]
     sid = state.session_id
     first_draw = ss.get(K_FORM_CALL) != cid

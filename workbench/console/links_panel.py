@@ -18,7 +18,7 @@ The panel is drawn with few elements because answering a call mounts it in the b
 form, and the browser's time grows with the number of elements, not their kind (``python -m
 benchmarks.console_widget_cost``). Per proposal it was a relation select box, Accept and Reject in a row of three
 columns, and the manual row two select boxes and a button in three more: by the fourth call of a shift the panel had
-as many elements as the intake form. One choice row per proposal, and the manual row only on request, halve it.
+16 elements, the intake form 10. One choice row per proposal, and the manual row only on request, halve it.
 
 Widget keys (``st-key-<key>`` in the page): container ``panel_links-<cid>``; ``link_decide_<pid>-<cid>`` (options
 ``parent``, ``child``, ``related``, ``reject``), ``link_unlink_<other>-<cid>``, ``link_show_all-<cid>``,
