@@ -53,6 +53,14 @@ def stamp(frame: Any, pts: int | None, time_base: tuple[int, int] | None) -> Non
         frame.time_base = fractions.Fraction(*time_base)
 
 
+def video_frame(planes: Any, pts: int | None, time_base: tuple[int, int] | None) -> av.VideoFrame:
+    """A new ``yuv420p`` ``av.VideoFrame`` from ``planes`` (``to_ndarray()``'s layout: height * 3 / 2 rows of width
+    bytes, copied) with ``pts`` and ``time_base`` (:func:`stamp`); how both the pipe and the ring rebuild a picture."""
+    frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
+    stamp(frame, pts, time_base)
+    return frame
+
+
 def yuv420p_bytes(width: int, height: int) -> int:
     """Bytes of one ``yuv420p`` picture of ``width`` x ``height`` px (both even): Y plus two quarter-size planes."""
     return width * height * 3 // 2
@@ -178,11 +186,9 @@ class PictureRing:
         try:
             planes = np.ndarray((picture.height * 3 // 2, picture.width), np.uint8, buffer=self._map,
                                 offset=self._data + picture.slot * self.slot_bytes)
-            frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
+            return video_frame(planes, picture.pts, picture.time_base)
         finally:
             self.release(picture.slot)
-        stamp(frame, picture.pts, picture.time_base)
-        return frame
 
     def close(self) -> None:
         """Give no more slots and close the memfd in the process that made it (safe to call twice). The mapping is

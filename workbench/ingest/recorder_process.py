@@ -48,7 +48,7 @@ from typing import Any, Callable
 import av
 from av.video.reformatter import VideoReformatter
 
-from workbench.ingest.picture_ring import PictureRing, RingPicture, stamp, time_base_of
+from workbench.ingest.picture_ring import PictureRing, RingPicture, stamp, time_base_of, video_frame
 from workbench.ingest.recording import CallWriter, RecorderFront, RecorderItem, SegmentInfo
 
 log = logging.getLogger(__name__)
@@ -101,15 +101,9 @@ class FrameBox:
         if isinstance(frame, av.VideoFrame):
             if frame.format.name != "yuv420p":  # a private reformatter: the frame's own is not thread-safe
                 frame = VideoReformatter().reformat(frame, format="yuv420p")
-            return _video_frame, (frame.to_ndarray(), self.frame.pts, time_base)
+            return video_frame, (frame.to_ndarray(), self.frame.pts, time_base)
         return _audio_frame, (frame.to_ndarray(), frame.format.name, frame.layout.name, frame.sample_rate, frame.pts,
                               time_base)
-
-
-def _video_frame(planes: Any, pts: int | None, time_base: tuple[int, int] | None) -> av.VideoFrame:
-    frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
-    stamp(frame, pts, time_base)
-    return frame
 
 
 def _audio_frame(samples: Any, fmt: str, layout: str, rate: int, pts: int | None,
