@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 import statistics
 import tempfile
 import threading
@@ -35,12 +34,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from benchmarks import percentile
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from benchmarks.console_rig import CHROMIUM_ARGS, free_port
 
 
 def bench_console(calls: int = 12, spacing_s: float = 2.0) -> list[tuple[str, float, str]]:
@@ -59,24 +53,22 @@ def bench_console(calls: int = 12, spacing_s: float = 2.0) -> list[tuple[str, fl
     from workbench.ingest.server import start_ingest
     from workbench.ingest.settings import IngestSettings
 
-    args = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync"]
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     with tempfile.TemporaryDirectory() as tmp:
-        settings = IngestSettings(host="127.0.0.1", port=_free_port(), recordings=Path(tmp), ice_mode="loopback")
+        settings = IngestSettings(host="127.0.0.1", port=free_port(), recordings=Path(tmp), ice_mode="loopback")
         ingest = asyncio.run_coroutine_threadsafe(start_ingest(settings), loop).result(30)
         client = IngestClient(ingest.url)
         sid = client.create_session("BENCH")
-        port = _free_port()
+        port = free_port()
         console = start_console(ingest.url, port=port, session_id=sid, drt=True)
         latencies: list[float] = []
         posts: list[float] = []
         try:
             wait_until_ready(f"http://127.0.0.1:{port}", 60)
             with sync_playwright() as pw:
-                browser = pw.chromium.launch(executable_path=chromium, args=args)
+                browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
 
                 def only_loopback(route) -> None:  # nothing may leave the machine

@@ -70,6 +70,8 @@ from typing import Any
 import numpy as np
 
 from benchmarks import percentile
+from benchmarks.console_rig import CHROMIUM_ARGS as BASE_CHROMIUM_ARGS
+from benchmarks.console_rig import FAKE_MEDIA_ARGS, free_port
 from benchmarks.ingest_media import (
     FPS, HEIGHT, WIDTH, PreEncoded, draw_stamp, g2g_from_indices, pre_encode, read_stamp,
 )
@@ -268,14 +270,6 @@ def _rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _stop_ingest(proc: subprocess.Popen[Any]) -> None:
     """Stop a case's ingest process: SIGTERM, then SIGKILL if it has not exited within 30 s."""
     from workbench.console.launch import stop_process
@@ -315,7 +309,7 @@ async def run_case(kind: str, n: int, warmup_s: float, measure_s: float,
     Raises RuntimeError (with the receiver's log tail) when the receiver dies or the streams do not start."""
     import aiohttp
 
-    port = _free_port()
+    port = free_port()
     tmp = tempfile.TemporaryDirectory(prefix="bench-ingest-")
     if kind == "bare":
         cmd = [sys.executable, "-m", "benchmarks.bench_ingest", "--bare", str(port)]
@@ -581,12 +575,9 @@ def run(ns: list[int], warmup_s: float = 4.0, measure_s: float = 10.0, kinds: tu
 # --- the Chromium caller at 30 fps, beside an aiortc caller at 30 fps ---------------------------------------------
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", "--allow-loopback-in-peer-connection",
-]
-"""The test browsers' flags (tests/conftest.py): nothing dials out; fake microphone; loopback ICE."""
+CHROMIUM_ARGS = [*BASE_CHROMIUM_ARGS, *FAKE_MEDIA_ARGS]
+"""The test browsers' flags (``benchmarks.console_rig``): nothing dials out; fake camera and microphone; loopback
+ICE."""
 
 STAMP_CAMERA_JS = """
 (() => {
@@ -650,7 +641,7 @@ async def run_caller_comparison(caller: str, fps: int = 30, warmup_s: float = 4.
 
     from workbench.ingest.live import jpeg_comment
 
-    port = _free_port()
+    port = free_port()
     tmp = tempfile.TemporaryDirectory(prefix="bench-caller-")
     log_path = Path(tmp.name) / "receiver.log"
     log_fh = open(log_path, "w")

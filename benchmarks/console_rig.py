@@ -38,6 +38,10 @@ CHROMIUM_ARGS = [
 ]
 """Flags every rig browser gets (DESIGN.md: without the networking ones Chromium dials out at start-up); the tests'
 browsers get the same list (``tests.conftest.CHROMIUM_BASE_ARGS``)."""
+FAKE_MEDIA_ARGS = ("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                   "--allow-loopback-in-peer-connection")
+"""Chromium flags, added to :data:`CHROMIUM_ARGS`, for a page with fake camera and microphone that may open peer
+connections on loopback (the tests' browser callers and ``bench_ingest``'s Chromium caller)."""
 
 
 def free_port() -> int:

@@ -17,7 +17,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from benchmarks.bench_console import _free_port
+from benchmarks.console_rig import CHROMIUM_ARGS, free_port
 
 KINDS = ("none", "selectbox", "multiselect", "radio", "pills", "segmented_control", "text_input", "text_area",
          "checkbox", "button", "markdown", "columns4")
@@ -99,13 +99,13 @@ def measure(kinds: tuple[str, ...] = KINDS, copies: int = 5, repeats: int = 10,
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "widgets.py"
         script.write_text(_APP, encoding="utf-8")
-        port = _free_port()
+        port = free_port()
         server = subprocess.Popen(streamlit_command(port, script=script), stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL)
         try:
             wait_until_ready(f"http://127.0.0.1:{port}")
             with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+                browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)  # nothing dials out
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
                 # Two passes over the kinds, so that drift during the run shows in every kind alike.
                 for kind, count in [(k, (repeats + 1) // 2) for k in kinds] + [(k, repeats // 2) for k in kinds]:

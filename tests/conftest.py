@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 import time
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 import pytest
 
-from benchmarks.console_rig import CHROMIUM_ARGS
+from benchmarks.console_rig import CHROMIUM_ARGS, free_port  # noqa: F401  (free_port: for the tests)
 
 REPO = Path(__file__).resolve().parent.parent
 REAL_DATA = REPO.parent / "shared" / "data" / "real"
@@ -21,13 +20,6 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_BASE_ARGS = list(CHROMIUM_ARGS)
 """Flags every test browser gets (DESIGN.md: without the networking ones Chromium dials out at start-up); one list
 with the benchmarks' browsers (:data:`benchmarks.console_rig.CHROMIUM_ARGS`)."""
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def child_pids(pid: int) -> list[int]:

@@ -21,7 +21,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from benchmarks.console_rig import ConsoleRig, LoopThread, make_moving_video, make_photo, stop_ingest  # noqa: F401
+from benchmarks.console_rig import (  # noqa: F401
+    FAKE_MEDIA_ARGS, ConsoleRig, LoopThread, make_moving_video, make_photo, stop_ingest,
+)
 from workbench.console.ingest_client import IngestClient
 
 SHOTS = Path("/tmp/console-shots")
@@ -70,11 +72,6 @@ def loop_thread() -> Iterator[LoopThread]:
     lt = LoopThread()
     yield lt
     lt.close()
-
-
-FAKE_MEDIA_ARGS = ("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                   "--allow-loopback-in-peer-connection")
-"""Chromium flags for a page with fake camera and microphone that may open peer connections on loopback."""
 
 
 @dataclass
